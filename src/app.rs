@@ -1,0 +1,256 @@
+//! The composition root: builds the real spool, device, printer and listeners from configuration,
+//! starts the worker and housekeeping tasks, and shuts everything down on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError};
+use crate::device::file::FileDevice;
+use crate::device::Device;
+use crate::ipp::{Printer, ServiceConfig};
+use crate::model::clock::{Clock, SystemClock};
+use crate::model::job::JobEvent;
+use crate::model::printer::{standard_media, Capabilities, Description};
+use crate::net::{self, HttpService};
+use crate::spool::{Spool, SpoolError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the spool in {dir}: {source}")]
+    Spool { dir: PathBuf, source: SpoolError },
+    #[error("cannot use state directory {dir}: {source}")]
+    StateDir { dir: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Net(#[from] net::NetError),
+    #[error("no listener could be opened")]
+    NoListener,
+}
+
+/// The resource path of the default queue.
+pub const RESOURCE: &str = "/ipp/print";
+
+/// Runs the appliance until a signal arrives.
+pub async fn run_serve(config: Config) -> Result<(), AppError> {
+    config.validate()?;
+    let state_dir = config.state_dir();
+    std::fs::create_dir_all(&state_dir).map_err(|source| AppError::StateDir { dir: state_dir.clone(), source })?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let spool_dir = state_dir.join("spool");
+    let spool = Spool::open(&spool_dir, clock.clone(), config.spool.keep_documents)
+        .await
+        .map_err(|source| AppError::Spool { dir: spool_dir.clone(), source })?;
+    let spool_err = |source| AppError::Spool { dir: spool_dir.clone(), source };
+
+    // printer-uuid is made once and kept: clients key their queues on it.
+    let uuid = match spool.setting("printer-uuid").await.map_err(spool_err)? {
+        Some(u) => u,
+        None => {
+            let u = uuid::Uuid::new_v4().urn().to_string();
+            spool.set_setting("printer-uuid", &u).await.map_err(spool_err)?;
+            u
+        }
+    };
+
+    let p = &config.printer;
+    let caps = Capabilities {
+        make_and_model: p.make_and_model.clone(),
+        color: p.color,
+        duplex: p.duplex,
+        media: standard_media(),
+        media_default: p.media_default.clone(),
+        media_ready: p.media_ready.clone(),
+        resolutions_dpi: p.resolutions_dpi.clone(),
+        ..Capabilities::default()
+    };
+    // Values set over IPP (Set-Printer-Attributes) were set after the file was written: they win.
+    let mut desc = Description {
+        name: p.name.clone(),
+        location: p.location.clone(),
+        info: p.info.clone(),
+        organization: p.organization.clone(),
+        organizational_unit: p.organizational_unit.clone(),
+        geo_location: p.geo_location.clone(),
+    };
+    for (key, field) in [
+        ("printer-info", &mut desc.info),
+        ("printer-location", &mut desc.location),
+        ("printer-organization", &mut desc.organization),
+        ("printer-organizational-unit", &mut desc.organizational_unit),
+        ("printer-geo-location", &mut desc.geo_location),
+    ] {
+        if let Some(v) = spool.setting(key).await.map_err(spool_err)? {
+            *field = v;
+        }
+    }
+
+    let output_dir = state_dir.join("output");
+    let device: Arc<dyn Device> =
+        Arc::new(FileDevice::new(&output_dir).map_err(|source| AppError::StateDir { dir: output_dir.clone(), source })?);
+    let printer = Printer::new(
+        spool.clone(),
+        caps,
+        desc,
+        uuid,
+        clock.clone(),
+        ServiceConfig {
+            limits: config.limits,
+            max_document_bytes: config.server.max_document_bytes,
+            multiple_operation_timeout: config.spool.multiple_operation_timeout_seconds,
+            resource: RESOURCE.to_string(),
+        },
+    );
+
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(crate::spool::worker::run(
+        spool.clone(),
+        device,
+        printer.paused_watch(),
+        shutdown.clone(),
+    )));
+    tasks.push(tokio::spawn(event_pump(printer.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(housekeeping(printer.clone(), config.clone(), output_dir.clone(), shutdown.clone())));
+
+    let service = Arc::new(HttpService {
+        printer: printer.clone(),
+        icons: net::page::Icons::new(),
+        header_timeout: Duration::from_secs(config.server.header_timeout_seconds),
+    });
+    let mut bound = Vec::new();
+    for addr in &config.server.listen {
+        match net::bind(*addr) {
+            Ok(l) => bound.push(l),
+            // An IPv6 wildcard on a host without IPv6 is not fatal when IPv4 works.
+            Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() && config.server.listen.len() > 1 => {
+                tracing::warn!("{e}; continuing without IPv6");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if bound.is_empty() {
+        return Err(AppError::NoListener);
+    }
+    for l in bound {
+        let local = l.local_addr().map_err(|source| AppError::StateDir { dir: state_dir.clone(), source })?;
+        println!(
+            "printbridge: printer \"{}\" ready at {} (state in {})",
+            printer.description().name,
+            display_uri(local),
+            state_dir.display()
+        );
+        tasks.push(tokio::spawn(net::serve(l, service.clone(), shutdown.clone())));
+    }
+    tracing::info!("printer-uuid {}", printer.uuid);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    spool.close().await;
+    Ok(())
+}
+
+/// The URI a person would type for a listener.
+fn display_uri(local: SocketAddr) -> String {
+    let host = match local {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => "localhost".to_string(),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => "localhost".to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        SocketAddr::V4(a) => a.ip().to_string(),
+    };
+    format!("ipp://{host}:{}{RESOURCE}", local.port())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Feeds job state changes into IPP event notifications.
+async fn event_pump(printer: Arc<Printer>, mut shutdown: watch::Receiver<bool>) {
+    let mut changes = printer.spool.subscribe();
+    loop {
+        tokio::select! {
+            c = changes.recv() => match c {
+                Ok(c) => printer.post_job_change(c.job_id, c.from, c.to),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("event notifications lagged by {n} job changes");
+                }
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Every few seconds: close Create-Job jobs whose client went quiet (multiple-operation-time-out,
+/// PWG 5100.11 §5.2), forget old finished jobs, and measure free space for printer-supply.
+async fn housekeeping(printer: Arc<Printer>, config: Config, output_dir: PathBuf, mut shutdown: watch::Receiver<bool>) {
+    let timeout = config.spool.multiple_operation_timeout_seconds as i64;
+    loop {
+        let now = printer.clock.now();
+        for job in printer.spool.list() {
+            if job.status.incoming && !job.status.state.is_terminal() && now - job.time_last_document > timeout {
+                let event = if job.documents.is_empty() {
+                    JobEvent::Aborted {
+                        reason: "aborted-by-system",
+                        message: format!("no document arrived within {timeout} seconds"),
+                    }
+                } else {
+                    JobEvent::Closed
+                };
+                if let Err(e) = printer.spool.transition(job.id, event).await {
+                    tracing::warn!(job = job.id, "cannot close idle job: {e}");
+                }
+            }
+        }
+        if let Err(e) = printer.spool.purge(config.spool.retain_jobs, config.spool.retain_seconds).await {
+            tracing::warn!("cannot purge old jobs: {e}");
+        }
+        if let Some(pct) = free_space_percent(&output_dir) {
+            crate::ipp::STORAGE_FREE_PERCENT.store(pct, Ordering::Relaxed);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Free space of the file system holding `dir`, in percent.
+fn free_space_percent(dir: &std::path::Path) -> Option<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid NUL-terminated string and `st` a properly sized out-parameter.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
+        return None;
+    }
+    Some(((st.f_bavail as u128 * 100) / st.f_blocks as u128).min(100) as u8)
+}

@@ -1,0 +1,1464 @@
+//! The command-line IPP client behind `printbridge print` and `printbridge jobs`.
+//!
+//! Both commands talk plain IPP/1.1 to any IPP Everywhere printer (ours, CUPS, `ippeveprinter`, a real
+//! device) through the `ipp` crate's async client:
+//!
+//! - `print` sends one Print-Job with the document streamed from disk (never read into memory), then,
+//!   unless `--no-wait`, follows the job with Get-Job-Attributes once per second until it reaches a
+//!   terminal state;
+//! - `jobs` sends Get-Jobs and prints an aligned table.
+//!
+//! Everything the printer sends back is untrusted: strings are stripped of control characters before
+//! they reach the terminal, and the response parser runs in its own task so that a parser panic on a
+//! malformed response becomes an ordinary error.
+
+use std::fmt;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipp::attribute::{IppAttribute, IppAttributeGroup, IppAttributeName};
+use ipp::client::non_blocking::AsyncIppClient;
+use ipp::error::IppError;
+use ipp::model::DelimiterTag;
+use ipp::operation::builder::IppOperationBuilder;
+use ipp::operation::IppOperation;
+use ipp::payload::IppPayload;
+use ipp::prelude::Uri;
+use ipp::request::IppRequestResponse;
+use ipp::value::{IppKeyword, IppName, IppValue};
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+/// The printer both commands talk to unless `-d` says otherwise: the local appliance.
+pub const DEFAULT_PRINTER: &str = "ipp://localhost:8631/ipp/print";
+
+/// How often `print` asks for the job's state while following it.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Upper bound for one short request (Get-Jobs, Get-Job-Attributes). Print-Job has none: a large
+/// document on a slow link may legitimately take long to upload.
+const SHORT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many consecutive failed polls `print` tolerates (a printer restarting, a network blip).
+const MAX_POLL_FAILURES: u32 = 5;
+
+/// Arguments of `printbridge print`.
+#[derive(clap::Args, Debug)]
+pub struct PrintArgs {
+    /// The document to print (PDF, JPEG, PNG, PWG raster, Apple raster, plain text).
+    pub file: PathBuf,
+    /// Printer URI (ipp://host:port/path).
+    #[arg(short = 'd', long = "printer", default_value = DEFAULT_PRINTER)]
+    pub printer: String,
+    /// Job attribute as name=value, repeatable: copies=2, sides=two-sided-long-edge,
+    /// media=iso_a4_210x297mm, print-color-mode=monochrome, page-ranges=1-3,5 ...
+    #[arg(short = 'o', value_name = "NAME=VALUE")]
+    pub options: Vec<String>,
+    /// Job name (default: the file name).
+    #[arg(short = 't', long = "title")]
+    pub title: Option<String>,
+    /// Return as soon as the printer has accepted the job instead of following it to the end.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// Arguments of `printbridge jobs`.
+#[derive(clap::Args, Debug)]
+pub struct JobsArgs {
+    /// Printer URI (ipp://host:port/path).
+    #[arg(short = 'd', long = "printer", default_value = DEFAULT_PRINTER)]
+    pub printer: String,
+    /// Which jobs to list: not-completed, completed or all.
+    #[arg(long, default_value = "not-completed")]
+    pub which: String,
+}
+
+/// Everything that can go wrong in `print` and `jobs`, worded for the person at the terminal.
+#[derive(thiserror::Error, Debug)]
+pub enum ClientError {
+    /// The `-d` argument is not a usable printer URI.
+    #[error("bad printer URI '{uri}': {reason}")]
+    BadPrinterUri { uri: String, reason: String },
+    /// The document cannot be opened or read.
+    #[error("cannot read {}: {source}", path.display())]
+    File { path: PathBuf, source: io::Error },
+    /// A `-o name=value` option is malformed; nothing was sent.
+    #[error("bad option '{option}': {reason}")]
+    BadOption { option: String, reason: String },
+    /// A `--which` value this client does not know.
+    #[error("bad --which value '{0}': expected not-completed, completed or all")]
+    BadWhich(String),
+    /// No connection to the printer, or it broke off.
+    #[error("cannot reach printer {printer}: {reason}")]
+    Unreachable { printer: String, reason: String },
+    /// The printer answered, but with an HTTP error instead of an IPP response.
+    #[error("printer {printer} answered HTTP {status}{hint}")]
+    Http {
+        printer: String,
+        status: u16,
+        hint: &'static str,
+    },
+    /// The printer's answer is not valid IPP.
+    #[error("printer {printer} sent an invalid IPP response: {reason}")]
+    Protocol { printer: String, reason: String },
+    /// Print-Job was answered with an IPP error status.
+    #[error("printer refused job: {0}")]
+    Refused(IppStatus),
+    /// Another operation was answered with an IPP error status.
+    #[error("{operation} failed: {status}")]
+    Ipp {
+        operation: &'static str,
+        status: IppStatus,
+    },
+    /// The job was accepted but ended canceled or aborted.
+    #[error("job {id} {state}{detail}")]
+    JobFailed {
+        id: i32,
+        state: &'static str,
+        detail: String,
+    },
+    /// Writing to stdout failed (other than a closed pipe, which is ignored).
+    #[error("cannot write output: {0}")]
+    Output(io::Error),
+}
+
+/// An IPP status code with the printer's explanation, displayed as
+/// `client-error-document-format-not-supported: Unsupported format "text/plain".`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IppStatus {
+    /// The raw status code from the response header.
+    pub code: u16,
+    /// `status-message`, if the printer sent one (control characters removed).
+    pub message: Option<String>,
+    /// `name=value` of attributes the printer listed as unsupported, if any.
+    pub unsupported: Vec<String>,
+}
+
+impl IppStatus {
+    fn from_response(resp: &IppRequestResponse) -> IppStatus {
+        let code = resp.header().operation_or_status as u16;
+        let message = resp
+            .attributes()
+            .groups_of(DelimiterTag::OperationAttributes)
+            .find_map(|g| g.get("status-message"))
+            .and_then(|a| value_text(a.value()))
+            .filter(|m| !m.is_empty());
+        let unsupported = resp
+            .attributes()
+            .groups_of(DelimiterTag::UnsupportedAttributes)
+            .flat_map(|g| g.attributes())
+            .map(|a| {
+                let value = a
+                    .value()
+                    .into_iter()
+                    .filter_map(value_text)
+                    .collect::<Vec<_>>();
+                if value.is_empty() {
+                    sanitize(a.name().as_str())
+                } else {
+                    format!("{}={}", sanitize(a.name().as_str()), value.join(","))
+                }
+            })
+            .collect();
+        IppStatus {
+            code,
+            message,
+            unsupported,
+        }
+    }
+
+    /// The registered keyword of the status code, e.g. `client-error-not-found`.
+    pub fn name(&self) -> String {
+        status_name(self.code).map_or_else(|| format!("status 0x{:04x}", self.code), str::to_string)
+    }
+}
+
+impl fmt::Display for IppStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())?;
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        if !self.unsupported.is_empty() {
+            write!(f, " (unsupported: {})", self.unsupported.join(" "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Keywords of the IPP status codes (IANA IPP registry).
+fn status_name(code: u16) -> Option<&'static str> {
+    Some(match code {
+        0x0000 => "successful-ok",
+        0x0001 => "successful-ok-ignored-or-substituted-attributes",
+        0x0002 => "successful-ok-conflicting-attributes",
+        0x0003 => "successful-ok-ignored-subscriptions",
+        0x0005 => "successful-ok-too-many-events",
+        0x0007 => "successful-ok-events-complete",
+        0x0400 => "client-error-bad-request",
+        0x0401 => "client-error-forbidden",
+        0x0402 => "client-error-not-authenticated",
+        0x0403 => "client-error-not-authorized",
+        0x0404 => "client-error-not-possible",
+        0x0405 => "client-error-timeout",
+        0x0406 => "client-error-not-found",
+        0x0407 => "client-error-gone",
+        0x0408 => "client-error-request-entity-too-large",
+        0x0409 => "client-error-request-value-too-long",
+        0x040A => "client-error-document-format-not-supported",
+        0x040B => "client-error-attributes-or-values-not-supported",
+        0x040C => "client-error-uri-scheme-not-supported",
+        0x040D => "client-error-charset-not-supported",
+        0x040E => "client-error-conflicting-attributes",
+        0x040F => "client-error-compression-not-supported",
+        0x0410 => "client-error-compression-error",
+        0x0411 => "client-error-document-format-error",
+        0x0412 => "client-error-document-access-error",
+        0x0413 => "client-error-attributes-not-settable",
+        0x0414 => "client-error-ignored-all-subscriptions",
+        0x0415 => "client-error-too-many-subscriptions",
+        0x0418 => "client-error-document-password-error",
+        0x0419 => "client-error-document-permission-error",
+        0x041A => "client-error-document-security-error",
+        0x041B => "client-error-document-unprintable-error",
+        0x041C => "client-error-account-info-needed",
+        0x041D => "client-error-account-closed",
+        0x041E => "client-error-account-limit-reached",
+        0x041F => "client-error-account-authorization-failed",
+        0x0420 => "client-error-not-fetchable",
+        0x0500 => "server-error-internal-error",
+        0x0501 => "server-error-operation-not-supported",
+        0x0502 => "server-error-service-unavailable",
+        0x0503 => "server-error-version-not-supported",
+        0x0504 => "server-error-device-error",
+        0x0505 => "server-error-temporary-error",
+        0x0506 => "server-error-not-accepting-jobs",
+        0x0507 => "server-error-busy",
+        0x0508 => "server-error-job-canceled",
+        0x0509 => "server-error-multiple-document-jobs-not-supported",
+        0x050A => "server-error-printer-is-deactivated",
+        0x050B => "server-error-too-many-jobs",
+        0x050C => "server-error-too-many-documents",
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// print
+// ---------------------------------------------------------------------------------------------
+
+/// `printbridge print`: submit `args.file` with Print-Job and, unless `--no-wait`, follow the job
+/// until it is completed (Ok) or canceled/aborted (Err).
+pub async fn print(args: &PrintArgs) -> Result<(), ClientError> {
+    // Everything that can be checked locally is checked before anything goes on the wire.
+    let mut job_attributes = Vec::new();
+    let mut format_override = None;
+    let mut seen = Vec::new();
+    for option in &args.options {
+        let parsed = parse_option(option)?;
+        let name = match &parsed {
+            JobOption::Attribute(attr) => attr.name().as_str().to_string(),
+            JobOption::DocumentFormat(_) => "document-format".to_string(),
+        };
+        if seen.contains(&name) {
+            return Err(bad_option(
+                option,
+                format!("'{name}' is given more than once"),
+            ));
+        }
+        seen.push(name);
+        match parsed {
+            JobOption::Attribute(attr) => job_attributes.push(attr),
+            JobOption::DocumentFormat(format) => format_override = Some(format),
+        }
+    }
+    let printer = Printer::new(&args.printer)?;
+    let document_format = format_override.unwrap_or_else(|| document_format_for(&args.file).into());
+    let job_name = match &args.title {
+        Some(title) => title.clone(),
+        None => args.file.file_name().map_or_else(
+            || args.file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+    };
+    let job_name = truncate_utf8(&job_name, 255);
+    let user = requesting_user_name();
+
+    let file = open_document(&args.file).await?;
+    let payload = IppPayload::new_async(file.compat());
+    let operation = IppOperationBuilder::print_job(printer.target.clone(), payload)
+        .user_name(&user)
+        .job_title(job_name)
+        .document_format(&document_format)
+        .attributes(job_attributes)
+        .build()
+        .map_err(|e| printer.protocol_error(format!("cannot build the request: {e}")))?;
+
+    let response = printer.send(operation.into_ipp_request(), None).await?;
+    let status = IppStatus::from_response(&response);
+    if !response.header().status_code().is_success() {
+        return Err(ClientError::Refused(status));
+    }
+    let mut out = Output::stdout();
+    if !status.unsupported.is_empty() {
+        eprintln!(
+            "printbridge: warning: the printer ignored or changed: {}",
+            status.unsupported.join(" ")
+        );
+    }
+    let job = response
+        .attributes()
+        .groups_of(DelimiterTag::JobAttributes)
+        .next();
+    let Some(id) = job.and_then(|g| int_attr(g, "job-id")) else {
+        return Err(ClientError::Protocol {
+            printer: printer.display.clone(),
+            reason: "Print-Job succeeded but the response has no job-id".into(),
+        });
+    };
+    let job_uri = job.and_then(|g| text_attr(g, "job-uri"));
+    match &job_uri {
+        Some(uri) => out.line(&format!("job {id} submitted: {uri}"))?,
+        None => out.line(&format!("job {id} submitted to {}", printer.display))?,
+    }
+    if args.no_wait {
+        return Ok(());
+    }
+    let initial = job.map(JobStatus::from_group).unwrap_or_default();
+    follow_job(&printer, id, &user, initial, &mut out).await
+}
+
+/// Polls the job once per second, printing a progress line, until it reaches a terminal state.
+async fn follow_job(
+    printer: &Printer,
+    id: i32,
+    user: &str,
+    initial: JobStatus,
+    out: &mut Output,
+) -> Result<(), ClientError> {
+    let mut progress = Progress::new(out.is_tty);
+    let result = async {
+        let mut status = initial;
+        let mut failures = 0;
+        loop {
+            if status.state.is_some() {
+                progress.show(out, &status.progress_line(id))?;
+            }
+            match status.state {
+                Some(9) => return Ok(()),
+                Some(state @ (7 | 8)) => {
+                    return Err(ClientError::JobFailed {
+                        id,
+                        state: job_state_name(state),
+                        detail: status.failure_detail(),
+                    })
+                }
+                _ => {}
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+            match get_job_status(printer, id, user).await {
+                Ok(next) => {
+                    failures = 0;
+                    status = next;
+                }
+                // A network blip or a printer restart: keep trying for a while.
+                Err(err @ (ClientError::Unreachable { .. } | ClientError::Http { .. }))
+                    if failures + 1 < MAX_POLL_FAILURES =>
+                {
+                    failures += 1;
+                    tracing::debug!("polling job {id} failed ({failures}): {err}");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    .await;
+    progress.finish(out)?;
+    result
+}
+
+async fn get_job_status(printer: &Printer, id: i32, user: &str) -> Result<JobStatus, ClientError> {
+    let operation = IppOperationBuilder::get_job_attributes(printer.target.clone(), id)
+        .user_name(user)
+        .build()
+        .map_err(|e| printer.protocol_error(format!("cannot build the request: {e}")))?;
+    let mut request = operation.into_ipp_request();
+    add_requested_attributes(
+        &mut request,
+        &[
+            "job-state",
+            "job-state-reasons",
+            "job-state-message",
+            "job-impressions-completed",
+        ],
+    );
+    let response = printer.send(request, Some(SHORT_REQUEST_TIMEOUT)).await?;
+    if !response.header().status_code().is_success() {
+        return Err(ClientError::Ipp {
+            operation: "Get-Job-Attributes",
+            status: IppStatus::from_response(&response),
+        });
+    }
+    let status = response
+        .attributes()
+        .groups_of(DelimiterTag::JobAttributes)
+        .next()
+        .map(JobStatus::from_group)
+        .unwrap_or_default();
+    Ok(status)
+}
+
+/// The parts of a job's state the progress line shows.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct JobStatus {
+    state: Option<i32>,
+    reasons: Vec<String>,
+    message: Option<String>,
+    impressions: Option<i32>,
+}
+
+impl JobStatus {
+    fn from_group(group: &IppAttributeGroup) -> JobStatus {
+        JobStatus {
+            state: int_attr(group, "job-state"),
+            reasons: strings_attr(group, "job-state-reasons")
+                .into_iter()
+                .filter(|r| r != "none")
+                .collect(),
+            message: text_attr(group, "job-state-message").filter(|m| !m.is_empty()),
+            impressions: int_attr(group, "job-impressions-completed"),
+        }
+    }
+
+    /// e.g. `job 12: processing (job-printing) 3 pages`
+    fn progress_line(&self, id: i32) -> String {
+        let mut line = format!("job {id}: {}", self.state.map_or("unknown", job_state_name));
+        if !self.reasons.is_empty() {
+            line.push_str(&format!(" ({})", self.reasons.join(", ")));
+        }
+        match self.impressions {
+            Some(1) => line.push_str(" 1 page"),
+            Some(n) if n > 1 => line.push_str(&format!(" {n} pages")),
+            _ => {}
+        }
+        line
+    }
+
+    /// What a canceled or aborted job says about why: `: message (reasons)`.
+    fn failure_detail(&self) -> String {
+        let mut detail = String::new();
+        if let Some(message) = &self.message {
+            detail.push_str(&format!(": {message}"));
+        }
+        if !self.reasons.is_empty() {
+            detail.push_str(&format!(" ({})", self.reasons.join(", ")));
+        }
+        detail
+    }
+}
+
+fn job_state_name(state: i32) -> &'static str {
+    match state {
+        3 => "pending",
+        4 => "pending-held",
+        5 => "processing",
+        6 => "processing-stopped",
+        7 => "canceled",
+        8 => "aborted",
+        9 => "completed",
+        _ => "unknown",
+    }
+}
+
+/// A single updating line on a terminal (`\r`), one line per change otherwise.
+struct Progress {
+    tty: bool,
+    /// The last line shown, for deduplication; on a terminal, whether a line is open.
+    last: Option<String>,
+}
+
+impl Progress {
+    fn new(tty: bool) -> Progress {
+        Progress { tty, last: None }
+    }
+
+    fn show(&mut self, out: &mut Output, line: &str) -> Result<(), ClientError> {
+        if self.last.as_deref() == Some(line) {
+            return Ok(());
+        }
+        if self.tty {
+            // Return to column 0, write, clear whatever a longer previous line left behind.
+            out.raw(&format!("\r{line}\x1b[K"))?;
+            self.last = Some(line.to_string());
+            return Ok(());
+        }
+        // Without a terminal, only a change of state or reasons is news; page counts are not.
+        let changed = match &self.last {
+            None => true,
+            Some(last) => state_part(last) != state_part(line),
+        };
+        if changed {
+            out.line(line)?;
+        }
+        self.last = Some(line.to_string());
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Output) -> Result<(), ClientError> {
+        if self.tty && self.last.take().is_some() {
+            out.raw("\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// The progress line without its trailing page count.
+fn state_part(line: &str) -> &str {
+    match line.rfind(" page") {
+        Some(end) => line[..end].rsplit_once(' ').map_or(line, |(head, _)| head),
+        None => line,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// jobs
+// ---------------------------------------------------------------------------------------------
+
+/// `printbridge jobs`: list the printer's jobs (Get-Jobs) as a table.
+pub async fn jobs(args: &JobsArgs) -> Result<(), ClientError> {
+    let which = args.which.as_str();
+    if !matches!(which, "not-completed" | "completed" | "all") {
+        return Err(ClientError::BadWhich(sanitize(which)));
+    }
+    let printer = Printer::new(&args.printer)?;
+    let user = requesting_user_name();
+    let operation = IppOperationBuilder::get_jobs(printer.target.clone())
+        .user_name(&user)
+        .build()
+        .map_err(|e| printer.protocol_error(format!("cannot build the request: {e}")))?;
+    let mut request = operation.into_ipp_request();
+    request.attributes_mut().add(
+        DelimiterTag::OperationAttributes,
+        IppAttribute::new(
+            IppAttributeName::WHICH_JOBS,
+            IppValue::Keyword(IppKeyword::new_truncated(which)),
+        ),
+    );
+    add_requested_attributes(
+        &mut request,
+        &[
+            "job-id",
+            "job-name",
+            "job-originating-user-name",
+            "job-state",
+            "job-state-reasons",
+            "job-impressions-completed",
+            "time-at-creation",
+        ],
+    );
+    let response = printer.send(request, Some(SHORT_REQUEST_TIMEOUT)).await?;
+    if !response.header().status_code().is_success() {
+        return Err(ClientError::Ipp {
+            operation: "Get-Jobs",
+            status: IppStatus::from_response(&response),
+        });
+    }
+    let rows: Vec<[String; 4]> = response
+        .attributes()
+        .groups_of(DelimiterTag::JobAttributes)
+        .map(|g| {
+            [
+                int_attr(g, "job-id").map_or_else(|| "?".into(), |id| id.to_string()),
+                int_attr(g, "job-state")
+                    .map_or("unknown", job_state_name)
+                    .to_string(),
+                text_attr(g, "job-originating-user-name").unwrap_or_default(),
+                text_attr(g, "job-name").unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut out = Output::stdout();
+    if rows.is_empty() {
+        return out.line("no jobs");
+    }
+    for line in format_table(["ID", "STATE", "USER", "NAME"], &rows) {
+        out.line(&line)?;
+    }
+    Ok(())
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+fn format_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> Vec<String> {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let render = |cells: [&str; N]| {
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        line.trim_end().to_string()
+    };
+    let mut lines = vec![render(header)];
+    lines.extend(
+        rows.iter()
+            .map(|row| render(row.each_ref().map(String::as_str))),
+    );
+    lines
+}
+
+// ---------------------------------------------------------------------------------------------
+// -o name=value
+// ---------------------------------------------------------------------------------------------
+
+/// What one `-o` option turns into.
+#[derive(Debug)]
+enum JobOption {
+    /// A job template attribute.
+    Attribute(IppAttribute),
+    /// `document-format=type/subtype`: overrides the format guessed from the file extension.
+    DocumentFormat(String),
+}
+
+/// How the value of a known attribute must be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueKind {
+    /// Inferred from the value: integer, rangeOfInteger, boolean or keyword.
+    Auto,
+    Integer,
+    /// `1-3,5,7-`: 1setOf rangeOfInteger; a single page is a range of one.
+    PageRanges,
+    /// An enum, by number or by keyword alias.
+    Enum(&'static [(&'static str, i32)]),
+    /// `600dpi`, `600x300dpi`, `236dpcm`.
+    Resolution,
+    /// name(MAX): any printable text, sent as nameWithoutLanguage.
+    Name,
+    /// text(MAX): any printable text, sent as textWithoutLanguage.
+    Text,
+}
+
+const ORIENTATIONS: &[(&str, i32)] = &[
+    ("portrait", 3),
+    ("landscape", 4),
+    ("reverse-landscape", 5),
+    ("reverse-portrait", 6),
+    ("none", 7),
+];
+const QUALITIES: &[(&str, i32)] = &[("draft", 3), ("normal", 4), ("high", 5)];
+const FINISHINGS: &[(&str, i32)] = &[
+    ("none", 3),
+    ("staple", 4),
+    ("punch", 5),
+    ("cover", 6),
+    ("bind", 7),
+    ("saddle-stitch", 8),
+    ("edge-stitch", 9),
+    ("fold", 10),
+    ("trim", 11),
+    ("bale", 12),
+    ("booklet-maker", 13),
+    ("jog-offset", 14),
+    ("coat", 15),
+    ("laminate", 16),
+    ("staple-top-left", 20),
+    ("staple-bottom-left", 21),
+    ("staple-top-right", 22),
+    ("staple-bottom-right", 23),
+    ("staple-dual-left", 28),
+    ("staple-dual-top", 29),
+    ("staple-dual-right", 30),
+    ("staple-dual-bottom", 31),
+    ("punch-dual-left", 74),
+    ("punch-dual-top", 75),
+    ("punch-dual-right", 76),
+    ("punch-dual-bottom", 77),
+];
+
+fn value_kind(name: &str) -> ValueKind {
+    match name {
+        "copies" | "number-up" | "job-priority" | "job-copies" | "job-pages-per-set" => {
+            ValueKind::Integer
+        }
+        "page-ranges" => ValueKind::PageRanges,
+        "orientation-requested" => ValueKind::Enum(ORIENTATIONS),
+        "print-quality" => ValueKind::Enum(QUALITIES),
+        "finishings" => ValueKind::Enum(FINISHINGS),
+        "printer-resolution" => ValueKind::Resolution,
+        "job-account-id" | "job-accounting-user-id" => ValueKind::Name,
+        "job-message-to-operator" => ValueKind::Text,
+        _ => ValueKind::Auto,
+    }
+}
+
+/// Operation attributes the client sets itself; `-o` must not smuggle in a second copy.
+fn reserved_reason(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "job-name" => "set the job name with -t/--title",
+        "requesting-user-name" => "the user name comes from $USER",
+        "attributes-charset"
+        | "attributes-natural-language"
+        | "printer-uri"
+        | "job-id"
+        | "job-uri"
+        | "last-document" => "this attribute is set by the client itself",
+        _ => return None,
+    })
+}
+
+fn bad_option(option: &str, reason: impl Into<String>) -> ClientError {
+    ClientError::BadOption {
+        option: sanitize(option),
+        reason: reason.into(),
+    }
+}
+
+fn parse_option(option: &str) -> Result<JobOption, ClientError> {
+    let Some((name, value)) = option.split_once('=') else {
+        return Err(bad_option(
+            option,
+            "expected name=value, e.g. sides=two-sided-long-edge",
+        ));
+    };
+    if !is_attribute_name(name) {
+        return Err(bad_option(
+            option,
+            "attribute names are lowercase letters, digits and '-', starting with a letter \
+             (e.g. print-color-mode)",
+        ));
+    }
+    if let Some(reason) = reserved_reason(name) {
+        return Err(bad_option(option, reason));
+    }
+    if value.is_empty() {
+        return Err(bad_option(option, "the value is empty"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(bad_option(option, "the value contains control characters"));
+    }
+    if name == "document-format" {
+        let valid = value.split_once('/').is_some_and(|(t, s)| {
+            !t.is_empty()
+                && !s.is_empty()
+                && value.len() <= 255
+                && value.bytes().all(|b| b.is_ascii_graphic() && b != b'"')
+        });
+        if !valid {
+            return Err(bad_option(
+                option,
+                "expected a MIME type such as application/pdf",
+            ));
+        }
+        return Ok(JobOption::DocumentFormat(value.to_string()));
+    }
+    let value = parse_value(name, value).map_err(|reason| bad_option(option, reason))?;
+    Ok(JobOption::Attribute(IppAttribute::new(
+        // Checked above: ASCII and short enough that this cannot fail.
+        IppName::new(name).map_err(|e| bad_option(option, e.to_string()))?,
+        value,
+    )))
+}
+
+fn is_attribute_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= 255
+        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Encodes the value of `name`; a comma-separated list becomes a 1setOf of one type.
+fn parse_value(name: &str, value: &str) -> Result<IppValue, String> {
+    let kind = value_kind(name);
+    match kind {
+        ValueKind::Name => {
+            return IppValue::new_name_without_language(value).map_err(|e| e.to_string())
+        }
+        ValueKind::Text => {
+            return IppValue::new_text_without_language(value).map_err(|e| e.to_string())
+        }
+        _ => {}
+    }
+    let mut values = value
+        .split(',')
+        .map(|item| parse_single_value(kind, item))
+        .collect::<Result<Vec<_>, _>>()?;
+    if values.len() == 1 {
+        return Ok(values.remove(0));
+    }
+    if values.iter().any(|v| v.to_tag() != values[0].to_tag()) {
+        return Err("all values of a list must have the same type".into());
+    }
+    Ok(IppValue::Array(values))
+}
+
+fn parse_single_value(kind: ValueKind, item: &str) -> Result<IppValue, String> {
+    if item.is_empty() {
+        return Err("empty list element".into());
+    }
+    match kind {
+        ValueKind::Integer => parse_integer(item)
+            .ok_or_else(|| format!("'{item}' is not an integer"))
+            .map(IppValue::Integer),
+        ValueKind::PageRanges => {
+            let (min, max) = if let Some(page) = parse_integer(item) {
+                (page, page)
+            } else {
+                parse_range(item, true)
+                    .ok_or_else(|| format!("'{item}' is not a page or page range such as 1-3"))?
+            };
+            if min < 1 {
+                return Err("pages are numbered from 1".into());
+            }
+            Ok(IppValue::RangeOfInteger { min, max })
+        }
+        ValueKind::Enum(aliases) => parse_integer(item)
+            .or_else(|| aliases.iter().find(|(k, _)| *k == item).map(|&(_, v)| v))
+            .map(IppValue::Enum)
+            .ok_or_else(|| {
+                let known = aliases
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("'{item}' is neither a number nor one of {known}")
+            }),
+        ValueKind::Resolution => parse_resolution(item)
+            .ok_or_else(|| format!("'{item}' is not a resolution such as 600dpi or 600x300dpi")),
+        ValueKind::Auto | ValueKind::Name | ValueKind::Text => {
+            if let Some(n) = parse_integer(item) {
+                Ok(IppValue::Integer(n))
+            } else if let Some((min, max)) = parse_range(item, false) {
+                Ok(IppValue::RangeOfInteger { min, max })
+            } else if item == "true" || item == "false" {
+                Ok(IppValue::Boolean(item == "true"))
+            } else if is_keyword(item) {
+                IppValue::new_keyword(item).map_err(|e| e.to_string())
+            } else if item.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+                Err(format!("'{item}' is not an integer or a range such as 1-3"))
+            } else {
+                Err(format!(
+                    "'{item}' is not a keyword (lowercase letters, digits, '-', '_' and '.', \
+                     starting with a letter), an integer or a range"
+                ))
+            }
+        }
+    }
+}
+
+/// Digits only, fitting IPP's signed 32-bit integer.
+fn parse_integer(s: &str) -> Option<i32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `N-M` with N <= M; `N-` (to the end) only when `open_end` is allowed.
+fn parse_range(s: &str, open_end: bool) -> Option<(i32, i32)> {
+    let (min, max) = s.split_once('-')?;
+    let min = parse_integer(min)?;
+    let max = if max.is_empty() && open_end {
+        i32::MAX
+    } else {
+        parse_integer(max)?
+    };
+    (min <= max).then_some((min, max))
+}
+
+fn parse_resolution(s: &str) -> Option<IppValue> {
+    let (number, units) = if let Some(n) = s.strip_suffix("dpi") {
+        (n, 3)
+    } else if let Some(n) = s.strip_suffix("dpcm") {
+        (n, 4)
+    } else {
+        return None;
+    };
+    let (cross_feed, feed) = match number.split_once('x') {
+        Some((x, y)) => (parse_integer(x)?, parse_integer(y)?),
+        None => (parse_integer(number)?, parse_integer(number)?),
+    };
+    (cross_feed > 0 && feed > 0).then_some(IppValue::Resolution {
+        cross_feed,
+        feed,
+        units,
+    })
+}
+
+/// RFC 8011 keyword syntax: a lowercase letter, then lowercase letters, digits, '-', '_', '.'.
+fn is_keyword(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    s.len() <= 255
+        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+// ---------------------------------------------------------------------------------------------
+// talking to the printer
+// ---------------------------------------------------------------------------------------------
+
+/// A printer URI, checked and normalized to the ipp/ipps form that goes into `printer-uri`.
+struct Printer {
+    target: Uri,
+    /// What error messages call the printer: the URI as the user wrote it.
+    display: String,
+}
+
+impl Printer {
+    fn new(uri: &str) -> Result<Printer, ClientError> {
+        let display = sanitize(uri);
+        let bad = |reason: &str| ClientError::BadPrinterUri {
+            uri: display.clone(),
+            reason: reason.to_string(),
+        };
+        if !uri.contains("://") {
+            return Err(bad("expected a URI such as ipp://host:631/ipp/print"));
+        }
+        if uri.len() > 1023 {
+            return Err(bad("longer than 1023 bytes"));
+        }
+        let parsed = uri.parse::<Uri>().map_err(|e| bad(&e.to_string()))?;
+        let (scheme, default_port) = match parsed.scheme_str() {
+            Some("ipp") => ("ipp", 631),
+            Some("ipps") => ("ipps", 443),
+            // http(s):// on its default port means something else than ipp(s):// without a port.
+            Some("http") => ("ipp", 80),
+            Some("https") => ("ipps", 443),
+            _ => return Err(bad("the scheme must be ipp, ipps, http or https")),
+        };
+        let Some(authority) = parsed.authority() else {
+            return Err(bad("the host is missing"));
+        };
+        if authority.host().is_empty() {
+            return Err(bad("the host is missing"));
+        }
+        if authority.as_str().contains('@') {
+            return Err(bad("user names or passwords in the URI are not supported"));
+        }
+        let port = authority.port_u16().unwrap_or(default_port);
+        let path = parsed.path_and_query().map_or("/", |p| p.as_str());
+        let path = if path.is_empty() { "/" } else { path };
+        let target = format!("{scheme}://{}:{port}{path}", authority.host())
+            .parse::<Uri>()
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(Printer { target, display })
+    }
+
+    fn protocol_error(&self, err: impl fmt::Display) -> ClientError {
+        ClientError::Protocol {
+            printer: self.display.clone(),
+            reason: err.to_string(),
+        }
+    }
+
+    /// Sends one request. The response is parsed in a separate task so that a panic in the `ipp`
+    /// crate's parser (it has panicked on malformed values) surfaces as an error, not a crash.
+    async fn send(
+        &self,
+        request: IppRequestResponse,
+        timeout: Option<Duration>,
+    ) -> Result<IppRequestResponse, ClientError> {
+        let mut builder = AsyncIppClient::builder(self.target.clone());
+        if let Some(timeout) = timeout {
+            builder = builder.request_timeout(timeout);
+        }
+        let client = builder.build();
+        let result = tokio::spawn(async move { client.send(request).await })
+            .await
+            .map_err(|e| {
+                self.protocol_error(if e.is_panic() {
+                    "the response could not be parsed (parser panicked)".to_string()
+                } else {
+                    e.to_string()
+                })
+            })?;
+        result.map_err(|e| self.ipp_error(e))
+    }
+
+    fn ipp_error(&self, err: IppError) -> ClientError {
+        let printer = self.display.clone();
+        match err {
+            IppError::RequestError(status) => ClientError::Http {
+                printer,
+                status,
+                hint: http_hint(status),
+            },
+            IppError::ParseError(e) => ClientError::Protocol {
+                printer,
+                reason: e.to_string(),
+            },
+            IppError::StatusError(code) => ClientError::Ipp {
+                operation: "request",
+                status: IppStatus {
+                    code: code as u16,
+                    message: None,
+                    unsupported: Vec::new(),
+                },
+            },
+            IppError::IoError(e) => ClientError::Unreachable {
+                printer,
+                reason: e.to_string(),
+            },
+            other => {
+                let reason = error_chain(&other);
+                if self.target.scheme_str() == Some("ipps") && reason.contains("scheme") {
+                    return ClientError::Unreachable {
+                        printer,
+                        reason: "ipps:// (TLS) is not supported by this build of printbridge"
+                            .into(),
+                    };
+                }
+                ClientError::Unreachable { printer, reason }
+            }
+        }
+    }
+}
+
+fn http_hint(status: u16) -> &'static str {
+    match status {
+        400 => " (Bad Request)",
+        401 => " (Unauthorized: the printer wants a password, which this client does not send)",
+        403 => " (Forbidden)",
+        404 => " (Not Found: is the path in the printer URI right? IPP Everywhere uses /ipp/print)",
+        405 => " (Method Not Allowed: is this an IPP printer?)",
+        413 => " (Payload Too Large: the document is too big for this printer)",
+        426 => " (Upgrade Required: the printer wants TLS, try ipps://)",
+        500 => " (Internal Server Error)",
+        503 => " (Service Unavailable)",
+        _ => "",
+    }
+}
+
+/// `outer: inner: innermost`, skipping messages that merely repeat the next one, so that the root
+/// cause ("Connection refused") is visible without reqwest's wrapping noise dominating.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.retain(|p| !text.contains(p.as_str()));
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    // reqwest's and hyper's outer layers only say which URL failed ("error sending request for
+    // url (...)", "client error (Connect)"): the caller already names the printer.
+    while parts.len() > 1
+        && (parts[0].starts_with("error sending request") || parts[0].starts_with("client error ("))
+    {
+        parts.remove(0);
+    }
+    tracing::debug!("transport error: {}", parts.join(": "));
+    sanitize(&parts.join(": "))
+}
+
+/// Adds `requested-attributes` (a 1setOf keyword) to the operation attributes.
+fn add_requested_attributes(request: &mut IppRequestResponse, names: &[&str]) {
+    let values = names
+        .iter()
+        .map(|n| IppValue::Keyword(IppKeyword::new_truncated(*n)))
+        .collect();
+    request.attributes_mut().add(
+        DelimiterTag::OperationAttributes,
+        IppAttribute::new(
+            IppAttributeName::REQUESTED_ATTRIBUTES,
+            IppValue::Array(values),
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// small helpers
+// ---------------------------------------------------------------------------------------------
+
+/// `document-format` from the file extension.
+fn document_format_for(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "pdf" => "application/pdf",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "pwg" => "image/pwg-raster",
+        "urf" => "image/urf",
+        "txt" => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn open_document(path: &Path) -> Result<tokio::fs::File, ClientError> {
+    let file_error = |source| ClientError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+    let metadata = file.metadata().await.map_err(file_error)?;
+    if !metadata.is_file() {
+        return Err(file_error(io::Error::other("not a regular file")));
+    }
+    Ok(file)
+}
+
+/// `requesting-user-name`: `$USER`, or `anonymous`.
+fn requesting_user_name() -> String {
+    std::env::var("USER")
+        .ok()
+        .map(|u| truncate_utf8(u.trim(), 255).to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "anonymous".to_string())
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Printer-supplied text for the terminal: control characters (escape sequences!) become '?'.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The text of a string-like value, sanitized; None for other types.
+fn value_text(value: &IppValue) -> Option<String> {
+    let text = match value {
+        IppValue::TextWithoutLanguage(t) => t.as_ref().to_string(),
+        IppValue::TextWithLanguage { text, .. } => text.as_ref().to_string(),
+        IppValue::NameWithoutLanguage(n) => n.to_string(),
+        IppValue::NameWithLanguage { name, .. } => name.to_string(),
+        IppValue::Keyword(k) => k.to_string(),
+        IppValue::Uri(u) => u.to_string(),
+        IppValue::MimeMediaType(m) => m.to_string(),
+        IppValue::Integer(i) | IppValue::Enum(i) => i.to_string(),
+        IppValue::Boolean(b) => b.to_string(),
+        IppValue::RangeOfInteger { min, max } => format!("{min}-{max}"),
+        _ => return None,
+    };
+    Some(sanitize(&text))
+}
+
+fn int_attr(group: &IppAttributeGroup, name: &str) -> Option<i32> {
+    match group.get(name)?.value() {
+        IppValue::Integer(i) | IppValue::Enum(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn text_attr(group: &IppAttributeGroup, name: &str) -> Option<String> {
+    value_text(group.get(name)?.value())
+}
+
+fn strings_attr(group: &IppAttributeGroup, name: &str) -> Vec<String> {
+    group
+        .get(name)
+        .map(|a| a.value().into_iter().filter_map(value_text).collect())
+        .unwrap_or_default()
+}
+
+/// stdout that knows whether it is a terminal and treats a closed pipe (`| head`) as "stop
+/// writing" rather than as an error.
+struct Output {
+    is_tty: bool,
+    closed: bool,
+}
+
+impl Output {
+    fn stdout() -> Output {
+        Output {
+            is_tty: io::stdout().is_terminal(),
+            closed: false,
+        }
+    }
+
+    fn line(&mut self, line: &str) -> Result<(), ClientError> {
+        self.raw(&format!("{line}\n"))
+    }
+
+    fn raw(&mut self, text: &str) -> Result<(), ClientError> {
+        if self.closed {
+            return Ok(());
+        }
+        let mut stdout = io::stdout().lock();
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(e) => Err(ClientError::Output(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(option: &str) -> IppAttribute {
+        match parse_option(option).unwrap() {
+            JobOption::Attribute(a) => a,
+            other => panic!("{option}: {other:?}"),
+        }
+    }
+
+    fn err(option: &str) -> String {
+        parse_option(option).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn options_get_sensible_ipp_types() {
+        assert_eq!(attr("copies=2").value(), &IppValue::Integer(2));
+        assert_eq!(attr("number-up=4").value(), &IppValue::Integer(4));
+        assert_eq!(
+            attr("sides=two-sided-long-edge").value(),
+            &IppValue::new_keyword("two-sided-long-edge").unwrap()
+        );
+        assert_eq!(
+            attr("media=iso_a4_210x297mm").value(),
+            &IppValue::new_keyword("iso_a4_210x297mm").unwrap()
+        );
+        assert_eq!(
+            attr("print-color-mode=monochrome").value(),
+            &IppValue::new_keyword("monochrome").unwrap()
+        );
+        assert_eq!(
+            attr("page-ranges=1-3").value(),
+            &IppValue::RangeOfInteger { min: 1, max: 3 }
+        );
+        assert_eq!(
+            attr("page-ranges=5").value(),
+            &IppValue::RangeOfInteger { min: 5, max: 5 }
+        );
+        assert_eq!(
+            attr("page-ranges=1-3,5,7-").value(),
+            &IppValue::Array(vec![
+                IppValue::RangeOfInteger { min: 1, max: 3 },
+                IppValue::RangeOfInteger { min: 5, max: 5 },
+                IppValue::RangeOfInteger {
+                    min: 7,
+                    max: i32::MAX
+                },
+            ])
+        );
+        assert_eq!(
+            attr("orientation-requested=landscape").value(),
+            &IppValue::Enum(4)
+        );
+        assert_eq!(attr("print-quality=5").value(), &IppValue::Enum(5));
+        assert_eq!(
+            attr("finishings=staple,punch").value(),
+            &IppValue::Array(vec![IppValue::Enum(4), IppValue::Enum(5)])
+        );
+        assert_eq!(
+            attr("printer-resolution=600x300dpi").value(),
+            &IppValue::Resolution {
+                cross_feed: 600,
+                feed: 300,
+                units: 3
+            }
+        );
+        assert_eq!(attr("fit-to-page=true").value(), &IppValue::Boolean(true));
+        assert_eq!(
+            attr("job-account-id=Dept 42").value(),
+            &IppValue::new_name_without_language("Dept 42").unwrap()
+        );
+        assert_eq!(attr("copies=2").name().as_str(), "copies");
+    }
+
+    #[test]
+    fn garbage_options_are_rejected_locally() {
+        assert!(err("Copies=2").contains("attribute names are lowercase"));
+        assert!(err("copies").contains("expected name=value"));
+        assert!(err("=2").contains("attribute names"));
+        assert!(err("1up=2").contains("attribute names"));
+        assert!(err("co pies=2").contains("attribute names"));
+        assert!(err("copies=").contains("empty"));
+        assert!(err("copies=two").contains("not an integer"));
+        assert!(err("copies=99999999999").contains("not an integer"));
+        assert!(err("copies=-1").contains("not an integer"));
+        assert!(err("page-ranges=3-1").contains("page range"));
+        assert!(err("page-ranges=0-1").contains("numbered from 1"));
+        assert!(err("sides=Two Sided").contains("not a keyword"));
+        assert!(err("media=a4\x1b[2J").contains("control characters"));
+        assert!(err("orientation-requested=sideways").contains("neither a number"));
+        assert!(err("job-name=x").contains("-t/--title"));
+        assert!(err("requesting-user-name=root").contains("$USER"));
+        assert!(err("number-up=1,two").contains("not an integer"));
+        assert!(err("foo=1,bar").contains("same type"));
+        assert!(err("foo=1,,2").contains("empty list element"));
+        assert!(err("document-format=pdf").contains("MIME type"));
+        assert!(err("Copies=2").starts_with("bad option 'Copies=2': "));
+    }
+
+    #[test]
+    fn document_format_override() {
+        match parse_option("document-format=application/pdf").unwrap() {
+            JobOption::DocumentFormat(f) => assert_eq!(f, "application/pdf"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn document_format_from_extension() {
+        for (file, format) in [
+            ("a.pdf", "application/pdf"),
+            ("a.PDF", "application/pdf"),
+            ("a.jpg", "image/jpeg"),
+            ("a.jpeg", "image/jpeg"),
+            ("a.png", "image/png"),
+            ("a.pwg", "image/pwg-raster"),
+            ("a.urf", "image/urf"),
+            ("a.txt", "text/plain"),
+            ("a.doc", "application/octet-stream"),
+            ("README", "application/octet-stream"),
+        ] {
+            assert_eq!(document_format_for(Path::new(file)), format, "{file}");
+        }
+    }
+
+    #[test]
+    fn printer_uris_are_checked_and_normalized() {
+        let target = |uri: &str| Printer::new(uri).unwrap().target.to_string();
+        assert_eq!(
+            target("ipp://localhost:8631/ipp/print"),
+            "ipp://localhost:8631/ipp/print"
+        );
+        assert_eq!(
+            target("ipp://printer.local/ipp/print"),
+            "ipp://printer.local:631/ipp/print"
+        );
+        assert_eq!(
+            target("http://10.0.0.5/ipp/print"),
+            "ipp://10.0.0.5:80/ipp/print"
+        );
+        assert_eq!(
+            target("https://10.0.0.5/ipp/print"),
+            "ipps://10.0.0.5:443/ipp/print"
+        );
+        assert_eq!(
+            target("ipp://[::1]:631/ipp/print"),
+            "ipp://[::1]:631/ipp/print"
+        );
+        for bad in [
+            "localhost:631",
+            "ftp://x/y",
+            "ipp:///ipp/print",
+            "ipp://u:p@h/ipp/print",
+            "",
+        ] {
+            let e = Printer::new(bad).err().unwrap().to_string();
+            assert!(e.starts_with("bad printer URI"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn status_display_has_name_and_message() {
+        let status = IppStatus {
+            code: 0x040A,
+            message: Some("Unsupported format \"text/plain\".".into()),
+            unsupported: vec![],
+        };
+        assert_eq!(
+            ClientError::Refused(status).to_string(),
+            "printer refused job: client-error-document-format-not-supported: \
+             Unsupported format \"text/plain\"."
+        );
+        let unknown = IppStatus {
+            code: 0x04ff,
+            message: None,
+            unsupported: vec!["x=y".into()],
+        };
+        assert_eq!(unknown.to_string(), "status 0x04ff (unsupported: x=y)");
+    }
+
+    #[test]
+    fn progress_lines() {
+        let status = JobStatus {
+            state: Some(5),
+            reasons: vec!["job-printing".into()],
+            message: None,
+            impressions: Some(3),
+        };
+        assert_eq!(
+            status.progress_line(12),
+            "job 12: processing (job-printing) 3 pages"
+        );
+        assert_eq!(
+            state_part("job 12: processing (job-printing) 3 pages"),
+            "job 12: processing (job-printing)"
+        );
+        assert_eq!(
+            state_part("job 12: processing 1 page"),
+            "job 12: processing"
+        );
+        assert_eq!(state_part("job 12: pending"), "job 12: pending");
+        let aborted = JobStatus {
+            state: Some(8),
+            reasons: vec!["aborted-by-system".into()],
+            message: Some("Unable to print".into()),
+            impressions: None,
+        };
+        assert_eq!(
+            ClientError::JobFailed {
+                id: 3,
+                state: "aborted",
+                detail: aborted.failure_detail()
+            }
+            .to_string(),
+            "job 3 aborted: Unable to print (aborted-by-system)"
+        );
+    }
+
+    #[test]
+    fn table_is_aligned() {
+        let rows = vec![
+            [
+                "1".to_string(),
+                "completed".into(),
+                "alice".into(),
+                "report.pdf".into(),
+            ],
+            [
+                "12".to_string(),
+                "processing".into(),
+                "bob".into(),
+                "x".into(),
+            ],
+        ];
+        assert_eq!(
+            format_table(["ID", "STATE", "USER", "NAME"], &rows),
+            vec![
+                "ID  STATE       USER   NAME",
+                "1   completed   alice  report.pdf",
+                "12  processing  bob    x",
+            ]
+        );
+    }
+
+    #[test]
+    fn sanitize_strips_escape_sequences() {
+        assert_eq!(sanitize("a\x1b[2Jb\nc"), "a?[2Jb?c");
+        assert_eq!(truncate_utf8("héllo", 2), "h");
+    }
+}

@@ -1,0 +1,3 @@
+//! Pure wire formats: no tokio, no files, no sockets, no clock.
+
+pub mod ipp;

@@ -1,0 +1,689 @@
+//! Job operations: Print-Job, Validate-Job, Create-Job, Send-Document, Close-Job, Cancel-*, Get-Jobs,
+//! Get-Job-Attributes, Hold/Release/Restart, Set-Job-Attributes and the document operations
+//! (RFC 8011 §4.2-4.3, PWG 5100.11, PWG 5100.5).
+
+use std::sync::Arc;
+
+use tokio::io::AsyncReadExt;
+
+use super::attributes::{int, kw, name, text, uri};
+use super::status::{self, Status};
+use super::validate::{self, check_job_template};
+use super::{op_attr, op_bool, op_int, op_str, requested, DocumentBody, Printer, RequestContext};
+use crate::codec::ipp::{date_time, tag, Attribute, Message, Value};
+use crate::model::job::{JobEvent, JobState};
+use crate::spool::{DocumentMeta, Job, NewJob, StagedDocument};
+
+/// Job Description attributes that job-privacy-attributes "default" hides from other users
+/// (PWG 5100.11 §5.3.2 / RFC 8011 §5.3.6).
+const PRIVATE: &[&str] = &["job-name", "document-name-supplied", "job-originating-user-name", "job-originating-host-name"];
+
+impl Printer {
+    /// requesting-user-name, or the authenticated user when there is one (RFC 8011 §9.3).
+    pub(crate) fn requester(&self, req: &Message, ctx: &RequestContext) -> String {
+        if let Some(u) = &ctx.authenticated_user {
+            return u.clone();
+        }
+        op_str(req, "requesting-user-name")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(255).collect())
+            .unwrap_or_else(|| "anonymous".to_string())
+    }
+
+    fn may_act_on(&self, job: &Job, req: &Message, ctx: &RequestContext) -> bool {
+        ctx.is_admin || job.owner == self.requester(req, ctx)
+    }
+
+    /// Finds the target job from job-uri, or printer-uri + job-id (RFC 8011 §4.3.1).
+    pub(crate) fn target_job(&self, req: &Message) -> Result<Arc<Job>, Status> {
+        let id = if let Some(u) = op_str(req, "job-uri") {
+            let prefix = format!("{}/", self.config.resource);
+            let path = u.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+            path.strip_prefix(&prefix)
+                .and_then(|n| n.parse::<u32>().ok())
+                .ok_or_else(|| Status::not_found(format!("job-uri '{u}' does not name a job of this printer")))?
+        } else {
+            match op_attr(req, "job-id").map(|a| a.values.as_slice()) {
+                Some([Value::Integer(id)]) if *id > 0 => *id as u32,
+                Some(_) => return Err(Status::bad_request("job-id must be one positive integer")),
+                None => return Err(Status::bad_request("missing job-id operation attribute")),
+            }
+        };
+        self.spool.get(id).ok_or_else(|| Status::not_found(format!("job {id} does not exist")))
+    }
+
+    fn check_printer_target(&self, req: &Message) -> Result<(), Status> {
+        if let Some(u) = op_str(req, "printer-uri") {
+            let path = u.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_else(|| "/".into());
+            let path = path.split('?').next().unwrap_or("/");
+            let ours = &self.config.resource;
+            let ok = path == ours || path.strip_prefix(ours.as_str()).is_some_and(|rest| {
+                rest.strip_prefix('/').is_some_and(|n| n.parse::<u32>().is_ok())
+            });
+            if !ok {
+                return Err(Status::not_found(format!("no printer at '{u}'")));
+            }
+        }
+        Ok(())
+    }
+
+    fn creation_checks(&self, req: &Message) -> Result<(validate::Checked, String, String), Status> {
+        self.check_printer_target(req)?;
+        let format = validate::check_format(op_attr(req, "document-format").and_then(|a| a.first()), &self.caps)?;
+        let compression = validate::check_compression(op_attr(req, "compression").and_then(|a| a.first()))?;
+        let job_group = req.group(tag::JOB).map(|g| g.attributes.as_slice()).unwrap_or(&[]);
+        let checked = check_job_template(job_group, &self.caps);
+        let fidelity = op_bool(req, "ipp-attribute-fidelity").unwrap_or(false);
+        if checked.conflicting && fidelity {
+            let mut s = Status::new(
+                status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                "the job asks for attributes or values this printer does not support",
+            );
+            s.unsupported = checked.unsupported;
+            return Err(s);
+        }
+        for (attr, ok) in [
+            ("job-name", op_attr(req, "job-name").is_none_or(|a| matches!(a.values.as_slice(), [Value::Name(_) | Value::NameLang { .. }]))),
+            ("document-name", op_attr(req, "document-name").is_none_or(|a| matches!(a.values.as_slice(), [Value::Name(_) | Value::NameLang { .. }]))),
+            ("ipp-attribute-fidelity", op_attr(req, "ipp-attribute-fidelity").is_none_or(|a| matches!(a.values.as_slice(), [Value::Boolean(_)]))),
+        ] {
+            if !ok {
+                return Err(Status::bad_request(format!("{attr} has the wrong syntax")));
+            }
+        }
+        Ok((checked, format, compression))
+    }
+
+    fn check_accepting(&self) -> Result<(), Status> {
+        if !self.status.read().expect("printer lock").accepting {
+            return Err(Status::new(status::NOT_ACCEPTING_JOBS, "the printer is not accepting jobs"));
+        }
+        Ok(())
+    }
+
+    fn new_job(&self, req: &Message, ctx: &RequestContext, accepted: Vec<Attribute>) -> NewJob {
+        let job_name = op_str(req, "job-name")
+            .or_else(|| op_str(req, "document-name"))
+            .map(|s| s.chars().take(255).collect::<String>())
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "Untitled".to_string());
+        let held_by_attr = accepted.iter().any(|a| {
+            a.name == "job-hold-until" && a.first().and_then(Value::as_str).is_some_and(|v| v != "no-hold")
+        });
+        let hold = if held_by_attr || self.status.read().expect("printer lock").hold_new_jobs {
+            Some("job-hold-until-specified")
+        } else {
+            None
+        };
+        NewJob { owner: self.requester(req, ctx), name: job_name, attributes: accepted, hold }
+    }
+
+    async fn stage(&self, doc: DocumentBody) -> Result<StagedDocument, Status> {
+        match self.spool.stage_document(doc, self.config.max_document_bytes).await {
+            Ok(s) => Ok(s),
+            Err(crate::spool::SpoolError::Io(e)) => {
+                // Most often the client went away mid-upload; nothing was accepted.
+                tracing::warn!("document upload failed: {e}");
+                Err(Status::bad_request(format!("the document could not be received: {e}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// For application/octet-stream, the format the bytes say they are (uncompressed only).
+    async fn effective_format(&self, format: &str, compression: &str, staged: &StagedDocument, path: &std::path::Path) -> String {
+        if format != "application/octet-stream" || compression != "none" || staged.size == 0 {
+            return format.to_string();
+        }
+        let mut head = [0u8; 8];
+        let n = match tokio::fs::File::open(path).await {
+            Ok(mut f) => f.read(&mut head).await.unwrap_or(0),
+            Err(_) => 0,
+        };
+        validate::sniff_format(&head[..n]).unwrap_or(format).to_string()
+    }
+
+    fn job_response(&self, job: &Job, ctx: &RequestContext, unsupported: Vec<Attribute>) -> Message {
+        let code = if unsupported.is_empty() { status::OK } else { status::OK_IGNORED_OR_SUBSTITUTED };
+        let mut resp = super::response(code, None);
+        if !unsupported.is_empty() {
+            resp.group_mut(tag::UNSUPPORTED).attributes = unsupported;
+        }
+        let g = resp.group_mut(tag::JOB);
+        g.push(Attribute::new("job-id", int(job.id as i32)));
+        g.push(Attribute::new("job-uri", uri(&self.job_uri(ctx, job.id))));
+        g.push(Attribute::new("job-state", Value::Enum(job.status.state as i32)));
+        g.push(Attribute::set("job-state-reasons", job.status.reasons.iter().map(|r| kw(r)).collect()));
+        if let Some(m) = &job.status.message {
+            g.push(Attribute::new("job-state-message", text(m)));
+        }
+        g.push(Attribute::new("number-of-intervening-jobs", int(self.intervening(job.id) as i32)));
+        resp
+    }
+
+    pub(crate) fn job_uri(&self, ctx: &RequestContext, id: u32) -> String {
+        ctx.printer_uri(&format!("{}/{}", self.config.resource, id))
+    }
+
+    fn intervening(&self, id: u32) -> usize {
+        self.spool.count_where(|j| j.id < id && !j.status.state.is_terminal())
+    }
+
+    pub(super) async fn print_job(&self, req: Message, doc: DocumentBody, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_accepting()?;
+        let (checked, format, compression) = self.creation_checks(&req)?;
+        let staged = self.stage(doc).await?;
+        if staged.size == 0 {
+            return Err(Status::bad_request("Print-Job carried no document data"));
+        }
+        let new = self.new_job(&req, ctx, checked.accepted);
+        let path = staged_path(&staged);
+        let format = self.effective_format(&format, &compression, &staged, &path).await;
+        let meta = DocumentMeta { format, compression, name: op_str(&req, "document-name").map(str::to_string) };
+        let job = self.spool.create_job(new, Some((staged, meta)), true).await?;
+        Ok(self.job_response(&job, ctx, checked.unsupported))
+    }
+
+    pub(super) async fn validate_job(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+        let (checked, _, _) = self.creation_checks(&req)?;
+        let code = if checked.unsupported.is_empty() { status::OK } else { status::OK_IGNORED_OR_SUBSTITUTED };
+        let mut resp = super::response(code, None);
+        if !checked.unsupported.is_empty() {
+            resp.group_mut(tag::UNSUPPORTED).attributes = checked.unsupported;
+        }
+        Ok(resp)
+    }
+
+    pub(super) async fn create_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_accepting()?;
+        let (checked, _, _) = self.creation_checks(&req)?;
+        let new = self.new_job(&req, ctx, checked.accepted);
+        let job = self.spool.create_job(new, None, false).await?;
+        Ok(self.job_response(&job, ctx, checked.unsupported))
+    }
+
+    pub(super) async fn send_document(&self, req: Message, doc: DocumentBody, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        if !self.may_act_on(&job, &req, ctx) {
+            return Err(Status::new(status::FORBIDDEN, "only the job's owner may add documents"));
+        }
+        let last = match op_attr(&req, "last-document").map(|a| a.values.as_slice()) {
+            Some([Value::Boolean(b)]) => *b,
+            Some(_) => return Err(Status::bad_request("last-document must be one boolean")),
+            None => return Err(Status::bad_request("missing last-document operation attribute (RFC 8011 §4.3.1)")),
+        };
+        if !job.status.incoming {
+            return Err(Status::not_possible(format!("job {} is not waiting for documents", job.id)));
+        }
+        let format = validate::check_format(op_attr(&req, "document-format").and_then(|a| a.first()), &self.caps)?;
+        let compression = validate::check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
+        let staged = self.stage(doc).await?;
+        let job = if staged.size == 0 {
+            if !last {
+                return Err(Status::bad_request("Send-Document carried no document data"));
+            }
+            // last-document=true without data closes the job (RFC 8011 §4.3.1).
+            self.spool.transition(job.id, JobEvent::Closed).await?
+        } else {
+            let path = staged_path(&staged);
+            let format = self.effective_format(&format, &compression, &staged, &path).await;
+            let meta = DocumentMeta { format, compression, name: op_str(&req, "document-name").map(str::to_string) };
+            self.spool.add_document(job.id, staged, meta, last).await?
+        };
+        Ok(self.job_response(&job, ctx, Vec::new()))
+    }
+
+    pub(super) async fn close_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        if !self.may_act_on(&job, &req, ctx) {
+            return Err(Status::new(status::FORBIDDEN, "only the job's owner may close it"));
+        }
+        if !job.status.incoming {
+            return Err(Status::not_possible(format!("job {} is already closed", job.id)));
+        }
+        let job = self.spool.transition(job.id, JobEvent::Closed).await?;
+        Ok(self.job_response(&job, ctx, Vec::new()))
+    }
+
+    pub(super) async fn cancel_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        if !self.may_act_on(&job, &req, ctx) {
+            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may cancel it"));
+        }
+        let by_operator = ctx.is_admin && job.owner != self.requester(&req, ctx);
+        self.spool.transition(job.id, JobEvent::Cancel { by_operator }).await?;
+        Ok(Printer::ok())
+    }
+
+    /// Cancel-Jobs (PWG 5100.11 §4.1) and Purge-Jobs (RFC 8011 §4.2.9: also forget finished jobs).
+    pub(super) async fn cancel_jobs(&self, req: Message, ctx: &RequestContext, purge: bool) -> Result<Message, Status> {
+        self.check_printer_target(&req)?;
+        let ids = self.job_ids_operand(&req)?;
+        for job in self.spool.list() {
+            if job.status.state.is_terminal() || ids.as_ref().is_some_and(|ids| !ids.contains(&job.id)) {
+                continue;
+            }
+            let _ = self.spool.transition(job.id, JobEvent::Cancel { by_operator: true }).await;
+        }
+        if purge {
+            self.spool.purge(0, 0).await?;
+        }
+        let _ = ctx;
+        Ok(Printer::ok())
+    }
+
+    pub(super) async fn cancel_my_jobs(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_printer_target(&req)?;
+        let me = self.requester(&req, ctx);
+        let ids = self.job_ids_operand(&req)?;
+        if let Some(ids) = &ids {
+            for id in ids {
+                match self.spool.get(*id) {
+                    Some(j) if j.owner == me => {}
+                    _ => {
+                        let mut s = Status::not_possible(format!("job {id} is not one of your jobs"));
+                        s.unsupported.push(Attribute::new("job-ids", int(*id as i32)));
+                        return Err(s);
+                    }
+                }
+            }
+        }
+        for job in self.spool.list() {
+            if job.owner != me || job.status.state.is_terminal() || ids.as_ref().is_some_and(|ids| !ids.contains(&job.id)) {
+                continue;
+            }
+            let _ = self.spool.transition(job.id, JobEvent::Cancel { by_operator: false }).await;
+        }
+        Ok(Printer::ok())
+    }
+
+    fn job_ids_operand(&self, req: &Message) -> Result<Option<Vec<u32>>, Status> {
+        match op_attr(req, "job-ids") {
+            None => Ok(None),
+            Some(a) => a
+                .values
+                .iter()
+                .map(|v| match v {
+                    Value::Integer(i) if *i > 0 => Ok(*i as u32),
+                    _ => Err(Status::bad_request("job-ids must be positive integers")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+        }
+    }
+
+    pub(super) async fn hold_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        if !self.may_act_on(&job, &req, ctx) {
+            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may hold it"));
+        }
+        if let Some(a) = op_attr(&req, "job-hold-until") {
+            let checked = check_job_template(std::slice::from_ref(a), &self.caps);
+            if checked.conflicting {
+                let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "unsupported job-hold-until value");
+                s.unsupported = checked.unsupported;
+                return Err(s);
+            }
+        }
+        self.spool.transition(job.id, JobEvent::Hold { reason: "job-hold-until-specified" }).await?;
+        Ok(Printer::ok())
+    }
+
+    pub(super) async fn release_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        if !self.may_act_on(&job, &req, ctx) {
+            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may release it"));
+        }
+        self.spool.transition(job.id, JobEvent::Release).await?;
+        Ok(Printer::ok())
+    }
+
+    /// Restart-Job (RFC 8011 §4.3.7) and Reprocess-Job (PWG 5100.11 §4.4): print a finished job again,
+    /// possible only while its documents are retained.
+    pub(super) async fn restart_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        if !self.may_act_on(&job, &req, ctx) {
+            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may restart it"));
+        }
+        if !job.status.state.is_terminal() {
+            return Err(Status::not_possible(format!("job {} is {} and has not finished", job.id, job.status.state)));
+        }
+        let kept = job.documents.iter().all(|d| self.spool.document_path(job.id, d.number).exists());
+        if job.documents.is_empty() || !kept {
+            return Err(Status::not_possible(format!(
+                "the documents of job {} are no longer retained (spool.keep_documents is off)",
+                job.id
+            )));
+        }
+        self.spool.transition(job.id, JobEvent::Restart).await?;
+        Ok(Printer::ok())
+    }
+
+    pub(super) async fn set_job_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        if !self.may_act_on(&job, &req, ctx) {
+            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may change it"));
+        }
+        if job.status.state.is_terminal() {
+            return Err(Status::not_possible(format!("job {} has finished", job.id)));
+        }
+        let attrs = req.group(tag::JOB).map(|g| g.attributes.clone()).unwrap_or_default();
+        if attrs.is_empty() {
+            return Err(Status::bad_request("no job attributes to set"));
+        }
+        let mut new_name = None;
+        let mut set = Vec::new();
+        let mut bad = Vec::new();
+        for a in attrs {
+            match a.name.as_str() {
+                "job-name" => match a.values.as_slice() {
+                    [v @ (Value::Name(_) | Value::NameLang { .. })] => new_name = v.as_str().map(|s| s.chars().take(255).collect()),
+                    _ => bad.push(a),
+                },
+                "job-hold-until" | "job-priority" => {
+                    let c = check_job_template(std::slice::from_ref(&a), &self.caps);
+                    if c.conflicting {
+                        bad.push(a);
+                    } else {
+                        set.push(a);
+                    }
+                }
+                _ => bad.push(a),
+            }
+        }
+        if !bad.is_empty() {
+            // Set-Job-Attributes is atomic (PWG 5100.11 §4.2): all or nothing.
+            let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "these job attributes cannot be set");
+            s.unsupported = bad;
+            return Err(s);
+        }
+        let hold = set.iter().find(|a| a.name == "job-hold-until").and_then(|a| a.first()).and_then(Value::as_str).map(str::to_string);
+        self.spool.set_attributes(job.id, new_name, set).await?;
+        match hold.as_deref() {
+            Some("no-hold") if job.status.state == JobState::PendingHeld => {
+                self.spool.transition(job.id, JobEvent::Release).await?;
+            }
+            Some(h) if h != "no-hold" && job.status.state == JobState::Pending => {
+                self.spool.transition(job.id, JobEvent::Hold { reason: "job-hold-until-specified" }).await?;
+            }
+            _ => {}
+        }
+        Ok(Printer::ok())
+    }
+
+    pub(super) async fn cancel_current_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_printer_target(&req)?;
+        let current = self.spool.list().into_iter().find(|j| j.status.state == JobState::Processing);
+        let Some(job) = current else {
+            return Err(Status::not_possible("no job is printing"));
+        };
+        if let Some(id) = op_int(&req, "job-id") {
+            if id as u32 != job.id {
+                return Err(Status::not_possible(format!("job {id} is not the current job")));
+            }
+        }
+        let by_operator = ctx.is_admin && job.owner != self.requester(&req, ctx);
+        self.spool.transition(job.id, JobEvent::Cancel { by_operator }).await?;
+        Ok(Printer::ok())
+    }
+
+    /// Suspend-Current-Job (PWG 5100.11 §4.3): the printing job stops and waits, held, until Resume-Job.
+    pub(super) async fn suspend_current_job(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_printer_target(&req)?;
+        let current = self.spool.list().into_iter().find(|j| j.status.state == JobState::Processing);
+        let Some(job) = current else {
+            return Err(Status::not_possible("no job is printing"));
+        };
+        self.spool.transition(job.id, JobEvent::Requeue).await?;
+        self.spool.transition(job.id, JobEvent::Hold { reason: "job-suspended-by-operator" }).await?;
+        Ok(Printer::ok())
+    }
+
+    pub(super) async fn resume_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.release_job(req, ctx).await
+    }
+
+    /// Promote-Job (PWG 5100.11 §4.5) and Schedule-Job-After (§4.6): change the order pending jobs
+    /// print in. Jobs print by job-priority then age, so both set the priority.
+    pub(super) async fn promote_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        if !ctx.is_admin && job.owner != self.requester(&req, ctx) {
+            return Err(Status::new(status::FORBIDDEN, "only an administrator may reorder jobs"));
+        }
+        if !matches!(job.status.state, JobState::Pending | JobState::PendingHeld) {
+            return Err(Status::not_possible(format!("job {} is {} and cannot be reordered", job.id, job.status.state)));
+        }
+        let priority = if req.code == 0x0030 {
+            100
+        } else {
+            let after = match op_int(&req, "job-id-after") {
+                Some(id) => self.spool.get(id as u32).ok_or_else(|| Status::not_found(format!("job {id} does not exist")))?,
+                None => return Err(Status::bad_request("missing job-id-after")),
+            };
+            (after.priority() - 1).max(1)
+        };
+        self.spool.set_attributes(job.id, None, vec![Attribute::new("job-priority", int(priority))]).await?;
+        self.spool.wake_worker();
+        Ok(Printer::ok())
+    }
+
+    pub(super) async fn resubmit_job(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        Err(Status::not_possible(format!(
+            "job {} cannot be resubmitted: its documents are not retained after printing",
+            job.id
+        )))
+    }
+
+    pub(super) async fn cancel_document(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        let n = op_int(&req, "document-number").ok_or_else(|| Status::bad_request("missing document-number"))?;
+        if !job.documents.iter().any(|d| d.number as i32 == n) {
+            return Err(Status::not_found(format!("job {} has no document {n}", job.id)));
+        }
+        Err(Status::not_possible("documents cannot be canceled individually; cancel the job"))
+    }
+
+    pub(super) async fn get_documents(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        let mut resp = Printer::ok();
+        let owner = self.may_act_on(&job, &req, ctx);
+        for d in &job.documents {
+            let attrs = self.document_attributes(&job, d, ctx, owner);
+            resp.groups.push(crate::codec::ipp::Group { tag: tag::DOCUMENT, attributes: attrs });
+        }
+        Ok(resp)
+    }
+
+    pub(super) async fn get_document_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        let n = op_int(&req, "document-number").ok_or_else(|| Status::bad_request("missing document-number"))?;
+        let d = job
+            .documents
+            .iter()
+            .find(|d| d.number as i32 == n)
+            .ok_or_else(|| Status::not_found(format!("job {} has no document {n}", job.id)))?;
+        let owner = self.may_act_on(&job, &req, ctx);
+        let mut resp = Printer::ok();
+        resp.groups.push(crate::codec::ipp::Group { tag: tag::DOCUMENT, attributes: self.document_attributes(&job, d, ctx, owner) });
+        Ok(resp)
+    }
+
+    pub(super) async fn set_document_attributes(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+        let _job = self.target_job(&req)?;
+        let attrs = req.group(tag::DOCUMENT).map(|g| g.attributes.clone()).unwrap_or_default();
+        let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "no document attributes are settable");
+        s.unsupported = attrs;
+        Err(s)
+    }
+
+    pub(super) async fn validate_document(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        if !job.status.incoming {
+            return Err(Status::not_possible(format!("job {} is not waiting for documents", job.id)));
+        }
+        validate::check_format(op_attr(&req, "document-format").and_then(|a| a.first()), &self.caps)?;
+        validate::check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
+        Ok(Printer::ok())
+    }
+
+    fn document_attributes(&self, job: &Job, d: &crate::spool::Document, ctx: &RequestContext, owner: bool) -> Vec<Attribute> {
+        let state = match job.status.state {
+            JobState::Completed => 9,
+            JobState::Canceled => 7,
+            JobState::Aborted => 8,
+            JobState::Processing => 5,
+            _ => 3,
+        };
+        let mut v = vec![
+            Attribute::new("document-number", int(d.number as i32)),
+            Attribute::new("document-job-id", int(job.id as i32)),
+            Attribute::new("document-job-uri", uri(&self.job_uri(ctx, job.id))),
+            Attribute::new("document-printer-uri", uri(&ctx.printer_uri(&self.config.resource))),
+            Attribute::new("document-format", Value::MimeMediaType(d.format.clone())),
+            Attribute::new("compression", kw(&d.compression)),
+            Attribute::new("document-state", Value::Enum(state)),
+            Attribute::new("document-state-reasons", kw("none")),
+            Attribute::new("k-octets", int(d.size.div_ceil(1024).min(i32::MAX as u64) as i32)),
+        ];
+        if owner {
+            if let Some(n) = d.name.as_deref().filter(|n| !n.is_empty()) {
+                v.push(Attribute::new("document-name", name(n)));
+            }
+        }
+        v
+    }
+
+    pub(super) async fn get_job_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        let job = self.target_job(&req)?;
+        let wanted = requested(&req);
+        let owner = self.may_act_on(&job, &req, ctx);
+        let mut resp = Printer::ok();
+        let attrs = self.job_attributes(&job, ctx, wanted.as_deref(), owner, &["all"]);
+        resp.groups.push(crate::codec::ipp::Group { tag: tag::JOB, attributes: attrs });
+        Ok(resp)
+    }
+
+    /// Get-Jobs (RFC 8011 §4.2.6, PWG 5100.7 which-jobs values, PWG 5100.11 first-index).
+    pub(super) async fn get_jobs(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_printer_target(&req)?;
+        let which = op_str(&req, "which-jobs").unwrap_or("not-completed").to_string();
+        let filter: Box<dyn Fn(&Job) -> bool> = match which.as_str() {
+            "not-completed" => Box::new(|j: &Job| !j.status.state.is_terminal()),
+            "completed" => Box::new(|j: &Job| j.status.state.is_terminal()),
+            "all" => Box::new(|_: &Job| true),
+            "aborted" => Box::new(|j: &Job| j.status.state == JobState::Aborted),
+            "canceled" => Box::new(|j: &Job| j.status.state == JobState::Canceled),
+            "pending" => Box::new(|j: &Job| j.status.state == JobState::Pending),
+            "pending-held" => Box::new(|j: &Job| j.status.state == JobState::PendingHeld),
+            "processing" => Box::new(|j: &Job| j.status.state == JobState::Processing),
+            "processing-stopped" => Box::new(|j: &Job| j.status.state == JobState::ProcessingStopped),
+            // We never create proof-print jobs, so there are none to list.
+            "proof-print" => Box::new(|_: &Job| false),
+            other => {
+                let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, format!("which-jobs '{other}' is not supported"));
+                s.unsupported.push(Attribute::new("which-jobs", kw(other)));
+                return Err(s);
+            }
+        };
+        let limit = match op_attr(&req, "limit").map(|a| a.values.as_slice()) {
+            None => usize::MAX,
+            Some([Value::Integer(n)]) if *n > 0 => *n as usize,
+            Some(_) => return Err(Status::bad_request("limit must be one positive integer")),
+        };
+        let first_index = match op_attr(&req, "first-index").map(|a| a.values.as_slice()) {
+            None => 1,
+            Some([Value::Integer(n)]) if *n > 0 => *n as usize,
+            Some(_) => return Err(Status::bad_request("first-index must be one positive integer")),
+        };
+        let my_jobs = op_bool(&req, "my-jobs").unwrap_or(false);
+        let me = self.requester(&req, ctx);
+        let wanted = requested(&req);
+        let mut jobs: Vec<Arc<Job>> = self
+            .spool
+            .list()
+            .into_iter()
+            .filter(|j| filter(j) && (!my_jobs || j.owner == me))
+            .collect();
+        // Completed jobs newest first, active jobs in print order (as CUPS and ippeveprinter do).
+        if which == "completed" {
+            jobs.reverse();
+        }
+        let mut resp = Printer::ok();
+        for job in jobs.into_iter().skip(first_index - 1).take(limit) {
+            let owner = ctx.is_admin || job.owner == me;
+            let attrs = self.job_attributes(&job, ctx, wanted.as_deref(), owner, &["job-id", "job-uri"]);
+            resp.groups.push(crate::codec::ipp::Group { tag: tag::JOB, attributes: attrs });
+        }
+        Ok(resp)
+    }
+
+    /// Builds the requested job attributes; `default` applies when requested-attributes is absent.
+    pub(crate) fn job_attributes(
+        &self,
+        job: &Job,
+        ctx: &RequestContext,
+        wanted: Option<&[String]>,
+        owner: bool,
+        default: &[&str],
+    ) -> Vec<Attribute> {
+        let wanted: Vec<String> = wanted.map(|w| w.to_vec()).unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
+        let all = wanted.iter().any(|w| w == "all");
+        let description = all || wanted.iter().any(|w| w == "job-description");
+        let template = all || wanted.iter().any(|w| w == "job-template");
+        let want = |n: &str| description || wanted.iter().any(|w| w == n);
+        let mut v = Vec::new();
+        let mut put = |n: &str, val: Value| {
+            if want(n) && (owner || !PRIVATE.contains(&n)) {
+                v.push(Attribute::new(n, val));
+            }
+        };
+        let s = &job.status;
+        put("job-id", int(job.id as i32));
+        put("job-uri", uri(&self.job_uri(ctx, job.id)));
+        put("job-uuid", uri(&job.uuid));
+        put("job-printer-uri", uri(&ctx.printer_uri(&self.config.resource)));
+        put("job-name", name(&job.name));
+        put("job-originating-user-name", name(&job.owner));
+        put("job-state", Value::Enum(s.state as i32));
+        if let Some(m) = &s.message {
+            put("job-state-message", text(m));
+        }
+        put("job-printer-up-time", int(self.clock.now() as i32));
+        put("time-at-creation", int(job.time_created as i32));
+        put("date-time-at-creation", date_time(job.time_created));
+        let no_value = || Value::OutOfBand(tag::NO_VALUE);
+        put("time-at-processing", s.time_processing.map(|t| int(t as i32)).unwrap_or_else(no_value));
+        put("date-time-at-processing", s.time_processing.map(date_time).unwrap_or_else(no_value));
+        put("time-at-completed", s.time_completed.map(|t| int(t as i32)).unwrap_or_else(no_value));
+        put("date-time-at-completed", s.time_completed.map(date_time).unwrap_or_else(no_value));
+        put("job-impressions-completed", int(s.impressions_completed as i32));
+        put("job-media-sheets-completed", int(s.sheets_completed as i32));
+        put("job-k-octets", int(job.k_octets().min(i32::MAX as u64) as i32));
+        put("number-of-documents", int(job.documents.len() as i32));
+        if !s.state.is_terminal() {
+            put("number-of-intervening-jobs", int(self.intervening(job.id) as i32));
+        }
+        if let Some(d) = job.documents.first() {
+            put("document-format-supplied", Value::MimeMediaType(d.format.clone()));
+            put("compression-supplied", kw(&d.compression));
+            if let Some(n) = d.name.as_deref().filter(|n| !n.is_empty()) {
+                put("document-name-supplied", name(n));
+            }
+        }
+        if want("job-state-reasons") {
+            v.push(Attribute::set("job-state-reasons", s.reasons.iter().map(|r| kw(r)).collect()));
+        }
+        for a in &job.attributes {
+            if template || wanted.iter().any(|w| *w == a.name) {
+                v.push(a.clone());
+            }
+        }
+        v
+    }
+}
+
+fn staged_path(s: &StagedDocument) -> std::path::PathBuf {
+    s.path().to_path_buf()
+}

@@ -1,0 +1,323 @@
+//! Printer operations: Get-Printer-Attributes, Get-Printer-Supported-Values, Set-Printer-Attributes,
+//! Pause/Resume/Enable/Disable-Printer, Hold-New-Jobs, Release-Held-New-Jobs, Restart-Printer and
+//! Identify-Printer (RFC 8011 §4.2.5, PWG 5100.11, PWG 5100.13 §4.1).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::attributes::{self, int, kw, name, text, uri};
+use super::status::{self, Status};
+use super::{op_attr, requested, Printer, RequestContext};
+use crate::codec::ipp::{date_time, encode_attribute, tag, Attribute, Message, Value};
+use crate::model::job::{JobEvent, JobState};
+
+/// Free space of the output storage in percent, refreshed by the app; reported as a supply.
+pub static STORAGE_FREE_PERCENT: AtomicU8 = AtomicU8::new(100);
+
+fn or_default(s: &str, fallback: &str) -> String {
+    let t = s.trim();
+    if t.is_empty() {
+        fallback.to_string()
+    } else {
+        t.to_string()
+    }
+}
+
+impl Printer {
+    /// Attributes that depend on the request (host in URIs) or on state.
+    fn dynamic_attributes(&self, ctx: &RequestContext) -> Vec<Attribute> {
+        let desc = self.description();
+        let st = self.status.read().expect("printer lock").clone();
+        let (state, reasons) = self.printer_state();
+        let now = self.clock.now();
+        let queued = self.spool.count_where(|j| !j.status.state.is_terminal());
+        let web = ctx.http_url("/");
+        let free = STORAGE_FREE_PERCENT.load(Ordering::Relaxed);
+        let mut v = vec![
+            Attribute::new("printer-uri-supported", uri(&ctx.printer_uri(&self.config.resource))),
+            Attribute::new("uri-security-supported", kw(if ctx.scheme == "ipps" { "tls" } else { "none" })),
+            Attribute::new("uri-authentication-supported", kw("requesting-user-name")),
+            Attribute::new("printer-name", name(&desc.name)),
+            Attribute::new("printer-info", text(&or_default(&desc.info, &desc.name))),
+            Attribute::new("printer-location", text(&or_default(&desc.location, "Not configured"))),
+            Attribute::new("printer-organization", text(&or_default(&desc.organization, "Not configured"))),
+            Attribute::new("printer-organizational-unit", text(&or_default(&desc.organizational_unit, "Not configured"))),
+            Attribute::new(
+                "printer-geo-location",
+                if desc.geo_location.is_empty() { Value::OutOfBand(tag::UNKNOWN) } else { uri(&desc.geo_location) },
+            ),
+            Attribute::new("printer-more-info", uri(&web)),
+            Attribute::new("printer-supply-info-uri", uri(&web)),
+            Attribute::set(
+                "printer-icons",
+                ["48", "128", "512"].iter().map(|s| uri(&ctx.http_url(&format!("/icons/printer-{s}.png")))).collect(),
+            ),
+            Attribute::new("printer-uuid", uri(&self.uuid)),
+            Attribute::new("printer-state", Value::Enum(state)),
+            Attribute::set("printer-state-reasons", reasons.iter().map(|r| kw(r)).collect()),
+            Attribute::new(
+                "printer-state-message",
+                text(match state {
+                    3 => "Ready to print.",
+                    4 => "Printing.",
+                    _ => "Paused.",
+                }),
+            ),
+            Attribute::new("printer-is-accepting-jobs", Value::Boolean(st.accepting)),
+            Attribute::new("queued-job-count", int(queued as i32)),
+            Attribute::new("printer-up-time", int(now as i32)),
+            Attribute::new("printer-current-time", date_time(now)),
+            Attribute::new("printer-state-change-time", int(st.state_change_time as i32)),
+            Attribute::new("printer-state-change-date-time", date_time(st.state_change_time)),
+            Attribute::new("printer-config-change-time", int(st.config_change_time as i32)),
+            Attribute::new("printer-config-change-date-time", date_time(st.config_change_time)),
+            Attribute::new(
+                "printer-message-from-operator",
+                text(&or_default(&st.message_from_operator, "No message.")),
+            ),
+            // PWG 5100.9: one alert line per condition; "other" while nothing is wrong.
+            Attribute::new(
+                "printer-alert",
+                Value::OctetString(
+                    format!("code={};severity=other;group=generalPrinter", if state == 5 { "other" } else { "other" })
+                        .into_bytes(),
+                ),
+            ),
+            Attribute::new("printer-alert-description", text(if state == 5 { "Paused." } else { "No alerts." })),
+            Attribute::new(
+                "printer-supply",
+                Value::OctetString(
+                    format!(
+                        "index=1;class=receptacleThatIsFilled;type=other;unit=percent;maxcapacity=100;level={free};colorantname=unknown;"
+                    )
+                    .into_bytes(),
+                ),
+            ),
+            Attribute::new("printer-supply-description", text("Spool storage (free space)")),
+        ];
+        v.retain(|a| !a.values.is_empty());
+        v
+    }
+
+    pub(super) async fn get_printer_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_target_path(&req)?;
+        if let Some(a) = op_attr(&req, "document-format") {
+            if !matches!(a.values.as_slice(), [Value::MimeMediaType(_)]) {
+                return Err(Status::bad_request("document-format must be one mimeMediaType"));
+            }
+        }
+        let wanted = requested(&req).unwrap_or_else(|| vec!["all".to_string()]);
+        let has = |w: &str| wanted.iter().any(|x| x == w);
+        let all = has("all");
+        let descr = all || has("printer-description");
+        let templ = all || has("job-template");
+        let selected = |n: &str| {
+            let is_templ = attributes::is_job_template_attr(n);
+            (descr && !is_templ) || (templ && is_templ) || has(n)
+        };
+
+        let mut raw = Vec::with_capacity(16 * 1024);
+        let cache = self.cache.read().expect("printer lock").clone();
+        for (n, bytes) in cache.iter() {
+            if selected(n) {
+                raw.extend_from_slice(bytes);
+            }
+        }
+        for a in self.dynamic_attributes(ctx) {
+            if selected(&a.name) {
+                encode_attribute(&a, &mut raw);
+            }
+        }
+        // media-col-database only when named: it is large and most clients never need it.
+        if has("media-col-database") {
+            raw.extend_from_slice(&self.media_col_database);
+        }
+        let mut resp = Printer::ok();
+        resp.encoded_groups.push((tag::PRINTER, raw));
+        Ok(resp)
+    }
+
+    fn check_target_path(&self, req: &Message) -> Result<(), Status> {
+        let Some(u) = super::op_str(req, "printer-uri") else {
+            return Err(Status::bad_request("missing printer-uri operation attribute"));
+        };
+        let path = u.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_else(|| "/".into());
+        if path.split('?').next() != Some(self.config.resource.as_str()) {
+            return Err(Status::not_found(format!("no printer at '{u}'")));
+        }
+        Ok(())
+    }
+
+    /// Get-Printer-Supported-Values (RFC 3380 §4.3): the -supported attributes of settable ones.
+    pub(super) async fn get_printer_supported_values(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_target_path(&req)?;
+        let mut resp = Printer::ok();
+        let g = resp.group_mut(tag::PRINTER);
+        for n in ["printer-geo-location", "printer-info", "printer-location", "printer-organization", "printer-organizational-unit"] {
+            let syntax = if n == "printer-geo-location" { tag::URI } else { tag::TEXT };
+            g.push(Attribute::new(format!("{n}-supported"), Value::OutOfBand(tag::ADMIN_DEFINE)));
+            let _ = syntax;
+        }
+        Ok(resp)
+    }
+
+    /// Set-Printer-Attributes (RFC 3380 §4.1) for the settable description.
+    pub(super) async fn set_printer_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_target_path(&req)?;
+        self.require_admin(ctx)?;
+        let attrs = req.group(tag::PRINTER).map(|g| g.attributes.clone()).unwrap_or_default();
+        if attrs.is_empty() {
+            return Err(Status::bad_request("no printer attributes to set"));
+        }
+        let mut desc = self.description();
+        let mut bad = Vec::new();
+        for a in &attrs {
+            let v = match a.values.as_slice() {
+                [v] => v.as_str().map(str::to_string),
+                _ => None,
+            };
+            let text_ok = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() <= 127 && !s.chars().any(char::is_control));
+            match (a.name.as_str(), a.first()) {
+                ("printer-info", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => desc.info = v.unwrap_or_default(),
+                ("printer-location", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => desc.location = v.unwrap_or_default(),
+                ("printer-organization", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => desc.organization = v.unwrap_or_default(),
+                ("printer-organizational-unit", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => {
+                    desc.organizational_unit = v.unwrap_or_default()
+                }
+                ("printer-geo-location", Some(Value::Uri(g))) if g.starts_with("geo:") && g.len() < 256 => desc.geo_location = g.clone(),
+                _ => bad.push(a.clone()),
+            }
+        }
+        if !bad.is_empty() {
+            // Atomic: nothing changes when anything is refused (RFC 3380 §4.1).
+            let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "these printer attributes cannot be set to those values");
+            s.unsupported = bad;
+            return Err(s);
+        }
+        self.update_description(desc).await?;
+        Ok(Printer::ok())
+    }
+
+    /// Replaces the description, persists it and marks a configuration change.
+    pub async fn update_description(&self, desc: crate::model::printer::Description) -> Result<(), Status> {
+        for (k, v) in [
+            ("printer-info", &desc.info),
+            ("printer-location", &desc.location),
+            ("printer-organization", &desc.organization),
+            ("printer-organizational-unit", &desc.organizational_unit),
+            ("printer-geo-location", &desc.geo_location),
+        ] {
+            self.spool.set_setting(k, v).await?;
+        }
+        *self.desc.write().expect("printer lock") = desc;
+        self.status.write().expect("printer lock").config_change_time = self.clock.now();
+        self.post_printer_event("printer-config-changed");
+        Ok(())
+    }
+
+    fn require_admin(&self, ctx: &RequestContext) -> Result<(), Status> {
+        // Until authentication exists (see docs/config.md), every client on the network is trusted
+        // with printer administration, as with an unconfigured ippeveprinter.
+        let _ = ctx;
+        Ok(())
+    }
+
+    pub(super) async fn pause_printer(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_target_path(&req)?;
+        self.require_admin(ctx)?;
+        self.set_paused(true);
+        self.post_printer_event("printer-state-changed");
+        Ok(Printer::ok())
+    }
+
+    pub(super) async fn resume_printer(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_target_path(&req)?;
+        self.require_admin(ctx)?;
+        self.set_paused(false);
+        self.post_printer_event("printer-state-changed");
+        Ok(Printer::ok())
+    }
+
+    /// Enable-Printer / Disable-Printer (PWG 5100.11 §4.7): printer-is-accepting-jobs.
+    pub(super) async fn set_accepting(&self, req: Message, ctx: &RequestContext, accepting: bool) -> Result<Message, Status> {
+        self.check_target_path(&req)?;
+        self.require_admin(ctx)?;
+        {
+            let mut s = self.status.write().expect("printer lock");
+            s.accepting = accepting;
+            s.state_change_time = self.clock.now();
+        }
+        tracing::info!("printer {} jobs", if accepting { "accepts" } else { "refuses" });
+        self.post_printer_event("printer-state-changed");
+        Ok(Printer::ok())
+    }
+
+    /// Hold-New-Jobs / Release-Held-New-Jobs (PWG 5100.11 §4.8-4.9).
+    pub(super) async fn hold_new_jobs(&self, req: Message, ctx: &RequestContext, hold: bool) -> Result<Message, Status> {
+        self.check_target_path(&req)?;
+        self.require_admin(ctx)?;
+        {
+            let mut s = self.status.write().expect("printer lock");
+            s.hold_new_jobs = hold;
+            s.state_change_time = self.clock.now();
+        }
+        if !hold {
+            for job in self.spool.list() {
+                if job.status.state == JobState::PendingHeld
+                    && job.status.reasons.iter().any(|r| r == "job-hold-until-specified")
+                    && !job.attributes.iter().any(|a| a.name == "job-hold-until" && a.first().and_then(Value::as_str).is_some_and(|v| v != "no-hold"))
+                {
+                    let _ = self.spool.transition(job.id, JobEvent::Release).await;
+                }
+            }
+        }
+        self.post_printer_event("printer-state-changed");
+        Ok(Printer::ok())
+    }
+
+    /// Restart-Printer (PWG 5100.11 §4.10): back to a clean, accepting, running state.
+    pub(super) async fn restart_printer(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_target_path(&req)?;
+        self.require_admin(ctx)?;
+        {
+            let mut s = self.status.write().expect("printer lock");
+            s.accepting = true;
+            s.hold_new_jobs = false;
+            s.identify_requested = false;
+        }
+        self.set_paused(false);
+        self.post_printer_event("printer-state-changed");
+        Ok(Printer::ok())
+    }
+
+    /// Identify-Printer (PWG 5100.13 §4.1): shown as printer-state-reasons and logged, since the
+    /// appliance has no lamp or speaker; the web page highlights it.
+    pub(super) async fn identify_printer(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+        self.check_target_path(&req)?;
+        if let Some(a) = op_attr(&req, "identify-actions") {
+            let bad: Vec<Value> = a
+                .values
+                .iter()
+                .filter(|v| !matches!(v.as_str(), Some("display" | "sound")) || !matches!(v, Value::Keyword(_)))
+                .cloned()
+                .collect();
+            if !bad.is_empty() {
+                let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "unsupported identify-actions");
+                s.unsupported.push(Attribute::set("identify-actions", bad));
+                return Err(s);
+            }
+        }
+        let message = super::op_str(&req, "message").map(|m| m.chars().take(127).collect::<String>());
+        tracing::info!("identify requested{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default());
+        self.status.write().expect("printer lock").identify_requested = true;
+        Ok(Printer::ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fallback_never_empty() {
+        assert_eq!(super::or_default("  ", "x"), "x");
+        assert_eq!(super::or_default("a", "x"), "a");
+    }
+}

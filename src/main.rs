@@ -1,0 +1,103 @@
+//! The `printbridge` command: parses arguments, loads configuration and runs one role.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use printbridge::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(name = "printbridge", version, about = "A driverless IPP Everywhere print server with a cloud bridge")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the appliance: an IPP Everywhere printer on port 8631 that spools and prints jobs.
+    Serve(ServeArgs),
+    /// Print a file on an IPP printer and follow the job to completion.
+    Print(printbridge::client::PrintArgs),
+    /// List the jobs of an IPP printer.
+    Jobs(printbridge::client::JobsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Configuration file (TOML); see docs/config.md.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:8631 or [::]:8631 (repeatable; replaces server.listen).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<SocketAddr>,
+    /// Where the spool and output live (replaces server.state_dir).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Printer name (replaces printer.name).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if !args.listen.is_empty() {
+        config.server.listen = args.listen;
+    }
+    if let Some(d) = args.state_dir {
+        config.server.state_dir = Some(d);
+    }
+    if let Some(n) = args.name {
+        config.printer.name = n;
+    }
+    printbridge::app::run_serve(config).await.context("the appliance stopped")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("printbridge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Print(args) => printbridge::client::print(&args).await.map_err(anyhow::Error::from),
+            Command::Jobs(args) => printbridge::client::jobs(&args).await.map_err(anyhow::Error::from),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Our error messages already include their cause; print each distinct part once.
+            let mut msg = String::new();
+            for cause in e.chain() {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    if !msg.is_empty() {
+                        msg.push_str(": ");
+                    }
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("printbridge: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The job state machine (RFC 8011 §5.3.7, PWG 5100.11 for Create-Job/Close-Job): the only code that
+//! decides a job's next state. `JobStatus::apply(event, now)` is pure; the spool persists its result.
+
+use std::fmt;
+
+/// job-state (RFC 8011 §5.3.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JobState {
+    Pending = 3,
+    PendingHeld = 4,
+    Processing = 5,
+    ProcessingStopped = 6,
+    Canceled = 7,
+    Aborted = 8,
+    Completed = 9,
+}
+
+impl JobState {
+    pub fn from_i32(v: i32) -> Option<JobState> {
+        Some(match v {
+            3 => JobState::Pending,
+            4 => JobState::PendingHeld,
+            5 => JobState::Processing,
+            6 => JobState::ProcessingStopped,
+            7 => JobState::Canceled,
+            8 => JobState::Aborted,
+            9 => JobState::Completed,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Canceled | JobState::Aborted | JobState::Completed)
+    }
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::PendingHeld => "pending-held",
+            JobState::Processing => "processing",
+            JobState::ProcessingStopped => "processing-stopped",
+            JobState::Canceled => "canceled",
+            JobState::Aborted => "aborted",
+            JobState::Completed => "completed",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+/// Something that happened to a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEvent {
+    /// A document arrived; `last` ends the job's document list (Print-Job is always last).
+    DocumentReceived { last: bool },
+    /// Close-Job, or Send-Document with last-document=true and no data (RFC 8011 §4.3.1).
+    Closed,
+    /// Hold-Job, or a job created with job-hold-until other than no-hold, or Hold-New-Jobs.
+    Hold { reason: &'static str },
+    /// Release-Job / Release-Held-New-Jobs.
+    Release,
+    /// The worker took the job.
+    StartProcessing,
+    /// A page was produced.
+    Progress { impressions: u32, sheets: u32 },
+    /// The output device finished the job.
+    Completed,
+    /// The job cannot be printed (bad document, device refused for good).
+    Aborted { reason: &'static str, message: String },
+    /// Cancel-Job and friends. `by_operator` selects the job-state-reasons keyword.
+    Cancel { by_operator: bool },
+    /// The printer stopped under a processing job (Pause-Printer) or the server restarted during it:
+    /// the job goes back to pending and its document starts again.
+    Requeue,
+    /// Restart-Job / Reprocess-Job of a terminal job (RFC 8011 §4.3.7, deprecated but still required
+    /// by PWG 5100.12): it becomes pending again.
+    Restart,
+}
+
+/// What the caller must do after a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The worker may have something new to print.
+    WakeWorker,
+    /// The worker must stop working on this job (it was canceled while processing).
+    StopProcessing,
+}
+
+/// Why an event does not apply: maps to client-error-not-possible (RFC 8011 §4.3.3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job is {state} and cannot be {action}")]
+pub struct TransitionError {
+    pub state: JobState,
+    pub action: &'static str,
+}
+
+/// The mutable part of a job: everything the state machine decides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStatus {
+    pub state: JobState,
+    pub reasons: Vec<String>,
+    pub message: Option<String>,
+    /// True while documents may still arrive (Create-Job without the last document yet).
+    pub incoming: bool,
+    pub time_processing: Option<i64>,
+    pub time_completed: Option<i64>,
+    pub impressions_completed: u32,
+    pub sheets_completed: u32,
+    /// Times the job was started after an interruption; shown as job-state-reasons detail.
+    pub restarts: u32,
+}
+
+impl JobStatus {
+    /// A new job: pending with job-incoming while documents are expected (PWG 5100.11 §4.2),
+    /// or pending-held when it was created held.
+    pub fn new(incoming: bool, hold: Option<&'static str>) -> JobStatus {
+        let mut s = JobStatus {
+            state: JobState::Pending,
+            reasons: Vec::new(),
+            message: None,
+            incoming,
+            time_processing: None,
+            time_completed: None,
+            impressions_completed: 0,
+            sheets_completed: 0,
+            restarts: 0,
+        };
+        if let Some(reason) = hold {
+            s.state = JobState::PendingHeld;
+            s.reasons.push(reason.to_string());
+        }
+        s.fix_reasons();
+        s
+    }
+
+    /// Whether the worker may start this job now.
+    pub fn is_printable(&self) -> bool {
+        self.state == JobState::Pending && !self.incoming
+    }
+
+    pub fn apply(&mut self, event: JobEvent, now: i64) -> Result<Vec<Effect>, TransitionError> {
+        use JobState::*;
+        let err = |state, action| Err(TransitionError { state, action });
+        let mut effects = Vec::new();
+        match event {
+            JobEvent::DocumentReceived { last } => {
+                if !self.incoming {
+                    return err(self.state, "given another document");
+                }
+                if last {
+                    self.incoming = false;
+                    effects.push(Effect::WakeWorker);
+                }
+            }
+            JobEvent::Closed => {
+                if !self.incoming {
+                    return err(self.state, "closed");
+                }
+                self.incoming = false;
+                effects.push(Effect::WakeWorker);
+            }
+            JobEvent::Hold { reason } => match self.state {
+                Pending | PendingHeld => {
+                    self.state = PendingHeld;
+                    self.reasons.retain(|r| !r.starts_with("job-hold-until") && r != "job-held-by-user");
+                    self.reasons.push(reason.to_string());
+                }
+                s => return err(s, "held"),
+            },
+            JobEvent::Release => match self.state {
+                PendingHeld => {
+                    self.state = Pending;
+                    self.reasons.retain(|r| {
+                        !matches!(
+                            r.as_str(),
+                            "job-hold-until-specified" | "job-held-by-user" | "job-held-for-review"
+                        ) && r != "printer-stopped-partly"
+                    });
+                    effects.push(Effect::WakeWorker);
+                }
+                s => return err(s, "released"),
+            },
+            JobEvent::StartProcessing => match self.state {
+                Pending if !self.incoming => {
+                    self.state = Processing;
+                    self.time_processing = Some(now);
+                    self.reasons.retain(|r| r == "job-restartable");
+                    self.reasons.push("job-printing".into());
+                }
+                s => return err(s, "started"),
+            },
+            JobEvent::Progress { impressions, sheets } => {
+                if self.state != Processing {
+                    return err(self.state, "advanced");
+                }
+                self.impressions_completed = impressions;
+                self.sheets_completed = sheets;
+            }
+            JobEvent::Completed => match self.state {
+                Processing => {
+                    self.state = Completed;
+                    self.time_completed = Some(now);
+                    self.reasons = vec!["job-completed-successfully".into()];
+                    self.message = None;
+                }
+                s => return err(s, "completed"),
+            },
+            JobEvent::Aborted { reason, message } => {
+                if self.state.is_terminal() {
+                    return err(self.state, "aborted");
+                }
+                self.state = Aborted;
+                self.incoming = false;
+                self.time_completed = Some(now);
+                self.reasons = vec![reason.to_string(), "job-aborted-by-system".into()];
+                self.reasons.dedup();
+                self.message = Some(message);
+            }
+            JobEvent::Cancel { by_operator } => {
+                if self.state.is_terminal() {
+                    return err(self.state, "canceled");
+                }
+                if self.state == Processing || self.state == ProcessingStopped {
+                    effects.push(Effect::StopProcessing);
+                }
+                self.state = Canceled;
+                self.incoming = false;
+                self.time_completed = Some(now);
+                self.reasons = vec![if by_operator {
+                    "job-canceled-by-operator".into()
+                } else {
+                    "job-canceled-by-user".into()
+                }];
+                self.message = None;
+            }
+            JobEvent::Requeue => match self.state {
+                Processing | ProcessingStopped => {
+                    self.state = Pending;
+                    self.restarts += 1;
+                    self.impressions_completed = 0;
+                    self.sheets_completed = 0;
+                    self.reasons.retain(|r| r != "job-printing");
+                    effects.push(Effect::WakeWorker);
+                }
+                s => return err(s, "requeued"),
+            },
+            JobEvent::Restart => match self.state {
+                Canceled | Aborted | Completed => {
+                    self.state = Pending;
+                    self.incoming = false;
+                    self.time_processing = None;
+                    self.time_completed = None;
+                    self.impressions_completed = 0;
+                    self.sheets_completed = 0;
+                    self.reasons.clear();
+                    self.message = None;
+                    effects.push(Effect::WakeWorker);
+                }
+                s => return err(s, "restarted"),
+            },
+        }
+        self.fix_reasons();
+        Ok(effects)
+    }
+
+    /// Keeps job-state-reasons consistent with the state: job-incoming while documents may come,
+    /// and never an empty set (RFC 8011 §5.3.8: "none").
+    fn fix_reasons(&mut self) {
+        self.reasons.retain(|r| r != "none" && r != "job-incoming");
+        if self.incoming && !self.state.is_terminal() {
+            self.reasons.insert(0, "job-incoming".into());
+        }
+        if self.reasons.is_empty() {
+            self.reasons.push("none".into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn print_job_lifecycle() {
+        let mut s = JobStatus::new(true, None);
+        assert_eq!(s.reasons, ["job-incoming"]);
+        assert!(!s.is_printable());
+        assert_eq!(s.apply(JobEvent::DocumentReceived { last: true }, 1).unwrap(), [Effect::WakeWorker]);
+        assert!(s.is_printable());
+        s.apply(JobEvent::StartProcessing, 2).unwrap();
+        assert_eq!(s.state, JobState::Processing);
+        s.apply(JobEvent::Completed, 3).unwrap();
+        assert_eq!(s.state, JobState::Completed);
+        assert_eq!(s.time_completed, Some(3));
+        assert!(s.apply(JobEvent::Cancel { by_operator: false }, 4).is_err());
+    }
+
+    #[test]
+    fn create_job_waits_for_close() {
+        let mut s = JobStatus::new(true, None);
+        s.apply(JobEvent::DocumentReceived { last: false }, 1).unwrap();
+        assert!(!s.is_printable());
+        s.apply(JobEvent::Closed, 2).unwrap();
+        assert!(s.is_printable());
+        assert!(s.apply(JobEvent::Closed, 3).is_err());
+    }
+
+    #[test]
+    fn hold_release_and_cancel_while_processing() {
+        let mut s = JobStatus::new(false, Some("job-hold-until-specified"));
+        assert_eq!(s.state, JobState::PendingHeld);
+        assert!(!s.is_printable());
+        s.apply(JobEvent::Release, 1).unwrap();
+        assert!(s.is_printable());
+        s.apply(JobEvent::StartProcessing, 2).unwrap();
+        let fx = s.apply(JobEvent::Cancel { by_operator: true }, 3).unwrap();
+        assert_eq!(fx, [Effect::StopProcessing]);
+        assert_eq!(s.reasons, ["job-canceled-by-operator"]);
+    }
+
+    #[test]
+    fn requeue_after_crash_restarts_the_document() {
+        let mut s = JobStatus::new(false, None);
+        s.apply(JobEvent::StartProcessing, 1).unwrap();
+        s.apply(JobEvent::Progress { impressions: 3, sheets: 3 }, 2).unwrap();
+        s.apply(JobEvent::Requeue, 3).unwrap();
+        assert_eq!(s.state, JobState::Pending);
+        assert_eq!(s.impressions_completed, 0);
+        assert_eq!(s.restarts, 1);
+        assert!(s.is_printable());
+    }
+}

@@ -1,0 +1,238 @@
+//! The only code that binds or accepts sockets: listeners (IPv4 and IPv6), and HTTP/1.1 serving of IPP
+//! (RFC 8010 §4) with keep-alive, chunked bodies and `Expect: 100-continue` (hyper handles those), the
+//! status page and the printer icons. Request bytes are framed with the bounded IPP reader before any
+//! parser sees them; the document streams on to the spool.
+
+pub mod page;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::TryStreamExt;
+use http_body_util::{BodyExt, BodyStream, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::codec::ipp::{self, FrameError, Scanner};
+use crate::ipp::status::{self, Status};
+use crate::ipp::{DocumentBody, Printer, RequestContext};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+}
+
+/// Binds `addr`. IPv6 wildcard sockets are IPv6-only so that `0.0.0.0` and `[::]` can both be
+/// listed on the same port, as the default configuration does.
+pub fn bind(addr: SocketAddr) -> Result<TcpListener, NetError> {
+    let err = |source| NetError::Bind { addr, source };
+    let domain = if addr.is_ipv6() { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 };
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP)).map_err(err)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(err)?;
+    }
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(1024).map_err(err)?;
+    TcpListener::from_std(socket.into()).map_err(err)
+}
+
+/// What the HTTP layer serves.
+pub struct HttpService {
+    pub printer: Arc<Printer>,
+    pub icons: page::Icons,
+    pub header_timeout: Duration,
+}
+
+/// Accepts connections on `listener` until `shutdown` turns true; each connection is served on
+/// its own task, and a failing connection never affects the others.
+pub async fn serve(listener: TcpListener, service: Arc<HttpService>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().ok();
+        let service = service.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let service = service.clone();
+                async move { Ok::<_, Infallible>(service.route(req, local, peer).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                }
+                _ = shutdown.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+fn plain(status: StatusCode, body: &str) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+/// The `host[:port]` to put in URIs: the Host header when it is well-formed, else the local address.
+fn request_host(req: &Request<Incoming>, local: Option<SocketAddr>) -> String {
+    let from_header = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]%_".contains(&b))
+        })
+        .map(str::to_string);
+    match (from_header, local) {
+        (Some(h), Some(l)) if !h.contains(':') || h.ends_with(']') => format!("{h}:{}", l.port()),
+        (Some(h), _) => h,
+        (None, Some(l)) => l.to_string(),
+        (None, None) => "localhost".into(),
+    }
+}
+
+impl HttpService {
+    async fn route(&self, req: Request<Incoming>, local: Option<SocketAddr>, peer: SocketAddr) -> HttpResponse {
+        let host = request_host(&req, local);
+        let path = req.uri().path().to_string();
+        match (req.method(), path.as_str()) {
+            (&Method::POST, _) => {
+                let is_ipp = req
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/ipp"));
+                if !is_ipp {
+                    return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST requests must carry application/ipp\n");
+                }
+                let ctx = RequestContext { host, scheme: "ipp", authenticated_user: None, is_admin: false };
+                self.ipp(req, ctx, peer).await
+            }
+            (&Method::GET | &Method::HEAD, p) if p == "/" || p == self.printer.config.resource => {
+                let ctx = RequestContext { host, scheme: "ipp", authenticated_user: None, is_admin: false };
+                let mut r = Response::new(Full::new(Bytes::from(page::status_page(&self.printer, &ctx))));
+                r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+                r
+            }
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("/icons/") => match self.icons.get(p) {
+                Some(png) => {
+                    let mut r = Response::new(Full::new(png));
+                    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
+                    r
+                }
+                None => plain(StatusCode::NOT_FOUND, "no such icon\n"),
+            },
+            (&Method::GET | &Method::HEAD, _) => plain(StatusCode::NOT_FOUND, "not found\n"),
+            _ => plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+        }
+    }
+
+    async fn ipp(&self, req: Request<Incoming>, ctx: RequestContext, peer: SocketAddr) -> HttpResponse {
+        let limits = self.printer.config.limits;
+        let mut body = req.into_body();
+        let mut buf = BytesMut::new();
+        let mut scanner = Scanner::new();
+        let mut ended = false;
+        let end = loop {
+            if buf.len() >= 8 {
+                match scanner.feed(&buf, &limits) {
+                    Ok(Some(n)) => break n,
+                    Ok(None) => {}
+                    Err(e) => return ipp_error(&buf, e, peer),
+                }
+            }
+            if ended {
+                return ipp_error(&buf, FrameError::Truncated, peer);
+            }
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        buf.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(%peer, "request body failed: {e}");
+                    return plain(StatusCode::BAD_REQUEST, "request body could not be read\n");
+                }
+                None => ended = true,
+            }
+        };
+        let (msg, used) = match ipp::parse_message(&buf[..end], &limits) {
+            Ok(x) => x,
+            Err(e) => return ipp_error(&buf, e, peer),
+        };
+        let rest = buf.split_off(used).freeze();
+        let stream = BodyStream::new(body)
+            .try_filter_map(|frame| std::future::ready(Ok(frame.into_data().ok())))
+            .map_err(io::Error::other);
+        let reader = tokio_util::io::StreamReader::new(stream);
+        let doc: DocumentBody = Box::new(std::io::Cursor::new(rest).chain(reader));
+        let resp = self.printer.handle(msg, doc, &ctx).await;
+        let mut out = Vec::with_capacity(4096);
+        ipp::encode_message(&resp, &mut out);
+        ipp_response(out)
+    }
+}
+
+fn ipp_response(bytes: Vec<u8>) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/ipp"));
+    r
+}
+
+/// An IPP error response for a request that could not be framed: echoes the request-id when the
+/// header arrived, so the client can match it (RFC 8011 §4.1.1).
+fn ipp_error(buf: &[u8], e: FrameError, peer: SocketAddr) -> HttpResponse {
+    tracing::info!(%peer, "rejected malformed IPP request: {e}");
+    let code = if e.is_too_large() { status::REQUEST_ENTITY_TOO_LARGE } else { status::BAD_REQUEST };
+    let mut resp = Status::new(code, format!("malformed request: {e}")).into_response();
+    if buf.len() >= 8 {
+        resp.request_id = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let v = (buf[0], buf[1]);
+        resp.version = if status::version_supported(v) { v } else { (1, 1) };
+    } else {
+        resp.version = (1, 1);
+    }
+    let mut out = Vec::new();
+    ipp::encode_message(&resp, &mut out);
+    ipp_response(out)
+}

@@ -1,0 +1,604 @@
+//! The durable job store: job metadata in SQLite (WAL, synchronous=FULL), documents as files written
+//! with fsync and atomic rename. [`Spool::transition`] is the one place a job's state changes.
+//!
+//! Durability contract: when `create_job` or `add_document` returns, the job and its documents are on
+//! disk; a crash after that point cannot lose them. Before that point nothing of the job is visible
+//! after a restart (staged files without a database row are removed at start).
+
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{broadcast, Mutex, Notify};
+
+use crate::codec::ipp::{self, Attribute, Limits};
+use crate::model::clock::Clock;
+use crate::model::job::{Effect, JobEvent, JobState, JobStatus, TransitionError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("spool file error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("no such job {0}")]
+    NotFound(u32),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("document larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("the stored job attributes of job {0} are unreadable")]
+    Corrupt(u32),
+}
+
+/// One document of a job, stored as received (compression kept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub number: u32,
+    pub format: String,
+    pub compression: String,
+    pub name: Option<String>,
+    pub size: u64,
+}
+
+/// A job as the rest of the program sees it: immutable snapshot, replaced on every change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: u32,
+    pub uuid: String,
+    pub owner: String,
+    pub name: String,
+    pub time_created: i64,
+    pub time_last_document: i64,
+    /// Validated job template attributes (copies, media, sides, ...), as the client sent them.
+    pub attributes: Vec<Attribute>,
+    pub documents: Vec<Document>,
+    pub status: JobStatus,
+}
+
+impl Job {
+    /// job-priority (RFC 8011 §5.2.2): 1..100, default 50.
+    pub fn priority(&self) -> i32 {
+        self.attributes
+            .iter()
+            .find(|a| a.name == "job-priority")
+            .and_then(|a| a.first())
+            .and_then(|v| v.as_int())
+            .unwrap_or(50)
+    }
+
+    pub fn k_octets(&self) -> u64 {
+        self.documents.iter().map(|d| d.size).sum::<u64>().div_ceil(1024)
+    }
+}
+
+/// What a new job is made of.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub owner: String,
+    pub name: String,
+    pub attributes: Vec<Attribute>,
+    /// `Some(reason)` creates the job held (job-hold-until, Hold-New-Jobs).
+    pub hold: Option<&'static str>,
+}
+
+/// Metadata of a document about to be added.
+#[derive(Debug, Clone)]
+pub struct DocumentMeta {
+    pub format: String,
+    pub compression: String,
+    pub name: Option<String>,
+}
+
+/// A document written to the spool's staging area and fsynced, not yet part of any job.
+#[derive(Debug)]
+pub struct StagedDocument {
+    path: PathBuf,
+    pub size: u64,
+}
+
+impl StagedDocument {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StagedDocument {
+    fn drop(&mut self) {
+        // Still here means it was never attached to a job.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A job changed state: for logging, the printer state and (later) notifications.
+#[derive(Debug, Clone)]
+pub struct JobChange {
+    pub job_id: u32,
+    pub from: Option<JobState>,
+    pub to: JobState,
+}
+
+pub struct Spool {
+    db: SqlitePool,
+    dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    jobs: RwLock<BTreeMap<u32, Arc<Job>>>,
+    /// Serialises every write so that the map and the database never disagree.
+    write: Mutex<()>,
+    wake: Notify,
+    changes: broadcast::Sender<JobChange>,
+    limits: Limits,
+    keep_documents: bool,
+}
+
+impl Spool {
+    /// Opens (creating) the spool in `dir`, runs migrations, loads jobs and recovers from a crash:
+    /// jobs that were processing go back to pending (their documents start again).
+    pub async fn open(dir: &Path, clock: Arc<dyn Clock>, keep_documents: bool) -> Result<Arc<Spool>, SpoolError> {
+        std::fs::create_dir_all(dir.join("documents"))?;
+        std::fs::create_dir_all(dir.join("staging"))?;
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join("spool.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL in WAL mode fsyncs the log on every commit: an acknowledged job survives power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true);
+        let db = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        sqlx::migrate!("./migrations/spool").run(&db).await?;
+
+        // Staged files never made it into a job: the client was never told they were accepted.
+        for entry in std::fs::read_dir(dir.join("staging"))? {
+            let _ = std::fs::remove_file(entry?.path());
+        }
+
+        let (changes, _) = broadcast::channel(256);
+        let spool = Spool {
+            db,
+            dir: dir.to_path_buf(),
+            clock,
+            jobs: RwLock::new(BTreeMap::new()),
+            write: Mutex::new(()),
+            wake: Notify::new(),
+            changes,
+            limits: Limits::default(),
+            keep_documents,
+        };
+        spool.load().await?;
+        let spool = Arc::new(spool);
+        let interrupted: Vec<u32> = spool
+            .list()
+            .into_iter()
+            .filter(|j| matches!(j.status.state, JobState::Processing | JobState::ProcessingStopped))
+            .map(|j| j.id)
+            .collect();
+        for id in interrupted {
+            tracing::warn!(job = id, "job was processing when the server stopped; printing it again");
+            spool.transition(id, JobEvent::Requeue).await?;
+        }
+        spool.remove_orphan_documents()?;
+        Ok(spool)
+    }
+
+    async fn load(&self) -> Result<(), SpoolError> {
+        let rows = sqlx::query("SELECT * FROM jobs ORDER BY id").fetch_all(&self.db).await?;
+        let docs = sqlx::query("SELECT * FROM documents ORDER BY job_id, number").fetch_all(&self.db).await?;
+        let mut by_job: BTreeMap<u32, Vec<Document>> = BTreeMap::new();
+        for d in docs {
+            by_job.entry(d.get::<i64, _>("job_id") as u32).or_default().push(Document {
+                number: d.get::<i64, _>("number") as u32,
+                format: d.get("format"),
+                compression: d.get("compression"),
+                name: d.get("name"),
+                size: d.get::<i64, _>("size") as u64,
+            });
+        }
+        let mut jobs = self.jobs.write().expect("spool lock");
+        for r in rows {
+            let id = r.get::<i64, _>("id") as u32;
+            let blob: Vec<u8> = r.get("attributes");
+            let attributes = decode_attributes(&blob, &self.limits).ok_or(SpoolError::Corrupt(id))?;
+            let state = JobState::from_i32(r.get::<i64, _>("state") as i32).ok_or(SpoolError::Corrupt(id))?;
+            let reasons: String = r.get("reasons");
+            let status = JobStatus {
+                state,
+                reasons: reasons.split_whitespace().map(str::to_string).collect(),
+                message: r.get("message"),
+                incoming: r.get::<i64, _>("incoming") != 0,
+                time_processing: r.get("time_processing"),
+                time_completed: r.get("time_completed"),
+                impressions_completed: r.get::<i64, _>("impressions") as u32,
+                sheets_completed: r.get::<i64, _>("sheets") as u32,
+                restarts: r.get::<i64, _>("restarts") as u32,
+            };
+            let job = Job {
+                id,
+                uuid: r.get("uuid"),
+                owner: r.get("owner"),
+                name: r.get("name"),
+                time_created: r.get("time_created"),
+                time_last_document: r.get("time_last_document"),
+                attributes,
+                documents: by_job.remove(&id).unwrap_or_default(),
+                status,
+            };
+            jobs.insert(id, Arc::new(job));
+        }
+        Ok(())
+    }
+
+    /// Document files whose job is gone (a crash between file rename and database commit).
+    fn remove_orphan_documents(&self) -> Result<(), SpoolError> {
+        let jobs = self.jobs.read().expect("spool lock");
+        for entry in std::fs::read_dir(self.dir.join("documents"))? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let keep = name
+                .split('-')
+                .next()
+                .and_then(|id| id.parse::<u32>().ok())
+                .and_then(|id| jobs.get(&id))
+                .is_some_and(|j| {
+                    j.documents.iter().any(|d| document_file_name(j.id, d.number) == name.as_ref())
+                });
+            if !keep {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<JobChange> {
+        self.changes.subscribe()
+    }
+
+    pub fn get(&self, id: u32) -> Option<Arc<Job>> {
+        self.jobs.read().expect("spool lock").get(&id).cloned()
+    }
+
+    /// All jobs, oldest first.
+    pub fn list(&self) -> Vec<Arc<Job>> {
+        self.jobs.read().expect("spool lock").values().cloned().collect()
+    }
+
+    pub fn count_where(&self, f: impl Fn(&Job) -> bool) -> usize {
+        self.jobs.read().expect("spool lock").values().filter(|j| f(j)).count()
+    }
+
+    /// The job the worker should print next: highest job-priority first, then oldest.
+    pub fn next_printable(&self) -> Option<Arc<Job>> {
+        self.jobs
+            .read()
+            .expect("spool lock")
+            .values()
+            .filter(|j| j.status.is_printable())
+            .min_by_key(|j| (std::cmp::Reverse(j.priority()), j.id))
+            .cloned()
+    }
+
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn wait_for_work(&self) {
+        self.wake.notified().await
+    }
+
+    pub fn document_path(&self, job_id: u32, number: u32) -> PathBuf {
+        self.dir.join("documents").join(document_file_name(job_id, number))
+    }
+
+    /// Streams a document into the staging area, fsynced. `max_bytes` 0 means unlimited.
+    pub async fn stage_document(
+        &self,
+        mut data: impl AsyncRead + Unpin,
+        max_bytes: u64,
+    ) -> Result<StagedDocument, SpoolError> {
+        let path = self.dir.join("staging").join(format!("{}.tmp", uuid::Uuid::new_v4()));
+        let mut staged = StagedDocument { path, size: 0 };
+        let mut file = tokio::fs::File::create(&staged.path).await?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = data.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            staged.size += n as u64;
+            if max_bytes > 0 && staged.size > max_bytes {
+                return Err(SpoolError::TooLarge(max_bytes));
+            }
+            file.write_all(&buf[..n]).await?;
+        }
+        file.flush().await?;
+        file.sync_all().await?;
+        Ok(staged)
+    }
+
+    /// Creates a job, optionally with its first document. Durable when it returns.
+    pub async fn create_job(
+        &self,
+        new: NewJob,
+        document: Option<(StagedDocument, DocumentMeta)>,
+        last_document: bool,
+    ) -> Result<Arc<Job>, SpoolError> {
+        let now = self.clock.now();
+        let mut status = JobStatus::new(true, new.hold);
+        let mut blob = Vec::new();
+        for a in &new.attributes {
+            ipp::encode_attribute(a, &mut blob);
+        }
+        let uuid = uuid::Uuid::new_v4().urn().to_string();
+        let _guard = self.write.lock().await;
+        let mut tx = self.db.begin().await?;
+        let id = sqlx::query(
+            "INSERT INTO jobs (uuid, owner, name, state, reasons, message, incoming, time_created, \
+             time_last_document, attributes) VALUES (?, ?, ?, ?, ?, NULL, 1, ?, ?, ?)",
+        )
+        .bind(&uuid)
+        .bind(&new.owner)
+        .bind(&new.name)
+        .bind(status.state as i64)
+        .bind(status.reasons.join(" "))
+        .bind(now)
+        .bind(now)
+        .bind(&blob)
+        .execute(&mut *tx)
+        .await?
+        .last_insert_rowid() as u32;
+        let mut documents = Vec::new();
+        let mut effects = Vec::new();
+        if let Some((staged, meta)) = document {
+            documents.push(self.attach(&mut tx, id, 1, staged, meta).await?);
+            effects = status.apply(JobEvent::DocumentReceived { last: last_document }, now)?;
+            write_status(&mut tx, id, &status).await?;
+        }
+        tx.commit().await?;
+        let job = Arc::new(Job {
+            id,
+            uuid,
+            owner: new.owner,
+            name: new.name,
+            time_created: now,
+            time_last_document: now,
+            attributes: new.attributes,
+            documents,
+            status,
+        });
+        self.jobs.write().expect("spool lock").insert(id, job.clone());
+        tracing::info!(job = id, state = %job.status.state, "job {id} created ({})", job.status.reasons.join(", "));
+        let _ = self.changes.send(JobChange { job_id: id, from: None, to: job.status.state });
+        self.run_effects(&effects);
+        Ok(job)
+    }
+
+    /// Adds a document to a job created with Create-Job. Durable when it returns.
+    pub async fn add_document(
+        &self,
+        id: u32,
+        staged: StagedDocument,
+        meta: DocumentMeta,
+        last_document: bool,
+    ) -> Result<Arc<Job>, SpoolError> {
+        let now = self.clock.now();
+        let _guard = self.write.lock().await;
+        let old = self.get(id).ok_or(SpoolError::NotFound(id))?;
+        let mut status = old.status.clone();
+        let effects = status.apply(JobEvent::DocumentReceived { last: last_document }, now)?;
+        let number = old.documents.len() as u32 + 1;
+        let mut tx = self.db.begin().await?;
+        let doc = self.attach(&mut tx, id, number, staged, meta).await?;
+        write_status(&mut tx, id, &status).await?;
+        sqlx::query("UPDATE jobs SET time_last_document = ? WHERE id = ?").bind(now).bind(id as i64).execute(&mut *tx).await?;
+        tx.commit().await?;
+        let mut job = (*old).clone();
+        job.documents.push(doc);
+        job.status = status;
+        job.time_last_document = now;
+        self.replace(job, Some(old.status.state), &effects);
+        Ok(self.get(id).expect("just replaced"))
+    }
+
+    async fn attach(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        id: u32,
+        number: u32,
+        mut staged: StagedDocument,
+        meta: DocumentMeta,
+    ) -> Result<Document, SpoolError> {
+        let target = self.document_path(id, number);
+        tokio::fs::rename(&staged.path, &target).await?;
+        // The rename itself must be durable before the database says the document exists.
+        sync_dir(&self.dir.join("documents")).await?;
+        staged.path = PathBuf::new();
+        sqlx::query("INSERT INTO documents (job_id, number, format, compression, name, size) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(id as i64)
+            .bind(number as i64)
+            .bind(&meta.format)
+            .bind(&meta.compression)
+            .bind(&meta.name)
+            .bind(staged.size as i64)
+            .execute(&mut **tx)
+            .await?;
+        Ok(Document { number, format: meta.format, compression: meta.compression, name: meta.name, size: staged.size })
+    }
+
+    /// The one place a job's state changes: applies `event` with the pure state machine, persists the
+    /// result, publishes the new snapshot, logs the change and carries out the effects.
+    pub async fn transition(&self, id: u32, event: JobEvent) -> Result<Arc<Job>, SpoolError> {
+        let now = self.clock.now();
+        let _guard = self.write.lock().await;
+        let old = self.get(id).ok_or(SpoolError::NotFound(id))?;
+        let mut status = old.status.clone();
+        let effects = status.apply(event, now)?;
+        if status != old.status {
+            let mut tx = self.db.begin().await?;
+            write_status(&mut tx, id, &status).await?;
+            tx.commit().await?;
+        }
+        let mut job = (*old).clone();
+        job.status = status;
+        if job.status.state.is_terminal() && !self.keep_documents && !job.documents.is_empty() {
+            for d in &job.documents {
+                let _ = tokio::fs::remove_file(self.document_path(id, d.number)).await;
+            }
+        }
+        self.replace(job, Some(old.status.state), &effects);
+        Ok(self.get(id).expect("just replaced"))
+    }
+
+    /// Changes job attributes that are not state (Set-Job-Attributes): name and template attributes.
+    pub async fn set_attributes(&self, id: u32, name: Option<String>, set: Vec<Attribute>) -> Result<Arc<Job>, SpoolError> {
+        let _guard = self.write.lock().await;
+        let old = self.get(id).ok_or(SpoolError::NotFound(id))?;
+        let mut job = (*old).clone();
+        if let Some(n) = name {
+            job.name = n;
+        }
+        for a in set {
+            job.attributes.retain(|x| x.name != a.name);
+            job.attributes.push(a);
+        }
+        let mut blob = Vec::new();
+        for a in &job.attributes {
+            ipp::encode_attribute(a, &mut blob);
+        }
+        sqlx::query("UPDATE jobs SET name = ?, attributes = ? WHERE id = ?")
+            .bind(&job.name)
+            .bind(&blob)
+            .bind(id as i64)
+            .execute(&self.db)
+            .await?;
+        self.replace(job, None, &[]);
+        Ok(self.get(id).expect("just replaced"))
+    }
+
+    fn replace(&self, job: Job, from: Option<JobState>, effects: &[Effect]) {
+        let id = job.id;
+        let to = job.status.state;
+        let reasons = job.status.reasons.join(", ");
+        self.jobs.write().expect("spool lock").insert(id, Arc::new(job));
+        if let Some(from) = from {
+            if from != to {
+                tracing::info!(job = id, "job {id}: {from} -> {to} ({reasons})");
+                let _ = self.changes.send(JobChange { job_id: id, from: Some(from), to });
+            }
+        }
+        self.run_effects(effects);
+    }
+
+    fn run_effects(&self, effects: &[Effect]) {
+        for e in effects {
+            match e {
+                Effect::WakeWorker => self.wake.notify_one(),
+                // The worker watches the job's state and stops by itself.
+                Effect::StopProcessing => self.wake.notify_one(),
+            }
+        }
+    }
+
+    /// Removes finished jobs beyond the retention count or age. Job ids are never reused.
+    pub async fn purge(&self, keep: u32, max_age_seconds: u64) -> Result<usize, SpoolError> {
+        let now = self.clock.now();
+        let finished: Vec<Arc<Job>> =
+            self.list().into_iter().filter(|j| j.status.state.is_terminal()).collect();
+        let excess = finished.len().saturating_sub(keep as usize);
+        let doomed: Vec<u32> = finished
+            .iter()
+            .enumerate()
+            .filter(|(i, j)| {
+                *i < excess || now - j.status.time_completed.unwrap_or(now) > max_age_seconds as i64
+            })
+            .map(|(_, j)| j.id)
+            .collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let _guard = self.write.lock().await;
+        let mut tx = self.db.begin().await?;
+        for id in &doomed {
+            sqlx::query("DELETE FROM jobs WHERE id = ?").bind(*id as i64).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        let mut jobs = self.jobs.write().expect("spool lock");
+        for id in &doomed {
+            if let Some(j) = jobs.remove(id) {
+                for d in &j.documents {
+                    let _ = std::fs::remove_file(self.document_path(*id, d.number));
+                }
+            }
+        }
+        Ok(doomed.len())
+    }
+
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, SpoolError> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?").bind(key).fetch_optional(&self.db).await?)
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), SpoolError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+async fn write_status(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: u32,
+    s: &JobStatus,
+) -> Result<(), SpoolError> {
+    sqlx::query(
+        "UPDATE jobs SET state = ?, reasons = ?, message = ?, incoming = ?, time_processing = ?, \
+         time_completed = ?, impressions = ?, sheets = ?, restarts = ? WHERE id = ?",
+    )
+    .bind(s.state as i64)
+    .bind(s.reasons.join(" "))
+    .bind(&s.message)
+    .bind(s.incoming as i64)
+    .bind(s.time_processing)
+    .bind(s.time_completed)
+    .bind(s.impressions_completed as i64)
+    .bind(s.sheets_completed as i64)
+    .bind(s.restarts as i64)
+    .bind(id as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn document_file_name(job_id: u32, number: u32) -> String {
+    format!("{job_id}-{number}.doc")
+}
+
+/// Decodes attributes stored by `encode_attribute` by wrapping them into a message.
+fn decode_attributes(blob: &[u8], limits: &Limits) -> Option<Vec<Attribute>> {
+    let mut msg = vec![2, 0, 0, 0, 0, 0, 0, 1, ipp::tag::JOB];
+    msg.extend_from_slice(blob);
+    msg.push(ipp::tag::END);
+    let generous = Limits { max_attribute_bytes: msg.len() + 1, ..*limits };
+    let (m, _) = ipp::parse_message(&msg, &generous).ok()?;
+    Some(m.groups.into_iter().next().map(|g| g.attributes).unwrap_or_default())
+}
+
+/// fsync a directory so that a rename inside it is durable.
+pub async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+        .await
+        .map_err(std::io::Error::other)?
+}

@@ -1,0 +1,120 @@
+//! The worker: takes printable jobs oldest first, hands them to the output device and records the
+//! outcome through [`Spool::transition`]. One worker per queue, so jobs print in order.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{Job, Spool};
+use crate::device::{Device, DeviceDocument, DeviceError, DeviceJob};
+use crate::model::job::{JobEvent, JobState};
+
+/// Runs until `shutdown` becomes true. `paused` true stops taking new jobs (Pause-Printer).
+pub async fn run(
+    spool: Arc<Spool>,
+    device: Arc<dyn Device>,
+    mut paused: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if !*paused.borrow() {
+            if let Some(job) = spool.next_printable() {
+                match process(&spool, device.as_ref(), &job).await {
+                    Outcome::Done => backoff = Duration::from_secs(1),
+                    Outcome::RetryLater => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
+                    }
+                }
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = spool.wait_for_work() => {}
+            _ = paused.changed() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+enum Outcome {
+    Done,
+    RetryLater,
+}
+
+async fn process(spool: &Arc<Spool>, device: &dyn Device, job: &Job) -> Outcome {
+    let id = job.id;
+    let job = match spool.transition(id, JobEvent::StartProcessing).await {
+        Ok(j) => j,
+        // Canceled or held between the pick and now: nothing to do.
+        Err(super::SpoolError::Transition(_)) => return Outcome::Done,
+        Err(e) => {
+            tracing::error!(job = id, "cannot start job: {e}");
+            return Outcome::RetryLater;
+        }
+    };
+    let device_job = DeviceJob {
+        id,
+        name: job.name.clone(),
+        documents: job
+            .documents
+            .iter()
+            .map(|d| DeviceDocument {
+                path: spool.document_path(id, d.number),
+                number: d.number,
+                format: d.format.clone(),
+                compression: d.compression.clone(),
+            })
+            .collect(),
+    };
+
+    // Cancel-Job while printing: the state machine already moved the job to canceled; tell the device.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let cancel = cancel.clone();
+        let spool = spool.clone();
+        let mut changes = spool.subscribe();
+        tokio::spawn(async move {
+            loop {
+                if spool.get(id).is_none_or(|j| j.status.state != JobState::Processing) {
+                    cancel.store(true, Ordering::Relaxed);
+                    return;
+                }
+                match changes.recv().await {
+                    Ok(c) if c.job_id != id => continue,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                }
+            }
+        })
+    };
+    let result = device.print(&device_job, cancel).await;
+    watcher.abort();
+
+    let event = match result {
+        Ok(()) => JobEvent::Completed,
+        Err(DeviceError::Canceled) => return Outcome::Done,
+        Err(DeviceError::Fatal { reason, message }) => JobEvent::Aborted { reason, message },
+        Err(DeviceError::Retry(why)) => {
+            tracing::warn!(job = id, "output device failed, will retry: {why}");
+            let _ = spool.transition(id, JobEvent::Requeue).await;
+            return Outcome::RetryLater;
+        }
+    };
+    match spool.transition(id, event).await {
+        Ok(_) | Err(super::SpoolError::Transition(_)) => Outcome::Done,
+        Err(e) => {
+            tracing::error!(job = id, "cannot record the end of job: {e}");
+            Outcome::RetryLater
+        }
+    }
+}
