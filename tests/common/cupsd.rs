@@ -117,8 +117,10 @@ impl PrivateCupsd {
         let lp_bin = require_program("lp", "cups-client");
         let lpstat_bin = require_program("lpstat", "cups-client");
 
-        let dir =
-            tempfile::Builder::new().prefix("pb-cupsd-").tempdir().expect("temp dir for cupsd");
+        let dir = tempfile::Builder::new()
+            .prefix("pb-cupsd-")
+            .tempdir()
+            .expect("temp dir for cupsd");
         // Filters and backends run as lp and must reach RequestRoot (see the module docs).
         set_mode(dir.path(), 0o755);
         for sub in ["etc", "spool", "cache", "state", "log"] {
@@ -132,8 +134,11 @@ impl PrivateCupsd {
         let mut last_failure = String::new();
         for _attempt in 0..3 {
             let port = free_port();
-            std::fs::write(root.join("etc/cupsd.conf"), cupsd_conf(port, extra_cupsd_conf))
-                .expect("write cupsd.conf");
+            std::fs::write(
+                root.join("etc/cupsd.conf"),
+                cupsd_conf(port, extra_cupsd_conf),
+            )
+            .expect("write cupsd.conf");
             let _ = std::fs::remove_file(root.join("log/error_log"));
             let stdout = std::fs::File::create(root.join("log/cupsd.stdout")).unwrap();
             let stderr = std::fs::File::create(root.join("log/cupsd.stderr")).unwrap();
@@ -325,11 +330,18 @@ impl PrivateCupsd {
         args.push(file);
         let out = self.lp(&args);
         // "request id is pb-1 (1 file(s))"
-        let id =
-            out.stdout.split_whitespace().skip_while(|w| *w != "is").nth(1).map(str::to_string);
+        let id = out
+            .stdout
+            .split_whitespace()
+            .skip_while(|w| *w != "is")
+            .nth(1)
+            .map(str::to_string);
         match id {
             Some(id) if out.success() && id.starts_with(queue) => Ok(id),
-            _ => Err(format!("lp failed (see lpadmin/lp runs below)\n{}", self.diagnostics())),
+            _ => Err(format!(
+                "lp failed (see lpadmin/lp runs below)\n{}",
+                self.diagnostics()
+            )),
         }
     }
 
@@ -346,7 +358,10 @@ impl PrivateCupsd {
                 let what = &line[pos + tag.len()..];
                 if what.starts_with("completed") {
                     outcome = Some(Ok(()));
-                } else if ["stopped", "aborted", "canceled"].iter().any(|w| what.starts_with(w)) {
+                } else if ["stopped", "aborted", "canceled"]
+                    .iter()
+                    .any(|w| what.starts_with(w))
+                {
                     outcome = Some(Err(line.to_string()));
                 }
             }
@@ -354,9 +369,10 @@ impl PrivateCupsd {
         });
         match outcome {
             Some(Ok(())) => Ok(()),
-            Some(Err(line)) => {
-                Err(format!("CUPS job {job_id} did not complete: {line}\n{}", self.diagnostics()))
-            }
+            Some(Err(line)) => Err(format!(
+                "CUPS job {job_id} did not complete: {line}\n{}",
+                self.diagnostics()
+            )),
             None => Err(format!(
                 "CUPS job {job_id} not completed within {timeout:?}\n{}",
                 self.diagnostics()
@@ -367,7 +383,11 @@ impl PrivateCupsd {
     /// The last lpadmin/lp runs (with stdout/stderr), queue and job states, and the error_log
     /// tail, for panic messages.
     pub fn diagnostics(&self) -> String {
-        let history = self.history.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+        let history = self
+            .history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n");
         let printers = self.lpstat(&["-l", "-p"]);
         let jobs = self.lpstat(&["-l", "-W", "all", "-o"]);
         format!(
@@ -469,7 +489,9 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 fn read_lossy(path: &Path) -> String {
-    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -32,7 +32,10 @@ impl Appliance {
             .arg("--state-dir")
             .arg(state_dir)
             .args(extra)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -66,7 +69,12 @@ impl Appliance {
             .unwrap()
             .parse()
             .expect("port in printer URI");
-        Appliance { child, uri, port, state_dir: state_dir.to_path_buf() }
+        Appliance {
+            child,
+            uri,
+            port,
+            state_dir: state_dir.to_path_buf(),
+        }
     }
 
     pub fn output_dir(&self) -> PathBuf {
@@ -89,7 +97,11 @@ impl Drop for Appliance {
 
 /// Fails the test (never skips) when an external program is missing, saying how to get it.
 pub fn require_program(program: &str, debian_package: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+    {
         let p = Path::new(dir).join(program);
         if p.is_file() {
             return p;
@@ -115,5 +127,9 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// A free TCP port on loopback (bound then released; good enough for starting peers like cupsd).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,0 +1,569 @@
+//! Real-peer tests of `printbridge print` and `printbridge jobs` against Debian's `ippeveprinter`
+//! (cups-ipp-utils), run as the built binary exactly as a user would.
+//!
+//! `ippeveprinter` 2.4 needs a D-Bus system bus even with DNS-SD registration off (`-r off`: without
+//! it, it asserts in Avahi when no avahi-daemon runs), so each printer gets a private bus. It is told
+//! `-n localhost` rather than `-n 127.0.0.1`: it always opens an IPv6 listener too, and resolving
+//! 127.0.0.1 as IPv6 fails ("Unable to create IPv6 listener"). Clients still use 127.0.0.1.
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long one client invocation may take; ippeveprinter "prints" a job in 5-15 s.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A private D-Bus system bus, killed on drop.
+struct DbusBus {
+    child: Child,
+    address: String,
+}
+
+impl DbusBus {
+    fn start(dir: &Path) -> DbusBus {
+        let daemon = common::require_program("dbus-daemon", "dbus-daemon");
+        fs::create_dir_all(dir).unwrap();
+        let socket = dir.join("bus.sock");
+        let config = dir.join("bus.conf");
+        fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"#,
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let log = fs::File::create(dir.join("dbus.log")).unwrap();
+        let mut child = Command::new(daemon)
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--nopidfile"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn dbus-daemon");
+        if !common::wait_until(Duration::from_secs(10), || socket.exists()) {
+            let _ = child.kill();
+            panic!(
+                "dbus-daemon did not create {} within 10 s:\n{}",
+                socket.display(),
+                fs::read_to_string(dir.join("dbus.log")).unwrap_or_default()
+            );
+        }
+        DbusBus {
+            child,
+            address: format!("unix:path={}", socket.display()),
+        }
+    }
+}
+
+impl Drop for DbusBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An `ippeveprinter` on a free loopback port with its spool directory, killed on drop.
+struct EvePrinter {
+    child: Child,
+    /// `ipp://127.0.0.1:PORT/ipp/print`
+    uri: String,
+    spool: PathBuf,
+    log: PathBuf,
+    // Dropped after `child` is killed (Drop below), and before the directory is removed.
+    _bus: DbusBus,
+    dir: TempDir,
+}
+
+impl EvePrinter {
+    /// Starts `ippeveprinter NAME` accepting PDF, JPEG, PWG raster and octet-stream, keeping job
+    /// files (`-k`); `extra` goes before the name (e.g. `-c /bin/false` to make every job abort).
+    fn start(name: &str, extra: &[&str]) -> EvePrinter {
+        let program = common::require_program("ippeveprinter", "cups-ipp-utils");
+        let dir = tempfile::tempdir().unwrap();
+        let bus = DbusBus::start(&dir.path().join("dbus"));
+        let spool = dir.path().join("spool");
+        fs::create_dir_all(&spool).unwrap();
+        let log = dir.path().join("ippeveprinter.log");
+        // The port is free when chosen but could be taken before ippeveprinter binds it: retry.
+        for _attempt in 0..3 {
+            let port = common::free_port();
+            let log_file = fs::File::create(&log).unwrap();
+            let mut child = Command::new(&program)
+                .args(["-r", "off", "-p", &port.to_string(), "-n", "localhost"])
+                .args([
+                    "-f",
+                    "application/pdf,image/jpeg,image/pwg-raster,application/octet-stream",
+                ])
+                .arg("-k")
+                .arg("-d")
+                .arg(&spool)
+                .args(extra)
+                .arg(name)
+                .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().unwrap())
+                .stderr(log_file)
+                .spawn()
+                .expect("spawn ippeveprinter");
+            let mut exited = false;
+            let up = common::wait_until(Duration::from_secs(20), || {
+                exited = exited || matches!(child.try_wait(), Ok(Some(_)));
+                exited || TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            if up && !exited {
+                return EvePrinter {
+                    child,
+                    uri: format!("ipp://127.0.0.1:{port}/ipp/print"),
+                    spool,
+                    log,
+                    _bus: bus,
+                    dir,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!(
+                "ippeveprinter on port {port} did not come up:\n{}",
+                read_log(&log)
+            );
+        }
+        panic!(
+            "ippeveprinter did not start (3 attempts); its last log:\n{}",
+            read_log(&log)
+        );
+    }
+
+    /// Every file under the spool directory (ippeveprinter keeps documents there with `-k`).
+    fn spooled_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.spool, &mut files);
+        files
+    }
+
+    fn log(&self) -> String {
+        read_log(&self.log)
+    }
+
+    fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for EvePrinter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_log(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"))
+}
+
+/// What one run of the binary produced.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}\n--- stdout:\n{}--- stderr:\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `printbridge ARGS` as user `pbtester`, killing it if it takes longer than CLIENT_TIMEOUT.
+fn printbridge(args: &[&str]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_printbridge"))
+        .args(args)
+        .env("USER", "pbtester")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn printbridge");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > CLIENT_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "printbridge {args:?} did not finish within {CLIENT_TIMEOUT:?}; stdout so far:\n{}",
+                out.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Run {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// A minimal valid one-page PDF ("printbridge test" in Helvetica), with a correct xref table.
+fn minimal_pdf() -> Vec<u8> {
+    let content = "BT /F1 24 Tf 72 720 Td (printbridge test) Tj ET";
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_string(),
+        format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+/// The job id from the first line, `job 12 submitted: ipp://...`.
+fn submitted_job_id(run: &Run) -> u32 {
+    let first = run
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no output:\n{run}"));
+    first
+        .strip_prefix("job ")
+        .and_then(|rest| rest.split_once(" submitted"))
+        .and_then(|(id, _)| id.parse().ok())
+        .unwrap_or_else(|| panic!("first line is not 'job N submitted...':\n{run}"))
+}
+
+#[test]
+fn print_pdf_completes_and_jobs_lists_it() {
+    let printer = EvePrinter::start("pbtest", &[]);
+    let pdf_bytes = minimal_pdf();
+    let pdf = printer.file("hello.pdf", &pdf_bytes);
+    let title = "printbridge smoke test";
+
+    let run = printbridge(&[
+        "print",
+        pdf.to_str().unwrap(),
+        "-d",
+        &printer.uri,
+        "-o",
+        "copies=1",
+        "-t",
+        title,
+    ]);
+    assert!(
+        run.status.success(),
+        "print failed:\n{run}\nippeveprinter:\n{}",
+        printer.log()
+    );
+    let id = submitted_job_id(&run);
+    assert!(
+        run.stdout
+            .lines()
+            .next()
+            .unwrap()
+            .contains(&format!("/ipp/print/{id}")),
+        "the first line shows the job URI:\n{run}"
+    );
+    // Not a terminal: one line per state change, ending in the terminal state.
+    let last = run.stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("job {id}: completed")),
+        "last line: {last}\n{run}"
+    );
+    assert!(
+        !run.stdout.contains('\r'),
+        "no carriage returns when stdout is not a tty:\n{run}"
+    );
+
+    // The document arrived byte for byte (streamed, chunked) and was kept by `-k`.
+    let kept = printer.spooled_files();
+    assert!(
+        kept.iter()
+            .any(|f| fs::read(f).ok().as_deref() == Some(&pdf_bytes[..])),
+        "no spooled file equals the PDF sent; spool holds {kept:?}\nippeveprinter:\n{}",
+        printer.log()
+    );
+
+    let run = printbridge(&["jobs", "-d", &printer.uri, "--which", "all"]);
+    assert!(run.status.success(), "jobs failed:\n{run}");
+    let mut lines = run.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["ID", "STATE", "USER", "NAME"], "{run}");
+    let row = lines
+        .find(|l| l.split_whitespace().next() == Some(id.to_string().as_str()))
+        .unwrap_or_else(|| panic!("job {id} missing from the table:\n{run}"));
+    assert!(row.contains("completed"), "{row}");
+    assert!(row.contains("pbtester"), "{row}");
+    assert!(row.ends_with(title), "{row}");
+    // Columns are aligned: NAME starts at the same column in the header and in the row.
+    let name_column = run.stdout.lines().next().unwrap().find("NAME").unwrap();
+    assert_eq!(
+        row.find(title),
+        Some(name_column),
+        "misaligned table:\n{}",
+        run.stdout
+    );
+
+    let run = printbridge(&["jobs", "-d", &printer.uri]);
+    assert!(run.status.success(), "jobs failed:\n{run}");
+    assert_eq!(
+        run.stdout, "no jobs\n",
+        "nothing is left not-completed:\n{run}"
+    );
+}
+
+#[test]
+fn no_wait_returns_at_once_and_the_job_is_listed_as_not_completed() {
+    let printer = EvePrinter::start("pbnowait", &[]);
+    let pdf = printer.file("report.pdf", &minimal_pdf());
+
+    let started = Instant::now();
+    let run = printbridge(&[
+        "print",
+        pdf.to_str().unwrap(),
+        "-d",
+        &printer.uri,
+        "--no-wait",
+    ]);
+    assert!(run.status.success(), "print --no-wait failed:\n{run}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "--no-wait waited:\n{run}"
+    );
+    let id = submitted_job_id(&run);
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "only the submission line:\n{run}"
+    );
+
+    // ippeveprinter takes at least 5 s per job, so it is still pending or processing.
+    let run = printbridge(&["jobs", "-d", &printer.uri]);
+    assert!(run.status.success(), "jobs failed:\n{run}");
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(id.to_string().as_str()))
+        .unwrap_or_else(|| panic!("job {id} missing from not-completed jobs:\n{run}"));
+    assert!(
+        row.contains("pending") || row.contains("processing"),
+        "{row}"
+    );
+    assert!(
+        row.ends_with("report.pdf"),
+        "the job name defaults to the file name: {row}"
+    );
+}
+
+#[test]
+fn bad_option_fails_locally_with_a_clear_message() {
+    // Nothing listens on this port: an error about the option proves nothing was sent.
+    let uri = format!("ipp://127.0.0.1:{}/ipp/print", common::free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("x.pdf");
+    fs::write(&pdf, minimal_pdf()).unwrap();
+
+    for (option, expected) in [
+        (
+            "Copies!=2",
+            "attribute names are lowercase letters, digits and '-'",
+        ),
+        ("copies", "expected name=value"),
+        ("copies=two", "'two' is not an integer"),
+        ("sides=Two Sided", "is not a keyword"),
+    ] {
+        let run = printbridge(&["print", pdf.to_str().unwrap(), "-d", &uri, "-o", option]);
+        assert_eq!(run.status.code(), Some(1), "-o {option}:\n{run}");
+        let prefix = format!("printbridge: bad option '{option}': ");
+        assert!(
+            run.stderr.starts_with(&prefix),
+            "-o {option}: want '{prefix}...':\n{run}"
+        );
+        assert!(
+            run.stderr.contains(expected),
+            "-o {option}: want '{expected}':\n{run}"
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "-o {option}: nothing submitted:\n{run}"
+        );
+    }
+}
+
+#[test]
+fn unreachable_printer_is_reported() {
+    let uri = format!("ipp://127.0.0.1:{}/ipp/print", common::free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("x.pdf");
+    fs::write(&pdf, minimal_pdf()).unwrap();
+
+    let run = printbridge(&["print", pdf.to_str().unwrap(), "-d", &uri]);
+    assert_eq!(run.status.code(), Some(1), "{run}");
+    assert!(
+        run.stderr
+            .contains(&format!("printbridge: cannot reach printer {uri}: ")),
+        "{run}"
+    );
+    assert!(run.stderr.contains("Connection refused"), "{run}");
+
+    let run = printbridge(&["jobs", "-d", &uri]);
+    assert_eq!(run.status.code(), Some(1), "{run}");
+    assert!(run.stderr.contains("cannot reach printer"), "{run}");
+}
+
+#[test]
+fn refused_job_shows_the_ipp_status_and_message() {
+    let printer = EvePrinter::start("pbrefuse", &[]);
+    // text/plain is not among the formats this printer was given with -f.
+    let txt = printer.file("notes.txt", b"hello\n");
+
+    let run = printbridge(&["print", txt.to_str().unwrap(), "-d", &printer.uri]);
+    assert_eq!(run.status.code(), Some(1), "{run}");
+    // ippeveprinter 2.4 answers client-error-attributes-or-values-not-supported here; others
+    // say client-error-document-format-not-supported. Either way: status name, then its message.
+    assert!(
+        run.stderr
+            .starts_with("printbridge: printer refused job: client-error-"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("text/plain"), "{run}");
+    assert!(run.stdout.is_empty(), "{run}");
+
+    // A value the printer does not support, sent with a correct type, is refused by the printer.
+    let pdf = printer.file("x.pdf", &minimal_pdf());
+    let run = printbridge(&[
+        "print",
+        pdf.to_str().unwrap(),
+        "-d",
+        &printer.uri,
+        "-o",
+        "copies=100000",
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{run}");
+    assert!(
+        run.stderr.starts_with(
+            "printbridge: printer refused job: client-error-attributes-or-values-not-supported"
+        ),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("copies=100000"),
+        "the unsupported attribute is named:\n{run}"
+    );
+
+    // Get-Jobs with a which-jobs value this client does not offer never leaves the machine.
+    let run = printbridge(&["jobs", "-d", &printer.uri, "--which", "yesterday"]);
+    assert_eq!(run.status.code(), Some(1), "{run}");
+    assert!(
+        run.stderr.contains("bad --which value 'yesterday'"),
+        "{run}"
+    );
+}
+
+#[test]
+fn aborted_job_fails_with_the_printer_reason() {
+    let false_program = common::require_program("false", "coreutils");
+    // Every job's print command fails, so ippeveprinter aborts the job.
+    let printer = EvePrinter::start("pbabort", &["-c", false_program.to_str().unwrap()]);
+    let pdf = printer.file("doomed.pdf", &minimal_pdf());
+
+    let run = printbridge(&["print", pdf.to_str().unwrap(), "-d", &printer.uri]);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{run}\nippeveprinter:\n{}",
+        printer.log()
+    );
+    let id = submitted_job_id(&run);
+    assert!(
+        run.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("job {id}: aborted")),
+        "{run}"
+    );
+    assert!(
+        run.stderr
+            .starts_with(&format!("printbridge: job {id} aborted")),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("aborted-by-system"),
+        "job-state-reasons are shown:\n{run}"
+    );
+}
