@@ -151,10 +151,28 @@ impl Printer {
         let version = req.version;
         let request_id = req.request_id;
         let op = req.code;
+        let unknown = unknown_operation_attributes(&req);
         let mut resp = match self.dispatch(req, doc, ctx).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
+        // Unsupported operation attributes are ignored and reported (RFC 8011 §4.1.7).
+        if !unknown.is_empty() && resp.code < 0x0400 {
+            if resp.code == status::OK {
+                resp.code = status::OK_IGNORED_OR_SUBSTITUTED;
+            }
+            let g = resp.group_mut(tag::UNSUPPORTED);
+            for a in unknown {
+                if g.get(&a.name).is_none() {
+                    g.push(Attribute::new(a.name, Value::OutOfBand(tag::UNSUPPORTED_VALUE)));
+                }
+            }
+            // The unsupported group belongs right after the operation group.
+            if let Some(i) = resp.groups.iter().position(|g| g.tag == tag::UNSUPPORTED) {
+                let g = resp.groups.remove(i);
+                resp.groups.insert(1.min(resp.groups.len()), g);
+            }
+        }
         // Answer in the client's version when we speak it (RFC 8011 §4.1.8).
         resp.version = if status::version_supported(version) { version } else { (1, 1) };
         resp.request_id = request_id;
@@ -248,6 +266,57 @@ impl Printer {
     pub fn description(&self) -> Description {
         self.desc.read().expect("printer lock").clone()
     }
+}
+
+/// Operation attributes any of our operations understands (RFC 8011 §4, PWG 5100.11, RFC 3995/3996,
+/// PWG 5100.13). Anything else in the operation group is reported as unsupported.
+const KNOWN_OPERATION_ATTRIBUTES: &[&str] = &[
+    "attributes-charset",
+    "attributes-natural-language",
+    "compression",
+    "document-format",
+    "document-name",
+    "document-natural-language",
+    "document-number",
+    "first-index",
+    "identify-actions",
+    "ipp-attribute-fidelity",
+    "job-hold-until",
+    "job-id",
+    "job-id-after",
+    "job-ids",
+    "job-impressions",
+    "job-k-octets",
+    "job-media-sheets",
+    "job-name",
+    "job-uri",
+    "last-document",
+    "limit",
+    "message",
+    "my-jobs",
+    "my-subscriptions",
+    "notify-job-id",
+    "notify-sequence-numbers",
+    "notify-subscription-id",
+    "notify-subscription-ids",
+    "notify-wait",
+    "printer-uri",
+    "requested-attributes",
+    "requesting-user-name",
+    "requesting-user-uri",
+    "which-jobs",
+];
+
+fn unknown_operation_attributes(req: &Message) -> Vec<Attribute> {
+    req.group(tag::OPERATION)
+        .map(|g| {
+            g.attributes
+                .iter()
+                .filter(|a| !KNOWN_OPERATION_ATTRIBUTES.contains(&a.name.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A response with attributes-charset and attributes-natural-language, plus status-message.

@@ -73,6 +73,7 @@ pub async fn serve(listener: TcpListener, service: Arc<HttpService>, mut shutdow
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
+        let header_timeout = service.header_timeout;
         let service = service.clone();
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -82,7 +83,7 @@ pub async fn serve(listener: TcpListener, service: Arc<HttpService>, mut shutdow
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+                .header_read_timeout(header_timeout)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
