@@ -26,7 +26,10 @@ pub enum AppError {
     #[error("cannot open the spool in {dir}: {source}")]
     Spool { dir: PathBuf, source: SpoolError },
     #[error("cannot use state directory {dir}: {source}")]
-    StateDir { dir: PathBuf, source: std::io::Error },
+    StateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Net(#[from] net::NetError),
     #[error("no listener could be opened")]
@@ -40,20 +43,32 @@ pub const RESOURCE: &str = "/ipp/print";
 pub async fn run_serve(config: Config) -> Result<(), AppError> {
     config.validate()?;
     let state_dir = config.state_dir();
-    std::fs::create_dir_all(&state_dir).map_err(|source| AppError::StateDir { dir: state_dir.clone(), source })?;
+    std::fs::create_dir_all(&state_dir).map_err(|source| AppError::StateDir {
+        dir: state_dir.clone(),
+        source,
+    })?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let spool_dir = state_dir.join("spool");
     let spool = Spool::open(&spool_dir, clock.clone(), config.spool.keep_documents)
         .await
-        .map_err(|source| AppError::Spool { dir: spool_dir.clone(), source })?;
-    let spool_err = |source| AppError::Spool { dir: spool_dir.clone(), source };
+        .map_err(|source| AppError::Spool {
+            dir: spool_dir.clone(),
+            source,
+        })?;
+    let spool_err = |source| AppError::Spool {
+        dir: spool_dir.clone(),
+        source,
+    };
 
     // printer-uuid is made once and kept: clients key their queues on it.
     let uuid = match spool.setting("printer-uuid").await.map_err(spool_err)? {
         Some(u) => u,
         None => {
             let u = uuid::Uuid::new_v4().urn().to_string();
-            spool.set_setting("printer-uuid", &u).await.map_err(spool_err)?;
+            spool
+                .set_setting("printer-uuid", &u)
+                .await
+                .map_err(spool_err)?;
             u
         }
     };
@@ -92,7 +107,12 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
 
     let output_dir = state_dir.join("output");
     let device: Arc<dyn Device> =
-        Arc::new(FileDevice::new(&output_dir).map_err(|source| AppError::StateDir { dir: output_dir.clone(), source })?);
+        Arc::new(
+            FileDevice::new(&output_dir).map_err(|source| AppError::StateDir {
+                dir: output_dir.clone(),
+                source,
+            })?,
+        );
     let printer = Printer::new(
         spool.clone(),
         caps,
@@ -116,7 +136,12 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(event_pump(printer.clone(), shutdown.clone())));
-    tasks.push(tokio::spawn(housekeeping(printer.clone(), config.clone(), output_dir.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(housekeeping(
+        printer.clone(),
+        config.clone(),
+        output_dir.clone(),
+        shutdown.clone(),
+    )));
 
     let service = Arc::new(HttpService {
         printer: printer.clone(),
@@ -128,7 +153,11 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         match net::bind(*addr) {
             Ok(l) => bound.push(l),
             // An IPv6 wildcard on a host without IPv6 is not fatal when IPv4 works.
-            Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() && config.server.listen.len() > 1 => {
+            Err(e)
+                if addr.is_ipv6()
+                    && addr.ip().is_unspecified()
+                    && config.server.listen.len() > 1 =>
+            {
                 tracing::warn!("{e}; continuing without IPv6");
             }
             Err(e) => return Err(e.into()),
@@ -138,14 +167,21 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         return Err(AppError::NoListener);
     }
     for l in bound {
-        let local = l.local_addr().map_err(|source| AppError::StateDir { dir: state_dir.clone(), source })?;
+        let local = l.local_addr().map_err(|source| AppError::StateDir {
+            dir: state_dir.clone(),
+            source,
+        })?;
         println!(
             "printbridge: printer \"{}\" ready at {} (state in {})",
             printer.description().name,
             display_uri(local),
             state_dir.display()
         );
-        tasks.push(tokio::spawn(net::serve(l, service.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(net::serve(
+            l,
+            service.clone(),
+            shutdown.clone(),
+        )));
     }
     tracing::info!("printer-uuid {}", printer.uuid);
 
@@ -211,12 +247,20 @@ async fn event_pump(printer: Arc<Printer>, mut shutdown: watch::Receiver<bool>) 
 
 /// Every few seconds: close Create-Job jobs whose client went quiet (multiple-operation-time-out,
 /// PWG 5100.11 §5.2), forget old finished jobs, and measure free space for printer-supply.
-async fn housekeeping(printer: Arc<Printer>, config: Config, output_dir: PathBuf, mut shutdown: watch::Receiver<bool>) {
+async fn housekeeping(
+    printer: Arc<Printer>,
+    config: Config,
+    output_dir: PathBuf,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let timeout = config.spool.multiple_operation_timeout_seconds as i64;
     loop {
         let now = printer.clock.now();
         for job in printer.spool.list() {
-            if job.status.incoming && !job.status.state.is_terminal() && now - job.time_last_document > timeout {
+            if job.status.incoming
+                && !job.status.state.is_terminal()
+                && now - job.time_last_document > timeout
+            {
                 let event = if job.documents.is_empty() {
                     JobEvent::Aborted {
                         reason: "aborted-by-system",
@@ -230,7 +274,11 @@ async fn housekeeping(printer: Arc<Printer>, config: Config, output_dir: PathBuf
                 }
             }
         }
-        if let Err(e) = printer.spool.purge(config.spool.retain_jobs, config.spool.retain_seconds).await {
+        if let Err(e) = printer
+            .spool
+            .purge(config.spool.retain_jobs, config.spool.retain_seconds)
+            .await
+        {
             tracing::warn!("cannot purge old jobs: {e}");
         }
         if let Some(pct) = free_space_percent(&output_dir) {

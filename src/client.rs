@@ -340,7 +340,7 @@ async fn follow_job(
         let mut failures = 0;
         loop {
             if status.state.is_some() {
-                progress.show(out, &status.progress_line(id))?;
+                progress.show(out, id, &status)?;
             }
             match status.state {
                 Some(9) => return Ok(()),
@@ -471,50 +471,47 @@ fn job_state_name(state: i32) -> &'static str {
 /// A single updating line on a terminal (`\r`), one line per change otherwise.
 struct Progress {
     tty: bool,
-    /// The last line shown, for deduplication; on a terminal, whether a line is open.
-    last: Option<String>,
+    /// The last line written; on a terminal, also whether a line is open.
+    last_line: Option<String>,
+    /// State and reasons of the last line written: without a terminal only their change is news
+    /// (a page count ticking up is not worth a line in a log).
+    last_state: Option<(Option<i32>, Vec<String>)>,
 }
 
 impl Progress {
     fn new(tty: bool) -> Progress {
-        Progress { tty, last: None }
+        Progress {
+            tty,
+            last_line: None,
+            last_state: None,
+        }
     }
 
-    fn show(&mut self, out: &mut Output, line: &str) -> Result<(), ClientError> {
-        if self.last.as_deref() == Some(line) {
+    fn show(&mut self, out: &mut Output, id: i32, status: &JobStatus) -> Result<(), ClientError> {
+        let line = status.progress_line(id);
+        if self.last_line.as_deref() == Some(line.as_str()) {
             return Ok(());
         }
+        let state = (status.state, status.reasons.clone());
         if self.tty {
-            // Return to column 0, write, clear whatever a longer previous line left behind.
+            // Back to column 0, write, clear whatever a longer previous line left behind.
             out.raw(&format!("\r{line}\x1b[K"))?;
-            self.last = Some(line.to_string());
+        } else if self.last_state.as_ref() != Some(&state) {
+            out.line(&line)?;
+        } else {
             return Ok(());
         }
-        // Without a terminal, only a change of state or reasons is news; page counts are not.
-        let changed = match &self.last {
-            None => true,
-            Some(last) => state_part(last) != state_part(line),
-        };
-        if changed {
-            out.line(line)?;
-        }
-        self.last = Some(line.to_string());
+        self.last_line = Some(line);
+        self.last_state = Some(state);
         Ok(())
     }
 
+    /// Ends an open terminal line, so that whatever comes next starts on its own line.
     fn finish(&mut self, out: &mut Output) -> Result<(), ClientError> {
-        if self.tty && self.last.take().is_some() {
+        if self.tty && self.last_line.take().is_some() {
             out.raw("\n")?;
         }
         Ok(())
-    }
-}
-
-/// The progress line without its trailing page count.
-fn state_part(line: &str) -> &str {
-    match line.rfind(" page") {
-        Some(end) => line[..end].rsplit_once(' ').map_or(line, |(head, _)| head),
-        None => line,
     }
 }
 
@@ -1150,6 +1147,18 @@ fn value_text(value: &IppValue) -> Option<String> {
         IppValue::Integer(i) | IppValue::Enum(i) => i.to_string(),
         IppValue::Boolean(b) => b.to_string(),
         IppValue::RangeOfInteger { min, max } => format!("{min}-{max}"),
+        IppValue::Resolution {
+            cross_feed,
+            feed,
+            units,
+        } => {
+            let units = if *units == 4 { "dpcm" } else { "dpi" };
+            if cross_feed == feed {
+                format!("{cross_feed}{units}")
+            } else {
+                format!("{cross_feed}x{feed}{units}")
+            }
+        }
         _ => return None,
     };
     Some(sanitize(&text))
@@ -1404,15 +1413,6 @@ mod tests {
             status.progress_line(12),
             "job 12: processing (job-printing) 3 pages"
         );
-        assert_eq!(
-            state_part("job 12: processing (job-printing) 3 pages"),
-            "job 12: processing (job-printing)"
-        );
-        assert_eq!(
-            state_part("job 12: processing 1 page"),
-            "job 12: processing"
-        );
-        assert_eq!(state_part("job 12: pending"), "job 12: pending");
         let aborted = JobStatus {
             state: Some(8),
             reasons: vec!["aborted-by-system".into()],

@@ -11,31 +11,23 @@ use crate::codec::ipp::Limits;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("configuration file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
     pub printer: PrinterConfig,
     pub spool: SpoolConfig,
     pub limits: Limits,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            printer: PrinterConfig::default(),
-            spool: SpoolConfig::default(),
-            limits: Limits::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -55,7 +47,10 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: vec!["0.0.0.0:8631".parse().expect("literal"), "[::]:8631".parse().expect("literal")],
+            listen: vec![
+                "0.0.0.0:8631".parse().expect("literal"),
+                "[::]:8631".parse().expect("literal"),
+            ],
             state_dir: None,
             header_timeout_seconds: 30,
             max_document_bytes: 0,
@@ -127,8 +122,10 @@ impl Default for SpoolConfig {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -169,7 +166,9 @@ impl Config {
                 return bad(format!("unknown media '{m}'; known: {}", names.join(", ")));
             }
         }
-        if p.resolutions_dpi.is_empty() || p.resolutions_dpi.iter().any(|r| !(72..=2400).contains(r)) {
+        if p.resolutions_dpi.is_empty()
+            || p.resolutions_dpi.iter().any(|r| !(72..=2400).contains(r))
+        {
             return bad("printer.resolutions_dpi must list resolutions between 72 and 2400".into());
         }
         if self.server.listen.is_empty() {
@@ -192,7 +191,12 @@ impl Config {
         }
         if let Some(d) = std::env::var_os("STATE_DIRECTORY") {
             // systemd may pass several colon-separated directories; the first is ours.
-            if let Some(first) = d.to_string_lossy().split(':').next().filter(|s| !s.is_empty()) {
+            if let Some(first) = d
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .filter(|s| !s.is_empty())
+            {
                 return PathBuf::from(first);
             }
         }
@@ -206,7 +210,8 @@ mod tests {
 
     #[test]
     fn unknown_key_names_key_and_file() {
-        let err = Config::parse("[printer]\nnmae = \"x\"\n", Path::new("/etc/pb.toml")).unwrap_err();
+        let err =
+            Config::parse("[printer]\nnmae = \"x\"\n", Path::new("/etc/pb.toml")).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("/etc/pb.toml"), "{msg}");
         assert!(msg.contains("nmae"), "{msg}");
@@ -224,6 +229,10 @@ mod tests {
     #[test]
     fn bad_media_is_rejected() {
         let c = Config::parse("[printer]\nmedia_default = \"a4\"\n", Path::new("x")).unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("unknown media 'a4'"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("unknown media 'a4'"));
     }
 }

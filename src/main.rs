@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use printbridge::config::Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "printbridge", version, about = "A driverless IPP Everywhere print server with a cloud bridge")]
+#[command(
+    name = "printbridge",
+    version,
+    about = "A driverless IPP Everywhere print server with a cloud bridge"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +49,10 @@ struct ServeArgs {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -62,13 +69,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(n) = args.name {
         config.printer.name = n;
     }
-    printbridge::app::run_serve(config).await.context("the appliance stopped")
+    printbridge::app::run_serve(config)
+        .await
+        .context("the appliance stopped")
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("printbridge: cannot start the async runtime: {e}");
@@ -78,8 +90,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Print(args) => printbridge::client::print(&args).await.map_err(anyhow::Error::from),
-            Command::Jobs(args) => printbridge::client::jobs(&args).await.map_err(anyhow::Error::from),
+            Command::Print(args) => printbridge::client::print(&args)
+                .await
+                .map_err(anyhow::Error::from),
+            Command::Jobs(args) => printbridge::client::jobs(&args)
+                .await
+                .map_err(anyhow::Error::from),
         }
     });
     match result {

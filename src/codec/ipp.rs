@@ -127,11 +127,21 @@ pub enum Value {
     Enum(i32),
     OctetString(Vec<u8>),
     DateTime([u8; 11]),
-    Resolution { x: i32, y: i32, units: u8 },
+    Resolution {
+        x: i32,
+        y: i32,
+        units: u8,
+    },
     Range(i32, i32),
     Collection(Vec<Attribute>),
-    TextLang { lang: String, text: String },
-    NameLang { lang: String, name: String },
+    TextLang {
+        lang: String,
+        text: String,
+    },
+    NameLang {
+        lang: String,
+        name: String,
+    },
     Text(String),
     Name(String),
     Keyword(String),
@@ -143,7 +153,10 @@ pub enum Value {
     /// Out-of-band values: unsupported, unknown, no-value, not-settable, delete-attribute, admin-define.
     OutOfBand(u8),
     /// A registered-but-unknown-to-us tag, kept as bytes so it can be echoed in unsupported-attributes.
-    Other { tag: u8, data: Vec<u8> },
+    Other {
+        tag: u8,
+        data: Vec<u8>,
+    },
 }
 
 impl Value {
@@ -259,11 +272,17 @@ pub struct Attribute {
 
 impl Attribute {
     pub fn new(name: impl Into<String>, value: Value) -> Self {
-        Attribute { name: name.into(), values: vec![value] }
+        Attribute {
+            name: name.into(),
+            values: vec![value],
+        }
     }
 
     pub fn set(name: impl Into<String>, values: Vec<Value>) -> Self {
-        Attribute { name: name.into(), values }
+        Attribute {
+            name: name.into(),
+            values,
+        }
     }
 
     pub fn first(&self) -> Option<&Value> {
@@ -280,7 +299,10 @@ pub struct Group {
 
 impl Group {
     pub fn new(tag: u8) -> Self {
-        Group { tag, attributes: Vec::new() }
+        Group {
+            tag,
+            attributes: Vec::new(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Attribute> {
@@ -306,7 +328,13 @@ pub struct Message {
 
 impl Message {
     pub fn new(version: (u8, u8), code: u16, request_id: u32) -> Self {
-        Message { version, code, request_id, groups: Vec::new(), encoded_groups: Vec::new() }
+        Message {
+            version,
+            code,
+            request_id,
+            groups: Vec::new(),
+            encoded_groups: Vec::new(),
+        }
     }
 
     pub fn group(&self, tag: u8) -> Option<&Group> {
@@ -360,7 +388,9 @@ impl Scanner {
                 continue;
             }
             // value-tag, name-length, name, value-length, value
-            let Some(nl) = read_u16(buf, self.pos + 1) else { return Ok(None) };
+            let Some(nl) = read_u16(buf, self.pos + 1) else {
+                return Ok(None);
+            };
             let vl_at = self.pos + 3 + nl as usize;
             let Some(vl) = read_u16(buf, vl_at) else {
                 return self.need(buf, vl_at + 2, limits);
@@ -455,7 +485,10 @@ pub fn parse_message(buf: &[u8], limits: &Limits) -> Result<(Message, usize), Fr
         let name = std::str::from_utf8(name_bytes).map_err(|_| FrameError::BadName)?;
         let vl = r.u16()? as usize;
         if vl > limits.max_value_length {
-            return Err(FrameError::ValueTooLong { len: vl, limit: limits.max_value_length });
+            return Err(FrameError::ValueTooLong {
+                len: vl,
+                limit: limits.max_value_length,
+            });
         }
         let data = r.bytes(vl)?;
 
@@ -493,14 +526,18 @@ pub fn parse_message(buf: &[u8], limits: &Limits) -> Result<(Message, usize), Fr
                     let open = stack.last_mut().expect("non-empty");
                     let outer = if nl == 0 {
                         // Additional value of the current member, or a new member value.
-                        open.pending_member.clone().or_else(|| {
-                            open.members.last().map(|m| m.name.clone())
-                        })
+                        open.pending_member
+                            .clone()
+                            .or_else(|| open.members.last().map(|m| m.name.clone()))
                     } else {
                         None
                     }
                     .ok_or(FrameError::OrphanValue)?;
-                    stack.push(Open { members: Vec::new(), pending_member: None, outer_name: outer });
+                    stack.push(Open {
+                        members: Vec::new(),
+                        pending_member: None,
+                        outer_name: outer,
+                    });
                     continue;
                 }
                 _ => {
@@ -528,21 +565,31 @@ pub fn parse_message(buf: &[u8], limits: &Limits) -> Result<(Message, usize), Fr
         }
         let attr_name = if nl == 0 {
             let g = msg.groups.last().expect("non-empty");
-            g.attributes.last().map(|a| a.name.clone()).ok_or(FrameError::OrphanValue)?
+            g.attributes
+                .last()
+                .map(|a| a.name.clone())
+                .ok_or(FrameError::OrphanValue)?
         } else {
             count += 1;
             if count > limits.max_attributes {
                 return Err(FrameError::TooManyAttributes(limits.max_attributes));
             }
             let g = msg.groups.last_mut().expect("non-empty");
-            g.attributes.push(Attribute { name: name.to_string(), values: Vec::new() });
+            g.attributes.push(Attribute {
+                name: name.to_string(),
+                values: Vec::new(),
+            });
             name.to_string()
         };
         if t == tag::BEG_COLLECTION {
             if limits.max_collection_depth == 0 {
                 return Err(FrameError::TooDeep(0));
             }
-            stack.push(Open { members: Vec::new(), pending_member: None, outer_name: attr_name });
+            stack.push(Open {
+                members: Vec::new(),
+                pending_member: None,
+                outer_name: attr_name,
+            });
             continue;
         }
         let value = decode_value(t, data, &attr_name)?;
@@ -573,7 +620,10 @@ fn add_value(
         (true, Some(open)) => {
             let fresh = open.pending_member.take().is_some();
             if fresh || open.members.last().map(|m| m.name != name).unwrap_or(true) {
-                open.members.push(Attribute { name: name.to_string(), values: Vec::new() });
+                open.members.push(Attribute {
+                    name: name.to_string(),
+                    values: Vec::new(),
+                });
             }
             &mut open.members.last_mut().expect("just ensured").values
         }
@@ -591,9 +641,14 @@ fn add_value(
 }
 
 fn decode_value(t: u8, data: &[u8], name: &str) -> Result<Value, FrameError> {
-    let bad = |why| FrameError::BadValue { name: name.to_string(), why };
+    let bad = |why| FrameError::BadValue {
+        name: name.to_string(),
+        why,
+    };
     let s = |d: &[u8]| -> Result<String, FrameError> {
-        std::str::from_utf8(d).map(str::to_string).map_err(|_| bad("not valid UTF-8"))
+        std::str::from_utf8(d)
+            .map(str::to_string)
+            .map_err(|_| bad("not valid UTF-8"))
     };
     let be32 = |d: &[u8]| i32::from_be_bytes([d[0], d[1], d[2], d[3]]);
     Ok(match t {
@@ -615,14 +670,20 @@ fn decode_value(t: u8, data: &[u8], name: &str) -> Result<Value, FrameError> {
         },
         tag::OCTET_STRING => Value::OctetString(data.to_vec()),
         tag::DATE_TIME => {
-            let d: [u8; 11] = data.try_into().map_err(|_| bad("dateTime must be 11 bytes"))?;
+            let d: [u8; 11] = data
+                .try_into()
+                .map_err(|_| bad("dateTime must be 11 bytes"))?;
             Value::DateTime(d)
         }
         tag::RESOLUTION => {
             if data.len() != 9 {
                 return Err(bad("resolution must be 9 bytes"));
             }
-            Value::Resolution { x: be32(&data[0..4]), y: be32(&data[4..8]), units: data[8] }
+            Value::Resolution {
+                x: be32(&data[0..4]),
+                y: be32(&data[4..8]),
+                units: data[8],
+            }
         }
         tag::RANGE => {
             if data.len() != 8 {
@@ -634,7 +695,9 @@ fn decode_value(t: u8, data: &[u8], name: &str) -> Result<Value, FrameError> {
             // RFC 8010 §3.9: two length-prefixed strings that must exactly fill the value.
             let mut r = Reader { buf: data, pos: 0 };
             let ll = r.u16().map_err(|_| bad("truncated language"))? as usize;
-            let lang = r.bytes(ll).map_err(|_| bad("language length exceeds value"))?;
+            let lang = r
+                .bytes(ll)
+                .map_err(|_| bad("language length exceeds value"))?;
             let tl = r.u16().map_err(|_| bad("truncated text length"))? as usize;
             let text = r.bytes(tl).map_err(|_| bad("text length exceeds value"))?;
             if r.pos != data.len() {
@@ -655,9 +718,10 @@ fn decode_value(t: u8, data: &[u8], name: &str) -> Result<Value, FrameError> {
         tag::CHARSET => Value::Charset(s(data)?),
         tag::NATURAL_LANGUAGE => Value::NaturalLanguage(s(data)?),
         tag::MIME_MEDIA_TYPE => Value::MimeMediaType(s(data)?),
-        0x20 | 0x24..=0x2F | 0x38..=0x3F | 0x40 | 0x43 | 0x4B..=0x5F => {
-            Value::Other { tag: t, data: data.to_vec() }
-        }
+        0x20 | 0x24..=0x2F | 0x38..=0x3F | 0x40 | 0x43 | 0x4B..=0x5F => Value::Other {
+            tag: t,
+            data: data.to_vec(),
+        },
         _ => return Err(FrameError::BadTag(t)),
     })
 }
@@ -802,25 +866,41 @@ mod tests {
     fn round_trip_with_collection() {
         let mut msg = Message::new((2, 0), 0x0002, 7);
         let g = msg.group_mut(tag::OPERATION);
-        g.push(Attribute::new("attributes-charset", Value::Charset("utf-8".into())));
-        g.push(Attribute::set("x", vec![Value::Integer(1), Value::Integer(-2)]));
+        g.push(Attribute::new(
+            "attributes-charset",
+            Value::Charset("utf-8".into()),
+        ));
+        g.push(Attribute::set(
+            "x",
+            vec![Value::Integer(1), Value::Integer(-2)],
+        ));
         let size = Value::Collection(vec![
             Attribute::new("x-dimension", Value::Integer(21000)),
             Attribute::new("y-dimension", Value::Integer(29700)),
         ]);
         let col = Value::Collection(vec![
             Attribute::new("media-size", size),
-            Attribute::set("media-type", vec![Value::Keyword("a".into()), Value::Keyword("b".into())]),
+            Attribute::set(
+                "media-type",
+                vec![Value::Keyword("a".into()), Value::Keyword("b".into())],
+            ),
         ]);
-        msg.group_mut(tag::JOB).push(Attribute::set("media-col", vec![col.clone(), col]));
+        msg.group_mut(tag::JOB)
+            .push(Attribute::set("media-col", vec![col.clone(), col]));
         msg.group_mut(tag::JOB).push(Attribute::new(
             "job-name",
-            Value::NameLang { lang: "en".into(), name: "n".into() },
+            Value::NameLang {
+                lang: "en".into(),
+                name: "n".into(),
+            },
         ));
         let mut bytes = Vec::new();
         encode_message(&msg, &mut bytes);
         bytes.extend_from_slice(b"%PDF");
-        let end = Scanner::new().feed(&bytes, &Limits::default()).unwrap().unwrap();
+        let end = Scanner::new()
+            .feed(&bytes, &Limits::default())
+            .unwrap()
+            .unwrap();
         let (parsed, used) = parse_message(&bytes, &Limits::default()).unwrap();
         assert_eq!(end, used);
         assert_eq!(&bytes[used..], b"%PDF");
@@ -843,9 +923,15 @@ mod tests {
         let mut s = Scanner::new();
         assert_eq!(s.feed(&req[..10], &Limits::default()).unwrap(), None);
         assert_eq!(s.feed(&req, &Limits::default()).unwrap(), Some(req.len()));
-        let limits = Limits { max_attribute_bytes: 64, ..Limits::default() };
+        let limits = Limits {
+            max_attribute_bytes: 64,
+            ..Limits::default()
+        };
         let big = request_with(&attr(tag::OCTET_STRING, "k", &[0u8; 100]));
-        assert!(Scanner::new().feed(&big, &limits).unwrap_err().is_too_large());
+        assert!(Scanner::new()
+            .feed(&big, &limits)
+            .unwrap_err()
+            .is_too_large());
     }
 
     #[test]
@@ -854,7 +940,10 @@ mod tests {
         for _ in 0..10 {
             many.extend(attr(tag::KEYWORD, "k", b"v"));
         }
-        let limits = Limits { max_attributes: 5, ..Limits::default() };
+        let limits = Limits {
+            max_attributes: 5,
+            ..Limits::default()
+        };
         let err = parse_message(&request_with(&many), &limits).unwrap_err();
         assert_eq!(err, FrameError::TooManyAttributes(5));
 
@@ -889,7 +978,9 @@ mod tests {
     #[test]
     fn date_time_is_civil() {
         // 2011-12-01 12:00:00 UTC
-        let Value::DateTime(b) = date_time(1_322_740_800) else { panic!() };
+        let Value::DateTime(b) = date_time(1_322_740_800) else {
+            panic!()
+        };
         assert_eq!(&b[..7], &[0x07, 0xDB, 12, 1, 12, 0, 0]);
     }
 }

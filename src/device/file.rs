@@ -50,15 +50,25 @@ impl Device for FileDevice {
     }
 }
 
-fn write_document(dir: &Path, doc: &DeviceDocument, target: &Path, cancel: &AtomicBool) -> Result<(), DeviceError> {
-    let retry = |what: &str, e: std::io::Error| DeviceError::Retry(format!("{what} in {}: {e}", dir.display()));
+fn write_document(
+    dir: &Path,
+    doc: &DeviceDocument,
+    target: &Path,
+    cancel: &AtomicBool,
+) -> Result<(), DeviceError> {
+    let retry = |what: &str, e: std::io::Error| {
+        DeviceError::Retry(format!("{what} in {}: {e}", dir.display()))
+    };
     let input = File::open(&doc.path).map_err(|e| retry("cannot open spooled document", e))?;
     let mut reader: Box<dyn Read> = match doc.compression.as_str() {
         "gzip" => Box::new(flate2::read::MultiGzDecoder::new(input)),
         "deflate" => Box::new(flate2::read::ZlibDecoder::new(input)),
         _ => Box::new(input),
     };
-    let tmp = dir.join(format!(".{}.partial", target.file_name().and_then(|n| n.to_str()).unwrap_or("job")));
+    let tmp = dir.join(format!(
+        ".{}.partial",
+        target.file_name().and_then(|n| n.to_str()).unwrap_or("job")
+    ));
     let mut out = File::create(&tmp).map_err(|e| retry("cannot create output file", e))?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -72,19 +82,26 @@ fn write_document(dir: &Path, doc: &DeviceDocument, target: &Path, cancel: &Atom
                 let _ = std::fs::remove_file(&tmp);
                 return Err(DeviceError::Fatal {
                     reason: "document-format-error",
-                    message: format!("document {} could not be decompressed ({}): {e}", doc.number, doc.compression),
+                    message: format!(
+                        "document {} could not be decompressed ({}): {e}",
+                        doc.number, doc.compression
+                    ),
                 });
             }
         };
         if n == 0 {
             break;
         }
-        out.write_all(&buf[..n]).map_err(|e| retry("cannot write output file", e))?;
+        out.write_all(&buf[..n])
+            .map_err(|e| retry("cannot write output file", e))?;
     }
-    out.sync_all().map_err(|e| retry("cannot sync output file", e))?;
+    out.sync_all()
+        .map_err(|e| retry("cannot sync output file", e))?;
     drop(out);
     std::fs::rename(&tmp, target).map_err(|e| retry("cannot rename output file", e))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| retry("cannot sync output directory", e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| retry("cannot sync output directory", e))?;
     Ok(())
 }
 
@@ -93,7 +110,13 @@ fn write_document(dir: &Path, doc: &DeviceDocument, target: &Path, cancel: &Atom
 pub fn sanitize(name: &str) -> String {
     let mut s: String = name
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(80)
         .collect();
     while s.starts_with('.') {

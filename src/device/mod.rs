@@ -17,7 +17,10 @@ pub enum DeviceError {
     Retry(String),
     /// The job itself is bad: it is aborted with `reason` (a job-state-reasons keyword).
     #[error("{message}")]
-    Fatal { reason: &'static str, message: String },
+    Fatal {
+        reason: &'static str,
+        message: String,
+    },
     #[error("canceled")]
     Canceled,
 }

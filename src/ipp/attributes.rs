@@ -3,7 +3,10 @@
 //! bytes; the few that depend on the request (URIs) or on state are built per request.
 
 use crate::codec::ipp::{encode_attribute, Attribute, Value};
-use crate::model::printer::{Capabilities, Description, MediaSize};
+use crate::model::printer::{Capabilities, MediaSize};
+
+/// Attributes encoded one by one, with their names, so a response can pick any subset.
+pub type EncodedAttributes = Vec<(String, Vec<u8>)>;
 
 pub fn kw(s: &str) -> Value {
     Value::Keyword(s.to_string())
@@ -123,7 +126,10 @@ pub fn is_job_template_attr(attr: &str) -> bool {
             }
         }
     }
-    matches!(attr, "job-creation-attributes-supported" | "pdl-override-supported")
+    matches!(
+        attr,
+        "job-creation-attributes-supported" | "pdl-override-supported"
+    )
 }
 
 pub fn media_size_col(m: &MediaSize) -> Value {
@@ -151,7 +157,12 @@ pub fn media_col(m: &MediaSize, source: Option<&str>, media_type: &str, margin: 
 
 /// URF capabilities (AirPrint): version, copies, duplex, resolutions, colour spaces, quality.
 pub fn urf_supported(caps: &Capabilities) -> Vec<String> {
-    let mut v = vec!["V1.4".to_string(), "CP1".into(), "W8".into(), "PQ3-4-5".into()];
+    let mut v = vec![
+        "V1.4".to_string(),
+        "CP1".into(),
+        "W8".into(),
+        "PQ3-4-5".into(),
+    ];
     if caps.color {
         v.push("SRGB24".into());
     }
@@ -160,7 +171,13 @@ pub fn urf_supported(caps: &Capabilities) -> Vec<String> {
     }
     let mut r: Vec<i32> = caps.resolutions_dpi.clone();
     r.sort_unstable();
-    v.push(format!("RS{}", r.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("-")));
+    v.push(format!(
+        "RS{}",
+        r.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    ));
     v.push("IS1".into());
     v.push("MT1-2-3".into());
     v.push("OB10".into());
@@ -176,7 +193,7 @@ pub fn pwg_raster_types(caps: &Capabilities) -> Vec<&'static str> {
 }
 
 /// Attributes fixed by capabilities and the static description. `printer-name` & co. are dynamic.
-pub fn static_attributes(caps: &Capabilities, desc: &Description, multiple_operation_timeout: u32) -> Vec<Attribute> {
+pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -> Vec<Attribute> {
     let mut a: Vec<Attribute> = Vec::new();
     let mut put = |n: &str, v: Vec<Value>| a.push(Attribute::set(n, v));
     let default_media = caps
@@ -184,36 +201,81 @@ pub fn static_attributes(caps: &Capabilities, desc: &Description, multiple_opera
         .iter()
         .find(|m| m.name == caps.media_default)
         .unwrap_or(&caps.media[0]);
-    let ready: Vec<&MediaSize> =
-        caps.media_ready.iter().filter_map(|n| caps.media.iter().find(|m| &m.name == n)).collect();
-    let res: Vec<Value> =
-        caps.resolutions_dpi.iter().map(|r| Value::Resolution { x: *r, y: *r, units: 3 }).collect();
-    let default_res = caps.resolutions_dpi.iter().copied().find(|r| *r == 300).unwrap_or(caps.resolutions_dpi[0]);
+    let ready: Vec<&MediaSize> = caps
+        .media_ready
+        .iter()
+        .filter_map(|n| caps.media.iter().find(|m| &m.name == n))
+        .collect();
+    let res: Vec<Value> = caps
+        .resolutions_dpi
+        .iter()
+        .map(|r| Value::Resolution {
+            x: *r,
+            y: *r,
+            units: 3,
+        })
+        .collect();
+    let default_res = caps
+        .resolutions_dpi
+        .iter()
+        .copied()
+        .find(|r| *r == 300)
+        .unwrap_or(caps.resolutions_dpi[0]);
 
     put("charset-configured", vec![Value::Charset("utf-8".into())]);
-    put("charset-supported", vec![Value::Charset("utf-8".into()), Value::Charset("us-ascii".into())]);
+    put(
+        "charset-supported",
+        vec![
+            Value::Charset("utf-8".into()),
+            Value::Charset("us-ascii".into()),
+        ],
+    );
     put("color-supported", vec![Value::Boolean(caps.color)]);
     put("compression-supported", kws(&["none", "deflate", "gzip"]));
     put("copies-default", vec![int(1)]);
     put("copies-supported", vec![Value::Range(1, 999)]);
-    put("document-format-default", vec![mime("application/octet-stream")]);
+    put(
+        "document-format-default",
+        vec![mime("application/octet-stream")],
+    );
     put("document-format-preferred", vec![mime("application/pdf")]);
-    put("document-format-supported", caps.document_formats.iter().map(|f| mime(f)).collect());
+    put(
+        "document-format-supported",
+        caps.document_formats.iter().map(|f| mime(f)).collect(),
+    );
     put("document-password-supported", vec![int(0)]);
     put("feed-orientation-default", vec![kw("short-edge-first")]);
     put("feed-orientation-supported", vec![kw("short-edge-first")]);
     put("finishings-default", vec![en(3)]);
     put("finishings-supported", vec![en(3)]);
-    put("generated-natural-language-supported", vec![Value::NaturalLanguage("en".into())]);
+    put(
+        "generated-natural-language-supported",
+        vec![Value::NaturalLanguage("en".into())],
+    );
     put("identify-actions-default", vec![kw("display")]);
     put("identify-actions-supported", kws(&["display", "sound"]));
-    put("ipp-features-supported", kws(&["ipp-everywhere", "ipp-everywhere-server", "page-overrides"]));
-    put("ipp-versions-supported", kws(&["1.0", "1.1", "2.0", "2.1", "2.2"]));
+    put(
+        "ipp-features-supported",
+        kws(&["ipp-everywhere", "ipp-everywhere-server", "page-overrides"]),
+    );
+    put(
+        "ipp-versions-supported",
+        kws(&["1.0", "1.1", "2.0", "2.1", "2.2"]),
+    );
     put("ippget-event-life", vec![int(300)]);
-    put("job-account-id-default", vec![Value::OutOfBand(crate::codec::ipp::tag::NO_VALUE)]);
+    put(
+        "job-account-id-default",
+        vec![Value::OutOfBand(crate::codec::ipp::tag::NO_VALUE)],
+    );
     put("job-account-id-supported", vec![Value::Boolean(true)]);
-    put("job-accounting-user-id-default", vec![Value::OutOfBand(crate::codec::ipp::tag::NO_VALUE)]);
-    put("job-accounting-user-id-supported", vec![Value::Boolean(true)]);
+    put(
+        "job-accounting-user-id-default",
+        vec![Value::OutOfBand(crate::codec::ipp::tag::NO_VALUE)],
+    );
+    put(
+        "job-accounting-user-id-supported",
+        vec![Value::Boolean(true)],
+    );
     let mut creation: Vec<&str> = JOB_TEMPLATE.to_vec();
     creation.extend(["ipp-attribute-fidelity", "job-name", "document-name"]);
     creation.sort_unstable();
@@ -221,7 +283,16 @@ pub fn static_attributes(caps: &Capabilities, desc: &Description, multiple_opera
     put("job-hold-until-default", vec![kw("no-hold")]);
     put(
         "job-hold-until-supported",
-        kws(&["no-hold", "indefinite", "day-time", "evening", "night", "second-shift", "third-shift", "weekend"]),
+        kws(&[
+            "no-hold",
+            "indefinite",
+            "day-time",
+            "evening",
+            "night",
+            "second-shift",
+            "third-shift",
+            "weekend",
+        ]),
     );
     put("job-ids-supported", vec![Value::Boolean(true)]);
     put("job-impressions-supported", vec![Value::Range(0, 100_000)]);
@@ -231,7 +302,10 @@ pub fn static_attributes(caps: &Capabilities, desc: &Description, multiple_opera
     put("job-priority-supported", vec![int(100)]);
     put("job-privacy-attributes", kws(&["default"]));
     put("job-privacy-scope", vec![kw("owner")]);
-    put("job-settable-attributes-supported", kws(&["job-hold-until", "job-name", "job-priority"]));
+    put(
+        "job-settable-attributes-supported",
+        kws(&["job-hold-until", "job-name", "job-priority"]),
+    );
     put("job-sheets-default", vec![kw("none")]);
     put("job-sheets-supported", kws(&["none", "standard"]));
     put("jpeg-k-octets-supported", vec![Value::Range(0, 16 * 1024)]);
@@ -241,13 +315,25 @@ pub fn static_attributes(caps: &Capabilities, desc: &Description, multiple_opera
     put("media-bottom-margin-supported", vec![int(caps.margin)]);
     put(
         "media-col-default",
-        vec![media_col(default_media, Some(&caps.media_sources[1.min(caps.media_sources.len() - 1)]), &caps.media_types[0], caps.margin)],
+        vec![media_col(
+            default_media,
+            Some(&caps.media_sources[1.min(caps.media_sources.len() - 1)]),
+            &caps.media_types[0],
+            caps.margin,
+        )],
     );
     put(
         "media-col-ready",
         ready
             .iter()
-            .map(|m| media_col(m, Some(&caps.media_sources[1.min(caps.media_sources.len() - 1)]), &caps.media_types[0], caps.margin))
+            .map(|m| {
+                media_col(
+                    m,
+                    Some(&caps.media_sources[1.min(caps.media_sources.len() - 1)]),
+                    &caps.media_types[0],
+                    caps.margin,
+                )
+            })
             .collect(),
     );
     put(
@@ -267,21 +353,51 @@ pub fn static_attributes(caps: &Capabilities, desc: &Description, multiple_opera
     put("media-left-margin-supported", vec![int(caps.margin)]);
     put("media-ready", ready.iter().map(|m| kw(&m.name)).collect());
     put("media-right-margin-supported", vec![int(caps.margin)]);
-    put("media-size-supported", caps.media.iter().map(media_size_col).collect());
-    put("media-source-supported", caps.media_sources.iter().map(|s| kw(s)).collect());
-    put("media-supported", caps.media.iter().map(|m| kw(&m.name)).collect());
+    put(
+        "media-size-supported",
+        caps.media.iter().map(media_size_col).collect(),
+    );
+    put(
+        "media-source-supported",
+        caps.media_sources.iter().map(|s| kw(s)).collect(),
+    );
+    put(
+        "media-supported",
+        caps.media.iter().map(|m| kw(&m.name)).collect(),
+    );
     put("media-top-margin-supported", vec![int(caps.margin)]);
-    put("media-type-supported", caps.media_types.iter().map(|s| kw(s)).collect());
+    put(
+        "media-type-supported",
+        caps.media_types.iter().map(|s| kw(s)).collect(),
+    );
     put("mopria-certified", vec![text("1.3")]);
-    put("multiple-document-handling-default", vec![kw("separate-documents-collated-copies")]);
+    put(
+        "multiple-document-handling-default",
+        vec![kw("separate-documents-collated-copies")],
+    );
     put(
         "multiple-document-handling-supported",
-        kws(&["separate-documents-uncollated-copies", "separate-documents-collated-copies"]),
+        kws(&[
+            "separate-documents-uncollated-copies",
+            "separate-documents-collated-copies",
+        ]),
     );
-    put("multiple-document-jobs-supported", vec![Value::Boolean(true)]);
-    put("multiple-operation-time-out", vec![int(multiple_operation_timeout as i32)]);
-    put("multiple-operation-time-out-action", vec![kw("process-job")]);
-    put("natural-language-configured", vec![Value::NaturalLanguage("en".into())]);
+    put(
+        "multiple-document-jobs-supported",
+        vec![Value::Boolean(true)],
+    );
+    put(
+        "multiple-operation-time-out",
+        vec![int(multiple_operation_timeout as i32)],
+    );
+    put(
+        "multiple-operation-time-out-action",
+        vec![kw("process-job")],
+    );
+    put(
+        "natural-language-configured",
+        vec![Value::NaturalLanguage("en".into())],
+    );
     put("notify-events-default", vec![kw("job-completed")]);
     put(
         "notify-events-supported",
@@ -295,64 +411,152 @@ pub fn static_attributes(caps: &Capabilities, desc: &Description, multiple_opera
         ]),
     );
     put("notify-lease-duration-default", vec![int(86400)]);
-    put("notify-lease-duration-supported", vec![Value::Range(0, 86400 * 7)]);
+    put(
+        "notify-lease-duration-supported",
+        vec![Value::Range(0, 86400 * 7)],
+    );
     put("notify-max-events-supported", vec![int(100)]);
     put("notify-pull-method-supported", vec![kw("ippget")]);
     put("number-up-default", vec![int(1)]);
-    put("number-up-supported", vec![int(1), int(2), int(4), int(6), int(9), int(16)]);
-    put("operations-supported", OPERATIONS.iter().map(|o| en(*o as i32)).collect());
+    put(
+        "number-up-supported",
+        vec![int(1), int(2), int(4), int(6), int(9), int(16)],
+    );
+    put(
+        "operations-supported",
+        OPERATIONS.iter().map(|o| en(*o as i32)).collect(),
+    );
     put("orientation-requested-default", vec![en(3)]);
-    put("orientation-requested-supported", vec![en(3), en(4), en(5), en(6)]);
+    put(
+        "orientation-requested-supported",
+        vec![en(3), en(4), en(5), en(6)],
+    );
     put("output-bin-default", vec![kw("face-down")]);
     put("output-bin-supported", vec![kw("face-down")]);
-    put("overrides-supported", kws(&["document-number", "document-numbers", "pages"]));
+    put(
+        "overrides-supported",
+        kws(&["document-number", "document-numbers", "pages"]),
+    );
     put("page-ranges-supported", vec![Value::Boolean(true)]);
     put("pages-per-minute", vec![int(caps.pages_per_minute)]);
     if caps.color {
-        put("pages-per-minute-color", vec![int(caps.pages_per_minute_color)]);
+        put(
+            "pages-per-minute-color",
+            vec![int(caps.pages_per_minute_color)],
+        );
     }
     put("pdf-k-octets-supported", vec![Value::Range(0, i32::MAX)]);
-    put("pdf-versions-supported", kws(&["adobe-1.3", "adobe-1.4", "adobe-1.5", "adobe-1.6", "adobe-1.7", "iso-32000-1_2008"]));
+    put(
+        "pdf-versions-supported",
+        kws(&[
+            "adobe-1.3",
+            "adobe-1.4",
+            "adobe-1.5",
+            "adobe-1.6",
+            "adobe-1.7",
+            "iso-32000-1_2008",
+        ]),
+    );
     put("pdl-override-supported", vec![kw("attempted")]);
-    put("preferred-attributes-supported", vec![Value::Boolean(false)]);
-    let color_modes: &[&str] = if caps.color { &["auto", "color", "monochrome"] } else { &["auto", "monochrome"] };
+    put(
+        "preferred-attributes-supported",
+        vec![Value::Boolean(false)],
+    );
+    let color_modes: &[&str] = if caps.color {
+        &["auto", "color", "monochrome"]
+    } else {
+        &["auto", "monochrome"]
+    };
     put("print-color-mode-default", vec![kw("auto")]);
     put("print-color-mode-supported", kws(color_modes));
     put("print-content-optimize-default", vec![kw("auto")]);
-    put("print-content-optimize-supported", kws(&["auto", "graphic", "photo", "text", "text-and-graphic"]));
+    put(
+        "print-content-optimize-supported",
+        kws(&["auto", "graphic", "photo", "text", "text-and-graphic"]),
+    );
     put("print-quality-default", vec![en(4)]);
     put("print-quality-supported", vec![en(3), en(4), en(5)]);
     put("print-rendering-intent-default", vec![kw("auto")]);
-    put("print-rendering-intent-supported", kws(&["auto", "perceptual", "relative", "saturation"]));
+    put(
+        "print-rendering-intent-supported",
+        kws(&["auto", "perceptual", "relative", "saturation"]),
+    );
     put("print-scaling-default", vec![kw("auto")]);
-    put("print-scaling-supported", kws(&["auto", "auto-fit", "fill", "fit", "none"]));
-    put("printer-get-attributes-supported", kws(&["document-format"]));
+    put(
+        "print-scaling-supported",
+        kws(&["auto", "auto-fit", "fill", "fit", "none"]),
+    );
+    put(
+        "printer-get-attributes-supported",
+        kws(&["document-format"]),
+    );
     put("printer-kind", kws(&["document", "photo"]));
     put("printer-make-and-model", vec![text(&caps.make_and_model)]);
-    put("printer-resolution-default", vec![Value::Resolution { x: default_res, y: default_res, units: 3 }]);
+    put(
+        "printer-resolution-default",
+        vec![Value::Resolution {
+            x: default_res,
+            y: default_res,
+            units: 3,
+        }],
+    );
     put("printer-resolution-supported", res.clone());
     put(
         "printer-settable-attributes-supported",
-        kws(&["printer-geo-location", "printer-info", "printer-location", "printer-organization", "printer-organizational-unit"]),
+        kws(&[
+            "printer-geo-location",
+            "printer-info",
+            "printer-location",
+            "printer-organization",
+            "printer-organizational-unit",
+        ]),
     );
     put("pwg-raster-document-resolution-supported", res);
     put("pwg-raster-document-sheet-back", vec![kw("normal")]);
-    put("pwg-raster-document-type-supported", kws(&pwg_raster_types(caps)));
-    put("reference-uri-schemes-supported", vec![Value::UriScheme("http".into()), Value::UriScheme("https".into())]);
+    put(
+        "pwg-raster-document-type-supported",
+        kws(&pwg_raster_types(caps)),
+    );
+    put(
+        "reference-uri-schemes-supported",
+        vec![
+            Value::UriScheme("http".into()),
+            Value::UriScheme("https".into()),
+        ],
+    );
     let mut sides = vec!["one-sided"];
     if caps.duplex {
         sides.extend(["two-sided-long-edge", "two-sided-short-edge"]);
     }
     put("sides-default", vec![kw("one-sided")]);
     put("sides-supported", kws(&sides));
-    put("urf-supported", urf_supported(caps).iter().map(|s| kw(s)).collect());
-    put("which-jobs-supported", kws(&["completed", "not-completed", "all", "aborted", "canceled", "pending", "pending-held", "processing", "processing-stopped", "proof-print"]));
+    put(
+        "urf-supported",
+        urf_supported(caps).iter().map(|s| kw(s)).collect(),
+    );
+    put(
+        "which-jobs-supported",
+        kws(&[
+            "completed",
+            "not-completed",
+            "all",
+            "aborted",
+            "canceled",
+            "pending",
+            "pending-held",
+            "processing",
+            "processing-stopped",
+            "proof-print",
+        ]),
+    );
     let cmd = "PDF,PWGRaster,URF,JPEG,PNG";
     put(
         "printer-device-id",
-        vec![text(&format!("MFG:printbridge;MDL:{};CMD:{cmd};CLS:PRINTER;", caps.make_and_model.replace([';', ':'], " ")))],
+        vec![text(&format!(
+            "MFG:printbridge;MDL:{};CMD:{cmd};CLS:PRINTER;",
+            caps.make_and_model.replace([';', ':'], " ")
+        ))],
     );
-    let _ = desc;
     a.sort_by(|x, y| x.name.cmp(&y.name));
     a
 }
@@ -368,7 +572,7 @@ pub fn media_col_database(caps: &Capabilities) -> Attribute {
 }
 
 /// Encodes attributes one by one so a response can pick any subset without re-encoding.
-pub fn encode_each(attrs: &[Attribute]) -> Vec<(String, Vec<u8>)> {
+pub fn encode_each(attrs: &[Attribute]) -> EncodedAttributes {
     attrs
         .iter()
         .map(|a| {

@@ -16,7 +16,12 @@ use crate::spool::{DocumentMeta, Job, NewJob, StagedDocument};
 
 /// Job Description attributes that job-privacy-attributes "default" hides from other users
 /// (PWG 5100.11 §5.3.2 / RFC 8011 §5.3.6).
-const PRIVATE: &[&str] = &["job-name", "document-name-supplied", "job-originating-user-name", "job-originating-host-name"];
+const PRIVATE: &[&str] = &[
+    "job-name",
+    "document-name-supplied",
+    "job-originating-user-name",
+    "job-originating-host-name",
+];
 
 impl Printer {
     /// requesting-user-name, or the authenticated user when there is one (RFC 8011 §9.3).
@@ -39,10 +44,16 @@ impl Printer {
     pub(crate) fn target_job(&self, req: &Message) -> Result<Arc<Job>, Status> {
         let id = if let Some(u) = op_str(req, "job-uri") {
             let prefix = format!("{}/", self.config.resource);
-            let path = u.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+            let path = u
+                .splitn(4, '/')
+                .nth(3)
+                .map(|p| format!("/{p}"))
+                .unwrap_or_default();
             path.strip_prefix(&prefix)
                 .and_then(|n| n.parse::<u32>().ok())
-                .ok_or_else(|| Status::not_found(format!("job-uri '{u}' does not name a job of this printer")))?
+                .ok_or_else(|| {
+                    Status::not_found(format!("job-uri '{u}' does not name a job of this printer"))
+                })?
         } else {
             match op_attr(req, "job-id").map(|a| a.values.as_slice()) {
                 Some([Value::Integer(id)]) if *id > 0 => *id as u32,
@@ -50,17 +61,25 @@ impl Printer {
                 None => return Err(Status::bad_request("missing job-id operation attribute")),
             }
         };
-        self.spool.get(id).ok_or_else(|| Status::not_found(format!("job {id} does not exist")))
+        self.spool
+            .get(id)
+            .ok_or_else(|| Status::not_found(format!("job {id} does not exist")))
     }
 
     fn check_printer_target(&self, req: &Message) -> Result<(), Status> {
         if let Some(u) = op_str(req, "printer-uri") {
-            let path = u.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_else(|| "/".into());
+            let path = u
+                .splitn(4, '/')
+                .nth(3)
+                .map(|p| format!("/{p}"))
+                .unwrap_or_else(|| "/".into());
             let path = path.split('?').next().unwrap_or("/");
             let ours = &self.config.resource;
-            let ok = path == ours || path.strip_prefix(ours.as_str()).is_some_and(|rest| {
-                rest.strip_prefix('/').is_some_and(|n| n.parse::<u32>().is_ok())
-            });
+            let ok = path == ours
+                || path.strip_prefix(ours.as_str()).is_some_and(|rest| {
+                    rest.strip_prefix('/')
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+                });
             if !ok {
                 return Err(Status::not_found(format!("no printer at '{u}'")));
             }
@@ -68,11 +87,21 @@ impl Printer {
         Ok(())
     }
 
-    fn creation_checks(&self, req: &Message) -> Result<(validate::Checked, String, String), Status> {
+    fn creation_checks(
+        &self,
+        req: &Message,
+    ) -> Result<(validate::Checked, String, String), Status> {
         self.check_printer_target(req)?;
-        let format = validate::check_format(op_attr(req, "document-format").and_then(|a| a.first()), &self.caps)?;
-        let compression = validate::check_compression(op_attr(req, "compression").and_then(|a| a.first()))?;
-        let job_group = req.group(tag::JOB).map(|g| g.attributes.as_slice()).unwrap_or(&[]);
+        let format = validate::check_format(
+            op_attr(req, "document-format").and_then(|a| a.first()),
+            &self.caps,
+        )?;
+        let compression =
+            validate::check_compression(op_attr(req, "compression").and_then(|a| a.first()))?;
+        let job_group = req
+            .group(tag::JOB)
+            .map(|g| g.attributes.as_slice())
+            .unwrap_or(&[]);
         let checked = check_job_template(job_group, &self.caps);
         let fidelity = op_bool(req, "ipp-attribute-fidelity").unwrap_or(false);
         if checked.conflicting && fidelity {
@@ -84,9 +113,29 @@ impl Printer {
             return Err(s);
         }
         for (attr, ok) in [
-            ("job-name", op_attr(req, "job-name").is_none_or(|a| matches!(a.values.as_slice(), [Value::Name(_) | Value::NameLang { .. }]))),
-            ("document-name", op_attr(req, "document-name").is_none_or(|a| matches!(a.values.as_slice(), [Value::Name(_) | Value::NameLang { .. }]))),
-            ("ipp-attribute-fidelity", op_attr(req, "ipp-attribute-fidelity").is_none_or(|a| matches!(a.values.as_slice(), [Value::Boolean(_)]))),
+            (
+                "job-name",
+                op_attr(req, "job-name").is_none_or(|a| {
+                    matches!(
+                        a.values.as_slice(),
+                        [Value::Name(_) | Value::NameLang { .. }]
+                    )
+                }),
+            ),
+            (
+                "document-name",
+                op_attr(req, "document-name").is_none_or(|a| {
+                    matches!(
+                        a.values.as_slice(),
+                        [Value::Name(_) | Value::NameLang { .. }]
+                    )
+                }),
+            ),
+            (
+                "ipp-attribute-fidelity",
+                op_attr(req, "ipp-attribute-fidelity")
+                    .is_none_or(|a| matches!(a.values.as_slice(), [Value::Boolean(_)])),
+            ),
         ] {
             if !ok {
                 return Err(Status::bad_request(format!("{attr} has the wrong syntax")));
@@ -97,7 +146,10 @@ impl Printer {
 
     fn check_accepting(&self) -> Result<(), Status> {
         if !self.status.read().expect("printer lock").accepting {
-            return Err(Status::new(status::NOT_ACCEPTING_JOBS, "the printer is not accepting jobs"));
+            return Err(Status::new(
+                status::NOT_ACCEPTING_JOBS,
+                "the printer is not accepting jobs",
+            ));
         }
         Ok(())
     }
@@ -109,30 +161,50 @@ impl Printer {
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| "Untitled".to_string());
         let held_by_attr = accepted.iter().any(|a| {
-            a.name == "job-hold-until" && a.first().and_then(Value::as_str).is_some_and(|v| v != "no-hold")
+            a.name == "job-hold-until"
+                && a.first()
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v != "no-hold")
         });
         let hold = if held_by_attr || self.status.read().expect("printer lock").hold_new_jobs {
             Some("job-hold-until-specified")
         } else {
             None
         };
-        NewJob { owner: self.requester(req, ctx), name: job_name, attributes: accepted, hold }
+        NewJob {
+            owner: self.requester(req, ctx),
+            name: job_name,
+            attributes: accepted,
+            hold,
+        }
     }
 
     async fn stage(&self, doc: DocumentBody) -> Result<StagedDocument, Status> {
-        match self.spool.stage_document(doc, self.config.max_document_bytes).await {
+        match self
+            .spool
+            .stage_document(doc, self.config.max_document_bytes)
+            .await
+        {
             Ok(s) => Ok(s),
             Err(crate::spool::SpoolError::Io(e)) => {
                 // Most often the client went away mid-upload; nothing was accepted.
                 tracing::warn!("document upload failed: {e}");
-                Err(Status::bad_request(format!("the document could not be received: {e}")))
+                Err(Status::bad_request(format!(
+                    "the document could not be received: {e}"
+                )))
             }
             Err(e) => Err(e.into()),
         }
     }
 
     /// For application/octet-stream, the format the bytes say they are (uncompressed only).
-    async fn effective_format(&self, format: &str, compression: &str, staged: &StagedDocument, path: &std::path::Path) -> String {
+    async fn effective_format(
+        &self,
+        format: &str,
+        compression: &str,
+        staged: &StagedDocument,
+        path: &std::path::Path,
+    ) -> String {
         if format != "application/octet-stream" || compression != "none" || staged.size == 0 {
             return format.to_string();
         }
@@ -141,11 +213,22 @@ impl Printer {
             Ok(mut f) => f.read(&mut head).await.unwrap_or(0),
             Err(_) => 0,
         };
-        validate::sniff_format(&head[..n]).unwrap_or(format).to_string()
+        validate::sniff_format(&head[..n])
+            .unwrap_or(format)
+            .to_string()
     }
 
-    fn job_response(&self, job: &Job, ctx: &RequestContext, unsupported: Vec<Attribute>) -> Message {
-        let code = if unsupported.is_empty() { status::OK } else { status::OK_IGNORED_OR_SUBSTITUTED };
+    fn job_response(
+        &self,
+        job: &Job,
+        ctx: &RequestContext,
+        unsupported: Vec<Attribute>,
+    ) -> Message {
+        let code = if unsupported.is_empty() {
+            status::OK
+        } else {
+            status::OK_IGNORED_OR_SUBSTITUTED
+        };
         let mut resp = super::response(code, None);
         if !unsupported.is_empty() {
             resp.group_mut(tag::UNSUPPORTED).attributes = unsupported;
@@ -153,12 +236,21 @@ impl Printer {
         let g = resp.group_mut(tag::JOB);
         g.push(Attribute::new("job-id", int(job.id as i32)));
         g.push(Attribute::new("job-uri", uri(&self.job_uri(ctx, job.id))));
-        g.push(Attribute::new("job-state", Value::Enum(job.status.state as i32)));
-        g.push(Attribute::set("job-state-reasons", job.status.reasons.iter().map(|r| kw(r)).collect()));
+        g.push(Attribute::new(
+            "job-state",
+            Value::Enum(job.status.state as i32),
+        ));
+        g.push(Attribute::set(
+            "job-state-reasons",
+            job.status.reasons.iter().map(|r| kw(r)).collect(),
+        ));
         if let Some(m) = &job.status.message {
             g.push(Attribute::new("job-state-message", text(m)));
         }
-        g.push(Attribute::new("number-of-intervening-jobs", int(self.intervening(job.id) as i32)));
+        g.push(Attribute::new(
+            "number-of-intervening-jobs",
+            int(self.intervening(job.id) as i32),
+        ));
         resp
     }
 
@@ -167,10 +259,16 @@ impl Printer {
     }
 
     fn intervening(&self, id: u32) -> usize {
-        self.spool.count_where(|j| j.id < id && !j.status.state.is_terminal())
+        self.spool
+            .count_where(|j| j.id < id && !j.status.state.is_terminal())
     }
 
-    pub(super) async fn print_job(&self, req: Message, doc: DocumentBody, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn print_job(
+        &self,
+        req: Message,
+        doc: DocumentBody,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_accepting()?;
         let (checked, format, compression) = self.creation_checks(&req)?;
         let staged = self.stage(doc).await?;
@@ -179,15 +277,32 @@ impl Printer {
         }
         let new = self.new_job(&req, ctx, checked.accepted);
         let path = staged_path(&staged);
-        let format = self.effective_format(&format, &compression, &staged, &path).await;
-        let meta = DocumentMeta { format, compression, name: op_str(&req, "document-name").map(str::to_string) };
-        let job = self.spool.create_job(new, Some((staged, meta)), true).await?;
+        let format = self
+            .effective_format(&format, &compression, &staged, &path)
+            .await;
+        let meta = DocumentMeta {
+            format,
+            compression,
+            name: op_str(&req, "document-name").map(str::to_string),
+        };
+        let job = self
+            .spool
+            .create_job(new, Some((staged, meta)), true)
+            .await?;
         Ok(self.job_response(&job, ctx, checked.unsupported))
     }
 
-    pub(super) async fn validate_job(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn validate_job(
+        &self,
+        req: Message,
+        _ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let (checked, _, _) = self.creation_checks(&req)?;
-        let code = if checked.unsupported.is_empty() { status::OK } else { status::OK_IGNORED_OR_SUBSTITUTED };
+        let code = if checked.unsupported.is_empty() {
+            status::OK
+        } else {
+            status::OK_IGNORED_OR_SUBSTITUTED
+        };
         let mut resp = super::response(code, None);
         if !checked.unsupported.is_empty() {
             resp.group_mut(tag::UNSUPPORTED).attributes = checked.unsupported;
@@ -195,7 +310,11 @@ impl Printer {
         Ok(resp)
     }
 
-    pub(super) async fn create_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn create_job(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_accepting()?;
         let (checked, _, _) = self.creation_checks(&req)?;
         let new = self.new_job(&req, ctx, checked.accepted);
@@ -203,68 +322,124 @@ impl Printer {
         Ok(self.job_response(&job, ctx, checked.unsupported))
     }
 
-    pub(super) async fn send_document(&self, req: Message, doc: DocumentBody, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn send_document(
+        &self,
+        req: Message,
+        doc: DocumentBody,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(status::FORBIDDEN, "only the job's owner may add documents"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the job's owner may add documents",
+            ));
         }
         let last = match op_attr(&req, "last-document").map(|a| a.values.as_slice()) {
             Some([Value::Boolean(b)]) => *b,
             Some(_) => return Err(Status::bad_request("last-document must be one boolean")),
-            None => return Err(Status::bad_request("missing last-document operation attribute (RFC 8011 §4.3.1)")),
+            None => {
+                return Err(Status::bad_request(
+                    "missing last-document operation attribute (RFC 8011 §4.3.1)",
+                ))
+            }
         };
         if !job.status.incoming {
-            return Err(Status::not_possible(format!("job {} is not waiting for documents", job.id)));
+            return Err(Status::not_possible(format!(
+                "job {} is not waiting for documents",
+                job.id
+            )));
         }
-        let format = validate::check_format(op_attr(&req, "document-format").and_then(|a| a.first()), &self.caps)?;
-        let compression = validate::check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
+        let format = validate::check_format(
+            op_attr(&req, "document-format").and_then(|a| a.first()),
+            &self.caps,
+        )?;
+        let compression =
+            validate::check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
         let staged = self.stage(doc).await?;
         let job = if staged.size == 0 {
             if !last {
-                return Err(Status::bad_request("Send-Document carried no document data"));
+                return Err(Status::bad_request(
+                    "Send-Document carried no document data",
+                ));
             }
             // last-document=true without data closes the job (RFC 8011 §4.3.1).
             self.spool.transition(job.id, JobEvent::Closed).await?
         } else {
             let path = staged_path(&staged);
-            let format = self.effective_format(&format, &compression, &staged, &path).await;
-            let meta = DocumentMeta { format, compression, name: op_str(&req, "document-name").map(str::to_string) };
+            let format = self
+                .effective_format(&format, &compression, &staged, &path)
+                .await;
+            let meta = DocumentMeta {
+                format,
+                compression,
+                name: op_str(&req, "document-name").map(str::to_string),
+            };
             self.spool.add_document(job.id, staged, meta, last).await?
         };
         Ok(self.job_response(&job, ctx, Vec::new()))
     }
 
-    pub(super) async fn close_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn close_job(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(status::FORBIDDEN, "only the job's owner may close it"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the job's owner may close it",
+            ));
         }
         if !job.status.incoming {
-            return Err(Status::not_possible(format!("job {} is already closed", job.id)));
+            return Err(Status::not_possible(format!(
+                "job {} is already closed",
+                job.id
+            )));
         }
         let job = self.spool.transition(job.id, JobEvent::Closed).await?;
         Ok(self.job_response(&job, ctx, Vec::new()))
     }
 
-    pub(super) async fn cancel_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn cancel_job(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may cancel it"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the job's owner or an administrator may cancel it",
+            ));
         }
         let by_operator = ctx.is_admin && job.owner != self.requester(&req, ctx);
-        self.spool.transition(job.id, JobEvent::Cancel { by_operator }).await?;
+        self.spool
+            .transition(job.id, JobEvent::Cancel { by_operator })
+            .await?;
         Ok(Printer::ok())
     }
 
     /// Cancel-Jobs (PWG 5100.11 §4.1) and Purge-Jobs (RFC 8011 §4.2.9: also forget finished jobs).
-    pub(super) async fn cancel_jobs(&self, req: Message, ctx: &RequestContext, purge: bool) -> Result<Message, Status> {
+    pub(super) async fn cancel_jobs(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+        purge: bool,
+    ) -> Result<Message, Status> {
         self.check_printer_target(&req)?;
         let ids = self.job_ids_operand(&req)?;
         for job in self.spool.list() {
-            if job.status.state.is_terminal() || ids.as_ref().is_some_and(|ids| !ids.contains(&job.id)) {
+            if job.status.state.is_terminal()
+                || ids.as_ref().is_some_and(|ids| !ids.contains(&job.id))
+            {
                 continue;
             }
-            let _ = self.spool.transition(job.id, JobEvent::Cancel { by_operator: true }).await;
+            let _ = self
+                .spool
+                .transition(job.id, JobEvent::Cancel { by_operator: true })
+                .await;
         }
         if purge {
             self.spool.purge(0, 0).await?;
@@ -273,7 +448,11 @@ impl Printer {
         Ok(Printer::ok())
     }
 
-    pub(super) async fn cancel_my_jobs(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn cancel_my_jobs(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_printer_target(&req)?;
         let me = self.requester(&req, ctx);
         let ids = self.job_ids_operand(&req)?;
@@ -282,18 +461,26 @@ impl Printer {
                 match self.spool.get(*id) {
                     Some(j) if j.owner == me => {}
                     _ => {
-                        let mut s = Status::not_possible(format!("job {id} is not one of your jobs"));
-                        s.unsupported.push(Attribute::new("job-ids", int(*id as i32)));
+                        let mut s =
+                            Status::not_possible(format!("job {id} is not one of your jobs"));
+                        s.unsupported
+                            .push(Attribute::new("job-ids", int(*id as i32)));
                         return Err(s);
                     }
                 }
             }
         }
         for job in self.spool.list() {
-            if job.owner != me || job.status.state.is_terminal() || ids.as_ref().is_some_and(|ids| !ids.contains(&job.id)) {
+            if job.owner != me
+                || job.status.state.is_terminal()
+                || ids.as_ref().is_some_and(|ids| !ids.contains(&job.id))
+            {
                 continue;
             }
-            let _ = self.spool.transition(job.id, JobEvent::Cancel { by_operator: false }).await;
+            let _ = self
+                .spool
+                .transition(job.id, JobEvent::Cancel { by_operator: false })
+                .await;
         }
         Ok(Printer::ok())
     }
@@ -313,27 +500,51 @@ impl Printer {
         }
     }
 
-    pub(super) async fn hold_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn hold_job(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may hold it"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the job's owner or an administrator may hold it",
+            ));
         }
         if let Some(a) = op_attr(&req, "job-hold-until") {
             let checked = check_job_template(std::slice::from_ref(a), &self.caps);
             if checked.conflicting {
-                let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "unsupported job-hold-until value");
+                let mut s = Status::new(
+                    status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                    "unsupported job-hold-until value",
+                );
                 s.unsupported = checked.unsupported;
                 return Err(s);
             }
         }
-        self.spool.transition(job.id, JobEvent::Hold { reason: "job-hold-until-specified" }).await?;
+        self.spool
+            .transition(
+                job.id,
+                JobEvent::Hold {
+                    reason: "job-hold-until-specified",
+                },
+            )
+            .await?;
         Ok(Printer::ok())
     }
 
-    pub(super) async fn release_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn release_job(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may release it"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the job's owner or an administrator may release it",
+            ));
         }
         self.spool.transition(job.id, JobEvent::Release).await?;
         Ok(Printer::ok())
@@ -341,15 +552,28 @@ impl Printer {
 
     /// Restart-Job (RFC 8011 §4.3.7) and Reprocess-Job (PWG 5100.11 §4.4): print a finished job again,
     /// possible only while its documents are retained.
-    pub(super) async fn restart_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn restart_job(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may restart it"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the job's owner or an administrator may restart it",
+            ));
         }
         if !job.status.state.is_terminal() {
-            return Err(Status::not_possible(format!("job {} is {} and has not finished", job.id, job.status.state)));
+            return Err(Status::not_possible(format!(
+                "job {} is {} and has not finished",
+                job.id, job.status.state
+            )));
         }
-        let kept = job.documents.iter().all(|d| self.spool.document_path(job.id, d.number).exists());
+        let kept = job
+            .documents
+            .iter()
+            .all(|d| self.spool.document_path(job.id, d.number).exists());
         if job.documents.is_empty() || !kept {
             return Err(Status::not_possible(format!(
                 "the documents of job {} are no longer retained (spool.keep_documents is off)",
@@ -360,15 +584,25 @@ impl Printer {
         Ok(Printer::ok())
     }
 
-    pub(super) async fn set_job_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn set_job_attributes(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(status::FORBIDDEN, "only the job's owner or an administrator may change it"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the job's owner or an administrator may change it",
+            ));
         }
         if job.status.state.is_terminal() {
             return Err(Status::not_possible(format!("job {} has finished", job.id)));
         }
-        let attrs = req.group(tag::JOB).map(|g| g.attributes.clone()).unwrap_or_default();
+        let attrs = req
+            .group(tag::JOB)
+            .map(|g| g.attributes.clone())
+            .unwrap_or_default();
         if attrs.is_empty() {
             return Err(Status::bad_request("no job attributes to set"));
         }
@@ -378,7 +612,9 @@ impl Printer {
         for a in attrs {
             match a.name.as_str() {
                 "job-name" => match a.values.as_slice() {
-                    [v @ (Value::Name(_) | Value::NameLang { .. })] => new_name = v.as_str().map(|s| s.chars().take(255).collect()),
+                    [v @ (Value::Name(_) | Value::NameLang { .. })] => {
+                        new_name = v.as_str().map(|s| s.chars().take(255).collect())
+                    }
                     _ => bad.push(a),
                 },
                 "job-hold-until" | "job-priority" => {
@@ -394,81 +630,150 @@ impl Printer {
         }
         if !bad.is_empty() {
             // Set-Job-Attributes is atomic (PWG 5100.11 §4.2): all or nothing.
-            let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "these job attributes cannot be set");
+            let mut s = Status::new(
+                status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                "these job attributes cannot be set",
+            );
             s.unsupported = bad;
             return Err(s);
         }
-        let hold = set.iter().find(|a| a.name == "job-hold-until").and_then(|a| a.first()).and_then(Value::as_str).map(str::to_string);
+        let hold = set
+            .iter()
+            .find(|a| a.name == "job-hold-until")
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            .map(str::to_string);
         self.spool.set_attributes(job.id, new_name, set).await?;
         match hold.as_deref() {
             Some("no-hold") if job.status.state == JobState::PendingHeld => {
                 self.spool.transition(job.id, JobEvent::Release).await?;
             }
             Some(h) if h != "no-hold" && job.status.state == JobState::Pending => {
-                self.spool.transition(job.id, JobEvent::Hold { reason: "job-hold-until-specified" }).await?;
+                self.spool
+                    .transition(
+                        job.id,
+                        JobEvent::Hold {
+                            reason: "job-hold-until-specified",
+                        },
+                    )
+                    .await?;
             }
             _ => {}
         }
         Ok(Printer::ok())
     }
 
-    pub(super) async fn cancel_current_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn cancel_current_job(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_printer_target(&req)?;
-        let current = self.spool.list().into_iter().find(|j| j.status.state == JobState::Processing);
+        let current = self
+            .spool
+            .list()
+            .into_iter()
+            .find(|j| j.status.state == JobState::Processing);
         let Some(job) = current else {
             return Err(Status::not_possible("no job is printing"));
         };
         if let Some(id) = op_int(&req, "job-id") {
             if id as u32 != job.id {
-                return Err(Status::not_possible(format!("job {id} is not the current job")));
+                return Err(Status::not_possible(format!(
+                    "job {id} is not the current job"
+                )));
             }
         }
         let by_operator = ctx.is_admin && job.owner != self.requester(&req, ctx);
-        self.spool.transition(job.id, JobEvent::Cancel { by_operator }).await?;
+        self.spool
+            .transition(job.id, JobEvent::Cancel { by_operator })
+            .await?;
         Ok(Printer::ok())
     }
 
     /// Suspend-Current-Job (PWG 5100.11 §4.3): the printing job stops and waits, held, until Resume-Job.
-    pub(super) async fn suspend_current_job(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn suspend_current_job(
+        &self,
+        req: Message,
+        _ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_printer_target(&req)?;
-        let current = self.spool.list().into_iter().find(|j| j.status.state == JobState::Processing);
+        let current = self
+            .spool
+            .list()
+            .into_iter()
+            .find(|j| j.status.state == JobState::Processing);
         let Some(job) = current else {
             return Err(Status::not_possible("no job is printing"));
         };
         self.spool.transition(job.id, JobEvent::Requeue).await?;
-        self.spool.transition(job.id, JobEvent::Hold { reason: "job-suspended-by-operator" }).await?;
+        self.spool
+            .transition(
+                job.id,
+                JobEvent::Hold {
+                    reason: "job-suspended-by-operator",
+                },
+            )
+            .await?;
         Ok(Printer::ok())
     }
 
-    pub(super) async fn resume_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn resume_job(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.release_job(req, ctx).await
     }
 
     /// Promote-Job (PWG 5100.11 §4.5) and Schedule-Job-After (§4.6): change the order pending jobs
     /// print in. Jobs print by job-priority then age, so both set the priority.
-    pub(super) async fn promote_job(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn promote_job(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         if !ctx.is_admin && job.owner != self.requester(&req, ctx) {
-            return Err(Status::new(status::FORBIDDEN, "only an administrator may reorder jobs"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only an administrator may reorder jobs",
+            ));
         }
         if !matches!(job.status.state, JobState::Pending | JobState::PendingHeld) {
-            return Err(Status::not_possible(format!("job {} is {} and cannot be reordered", job.id, job.status.state)));
+            return Err(Status::not_possible(format!(
+                "job {} is {} and cannot be reordered",
+                job.id, job.status.state
+            )));
         }
         let priority = if req.code == 0x0030 {
             100
         } else {
             let after = match op_int(&req, "job-id-after") {
-                Some(id) => self.spool.get(id as u32).ok_or_else(|| Status::not_found(format!("job {id} does not exist")))?,
+                Some(id) => self
+                    .spool
+                    .get(id as u32)
+                    .ok_or_else(|| Status::not_found(format!("job {id} does not exist")))?,
                 None => return Err(Status::bad_request("missing job-id-after")),
             };
             (after.priority() - 1).max(1)
         };
-        self.spool.set_attributes(job.id, None, vec![Attribute::new("job-priority", int(priority))]).await?;
+        self.spool
+            .set_attributes(
+                job.id,
+                None,
+                vec![Attribute::new("job-priority", int(priority))],
+            )
+            .await?;
         self.spool.wake_worker();
         Ok(Printer::ok())
     }
 
-    pub(super) async fn resubmit_job(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn resubmit_job(
+        &self,
+        req: Message,
+        _ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         Err(Status::not_possible(format!(
             "job {} cannot be resubmitted: its documents are not retained after printing",
@@ -476,29 +781,51 @@ impl Printer {
         )))
     }
 
-    pub(super) async fn cancel_document(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn cancel_document(
+        &self,
+        req: Message,
+        _ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
-        let n = op_int(&req, "document-number").ok_or_else(|| Status::bad_request("missing document-number"))?;
+        let n = op_int(&req, "document-number")
+            .ok_or_else(|| Status::bad_request("missing document-number"))?;
         if !job.documents.iter().any(|d| d.number as i32 == n) {
-            return Err(Status::not_found(format!("job {} has no document {n}", job.id)));
+            return Err(Status::not_found(format!(
+                "job {} has no document {n}",
+                job.id
+            )));
         }
-        Err(Status::not_possible("documents cannot be canceled individually; cancel the job"))
+        Err(Status::not_possible(
+            "documents cannot be canceled individually; cancel the job",
+        ))
     }
 
-    pub(super) async fn get_documents(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn get_documents(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         let mut resp = Printer::ok();
         let owner = self.may_act_on(&job, &req, ctx);
         for d in &job.documents {
             let attrs = self.document_attributes(&job, d, ctx, owner);
-            resp.groups.push(crate::codec::ipp::Group { tag: tag::DOCUMENT, attributes: attrs });
+            resp.groups.push(crate::codec::ipp::Group {
+                tag: tag::DOCUMENT,
+                attributes: attrs,
+            });
         }
         Ok(resp)
     }
 
-    pub(super) async fn get_document_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn get_document_attributes(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
-        let n = op_int(&req, "document-number").ok_or_else(|| Status::bad_request("missing document-number"))?;
+        let n = op_int(&req, "document-number")
+            .ok_or_else(|| Status::bad_request("missing document-number"))?;
         let d = job
             .documents
             .iter()
@@ -506,29 +833,58 @@ impl Printer {
             .ok_or_else(|| Status::not_found(format!("job {} has no document {n}", job.id)))?;
         let owner = self.may_act_on(&job, &req, ctx);
         let mut resp = Printer::ok();
-        resp.groups.push(crate::codec::ipp::Group { tag: tag::DOCUMENT, attributes: self.document_attributes(&job, d, ctx, owner) });
+        resp.groups.push(crate::codec::ipp::Group {
+            tag: tag::DOCUMENT,
+            attributes: self.document_attributes(&job, d, ctx, owner),
+        });
         Ok(resp)
     }
 
-    pub(super) async fn set_document_attributes(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn set_document_attributes(
+        &self,
+        req: Message,
+        _ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let _job = self.target_job(&req)?;
-        let attrs = req.group(tag::DOCUMENT).map(|g| g.attributes.clone()).unwrap_or_default();
-        let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "no document attributes are settable");
+        let attrs = req
+            .group(tag::DOCUMENT)
+            .map(|g| g.attributes.clone())
+            .unwrap_or_default();
+        let mut s = Status::new(
+            status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+            "no document attributes are settable",
+        );
         s.unsupported = attrs;
         Err(s)
     }
 
-    pub(super) async fn validate_document(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn validate_document(
+        &self,
+        req: Message,
+        _ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         if !job.status.incoming {
-            return Err(Status::not_possible(format!("job {} is not waiting for documents", job.id)));
+            return Err(Status::not_possible(format!(
+                "job {} is not waiting for documents",
+                job.id
+            )));
         }
-        validate::check_format(op_attr(&req, "document-format").and_then(|a| a.first()), &self.caps)?;
+        validate::check_format(
+            op_attr(&req, "document-format").and_then(|a| a.first()),
+            &self.caps,
+        )?;
         validate::check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
         Ok(Printer::ok())
     }
 
-    fn document_attributes(&self, job: &Job, d: &crate::spool::Document, ctx: &RequestContext, owner: bool) -> Vec<Attribute> {
+    fn document_attributes(
+        &self,
+        job: &Job,
+        d: &crate::spool::Document,
+        ctx: &RequestContext,
+        owner: bool,
+    ) -> Vec<Attribute> {
         let state = match job.status.state {
             JobState::Completed => 9,
             JobState::Canceled => 7,
@@ -540,12 +896,18 @@ impl Printer {
             Attribute::new("document-number", int(d.number as i32)),
             Attribute::new("document-job-id", int(job.id as i32)),
             Attribute::new("document-job-uri", uri(&self.job_uri(ctx, job.id))),
-            Attribute::new("document-printer-uri", uri(&ctx.printer_uri(&self.config.resource))),
+            Attribute::new(
+                "document-printer-uri",
+                uri(&ctx.printer_uri(&self.config.resource)),
+            ),
             Attribute::new("document-format", Value::MimeMediaType(d.format.clone())),
             Attribute::new("compression", kw(&d.compression)),
             Attribute::new("document-state", Value::Enum(state)),
             Attribute::new("document-state-reasons", kw("none")),
-            Attribute::new("k-octets", int(d.size.div_ceil(1024).min(i32::MAX as u64) as i32)),
+            Attribute::new(
+                "k-octets",
+                int(d.size.div_ceil(1024).min(i32::MAX as u64) as i32),
+            ),
         ];
         if owner {
             if let Some(n) = d.name.as_deref().filter(|n| !n.is_empty()) {
@@ -555,20 +917,33 @@ impl Printer {
         v
     }
 
-    pub(super) async fn get_job_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn get_job_attributes(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
         let wanted = requested(&req);
         let owner = self.may_act_on(&job, &req, ctx);
         let mut resp = Printer::ok();
         let attrs = self.job_attributes(&job, ctx, wanted.as_deref(), owner, &["all"]);
-        resp.groups.push(crate::codec::ipp::Group { tag: tag::JOB, attributes: attrs });
+        resp.groups.push(crate::codec::ipp::Group {
+            tag: tag::JOB,
+            attributes: attrs,
+        });
         Ok(resp)
     }
 
     /// Get-Jobs (RFC 8011 §4.2.6, PWG 5100.7 which-jobs values, PWG 5100.11 first-index).
-    pub(super) async fn get_jobs(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn get_jobs(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_printer_target(&req)?;
-        let which = op_str(&req, "which-jobs").unwrap_or("not-completed").to_string();
+        let which = op_str(&req, "which-jobs")
+            .unwrap_or("not-completed")
+            .to_string();
         let filter: Box<dyn Fn(&Job) -> bool> = match which.as_str() {
             "not-completed" => Box::new(|j: &Job| !j.status.state.is_terminal()),
             "completed" => Box::new(|j: &Job| j.status.state.is_terminal()),
@@ -578,11 +953,16 @@ impl Printer {
             "pending" => Box::new(|j: &Job| j.status.state == JobState::Pending),
             "pending-held" => Box::new(|j: &Job| j.status.state == JobState::PendingHeld),
             "processing" => Box::new(|j: &Job| j.status.state == JobState::Processing),
-            "processing-stopped" => Box::new(|j: &Job| j.status.state == JobState::ProcessingStopped),
+            "processing-stopped" => {
+                Box::new(|j: &Job| j.status.state == JobState::ProcessingStopped)
+            }
             // We never create proof-print jobs, so there are none to list.
             "proof-print" => Box::new(|_: &Job| false),
             other => {
-                let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, format!("which-jobs '{other}' is not supported"));
+                let mut s = Status::new(
+                    status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                    format!("which-jobs '{other}' is not supported"),
+                );
                 s.unsupported.push(Attribute::new("which-jobs", kw(other)));
                 return Err(s);
             }
@@ -595,7 +975,11 @@ impl Printer {
         let first_index = match op_attr(&req, "first-index").map(|a| a.values.as_slice()) {
             None => 1,
             Some([Value::Integer(n)]) if *n > 0 => *n as usize,
-            Some(_) => return Err(Status::bad_request("first-index must be one positive integer")),
+            Some(_) => {
+                return Err(Status::bad_request(
+                    "first-index must be one positive integer",
+                ))
+            }
         };
         let my_jobs = op_bool(&req, "my-jobs").unwrap_or(false);
         let me = self.requester(&req, ctx);
@@ -613,8 +997,12 @@ impl Printer {
         let mut resp = Printer::ok();
         for job in jobs.into_iter().skip(first_index - 1).take(limit) {
             let owner = ctx.is_admin || job.owner == me;
-            let attrs = self.job_attributes(&job, ctx, wanted.as_deref(), owner, &["job-id", "job-uri"]);
-            resp.groups.push(crate::codec::ipp::Group { tag: tag::JOB, attributes: attrs });
+            let attrs =
+                self.job_attributes(&job, ctx, wanted.as_deref(), owner, &["job-id", "job-uri"]);
+            resp.groups.push(crate::codec::ipp::Group {
+                tag: tag::JOB,
+                attributes: attrs,
+            });
         }
         Ok(resp)
     }
@@ -628,7 +1016,9 @@ impl Printer {
         owner: bool,
         default: &[&str],
     ) -> Vec<Attribute> {
-        let wanted: Vec<String> = wanted.map(|w| w.to_vec()).unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
+        let wanted: Vec<String> = wanted
+            .map(|w| w.to_vec())
+            .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
         let all = wanted.iter().any(|w| w == "all");
         let description = all || wanted.iter().any(|w| w == "job-description");
         let template = all || wanted.iter().any(|w| w == "job-template");
@@ -643,7 +1033,10 @@ impl Printer {
         put("job-id", int(job.id as i32));
         put("job-uri", uri(&self.job_uri(ctx, job.id)));
         put("job-uuid", uri(&job.uuid));
-        put("job-printer-uri", uri(&ctx.printer_uri(&self.config.resource)));
+        put(
+            "job-printer-uri",
+            uri(&ctx.printer_uri(&self.config.resource)),
+        );
         put("job-name", name(&job.name));
         put("job-originating-user-name", name(&job.owner));
         put("job-state", Value::Enum(s.state as i32));
@@ -654,29 +1047,60 @@ impl Printer {
         put("time-at-creation", int(job.time_created as i32));
         put("date-time-at-creation", date_time(job.time_created));
         let no_value = || Value::OutOfBand(tag::NO_VALUE);
-        put("time-at-processing", s.time_processing.map(|t| int(t as i32)).unwrap_or_else(no_value));
-        put("date-time-at-processing", s.time_processing.map(date_time).unwrap_or_else(no_value));
-        put("time-at-completed", s.time_completed.map(|t| int(t as i32)).unwrap_or_else(no_value));
-        put("date-time-at-completed", s.time_completed.map(date_time).unwrap_or_else(no_value));
-        put("job-impressions-completed", int(s.impressions_completed as i32));
+        put(
+            "time-at-processing",
+            s.time_processing
+                .map(|t| int(t as i32))
+                .unwrap_or_else(no_value),
+        );
+        put(
+            "date-time-at-processing",
+            s.time_processing.map(date_time).unwrap_or_else(no_value),
+        );
+        put(
+            "time-at-completed",
+            s.time_completed
+                .map(|t| int(t as i32))
+                .unwrap_or_else(no_value),
+        );
+        put(
+            "date-time-at-completed",
+            s.time_completed.map(date_time).unwrap_or_else(no_value),
+        );
+        put(
+            "job-impressions-completed",
+            int(s.impressions_completed as i32),
+        );
         put("job-media-sheets-completed", int(s.sheets_completed as i32));
-        put("job-k-octets", int(job.k_octets().min(i32::MAX as u64) as i32));
+        put(
+            "job-k-octets",
+            int(job.k_octets().min(i32::MAX as u64) as i32),
+        );
         put("number-of-documents", int(job.documents.len() as i32));
         if !s.state.is_terminal() {
-            put("number-of-intervening-jobs", int(self.intervening(job.id) as i32));
+            put(
+                "number-of-intervening-jobs",
+                int(self.intervening(job.id) as i32),
+            );
         }
         if let Some(d) = job.documents.first() {
-            put("document-format-supplied", Value::MimeMediaType(d.format.clone()));
+            put(
+                "document-format-supplied",
+                Value::MimeMediaType(d.format.clone()),
+            );
             put("compression-supplied", kw(&d.compression));
             if let Some(n) = d.name.as_deref().filter(|n| !n.is_empty()) {
                 put("document-name-supplied", name(n));
             }
         }
         if want("job-state-reasons") {
-            v.push(Attribute::set("job-state-reasons", s.reasons.iter().map(|r| kw(r)).collect()));
+            v.push(Attribute::set(
+                "job-state-reasons",
+                s.reasons.iter().map(|r| kw(r)).collect(),
+            ));
         }
         for a in &job.attributes {
-            if template || wanted.iter().any(|w| *w == a.name) {
+            if template || wanted.contains(&a.name) {
                 v.push(a.clone());
             }
         }

@@ -44,7 +44,11 @@ impl RequestContext {
     }
 
     pub fn http_url(&self, path: &str) -> String {
-        let scheme = if self.scheme == "ipps" { "https" } else { "http" };
+        let scheme = if self.scheme == "ipps" {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}{}", self.host, path)
     }
 }
@@ -82,8 +86,8 @@ pub struct Printer {
     pub clock: Arc<dyn Clock>,
     pub config: ServiceConfig,
     paused_tx: watch::Sender<bool>,
-    /// Encoded static attributes, sorted by name; rebuilt when the description changes.
-    cache: RwLock<Arc<Vec<(String, Vec<u8>)>>>,
+    /// Attributes that only change with capabilities, encoded once at start.
+    encoded_static: attributes::EncodedAttributes,
     media_col_database: Vec<u8>,
     subscriptions: Mutex<subscriptions::Subscriptions>,
 }
@@ -103,7 +107,6 @@ impl Printer {
         ipp::encode_attribute(&attributes::media_col_database(&caps), &mut mcd);
         let static_attrs = attributes::encode_each(&attributes::static_attributes(
             &caps,
-            &desc,
             config.multiple_operation_timeout,
         ));
         Arc::new(Printer {
@@ -124,7 +127,7 @@ impl Printer {
             clock,
             config,
             paused_tx,
-            cache: RwLock::new(Arc::new(static_attrs)),
+            encoded_static: static_attrs,
             media_col_database: mcd,
             subscriptions: Mutex::new(subscriptions::Subscriptions::default()),
         })
@@ -164,7 +167,10 @@ impl Printer {
             let g = resp.group_mut(tag::UNSUPPORTED);
             for a in unknown {
                 if g.get(&a.name).is_none() {
-                    g.push(Attribute::new(a.name, Value::OutOfBand(tag::UNSUPPORTED_VALUE)));
+                    g.push(Attribute::new(
+                        a.name,
+                        Value::OutOfBand(tag::UNSUPPORTED_VALUE),
+                    ));
                 }
             }
             // The unsupported group belongs right after the operation group.
@@ -174,15 +180,28 @@ impl Printer {
             }
         }
         // Answer in the client's version when we speak it (RFC 8011 §4.1.8).
-        resp.version = if status::version_supported(version) { version } else { (1, 1) };
+        resp.version = if status::version_supported(version) {
+            version
+        } else {
+            (1, 1)
+        };
         resp.request_id = request_id;
         if resp.code >= 0x0400 {
-            tracing::debug!(op = format!("0x{op:04x}"), status = format!("0x{:04x}", resp.code), "request refused");
+            tracing::debug!(
+                op = format!("0x{op:04x}"),
+                status = format!("0x{:04x}", resp.code),
+                "request refused"
+            );
         }
         resp
     }
 
-    async fn dispatch(&self, req: Message, doc: DocumentBody, ctx: &RequestContext) -> Result<Message, Status> {
+    async fn dispatch(
+        &self,
+        req: Message,
+        doc: DocumentBody,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         validate::check_request(&req)?;
         let op = req.code;
         match op {
@@ -228,7 +247,10 @@ impl Printer {
             0x003B => self.close_job(req, ctx).await,
             0x003C => self.identify_printer(req, ctx).await,
             0x003D => self.validate_document(req, ctx).await,
-            _ => Err(Status::new(status::OPERATION_NOT_SUPPORTED, format!("operation 0x{op:04x} is not supported"))),
+            _ => Err(Status::new(
+                status::OPERATION_NOT_SUPPORTED,
+                format!("operation 0x{op:04x} is not supported"),
+            )),
         }
     }
 
@@ -239,7 +261,10 @@ impl Printer {
 
     pub fn printer_state(&self) -> (i32, Vec<String>) {
         let s = self.status.read().expect("printer lock");
-        let processing = self.spool.count_where(|j| j.status.state == crate::model::job::JobState::Processing) > 0;
+        let processing = self
+            .spool
+            .count_where(|j| j.status.state == crate::model::job::JobState::Processing)
+            > 0;
         let state = if s.paused && !processing {
             5
         } else if processing {
@@ -249,7 +274,14 @@ impl Printer {
         };
         let mut reasons = Vec::new();
         if s.paused {
-            reasons.push(if processing { "moving-to-paused" } else { "paused" }.to_string());
+            reasons.push(
+                if processing {
+                    "moving-to-paused"
+                } else {
+                    "paused"
+                }
+                .to_string(),
+            );
         }
         if s.hold_new_jobs {
             reasons.push("hold-new-jobs".to_string());
@@ -323,8 +355,14 @@ fn unknown_operation_attributes(req: &Message) -> Vec<Attribute> {
 pub fn response(code: u16, message: Option<&str>) -> Message {
     let mut m = Message::new((2, 0), code, 0);
     let g = m.group_mut(tag::OPERATION);
-    g.push(Attribute::new("attributes-charset", Value::Charset("utf-8".into())));
-    g.push(Attribute::new("attributes-natural-language", Value::NaturalLanguage("en".into())));
+    g.push(Attribute::new(
+        "attributes-charset",
+        Value::Charset("utf-8".into()),
+    ));
+    g.push(Attribute::new(
+        "attributes-natural-language",
+        Value::NaturalLanguage("en".into()),
+    ));
     if let Some(msg) = message {
         g.push(Attribute::new("status-message", text(msg)));
     }
@@ -337,19 +375,29 @@ pub(crate) fn op_attr<'a>(req: &'a Message, name: &str) -> Option<&'a Attribute>
 }
 
 pub(crate) fn op_str<'a>(req: &'a Message, name: &str) -> Option<&'a str> {
-    op_attr(req, name).and_then(|a| a.first()).and_then(Value::as_str)
+    op_attr(req, name)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
 }
 
 pub(crate) fn op_int(req: &Message, name: &str) -> Option<i32> {
-    op_attr(req, name).and_then(|a| a.first()).and_then(Value::as_int)
+    op_attr(req, name)
+        .and_then(|a| a.first())
+        .and_then(Value::as_int)
 }
 
 pub(crate) fn op_bool(req: &Message, name: &str) -> Option<bool> {
-    op_attr(req, name).and_then(|a| a.first()).and_then(Value::as_bool)
+    op_attr(req, name)
+        .and_then(|a| a.first())
+        .and_then(Value::as_bool)
 }
 
 /// requested-attributes as a list of keywords; `None` when absent.
 pub(crate) fn requested(req: &Message) -> Option<Vec<String>> {
-    op_attr(req, "requested-attributes")
-        .map(|a| a.values.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+    op_attr(req, "requested-attributes").map(|a| {
+        a.values
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    })
 }

@@ -78,8 +78,7 @@ impl Printer {
             Attribute::new(
                 "printer-alert",
                 Value::OctetString(
-                    format!("code={};severity=other;group=generalPrinter", if state == 5 { "other" } else { "other" })
-                        .into_bytes(),
+                    b"code=other;severity=other;group=generalPrinter".to_vec(),
                 ),
             ),
             Attribute::new("printer-alert-description", text(if state == 5 { "Paused." } else { "No alerts." })),
@@ -98,11 +97,17 @@ impl Printer {
         v
     }
 
-    pub(super) async fn get_printer_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn get_printer_attributes(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_target_path(&req)?;
         if let Some(a) = op_attr(&req, "document-format") {
             if !matches!(a.values.as_slice(), [Value::MimeMediaType(_)]) {
-                return Err(Status::bad_request("document-format must be one mimeMediaType"));
+                return Err(Status::bad_request(
+                    "document-format must be one mimeMediaType",
+                ));
             }
         }
         let wanted = requested(&req).unwrap_or_else(|| vec!["all".to_string()]);
@@ -116,8 +121,7 @@ impl Printer {
         };
 
         let mut raw = Vec::with_capacity(16 * 1024);
-        let cache = self.cache.read().expect("printer lock").clone();
-        for (n, bytes) in cache.iter() {
+        for (n, bytes) in &self.encoded_static {
             if selected(n) {
                 raw.extend_from_slice(bytes);
             }
@@ -138,9 +142,15 @@ impl Printer {
 
     fn check_target_path(&self, req: &Message) -> Result<(), Status> {
         let Some(u) = super::op_str(req, "printer-uri") else {
-            return Err(Status::bad_request("missing printer-uri operation attribute"));
+            return Err(Status::bad_request(
+                "missing printer-uri operation attribute",
+            ));
         };
-        let path = u.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_else(|| "/".into());
+        let path = u
+            .splitn(4, '/')
+            .nth(3)
+            .map(|p| format!("/{p}"))
+            .unwrap_or_else(|| "/".into());
         if path.split('?').next() != Some(self.config.resource.as_str()) {
             return Err(Status::not_found(format!("no printer at '{u}'")));
         }
@@ -148,23 +158,47 @@ impl Printer {
     }
 
     /// Get-Printer-Supported-Values (RFC 3380 §4.3): the -supported attributes of settable ones.
-    pub(super) async fn get_printer_supported_values(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn get_printer_supported_values(
+        &self,
+        req: Message,
+        _ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_target_path(&req)?;
         let mut resp = Printer::ok();
         let g = resp.group_mut(tag::PRINTER);
-        for n in ["printer-geo-location", "printer-info", "printer-location", "printer-organization", "printer-organizational-unit"] {
-            let syntax = if n == "printer-geo-location" { tag::URI } else { tag::TEXT };
-            g.push(Attribute::new(format!("{n}-supported"), Value::OutOfBand(tag::ADMIN_DEFINE)));
+        for n in [
+            "printer-geo-location",
+            "printer-info",
+            "printer-location",
+            "printer-organization",
+            "printer-organizational-unit",
+        ] {
+            let syntax = if n == "printer-geo-location" {
+                tag::URI
+            } else {
+                tag::TEXT
+            };
+            g.push(Attribute::new(
+                format!("{n}-supported"),
+                Value::OutOfBand(tag::ADMIN_DEFINE),
+            ));
             let _ = syntax;
         }
         Ok(resp)
     }
 
     /// Set-Printer-Attributes (RFC 3380 §4.1) for the settable description.
-    pub(super) async fn set_printer_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn set_printer_attributes(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_target_path(&req)?;
         self.require_admin(ctx)?;
-        let attrs = req.group(tag::PRINTER).map(|g| g.attributes.clone()).unwrap_or_default();
+        let attrs = req
+            .group(tag::PRINTER)
+            .map(|g| g.attributes.clone())
+            .unwrap_or_default();
         if attrs.is_empty() {
             return Err(Status::bad_request("no printer attributes to set"));
         }
@@ -175,21 +209,43 @@ impl Printer {
                 [v] => v.as_str().map(str::to_string),
                 _ => None,
             };
-            let text_ok = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() <= 127 && !s.chars().any(char::is_control));
+            let text_ok = |v: &Option<String>| {
+                v.as_ref()
+                    .is_some_and(|s| s.len() <= 127 && !s.chars().any(char::is_control))
+            };
             match (a.name.as_str(), a.first()) {
-                ("printer-info", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => desc.info = v.unwrap_or_default(),
-                ("printer-location", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => desc.location = v.unwrap_or_default(),
-                ("printer-organization", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => desc.organization = v.unwrap_or_default(),
-                ("printer-organizational-unit", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => {
+                ("printer-info", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => {
+                    desc.info = v.unwrap_or_default()
+                }
+                ("printer-location", Some(Value::Text(_) | Value::TextLang { .. }))
+                    if text_ok(&v) =>
+                {
+                    desc.location = v.unwrap_or_default()
+                }
+                ("printer-organization", Some(Value::Text(_) | Value::TextLang { .. }))
+                    if text_ok(&v) =>
+                {
+                    desc.organization = v.unwrap_or_default()
+                }
+                ("printer-organizational-unit", Some(Value::Text(_) | Value::TextLang { .. }))
+                    if text_ok(&v) =>
+                {
                     desc.organizational_unit = v.unwrap_or_default()
                 }
-                ("printer-geo-location", Some(Value::Uri(g))) if g.starts_with("geo:") && g.len() < 256 => desc.geo_location = g.clone(),
+                ("printer-geo-location", Some(Value::Uri(g)))
+                    if g.starts_with("geo:") && g.len() < 256 =>
+                {
+                    desc.geo_location = g.clone()
+                }
                 _ => bad.push(a.clone()),
             }
         }
         if !bad.is_empty() {
             // Atomic: nothing changes when anything is refused (RFC 3380 §4.1).
-            let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "these printer attributes cannot be set to those values");
+            let mut s = Status::new(
+                status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                "these printer attributes cannot be set to those values",
+            );
             s.unsupported = bad;
             return Err(s);
         }
@@ -198,7 +254,10 @@ impl Printer {
     }
 
     /// Replaces the description, persists it and marks a configuration change.
-    pub async fn update_description(&self, desc: crate::model::printer::Description) -> Result<(), Status> {
+    pub async fn update_description(
+        &self,
+        desc: crate::model::printer::Description,
+    ) -> Result<(), Status> {
         for (k, v) in [
             ("printer-info", &desc.info),
             ("printer-location", &desc.location),
@@ -209,7 +268,10 @@ impl Printer {
             self.spool.set_setting(k, v).await?;
         }
         *self.desc.write().expect("printer lock") = desc;
-        self.status.write().expect("printer lock").config_change_time = self.clock.now();
+        self.status
+            .write()
+            .expect("printer lock")
+            .config_change_time = self.clock.now();
         self.post_printer_event("printer-config-changed");
         Ok(())
     }
@@ -221,7 +283,11 @@ impl Printer {
         Ok(())
     }
 
-    pub(super) async fn pause_printer(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn pause_printer(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_target_path(&req)?;
         self.require_admin(ctx)?;
         self.set_paused(true);
@@ -229,7 +295,11 @@ impl Printer {
         Ok(Printer::ok())
     }
 
-    pub(super) async fn resume_printer(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn resume_printer(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_target_path(&req)?;
         self.require_admin(ctx)?;
         self.set_paused(false);
@@ -238,7 +308,12 @@ impl Printer {
     }
 
     /// Enable-Printer / Disable-Printer (PWG 5100.11 §4.7): printer-is-accepting-jobs.
-    pub(super) async fn set_accepting(&self, req: Message, ctx: &RequestContext, accepting: bool) -> Result<Message, Status> {
+    pub(super) async fn set_accepting(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+        accepting: bool,
+    ) -> Result<Message, Status> {
         self.check_target_path(&req)?;
         self.require_admin(ctx)?;
         {
@@ -246,13 +321,21 @@ impl Printer {
             s.accepting = accepting;
             s.state_change_time = self.clock.now();
         }
-        tracing::info!("printer {} jobs", if accepting { "accepts" } else { "refuses" });
+        tracing::info!(
+            "printer {} jobs",
+            if accepting { "accepts" } else { "refuses" }
+        );
         self.post_printer_event("printer-state-changed");
         Ok(Printer::ok())
     }
 
     /// Hold-New-Jobs / Release-Held-New-Jobs (PWG 5100.11 §4.8-4.9).
-    pub(super) async fn hold_new_jobs(&self, req: Message, ctx: &RequestContext, hold: bool) -> Result<Message, Status> {
+    pub(super) async fn hold_new_jobs(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+        hold: bool,
+    ) -> Result<Message, Status> {
         self.check_target_path(&req)?;
         self.require_admin(ctx)?;
         {
@@ -263,8 +346,17 @@ impl Printer {
         if !hold {
             for job in self.spool.list() {
                 if job.status.state == JobState::PendingHeld
-                    && job.status.reasons.iter().any(|r| r == "job-hold-until-specified")
-                    && !job.attributes.iter().any(|a| a.name == "job-hold-until" && a.first().and_then(Value::as_str).is_some_and(|v| v != "no-hold"))
+                    && job
+                        .status
+                        .reasons
+                        .iter()
+                        .any(|r| r == "job-hold-until-specified")
+                    && !job.attributes.iter().any(|a| {
+                        a.name == "job-hold-until"
+                            && a.first()
+                                .and_then(Value::as_str)
+                                .is_some_and(|v| v != "no-hold")
+                    })
                 {
                     let _ = self.spool.transition(job.id, JobEvent::Release).await;
                 }
@@ -275,7 +367,11 @@ impl Printer {
     }
 
     /// Restart-Printer (PWG 5100.11 §4.10): back to a clean, accepting, running state.
-    pub(super) async fn restart_printer(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn restart_printer(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_target_path(&req)?;
         self.require_admin(ctx)?;
         {
@@ -291,24 +387,44 @@ impl Printer {
 
     /// Identify-Printer (PWG 5100.13 §4.1): shown as printer-state-reasons and logged, since the
     /// appliance has no lamp or speaker; the web page highlights it.
-    pub(super) async fn identify_printer(&self, req: Message, _ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn identify_printer(
+        &self,
+        req: Message,
+        _ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         self.check_target_path(&req)?;
         if let Some(a) = op_attr(&req, "identify-actions") {
             let bad: Vec<Value> = a
                 .values
                 .iter()
-                .filter(|v| !matches!(v.as_str(), Some("display" | "sound")) || !matches!(v, Value::Keyword(_)))
+                .filter(|v| {
+                    !matches!(v.as_str(), Some("display" | "sound"))
+                        || !matches!(v, Value::Keyword(_))
+                })
                 .cloned()
                 .collect();
             if !bad.is_empty() {
-                let mut s = Status::new(status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED, "unsupported identify-actions");
+                let mut s = Status::new(
+                    status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                    "unsupported identify-actions",
+                );
                 s.unsupported.push(Attribute::set("identify-actions", bad));
                 return Err(s);
             }
         }
-        let message = super::op_str(&req, "message").map(|m| m.chars().take(127).collect::<String>());
-        tracing::info!("identify requested{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default());
-        self.status.write().expect("printer lock").identify_requested = true;
+        let message =
+            super::op_str(&req, "message").map(|m| m.chars().take(127).collect::<String>());
+        tracing::info!(
+            "identify requested{}",
+            message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        );
+        self.status
+            .write()
+            .expect("printer lock")
+            .identify_requested = true;
         Ok(Printer::ok())
     }
 }

@@ -40,7 +40,11 @@ pub struct Status {
 
 impl Status {
     pub fn new(code: u16, message: impl Into<String>) -> Status {
-        Status { code, message: message.into(), unsupported: Vec::new() }
+        Status {
+            code,
+            message: message.into(),
+            unsupported: Vec::new(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Status {
@@ -74,7 +78,10 @@ impl From<crate::spool::SpoolError> for Status {
         match e {
             SpoolError::NotFound(id) => Status::not_found(format!("job {id} does not exist")),
             SpoolError::Transition(t) => Status::not_possible(t.to_string()),
-            SpoolError::TooLarge(n) => Status::new(REQUEST_ENTITY_TOO_LARGE, format!("document larger than {n} bytes")),
+            SpoolError::TooLarge(n) => Status::new(
+                REQUEST_ENTITY_TOO_LARGE,
+                format!("document larger than {n} bytes"),
+            ),
             other => {
                 // The cause goes to the log; the client gets a message without internals.
                 tracing::error!("spool failure: {other}");

@@ -60,7 +60,9 @@ impl Printer {
 
     /// Records a job event (called by the event pump on every job state change).
     pub fn post_job_change(&self, job_id: u32, from: Option<JobState>, to: JobState) {
-        let Some(job) = self.spool.get(job_id) else { return };
+        let Some(job) = self.spool.get(job_id) else {
+            return;
+        };
         let detail = Some((job_id, to as i32, job.status.reasons.clone()));
         if from.is_none() {
             self.post_event("job-created", detail.clone());
@@ -107,14 +109,22 @@ impl Printer {
         }
     }
 
-    pub(super) async fn create_subscriptions(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn create_subscriptions(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let owner = self.requester(&req, ctx);
         let job_id = if req.code == 0x0017 {
             Some(self.target_job(&req)?.id)
         } else {
             None
         };
-        let groups: Vec<&Group> = req.groups.iter().filter(|g| g.tag == tag::SUBSCRIPTION).collect();
+        let groups: Vec<&Group> = req
+            .groups
+            .iter()
+            .filter(|g| g.tag == tag::SUBSCRIPTION)
+            .collect();
         if groups.is_empty() {
             return Err(Status::bad_request("missing subscription attributes group"));
         }
@@ -130,18 +140,27 @@ impl Printer {
                 Some(Value::Keyword(k)) if k == "ippget" => {}
                 Some(_) => unsupported.push(g.get("notify-pull-method").cloned().expect("present")),
                 None if unsupported.is_empty() => {
-                    return Err(Status::bad_request("notify-pull-method or notify-recipient-uri is required"));
+                    return Err(Status::bad_request(
+                        "notify-pull-method or notify-recipient-uri is required",
+                    ));
                 }
                 None => {}
             }
             let events: Vec<String> = match g.get("notify-events") {
                 Some(a) => {
-                    let (ok, bad): (Vec<&Value>, Vec<&Value>) =
-                        a.values.iter().partition(|v| v.as_str().is_some_and(|e| EVENTS.contains(&e)));
+                    let (ok, bad): (Vec<&Value>, Vec<&Value>) = a
+                        .values
+                        .iter()
+                        .partition(|v| v.as_str().is_some_and(|e| EVENTS.contains(&e)));
                     if !bad.is_empty() {
-                        unsupported.push(Attribute::set("notify-events", bad.into_iter().cloned().collect()));
+                        unsupported.push(Attribute::set(
+                            "notify-events",
+                            bad.into_iter().cloned().collect(),
+                        ));
                     }
-                    ok.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+                    ok.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
                 }
                 None => vec!["job-completed".into()],
             };
@@ -155,16 +174,31 @@ impl Printer {
             };
             let user_data = match g.get("notify-user-data").and_then(|a| a.first()) {
                 Some(Value::OctetString(d)) if d.len() <= 63 => Some(d.clone()),
-                Some(_) => return Err(Status::bad_request("notify-user-data must be at most 63 octets")),
+                Some(_) => {
+                    return Err(Status::bad_request(
+                        "notify-user-data must be at most 63 octets",
+                    ))
+                }
                 None => None,
             };
-            let time_interval = g.get("notify-time-interval").and_then(|a| a.first()).and_then(Value::as_int).unwrap_or(0);
+            let time_interval = g
+                .get("notify-time-interval")
+                .and_then(|a| a.first())
+                .and_then(Value::as_int)
+                .unwrap_or(0);
             let refused = g.get("notify-recipient-uri").is_some() || events.is_empty();
             let sub_group = resp.groups.len();
             resp.groups.push(Group::new(tag::SUBSCRIPTION));
             if refused {
-                let code = if g.get("notify-recipient-uri").is_some() { 0x040C } else { status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED };
-                resp.groups[sub_group].push(Attribute::new("notify-status-code", Value::Enum(code as i32)));
+                let code = if g.get("notify-recipient-uri").is_some() {
+                    0x040C
+                } else {
+                    status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED
+                };
+                resp.groups[sub_group].push(Attribute::new(
+                    "notify-status-code",
+                    Value::Enum(code as i32),
+                ));
                 for a in unsupported {
                     resp.group_mut(tag::UNSUPPORTED).push(a);
                 }
@@ -185,7 +219,11 @@ impl Printer {
                     events,
                     job_id,
                     lease_seconds: job_lease,
-                    expires: if job_lease == 0 { None } else { Some(now + job_lease as i64) },
+                    expires: if job_lease == 0 {
+                        None
+                    } else {
+                        Some(now + job_lease as i64)
+                    },
                     user_data,
                     time_interval,
                     next_sequence: 1,
@@ -196,7 +234,8 @@ impl Printer {
             any_ok = true;
             resp.groups[sub_group].push(Attribute::new("notify-subscription-id", int(id)));
             if job_id.is_none() {
-                resp.groups[sub_group].push(Attribute::new("notify-lease-duration", int(job_lease)));
+                resp.groups[sub_group]
+                    .push(Attribute::new("notify-lease-duration", int(job_lease)));
             }
             if !unsupported.is_empty() {
                 resp.code = status::OK_IGNORED_OR_SUBSTITUTED;
@@ -217,17 +256,29 @@ impl Printer {
             Attribute::new("notify-subscriber-user-name", name(&s.owner)),
             Attribute::new("notify-pull-method", kw("ippget")),
             Attribute::set("notify-events", s.events.iter().map(|e| kw(e)).collect()),
-            Attribute::new("notify-printer-uri", uri(&ctx.printer_uri(&self.config.resource))),
+            Attribute::new(
+                "notify-printer-uri",
+                uri(&ctx.printer_uri(&self.config.resource)),
+            ),
             Attribute::new("notify-time-interval", int(s.time_interval)),
             Attribute::new("notify-charset", Value::Charset("utf-8".into())),
-            Attribute::new("notify-natural-language", Value::NaturalLanguage("en".into())),
+            Attribute::new(
+                "notify-natural-language",
+                Value::NaturalLanguage("en".into()),
+            ),
         ];
         match s.job_id {
             Some(j) => v.push(Attribute::new("notify-job-id", int(j as i32))),
-            None => v.push(Attribute::new("notify-lease-duration", int(s.lease_seconds))),
+            None => v.push(Attribute::new(
+                "notify-lease-duration",
+                int(s.lease_seconds),
+            )),
         }
         if let Some(d) = &s.user_data {
-            v.push(Attribute::new("notify-user-data", Value::OctetString(d.clone())));
+            v.push(Attribute::new(
+                "notify-user-data",
+                Value::OctetString(d.clone()),
+            ));
         }
         v
     }
@@ -245,23 +296,39 @@ impl Printer {
     fn subscription_id(req: &Message) -> Result<i32, Status> {
         match op_attr(req, "notify-subscription-id").map(|a| a.values.as_slice()) {
             Some([Value::Integer(id)]) if *id > 0 => Ok(*id),
-            Some(_) => Err(Status::bad_request("notify-subscription-id must be one positive integer")),
+            Some(_) => Err(Status::bad_request(
+                "notify-subscription-id must be one positive integer",
+            )),
             None => Err(Status::bad_request("missing notify-subscription-id")),
         }
     }
 
-    pub(super) async fn get_subscription_attributes(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn get_subscription_attributes(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let s = self.subscription(Self::subscription_id(&req)?)?;
         let mut resp = Printer::ok();
-        resp.groups.push(Group { tag: tag::SUBSCRIPTION, attributes: self.subscription_attributes(&s, ctx) });
+        resp.groups.push(Group {
+            tag: tag::SUBSCRIPTION,
+            attributes: self.subscription_attributes(&s, ctx),
+        });
         Ok(resp)
     }
 
-    pub(super) async fn get_subscriptions(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn get_subscriptions(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let me = self.requester(&req, ctx);
         let job = op_int(&req, "notify-job-id").map(|j| j as u32);
         let mine = op_bool(&req, "my-subscriptions").unwrap_or(false);
-        let limit = op_int(&req, "limit").filter(|l| *l > 0).map(|l| l as usize).unwrap_or(usize::MAX);
+        let limit = op_int(&req, "limit")
+            .filter(|l| *l > 0)
+            .map(|l| l as usize)
+            .unwrap_or(usize::MAX);
         let now = self.clock.now();
         let list: Vec<Subscription> = {
             let subs = self.subscriptions.lock().expect("subscriptions lock");
@@ -275,47 +342,89 @@ impl Printer {
         };
         let mut resp = Printer::ok();
         for s in list {
-            resp.groups.push(Group { tag: tag::SUBSCRIPTION, attributes: self.subscription_attributes(&s, ctx) });
+            resp.groups.push(Group {
+                tag: tag::SUBSCRIPTION,
+                attributes: self.subscription_attributes(&s, ctx),
+            });
         }
         Ok(resp)
     }
 
-    pub(super) async fn renew_subscription(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn renew_subscription(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let id = Self::subscription_id(&req)?;
         let s = self.subscription(id)?;
         if s.owner != self.requester(&req, ctx) && !ctx.is_admin {
-            return Err(Status::new(status::FORBIDDEN, "only the subscriber may renew a subscription"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the subscriber may renew a subscription",
+            ));
         }
         if s.job_id.is_some() {
-            return Err(Status::not_possible("job subscriptions last as long as their job"));
+            return Err(Status::not_possible(
+                "job subscriptions last as long as their job",
+            ));
         }
-        let lease = match req.group(tag::SUBSCRIPTION).and_then(|g| g.get("notify-lease-duration")).and_then(|a| a.first()) {
+        let lease = match req
+            .group(tag::SUBSCRIPTION)
+            .and_then(|g| g.get("notify-lease-duration"))
+            .and_then(|a| a.first())
+        {
             None => 86400,
             Some(Value::Integer(n)) if (0..=86400 * 7).contains(n) => *n,
             Some(_) => return Err(Status::bad_request("notify-lease-duration out of range")),
         };
         let now = self.clock.now();
-        if let Some(s) = self.subscriptions.lock().expect("subscriptions lock").by_id.get_mut(&id) {
+        if let Some(s) = self
+            .subscriptions
+            .lock()
+            .expect("subscriptions lock")
+            .by_id
+            .get_mut(&id)
+        {
             s.lease_seconds = lease;
-            s.expires = if lease == 0 { None } else { Some(now + lease as i64) };
+            s.expires = if lease == 0 {
+                None
+            } else {
+                Some(now + lease as i64)
+            };
         }
         let mut resp = Printer::ok();
-        resp.group_mut(tag::SUBSCRIPTION).push(Attribute::new("notify-lease-duration", int(lease)));
+        resp.group_mut(tag::SUBSCRIPTION)
+            .push(Attribute::new("notify-lease-duration", int(lease)));
         Ok(resp)
     }
 
-    pub(super) async fn cancel_subscription(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn cancel_subscription(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let id = Self::subscription_id(&req)?;
         let s = self.subscription(id)?;
         if s.owner != self.requester(&req, ctx) && !ctx.is_admin {
-            return Err(Status::new(status::FORBIDDEN, "only the subscriber may cancel a subscription"));
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the subscriber may cancel a subscription",
+            ));
         }
-        self.subscriptions.lock().expect("subscriptions lock").by_id.remove(&id);
+        self.subscriptions
+            .lock()
+            .expect("subscriptions lock")
+            .by_id
+            .remove(&id);
         Ok(Printer::ok())
     }
 
     /// Get-Notifications (RFC 3996 §5): events with sequence numbers at or above those given.
-    pub(super) async fn get_notifications(&self, req: Message, ctx: &RequestContext) -> Result<Message, Status> {
+    pub(super) async fn get_notifications(
+        &self,
+        req: Message,
+        ctx: &RequestContext,
+    ) -> Result<Message, Status> {
         let ids: Vec<i32> = match op_attr(&req, "notify-subscription-ids") {
             Some(a) => a.values.iter().filter_map(Value::as_int).collect(),
             None => return Err(Status::bad_request("missing notify-subscription-ids")),
@@ -328,7 +437,10 @@ impl Printer {
         for (i, id) in ids.iter().enumerate() {
             let s = self.subscription(*id)?;
             if s.owner != me && !ctx.is_admin {
-                return Err(Status::new(status::FORBIDDEN, format!("subscription {id} belongs to someone else")));
+                return Err(Status::new(
+                    status::FORBIDDEN,
+                    format!("subscription {id} belongs to someone else"),
+                ));
             }
             let from = seqs.get(i).copied().unwrap_or(1);
             for e in s.queue.iter().filter(|e| e.sequence >= from) {
@@ -336,32 +448,57 @@ impl Printer {
             }
         }
         let mut resp = Printer::ok();
-        resp.group_mut(tag::OPERATION).push(Attribute::new("notify-get-interval", int(10)));
+        resp.group_mut(tag::OPERATION)
+            .push(Attribute::new("notify-get-interval", int(10)));
         let printer_uri = ctx.printer_uri(&self.config.resource);
         for (s, e) in events {
             let mut g = Group::new(tag::EVENT_NOTIFICATION);
             g.push(Attribute::new("notify-subscription-id", int(s.id)));
             g.push(Attribute::new("notify-sequence-number", int(e.sequence)));
             g.push(Attribute::new("notify-subscribed-event", kw(e.name)));
-            g.push(Attribute::new("notify-text", text(&format!("{} event", e.name))));
-            g.push(Attribute::new("notify-charset", Value::Charset("utf-8".into())));
-            g.push(Attribute::new("notify-natural-language", Value::NaturalLanguage("en".into())));
+            g.push(Attribute::new(
+                "notify-text",
+                text(&format!("{} event", e.name)),
+            ));
+            g.push(Attribute::new(
+                "notify-charset",
+                Value::Charset("utf-8".into()),
+            ));
+            g.push(Attribute::new(
+                "notify-natural-language",
+                Value::NaturalLanguage("en".into()),
+            ));
             g.push(Attribute::new("notify-printer-uri", uri(&printer_uri)));
             g.push(Attribute::new("printer-up-time", int(e.time as i32)));
             g.push(Attribute::new("printer-current-time", date_time(e.time)));
             if let Some(d) = &s.user_data {
-                g.push(Attribute::new("notify-user-data", Value::OctetString(d.clone())));
+                g.push(Attribute::new(
+                    "notify-user-data",
+                    Value::OctetString(d.clone()),
+                ));
             }
             match &e.job {
                 Some((job_id, state, reasons)) => {
                     g.push(Attribute::new("notify-job-id", int(*job_id as i32)));
                     g.push(Attribute::new("job-state", Value::Enum(*state)));
-                    g.push(Attribute::set("job-state-reasons", reasons.iter().map(|r| kw(r)).collect()));
+                    g.push(Attribute::set(
+                        "job-state-reasons",
+                        reasons.iter().map(|r| kw(r)).collect(),
+                    ));
                 }
                 None => {
-                    g.push(Attribute::new("printer-state", Value::Enum(e.printer_state)));
-                    g.push(Attribute::set("printer-state-reasons", e.printer_reasons.iter().map(|r| kw(r)).collect()));
-                    g.push(Attribute::new("printer-is-accepting-jobs", Value::Boolean(self.status.read().expect("printer lock").accepting)));
+                    g.push(Attribute::new(
+                        "printer-state",
+                        Value::Enum(e.printer_state),
+                    ));
+                    g.push(Attribute::set(
+                        "printer-state-reasons",
+                        e.printer_reasons.iter().map(|r| kw(r)).collect(),
+                    ));
+                    g.push(Attribute::new(
+                        "printer-is-accepting-jobs",
+                        Value::Boolean(self.status.read().expect("printer lock").accepting),
+                    ));
                 }
             }
             resp.groups.push(g);

@@ -11,24 +11,41 @@ pub fn check_request(req: &Message) -> Result<(), Status> {
     if !status::version_supported(req.version) {
         return Err(Status::new(
             status::VERSION_NOT_SUPPORTED,
-            format!("IPP version {}.{} is not supported", req.version.0, req.version.1),
+            format!(
+                "IPP version {}.{} is not supported",
+                req.version.0, req.version.1
+            ),
         ));
     }
     if req.request_id == 0 {
-        return Err(Status::bad_request("request-id must not be 0 (RFC 8011 §4.1.1)"));
+        return Err(Status::bad_request(
+            "request-id must not be 0 (RFC 8011 §4.1.1)",
+        ));
     }
     let Some(first) = req.groups.first() else {
         return Err(Status::bad_request("missing operation attributes group"));
     };
     if first.tag != tag::OPERATION {
-        return Err(Status::bad_request("the first group must be the operation attributes group"));
+        return Err(Status::bad_request(
+            "the first group must be the operation attributes group",
+        ));
     }
-    if req.groups.iter().filter(|g| g.tag == tag::OPERATION).count() > 1 {
-        return Err(Status::bad_request("more than one operation attributes group"));
+    if req
+        .groups
+        .iter()
+        .filter(|g| g.tag == tag::OPERATION)
+        .count()
+        > 1
+    {
+        return Err(Status::bad_request(
+            "more than one operation attributes group",
+        ));
     }
     let attrs = &first.attributes;
     let charset = attrs.first().filter(|a| a.name == "attributes-charset");
-    let lang = attrs.get(1).filter(|a| a.name == "attributes-natural-language");
+    let lang = attrs
+        .get(1)
+        .filter(|a| a.name == "attributes-natural-language");
     let (Some(charset), Some(lang)) = (charset, lang) else {
         return Err(Status::bad_request(
             "attributes-charset and attributes-natural-language must be the first two operation attributes",
@@ -37,15 +54,24 @@ pub fn check_request(req: &Message) -> Result<(), Status> {
     match charset.values.as_slice() {
         [Value::Charset(c)] => {
             if !c.eq_ignore_ascii_case("utf-8") && !c.eq_ignore_ascii_case("us-ascii") {
-                let mut s = Status::new(status::CHARSET_NOT_SUPPORTED, format!("charset '{c}' is not supported"));
+                let mut s = Status::new(
+                    status::CHARSET_NOT_SUPPORTED,
+                    format!("charset '{c}' is not supported"),
+                );
                 s.unsupported.push(charset.clone());
                 return Err(s);
             }
         }
-        _ => return Err(Status::bad_request("attributes-charset must be one charset value")),
+        _ => {
+            return Err(Status::bad_request(
+                "attributes-charset must be one charset value",
+            ))
+        }
     }
     if !matches!(lang.values.as_slice(), [Value::NaturalLanguage(_)]) {
-        return Err(Status::bad_request("attributes-natural-language must be one naturalLanguage value"));
+        return Err(Status::bad_request(
+            "attributes-natural-language must be one naturalLanguage value",
+        ));
     }
     // Every group tag other than operation may appear once (RFC 8010 §3.1.2).
     for (i, g) in req.groups.iter().enumerate() {
@@ -54,24 +80,36 @@ pub fn check_request(req: &Message) -> Result<(), Status> {
         }
         for a in &g.attributes {
             if a.values.is_empty() {
-                return Err(Status::bad_request(format!("attribute '{}' has no value", a.name)));
+                return Err(Status::bad_request(format!(
+                    "attribute '{}' has no value",
+                    a.name
+                )));
             }
         }
     }
     let has_target = first.get("printer-uri").is_some() || first.get("job-uri").is_some();
     if !has_target {
-        return Err(Status::bad_request("missing printer-uri or job-uri operation attribute"));
+        return Err(Status::bad_request(
+            "missing printer-uri or job-uri operation attribute",
+        ));
     }
     for target in ["printer-uri", "job-uri"] {
         if let Some(a) = first.get(target) {
             if !matches!(a.values.as_slice(), [Value::Uri(_)]) {
-                return Err(Status::bad_request(format!("{target} must be a single uri value")));
+                return Err(Status::bad_request(format!(
+                    "{target} must be a single uri value"
+                )));
             }
         }
     }
     if let Some(a) = first.get("requesting-user-name") {
-        if !matches!(a.values.as_slice(), [Value::Name(_) | Value::NameLang { .. }]) {
-            return Err(Status::bad_request("requesting-user-name must be a single name value"));
+        if !matches!(
+            a.values.as_slice(),
+            [Value::Name(_) | Value::NameLang { .. }]
+        ) {
+            return Err(Status::bad_request(
+                "requesting-user-name must be a single name value",
+            ));
         }
     }
     Ok(())
@@ -88,7 +126,7 @@ pub struct Checked {
     pub conflicting: bool,
 }
 
-fn single<'a>(a: &'a Attribute) -> Option<&'a Value> {
+fn single(a: &Attribute) -> Option<&Value> {
     match a.values.as_slice() {
         [v] => Some(v),
         _ => None,
@@ -96,7 +134,10 @@ fn single<'a>(a: &'a Attribute) -> Option<&'a Value> {
 }
 
 fn is_keyword_or_name(v: &Value) -> bool {
-    matches!(v, Value::Keyword(_) | Value::Name(_) | Value::NameLang { .. })
+    matches!(
+        v,
+        Value::Keyword(_) | Value::Name(_) | Value::NameLang { .. }
+    )
 }
 
 /// Checks job template attributes (job group) against `caps`. Unknown attributes and unsupported
@@ -110,10 +151,14 @@ pub fn check_job_template(job_group: &[Attribute], caps: &Capabilities) -> Check
             "job-account-id" | "job-accounting-user-id" => {
                 matches!(single(a), Some(v) if is_keyword_or_name(v) && v.as_str().is_some_and(|s| s.len() <= 255))
             }
-            "job-hold-until" => matches!(single(a), Some(v) if is_keyword_or_name(v) && matches!(v.as_str(),
-                Some("no-hold" | "indefinite" | "day-time" | "evening" | "night" | "second-shift" | "third-shift" | "weekend"))),
+            "job-hold-until" => {
+                matches!(single(a), Some(v) if is_keyword_or_name(v) && matches!(v.as_str(),
+                Some("no-hold" | "indefinite" | "day-time" | "evening" | "night" | "second-shift" | "third-shift" | "weekend")))
+            }
             "job-priority" => matches!(single(a), Some(Value::Integer(1..=100))),
-            "job-sheets" => matches!(single(a), Some(v) if is_keyword_or_name(v) && matches!(v.as_str(), Some("none" | "standard"))),
+            "job-sheets" => {
+                matches!(single(a), Some(v) if is_keyword_or_name(v) && matches!(v.as_str(), Some("none" | "standard")))
+            }
             "media" => matches!(single(a), Some(v) if is_keyword_or_name(v)
                 && v.as_str().is_some_and(|m| caps.media.iter().any(|s| s.name == m))),
             "media-col" => matches!(single(a), Some(Value::Collection(c)) if media_col_ok(c, caps)),
@@ -121,7 +166,9 @@ pub fn check_job_template(job_group: &[Attribute], caps: &Capabilities) -> Check
                 if k == "separate-documents-uncollated-copies" || k == "separate-documents-collated-copies"),
             "number-up" => matches!(single(a), Some(Value::Integer(1 | 2 | 4 | 6 | 9 | 16))),
             "orientation-requested" => matches!(single(a), Some(Value::Enum(3..=6))),
-            "output-bin" => matches!(single(a), Some(v) if is_keyword_or_name(v) && v.as_str() == Some("face-down")),
+            "output-bin" => {
+                matches!(single(a), Some(v) if is_keyword_or_name(v) && v.as_str() == Some("face-down"))
+            }
             "page-ranges" => {
                 let mut last = 0;
                 a.values.iter().all(|v| match v {
@@ -165,7 +212,12 @@ fn media_col_ok(members: &[Attribute], caps: &Capabilities) -> bool {
         let ok = match m.name.as_str() {
             "media-size" => match single(m).and_then(Value::as_collection) {
                 Some(dims) => {
-                    let get = |n: &str| dims.iter().find(|d| d.name == n).and_then(|d| d.first()).and_then(Value::as_int);
+                    let get = |n: &str| {
+                        dims.iter()
+                            .find(|d| d.name == n)
+                            .and_then(|d| d.first())
+                            .and_then(Value::as_int)
+                    };
                     match (get("x-dimension"), get("y-dimension")) {
                         // Within 1 mm, as clients round differently (PWG 5101.1 §5).
                         (Some(x), Some(y)) => caps
@@ -180,9 +232,16 @@ fn media_col_ok(members: &[Attribute], caps: &Capabilities) -> bool {
             "media-size-name" => single(m)
                 .and_then(Value::as_str)
                 .is_some_and(|n| caps.media.iter().any(|s| s.name == n)),
-            "media-source" => single(m).and_then(Value::as_str).is_some_and(|s| caps.media_sources.iter().any(|x| x == s)),
-            "media-type" => single(m).and_then(Value::as_str).is_some_and(|s| caps.media_types.iter().any(|x| x == s)),
-            "media-top-margin" | "media-bottom-margin" | "media-left-margin" | "media-right-margin" => {
+            "media-source" => single(m)
+                .and_then(Value::as_str)
+                .is_some_and(|s| caps.media_sources.iter().any(|x| x == s)),
+            "media-type" => single(m)
+                .and_then(Value::as_str)
+                .is_some_and(|s| caps.media_types.iter().any(|x| x == s)),
+            "media-top-margin"
+            | "media-bottom-margin"
+            | "media-left-margin"
+            | "media-right-margin" => {
                 matches!(single(m), Some(Value::Integer(v)) if *v == 0 || *v == caps.margin)
             }
             _ => false,
@@ -198,18 +257,21 @@ pub fn check_format(format: Option<&Value>, caps: &Capabilities) -> Result<Strin
         None => Ok("application/octet-stream".into()),
         Some(Value::MimeMediaType(f)) => {
             let f = f.to_ascii_lowercase();
-            if caps.document_formats.iter().any(|x| *x == f) {
+            if caps.document_formats.contains(&f) {
                 Ok(f)
             } else {
                 let mut s = Status::new(
                     status::DOCUMENT_FORMAT_NOT_SUPPORTED,
                     format!("document-format '{f}' is not supported"),
                 );
-                s.unsupported.push(Attribute::new("document-format", Value::MimeMediaType(f)));
+                s.unsupported
+                    .push(Attribute::new("document-format", Value::MimeMediaType(f)));
                 Err(s)
             }
         }
-        Some(_) => Err(Status::bad_request("document-format must be a mimeMediaType")),
+        Some(_) => Err(Status::bad_request(
+            "document-format must be a mimeMediaType",
+        )),
     }
 }
 
@@ -219,7 +281,10 @@ pub fn check_compression(value: Option<&Value>) -> Result<String, Status> {
         None => Ok("none".into()),
         Some(Value::Keyword(k)) if k == "none" || k == "gzip" || k == "deflate" => Ok(k.clone()),
         Some(v) => {
-            let mut s = Status::new(status::COMPRESSION_NOT_SUPPORTED, format!("compression '{v}' is not supported"));
+            let mut s = Status::new(
+                status::COMPRESSION_NOT_SUPPORTED,
+                format!("compression '{v}' is not supported"),
+            );
             s.unsupported.push(Attribute::new("compression", v.clone()));
             Err(s)
         }

@@ -30,7 +30,10 @@ impl JobState {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Canceled | JobState::Aborted | JobState::Completed)
+        matches!(
+            self,
+            JobState::Canceled | JobState::Aborted | JobState::Completed
+        )
     }
 
     pub fn keyword(self) -> &'static str {
@@ -70,7 +73,10 @@ pub enum JobEvent {
     /// The output device finished the job.
     Completed,
     /// The job cannot be printed (bad document, device refused for good).
-    Aborted { reason: &'static str, message: String },
+    Aborted {
+        reason: &'static str,
+        message: String,
+    },
     /// Cancel-Job and friends. `by_operator` selects the job-state-reasons keyword.
     Cancel { by_operator: bool },
     /// The printer stopped under a processing job (Pause-Printer) or the server restarted during it:
@@ -166,7 +172,8 @@ impl JobStatus {
             JobEvent::Hold { reason } => match self.state {
                 Pending | PendingHeld => {
                     self.state = PendingHeld;
-                    self.reasons.retain(|r| !r.starts_with("job-hold-until") && r != "job-held-by-user");
+                    self.reasons
+                        .retain(|r| !r.starts_with("job-hold-until") && r != "job-held-by-user");
                     self.reasons.push(reason.to_string());
                 }
                 s => return err(s, "held"),
@@ -193,7 +200,10 @@ impl JobStatus {
                 }
                 s => return err(s, "started"),
             },
-            JobEvent::Progress { impressions, sheets } => {
+            JobEvent::Progress {
+                impressions,
+                sheets,
+            } => {
                 if self.state != Processing {
                     return err(self.state, "advanced");
                 }
@@ -289,7 +299,11 @@ mod tests {
         let mut s = JobStatus::new(true, None);
         assert_eq!(s.reasons, ["job-incoming"]);
         assert!(!s.is_printable());
-        assert_eq!(s.apply(JobEvent::DocumentReceived { last: true }, 1).unwrap(), [Effect::WakeWorker]);
+        assert_eq!(
+            s.apply(JobEvent::DocumentReceived { last: true }, 1)
+                .unwrap(),
+            [Effect::WakeWorker]
+        );
         assert!(s.is_printable());
         s.apply(JobEvent::StartProcessing, 2).unwrap();
         assert_eq!(s.state, JobState::Processing);
@@ -302,7 +316,8 @@ mod tests {
     #[test]
     fn create_job_waits_for_close() {
         let mut s = JobStatus::new(true, None);
-        s.apply(JobEvent::DocumentReceived { last: false }, 1).unwrap();
+        s.apply(JobEvent::DocumentReceived { last: false }, 1)
+            .unwrap();
         assert!(!s.is_printable());
         s.apply(JobEvent::Closed, 2).unwrap();
         assert!(s.is_printable());
@@ -326,7 +341,14 @@ mod tests {
     fn requeue_after_crash_restarts_the_document() {
         let mut s = JobStatus::new(false, None);
         s.apply(JobEvent::StartProcessing, 1).unwrap();
-        s.apply(JobEvent::Progress { impressions: 3, sheets: 3 }, 2).unwrap();
+        s.apply(
+            JobEvent::Progress {
+                impressions: 3,
+                sheets: 3,
+            },
+            2,
+        )
+        .unwrap();
         s.apply(JobEvent::Requeue, 3).unwrap();
         assert_eq!(s.state, JobState::Pending);
         assert_eq!(s.impressions_completed, 0);

@@ -25,7 +25,11 @@ pub fn standard_media() -> Vec<MediaSize> {
         ("na_number-10_4.125x9.5in", 10477, 24130),
     ]
     .into_iter()
-    .map(|(n, w, l)| MediaSize { name: n.to_string(), width: w, length: l })
+    .map(|(n, w, l)| MediaSize {
+        name: n.to_string(),
+        width: w,
+        length: l,
+    })
     .collect()
 }
 
@@ -64,7 +68,11 @@ impl Default for Capabilities {
             media_default: "iso_a4_210x297mm".into(),
             media_ready: vec!["iso_a4_210x297mm".into(), "na_letter_8.5x11in".into()],
             media_sources: vec!["auto".into(), "main".into(), "manual".into()],
-            media_types: vec!["stationery".into(), "photographic".into(), "envelope".into()],
+            media_types: vec![
+                "stationery".into(),
+                "photographic".into(),
+                "envelope".into(),
+            ],
             margin: 423,
             resolutions_dpi: vec![150, 300, 600],
             document_formats: vec![

@@ -36,8 +36,13 @@ pub enum NetError {
 /// listed on the same port, as the default configuration does.
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, NetError> {
     let err = |source| NetError::Bind { addr, source };
-    let domain = if addr.is_ipv6() { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 };
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP)).map_err(err)?;
+    let domain = if addr.is_ipv6() {
+        socket2::Domain::IPV6
+    } else {
+        socket2::Domain::IPV4
+    };
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .map_err(err)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(err)?;
     }
@@ -57,7 +62,11 @@ pub struct HttpService {
 
 /// Accepts connections on `listener` until `shutdown` turns true; each connection is served on
 /// its own task, and a failing connection never affects the others.
-pub async fn serve(listener: TcpListener, service: Arc<HttpService>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<HttpService>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -107,7 +116,10 @@ type HttpResponse = Response<Full<Bytes>>;
 fn plain(status: StatusCode, body: &str) -> HttpResponse {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
@@ -120,7 +132,8 @@ fn request_host(req: &Request<Incoming>, local: Option<SocketAddr>) -> String {
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 255
-                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]%_".contains(&b))
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]%_".contains(&b))
         })
         .map(str::to_string);
     match (from_header, local) {
@@ -132,7 +145,12 @@ fn request_host(req: &Request<Incoming>, local: Option<SocketAddr>) -> String {
 }
 
 impl HttpService {
-    async fn route(&self, req: Request<Incoming>, local: Option<SocketAddr>, peer: SocketAddr) -> HttpResponse {
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        local: Option<SocketAddr>,
+        peer: SocketAddr,
+    ) -> HttpResponse {
         let host = request_host(&req, local);
         let path = req.uri().path().to_string();
         match (req.method(), path.as_str()) {
@@ -143,31 +161,58 @@ impl HttpService {
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/ipp"));
                 if !is_ipp {
-                    return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST requests must carry application/ipp\n");
+                    return plain(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "POST requests must carry application/ipp\n",
+                    );
                 }
-                let ctx = RequestContext { host, scheme: "ipp", authenticated_user: None, is_admin: false };
+                let ctx = RequestContext {
+                    host,
+                    scheme: "ipp",
+                    authenticated_user: None,
+                    is_admin: false,
+                };
                 self.ipp(req, ctx, peer).await
             }
             (&Method::GET | &Method::HEAD, p) if p == "/" || p == self.printer.config.resource => {
-                let ctx = RequestContext { host, scheme: "ipp", authenticated_user: None, is_admin: false };
-                let mut r = Response::new(Full::new(Bytes::from(page::status_page(&self.printer, &ctx))));
-                r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+                let ctx = RequestContext {
+                    host,
+                    scheme: "ipp",
+                    authenticated_user: None,
+                    is_admin: false,
+                };
+                let mut r = Response::new(Full::new(Bytes::from(page::status_page(
+                    &self.printer,
+                    &ctx,
+                ))));
+                r.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
                 r
             }
-            (&Method::GET | &Method::HEAD, p) if p.starts_with("/icons/") => match self.icons.get(p) {
-                Some(png) => {
-                    let mut r = Response::new(Full::new(png));
-                    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
-                    r
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("/icons/") => {
+                match self.icons.get(p) {
+                    Some(png) => {
+                        let mut r = Response::new(Full::new(png));
+                        r.headers_mut()
+                            .insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
+                        r
+                    }
+                    None => plain(StatusCode::NOT_FOUND, "no such icon\n"),
                 }
-                None => plain(StatusCode::NOT_FOUND, "no such icon\n"),
-            },
+            }
             (&Method::GET | &Method::HEAD, _) => plain(StatusCode::NOT_FOUND, "not found\n"),
             _ => plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
         }
     }
 
-    async fn ipp(&self, req: Request<Incoming>, ctx: RequestContext, peer: SocketAddr) -> HttpResponse {
+    async fn ipp(
+        &self,
+        req: Request<Incoming>,
+        ctx: RequestContext,
+        peer: SocketAddr,
+    ) -> HttpResponse {
         let limits = self.printer.config.limits;
         let mut body = req.into_body();
         let mut buf = BytesMut::new();
@@ -216,7 +261,8 @@ impl HttpService {
 
 fn ipp_response(bytes: Vec<u8>) -> HttpResponse {
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/ipp"));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/ipp"));
     r
 }
 
@@ -224,12 +270,20 @@ fn ipp_response(bytes: Vec<u8>) -> HttpResponse {
 /// header arrived, so the client can match it (RFC 8011 §4.1.1).
 fn ipp_error(buf: &[u8], e: FrameError, peer: SocketAddr) -> HttpResponse {
     tracing::info!(%peer, "rejected malformed IPP request: {e}");
-    let code = if e.is_too_large() { status::REQUEST_ENTITY_TOO_LARGE } else { status::BAD_REQUEST };
+    let code = if e.is_too_large() {
+        status::REQUEST_ENTITY_TOO_LARGE
+    } else {
+        status::BAD_REQUEST
+    };
     let mut resp = Status::new(code, format!("malformed request: {e}")).into_response();
     if buf.len() >= 8 {
         resp.request_id = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
         let v = (buf[0], buf[1]);
-        resp.version = if status::version_supported(v) { v } else { (1, 1) };
+        resp.version = if status::version_supported(v) {
+            v
+        } else {
+            (1, 1)
+        };
     } else {
         resp.version = (1, 1);
     }

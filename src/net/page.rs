@@ -70,13 +70,21 @@ impl Icons {
     pub fn new() -> Icons {
         let icons = [48u32, 128, 512]
             .iter()
-            .map(|s| (format!("/icons/printer-{s}.png"), Bytes::from(draw_icon(*s))))
+            .map(|s| {
+                (
+                    format!("/icons/printer-{s}.png"),
+                    Bytes::from(draw_icon(*s)),
+                )
+            })
             .collect();
         Icons { icons }
     }
 
     pub fn get(&self, path: &str) -> Option<Bytes> {
-        self.icons.iter().find(|(p, _)| p == path).map(|(_, b)| b.clone())
+        self.icons
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, b)| b.clone())
     }
 }
 
@@ -128,6 +136,9 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(super::escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            super::escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

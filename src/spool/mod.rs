@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::Row;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, Mutex, Notify};
@@ -75,7 +77,11 @@ impl Job {
     }
 
     pub fn k_octets(&self) -> u64 {
-        self.documents.iter().map(|d| d.size).sum::<u64>().div_ceil(1024)
+        self.documents
+            .iter()
+            .map(|d| d.size)
+            .sum::<u64>()
+            .div_ceil(1024)
     }
 }
 
@@ -141,7 +147,11 @@ pub struct Spool {
 impl Spool {
     /// Opens (creating) the spool in `dir`, runs migrations, loads jobs and recovers from a crash:
     /// jobs that were processing go back to pending (their documents start again).
-    pub async fn open(dir: &Path, clock: Arc<dyn Clock>, keep_documents: bool) -> Result<Arc<Spool>, SpoolError> {
+    pub async fn open(
+        dir: &Path,
+        clock: Arc<dyn Clock>,
+        keep_documents: bool,
+    ) -> Result<Arc<Spool>, SpoolError> {
         std::fs::create_dir_all(dir.join("documents"))?;
         std::fs::create_dir_all(dir.join("staging"))?;
         let opts = SqliteConnectOptions::new()
@@ -151,7 +161,10 @@ impl Spool {
             // FULL in WAL mode fsyncs the log on every commit: an acknowledged job survives power loss.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true);
-        let db = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let db = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
         sqlx::migrate!("./migrations/spool").run(&db).await?;
 
         // Staged files never made it into a job: the client was never told they were accepted.
@@ -176,11 +189,19 @@ impl Spool {
         let interrupted: Vec<u32> = spool
             .list()
             .into_iter()
-            .filter(|j| matches!(j.status.state, JobState::Processing | JobState::ProcessingStopped))
+            .filter(|j| {
+                matches!(
+                    j.status.state,
+                    JobState::Processing | JobState::ProcessingStopped
+                )
+            })
             .map(|j| j.id)
             .collect();
         for id in interrupted {
-            tracing::warn!(job = id, "job was processing when the server stopped; printing it again");
+            tracing::warn!(
+                job = id,
+                "job was processing when the server stopped; printing it again"
+            );
             spool.transition(id, JobEvent::Requeue).await?;
         }
         spool.remove_orphan_documents()?;
@@ -188,24 +209,33 @@ impl Spool {
     }
 
     async fn load(&self) -> Result<(), SpoolError> {
-        let rows = sqlx::query("SELECT * FROM jobs ORDER BY id").fetch_all(&self.db).await?;
-        let docs = sqlx::query("SELECT * FROM documents ORDER BY job_id, number").fetch_all(&self.db).await?;
+        let rows = sqlx::query("SELECT * FROM jobs ORDER BY id")
+            .fetch_all(&self.db)
+            .await?;
+        let docs = sqlx::query("SELECT * FROM documents ORDER BY job_id, number")
+            .fetch_all(&self.db)
+            .await?;
         let mut by_job: BTreeMap<u32, Vec<Document>> = BTreeMap::new();
         for d in docs {
-            by_job.entry(d.get::<i64, _>("job_id") as u32).or_default().push(Document {
-                number: d.get::<i64, _>("number") as u32,
-                format: d.get("format"),
-                compression: d.get("compression"),
-                name: d.get("name"),
-                size: d.get::<i64, _>("size") as u64,
-            });
+            by_job
+                .entry(d.get::<i64, _>("job_id") as u32)
+                .or_default()
+                .push(Document {
+                    number: d.get::<i64, _>("number") as u32,
+                    format: d.get("format"),
+                    compression: d.get("compression"),
+                    name: d.get("name"),
+                    size: d.get::<i64, _>("size") as u64,
+                });
         }
         let mut jobs = self.jobs.write().expect("spool lock");
         for r in rows {
             let id = r.get::<i64, _>("id") as u32;
             let blob: Vec<u8> = r.get("attributes");
-            let attributes = decode_attributes(&blob, &self.limits).ok_or(SpoolError::Corrupt(id))?;
-            let state = JobState::from_i32(r.get::<i64, _>("state") as i32).ok_or(SpoolError::Corrupt(id))?;
+            let attributes =
+                decode_attributes(&blob, &self.limits).ok_or(SpoolError::Corrupt(id))?;
+            let state = JobState::from_i32(r.get::<i64, _>("state") as i32)
+                .ok_or(SpoolError::Corrupt(id))?;
             let reasons: String = r.get("reasons");
             let status = JobStatus {
                 state,
@@ -247,7 +277,9 @@ impl Spool {
                 .and_then(|id| id.parse::<u32>().ok())
                 .and_then(|id| jobs.get(&id))
                 .is_some_and(|j| {
-                    j.documents.iter().any(|d| document_file_name(j.id, d.number) == name.as_ref())
+                    j.documents
+                        .iter()
+                        .any(|d| document_file_name(j.id, d.number) == name.as_ref())
                 });
             if !keep {
                 let _ = std::fs::remove_file(entry.path());
@@ -266,11 +298,21 @@ impl Spool {
 
     /// All jobs, oldest first.
     pub fn list(&self) -> Vec<Arc<Job>> {
-        self.jobs.read().expect("spool lock").values().cloned().collect()
+        self.jobs
+            .read()
+            .expect("spool lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn count_where(&self, f: impl Fn(&Job) -> bool) -> usize {
-        self.jobs.read().expect("spool lock").values().filter(|j| f(j)).count()
+        self.jobs
+            .read()
+            .expect("spool lock")
+            .values()
+            .filter(|j| f(j))
+            .count()
     }
 
     /// The job the worker should print next: highest job-priority first, then oldest.
@@ -293,7 +335,9 @@ impl Spool {
     }
 
     pub fn document_path(&self, job_id: u32, number: u32) -> PathBuf {
-        self.dir.join("documents").join(document_file_name(job_id, number))
+        self.dir
+            .join("documents")
+            .join(document_file_name(job_id, number))
     }
 
     /// Streams a document into the staging area, fsynced. `max_bytes` 0 means unlimited.
@@ -302,7 +346,10 @@ impl Spool {
         mut data: impl AsyncRead + Unpin,
         max_bytes: u64,
     ) -> Result<StagedDocument, SpoolError> {
-        let path = self.dir.join("staging").join(format!("{}.tmp", uuid::Uuid::new_v4()));
+        let path = self
+            .dir
+            .join("staging")
+            .join(format!("{}.tmp", uuid::Uuid::new_v4()));
         let mut staged = StagedDocument { path, size: 0 };
         let mut file = tokio::fs::File::create(&staged.path).await?;
         let mut buf = vec![0u8; 64 * 1024];
@@ -357,7 +404,12 @@ impl Spool {
         let mut effects = Vec::new();
         if let Some((staged, meta)) = document {
             documents.push(self.attach(&mut tx, id, 1, staged, meta).await?);
-            effects = status.apply(JobEvent::DocumentReceived { last: last_document }, now)?;
+            effects = status.apply(
+                JobEvent::DocumentReceived {
+                    last: last_document,
+                },
+                now,
+            )?;
             write_status(&mut tx, id, &status).await?;
         }
         tx.commit().await?;
@@ -372,9 +424,16 @@ impl Spool {
             documents,
             status,
         });
-        self.jobs.write().expect("spool lock").insert(id, job.clone());
+        self.jobs
+            .write()
+            .expect("spool lock")
+            .insert(id, job.clone());
         tracing::info!(job = id, state = %job.status.state, "job {id} created ({})", job.status.reasons.join(", "));
-        let _ = self.changes.send(JobChange { job_id: id, from: None, to: job.status.state });
+        let _ = self.changes.send(JobChange {
+            job_id: id,
+            from: None,
+            to: job.status.state,
+        });
         self.run_effects(&effects);
         Ok(job)
     }
@@ -391,12 +450,21 @@ impl Spool {
         let _guard = self.write.lock().await;
         let old = self.get(id).ok_or(SpoolError::NotFound(id))?;
         let mut status = old.status.clone();
-        let effects = status.apply(JobEvent::DocumentReceived { last: last_document }, now)?;
+        let effects = status.apply(
+            JobEvent::DocumentReceived {
+                last: last_document,
+            },
+            now,
+        )?;
         let number = old.documents.len() as u32 + 1;
         let mut tx = self.db.begin().await?;
         let doc = self.attach(&mut tx, id, number, staged, meta).await?;
         write_status(&mut tx, id, &status).await?;
-        sqlx::query("UPDATE jobs SET time_last_document = ? WHERE id = ?").bind(now).bind(id as i64).execute(&mut *tx).await?;
+        sqlx::query("UPDATE jobs SET time_last_document = ? WHERE id = ?")
+            .bind(now)
+            .bind(id as i64)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         let mut job = (*old).clone();
         job.documents.push(doc);
@@ -428,7 +496,13 @@ impl Spool {
             .bind(staged.size as i64)
             .execute(&mut **tx)
             .await?;
-        Ok(Document { number, format: meta.format, compression: meta.compression, name: meta.name, size: staged.size })
+        Ok(Document {
+            number,
+            format: meta.format,
+            compression: meta.compression,
+            name: meta.name,
+            size: staged.size,
+        })
     }
 
     /// The one place a job's state changes: applies `event` with the pure state machine, persists the
@@ -456,7 +530,12 @@ impl Spool {
     }
 
     /// Changes job attributes that are not state (Set-Job-Attributes): name and template attributes.
-    pub async fn set_attributes(&self, id: u32, name: Option<String>, set: Vec<Attribute>) -> Result<Arc<Job>, SpoolError> {
+    pub async fn set_attributes(
+        &self,
+        id: u32,
+        name: Option<String>,
+        set: Vec<Attribute>,
+    ) -> Result<Arc<Job>, SpoolError> {
         let _guard = self.write.lock().await;
         let old = self.get(id).ok_or(SpoolError::NotFound(id))?;
         let mut job = (*old).clone();
@@ -485,11 +564,18 @@ impl Spool {
         let id = job.id;
         let to = job.status.state;
         let reasons = job.status.reasons.join(", ");
-        self.jobs.write().expect("spool lock").insert(id, Arc::new(job));
+        self.jobs
+            .write()
+            .expect("spool lock")
+            .insert(id, Arc::new(job));
         if let Some(from) = from {
             if from != to {
                 tracing::info!(job = id, "job {id}: {from} -> {to} ({reasons})");
-                let _ = self.changes.send(JobChange { job_id: id, from: Some(from), to });
+                let _ = self.changes.send(JobChange {
+                    job_id: id,
+                    from: Some(from),
+                    to,
+                });
             }
         }
         self.run_effects(effects);
@@ -508,8 +594,11 @@ impl Spool {
     /// Removes finished jobs beyond the retention count or age. Job ids are never reused.
     pub async fn purge(&self, keep: u32, max_age_seconds: u64) -> Result<usize, SpoolError> {
         let now = self.clock.now();
-        let finished: Vec<Arc<Job>> =
-            self.list().into_iter().filter(|j| j.status.state.is_terminal()).collect();
+        let finished: Vec<Arc<Job>> = self
+            .list()
+            .into_iter()
+            .filter(|j| j.status.state.is_terminal())
+            .collect();
         let excess = finished.len().saturating_sub(keep as usize);
         let doomed: Vec<u32> = finished
             .iter()
@@ -525,7 +614,10 @@ impl Spool {
         let _guard = self.write.lock().await;
         let mut tx = self.db.begin().await?;
         for id in &doomed {
-            sqlx::query("DELETE FROM jobs WHERE id = ?").bind(*id as i64).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM jobs WHERE id = ?")
+                .bind(*id as i64)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         let mut jobs = self.jobs.write().expect("spool lock");
@@ -540,7 +632,12 @@ impl Spool {
     }
 
     pub async fn setting(&self, key: &str) -> Result<Option<String>, SpoolError> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?").bind(key).fetch_optional(&self.db).await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.db)
+                .await?,
+        )
     }
 
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), SpoolError> {
@@ -590,9 +687,18 @@ fn decode_attributes(blob: &[u8], limits: &Limits) -> Option<Vec<Attribute>> {
     let mut msg = vec![2, 0, 0, 0, 0, 0, 0, 1, ipp::tag::JOB];
     msg.extend_from_slice(blob);
     msg.push(ipp::tag::END);
-    let generous = Limits { max_attribute_bytes: msg.len() + 1, ..*limits };
+    let generous = Limits {
+        max_attribute_bytes: msg.len() + 1,
+        ..*limits
+    };
     let (m, _) = ipp::parse_message(&msg, &generous).ok()?;
-    Some(m.groups.into_iter().next().map(|g| g.attributes).unwrap_or_default())
+    Some(
+        m.groups
+            .into_iter()
+            .next()
+            .map(|g| g.attributes)
+            .unwrap_or_default(),
+    )
 }
 
 /// fsync a directory so that a rename inside it is durable.

@@ -85,7 +85,10 @@ async fn process(spool: &Arc<Spool>, device: &dyn Device, job: &Job) -> Outcome 
         let mut changes = spool.subscribe();
         tokio::spawn(async move {
             loop {
-                if spool.get(id).is_none_or(|j| j.status.state != JobState::Processing) {
+                if spool
+                    .get(id)
+                    .is_none_or(|j| j.status.state != JobState::Processing)
+                {
                     cancel.store(true, Ordering::Relaxed);
                     return;
                 }
