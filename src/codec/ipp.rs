@@ -842,6 +842,117 @@ pub fn date_time(unix_seconds: i64) -> Value {
     Value::DateTime(b)
 }
 
+/// Property checks on the framing code, shared by the cargo-fuzz target (`fuzz/`) and the corpus
+/// replay test (`tests/fuzz_corpus.rs`) so that both check exactly the same things.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Small limits, so that arbitrary inputs reach every limit check too.
+    pub const SMALL_LIMITS: Limits = Limits {
+        max_attribute_bytes: 1024,
+        max_attributes: 16,
+        max_value_length: 128,
+        max_collection_depth: 3,
+        max_values_per_attribute: 8,
+    };
+
+    /// Feeds `bytes` to [`Scanner::feed`] (whole, byte by byte and in pseudo-random splits derived from
+    /// the bytes) and to [`parse_message`], with the default and with small limits, and panics when:
+    /// the split feeds disagree with the whole feed; the scanner and the parser disagree on where the
+    /// attribute section ends; or a parsed message does not survive `encode_message` + `parse_message`
+    /// unchanged (and re-encode to the same bytes). Never panicking on any input is the other property.
+    pub fn check_framing(bytes: &[u8]) {
+        check_with(bytes, &Limits::default());
+        check_with(bytes, &SMALL_LIMITS);
+    }
+
+    fn check_with(bytes: &[u8], limits: &Limits) {
+        let whole = Scanner::new().feed(bytes, limits);
+        if let Err(e) = &whole {
+            let _ = (e.to_string(), e.is_too_large());
+        }
+
+        // Incremental feeds must end where the whole feed ends. A byte at a time is O(n) in total
+        // because the scanner resumes where it stopped; bound it anyway to keep fuzzing fast.
+        if bytes.len() <= 4096 {
+            assert_eq!(feed_in_steps(bytes, limits, &mut |_| 1), whole, "byte-by-byte feed differs");
+        }
+        let mut x = seed(bytes);
+        for _ in 0..3 {
+            let got = feed_in_steps(bytes, limits, &mut |remaining| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                1 + (x % (remaining as u64).min(64)) as usize
+            });
+            assert_eq!(got, whole, "split feed differs");
+        }
+
+        let parsed = parse_message(bytes, limits);
+        match (&parsed, &whole) {
+            (Ok((_, used)), Ok(Some(end))) => assert_eq!(used, end, "parser and scanner disagree on the end"),
+            (Ok((_, used)), other) => panic!("parser ended at {used} but the scanner said {other:?}"),
+            _ => {}
+        }
+        // What the server does: parse only the section the scanner delimited.
+        if let Ok(Some(end)) = whole {
+            assert!(end <= bytes.len() && end >= 9, "scanner end {end} out of range");
+            assert_eq!(parse_message(&bytes[..end], limits), parsed, "parse of the delimited section differs");
+        }
+
+        let Ok((msg, _)) = parsed else { return };
+        for g in &msg.groups {
+            for a in &g.attributes {
+                for v in &a.values {
+                    let _ = v.to_string();
+                }
+            }
+        }
+        let mut again = Vec::new();
+        encode_message(&msg, &mut again);
+        let reparsed = parse_message(&again, limits);
+        match &reparsed {
+            Ok((m, used)) => {
+                assert_eq!(m, &msg, "round trip changed the message");
+                assert_eq!(*used, again.len(), "re-encoded message has trailing bytes");
+            }
+            Err(e) => panic!("re-encoded message does not parse: {e:?}\n{msg:?}"),
+        }
+        assert_eq!(Scanner::new().feed(&again, limits), Ok(Some(again.len())));
+        let mut third = Vec::new();
+        encode_message(&reparsed.expect("checked").0, &mut third);
+        assert_eq!(third, again, "encoding is not stable");
+    }
+
+    /// Feeds growing prefixes of `bytes` (the step sizes come from `step(remaining)`) until the
+    /// scanner answers with an end or an error, finishing with the whole buffer.
+    fn feed_in_steps(
+        bytes: &[u8],
+        limits: &Limits,
+        step: &mut dyn FnMut(usize) -> usize,
+    ) -> Result<Option<usize>, FrameError> {
+        let mut scanner = Scanner::new();
+        let mut upto = 0;
+        loop {
+            let r = scanner.feed(&bytes[..upto], limits);
+            if upto == bytes.len() || !matches!(r, Ok(None)) {
+                return r;
+            }
+            upto += step(bytes.len() - upto).clamp(1, bytes.len() - upto);
+        }
+    }
+
+    fn seed(bytes: &[u8]) -> u64 {
+        // FNV-1a; never zero, so xorshift does not get stuck.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h | 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

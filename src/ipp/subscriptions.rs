@@ -13,6 +13,8 @@ use crate::model::job::JobState;
 
 const MAX_SUBSCRIPTIONS: usize = 1000;
 const MAX_EVENTS: usize = 100;
+/// ippget-event-life, seconds.
+const EVENT_LIFE: i32 = 300;
 const EVENTS: &[&str] = &[
     "job-completed",
     "job-created",
@@ -105,6 +107,11 @@ impl Printer {
             });
             while s.queue.len() > MAX_EVENTS {
                 s.queue.pop_front();
+            }
+            // A job subscription ends with its job, once its last events had time to be fetched
+            // (RFC 3995 §5.3.3.4; ippget-event-life, RFC 3996 §7.1).
+            if name == "job-completed" && s.job_id.is_some() {
+                s.expires = Some(now + EVENT_LIFE as i64);
             }
         }
     }

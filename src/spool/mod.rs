@@ -708,3 +708,72 @@ pub async fn sync_dir(dir: &Path) -> std::io::Result<()> {
         .await
         .map_err(std::io::Error::other)?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::clock::SystemClock;
+
+    async fn doc(spool: &Spool, bytes: &'static [u8]) -> Result<StagedDocument, SpoolError> {
+        spool.stage_document(bytes, 0).await
+    }
+
+    fn meta() -> DocumentMeta {
+        DocumentMeta { format: "application/pdf".into(), compression: "none".into(), name: None }
+    }
+
+    fn new_job(name: &str, hold: Option<&'static str>) -> NewJob {
+        NewJob { owner: "alice".into(), name: name.into(), attributes: Vec::new(), hold }
+    }
+
+    #[tokio::test]
+    async fn restart_recovers_every_job_and_ids_keep_increasing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (printing, held, done);
+        {
+            let spool = Spool::open(dir.path(), Arc::new(SystemClock), false).await.unwrap();
+            let d = doc(&spool, b"%PDF-1 a").await.unwrap();
+            printing = spool.create_job(new_job("a", None), Some((d, meta())), true).await.unwrap().id;
+            let d = doc(&spool, b"%PDF-1 b").await.unwrap();
+            held = spool.create_job(new_job("b", Some("job-hold-until-specified")), Some((d, meta())), true).await.unwrap().id;
+            let d = doc(&spool, b"%PDF-1 c").await.unwrap();
+            done = spool.create_job(new_job("c", None), Some((d, meta())), true).await.unwrap().id;
+            spool.transition(done, JobEvent::StartProcessing).await.unwrap();
+            spool.transition(done, JobEvent::Completed).await.unwrap();
+            spool.transition(printing, JobEvent::StartProcessing).await.unwrap();
+            // A document staged but never attached: the client was never answered.
+            let _orphan = doc(&spool, b"never acknowledged").await.unwrap();
+            std::mem::forget(_orphan);
+            spool.close().await;
+        }
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false).await.unwrap();
+        let p = spool.get(printing).unwrap();
+        assert_eq!(p.status.state, JobState::Pending, "interrupted job is printed again");
+        assert_eq!(p.status.restarts, 1);
+        assert_eq!(std::fs::read(spool.document_path(printing, 1)).unwrap(), b"%PDF-1 a");
+        assert_eq!(spool.get(held).unwrap().status.state, JobState::PendingHeld);
+        assert_eq!(spool.get(done).unwrap().status.state, JobState::Completed);
+        assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
+        let next = spool.create_job(new_job("d", None), None, false).await.unwrap().id;
+        assert!(next > done, "job ids never go backwards");
+        assert_eq!(spool.next_printable().unwrap().id, printing);
+    }
+
+    #[tokio::test]
+    async fn retention_purges_oldest_finished_jobs_but_never_reuses_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false).await.unwrap();
+        let mut last = 0;
+        for i in 0..5 {
+            let d = doc(&spool, b"%PDF").await.unwrap();
+            let id = spool.create_job(new_job(&format!("j{i}"), None), Some((d, meta())), true).await.unwrap().id;
+            spool.transition(id, JobEvent::Cancel { by_operator: false }).await.unwrap();
+            last = id;
+        }
+        assert_eq!(spool.purge(2, 3600).await.unwrap(), 3);
+        let ids: Vec<u32> = spool.list().iter().map(|j| j.id).collect();
+        assert_eq!(ids, [last - 1, last]);
+        let d = doc(&spool, b"%PDF").await.unwrap();
+        assert_eq!(spool.create_job(new_job("x", None), Some((d, meta())), true).await.unwrap().id, last + 1);
+    }
+}
