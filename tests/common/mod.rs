@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cupsd;
+pub mod ipptool;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
