@@ -264,7 +264,8 @@ impl Spool {
         Ok(())
     }
 
-    /// Document files whose job is gone (a crash between file rename and database commit).
+    /// Document files whose job is gone (a crash between file rename and database commit), or whose
+    /// job finished when documents are not kept.
     fn remove_orphan_documents(&self) -> Result<(), SpoolError> {
         let jobs = self.jobs.read().expect("spool lock");
         for entry in std::fs::read_dir(self.dir.join("documents"))? {
@@ -277,9 +278,11 @@ impl Spool {
                 .and_then(|id| id.parse::<u32>().ok())
                 .and_then(|id| jobs.get(&id))
                 .is_some_and(|j| {
-                    j.documents
-                        .iter()
-                        .any(|d| document_file_name(j.id, d.number) == name.as_ref())
+                    // A crash between "completed" and deleting the documents leaves them behind.
+                    (self.keep_documents || !j.status.state.is_terminal())
+                        && j.documents
+                            .iter()
+                            .any(|d| document_file_name(j.id, d.number) == name.as_ref())
                 });
             if !keep {
                 let _ = std::fs::remove_file(entry.path());
@@ -719,11 +722,20 @@ mod tests {
     }
 
     fn meta() -> DocumentMeta {
-        DocumentMeta { format: "application/pdf".into(), compression: "none".into(), name: None }
+        DocumentMeta {
+            format: "application/pdf".into(),
+            compression: "none".into(),
+            name: None,
+        }
     }
 
     fn new_job(name: &str, hold: Option<&'static str>) -> NewJob {
-        NewJob { owner: "alice".into(), name: name.into(), attributes: Vec::new(), hold }
+        NewJob {
+            owner: "alice".into(),
+            name: name.into(),
+            attributes: Vec::new(),
+            hold,
+        }
     }
 
     #[tokio::test]
@@ -731,30 +743,72 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (printing, held, done);
         {
-            let spool = Spool::open(dir.path(), Arc::new(SystemClock), false).await.unwrap();
+            let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+                .await
+                .unwrap();
             let d = doc(&spool, b"%PDF-1 a").await.unwrap();
-            printing = spool.create_job(new_job("a", None), Some((d, meta())), true).await.unwrap().id;
+            printing = spool
+                .create_job(new_job("a", None), Some((d, meta())), true)
+                .await
+                .unwrap()
+                .id;
             let d = doc(&spool, b"%PDF-1 b").await.unwrap();
-            held = spool.create_job(new_job("b", Some("job-hold-until-specified")), Some((d, meta())), true).await.unwrap().id;
+            held = spool
+                .create_job(
+                    new_job("b", Some("job-hold-until-specified")),
+                    Some((d, meta())),
+                    true,
+                )
+                .await
+                .unwrap()
+                .id;
             let d = doc(&spool, b"%PDF-1 c").await.unwrap();
-            done = spool.create_job(new_job("c", None), Some((d, meta())), true).await.unwrap().id;
-            spool.transition(done, JobEvent::StartProcessing).await.unwrap();
+            done = spool
+                .create_job(new_job("c", None), Some((d, meta())), true)
+                .await
+                .unwrap()
+                .id;
+            spool
+                .transition(done, JobEvent::StartProcessing)
+                .await
+                .unwrap();
             spool.transition(done, JobEvent::Completed).await.unwrap();
-            spool.transition(printing, JobEvent::StartProcessing).await.unwrap();
+            spool
+                .transition(printing, JobEvent::StartProcessing)
+                .await
+                .unwrap();
             // A document staged but never attached: the client was never answered.
             let _orphan = doc(&spool, b"never acknowledged").await.unwrap();
             std::mem::forget(_orphan);
             spool.close().await;
         }
-        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false).await.unwrap();
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
         let p = spool.get(printing).unwrap();
-        assert_eq!(p.status.state, JobState::Pending, "interrupted job is printed again");
+        assert_eq!(
+            p.status.state,
+            JobState::Pending,
+            "interrupted job is printed again"
+        );
         assert_eq!(p.status.restarts, 1);
-        assert_eq!(std::fs::read(spool.document_path(printing, 1)).unwrap(), b"%PDF-1 a");
+        assert_eq!(
+            std::fs::read(spool.document_path(printing, 1)).unwrap(),
+            b"%PDF-1 a"
+        );
         assert_eq!(spool.get(held).unwrap().status.state, JobState::PendingHeld);
         assert_eq!(spool.get(done).unwrap().status.state, JobState::Completed);
-        assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
-        let next = spool.create_job(new_job("d", None), None, false).await.unwrap().id;
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("staging"))
+                .unwrap()
+                .count(),
+            0
+        );
+        let next = spool
+            .create_job(new_job("d", None), None, false)
+            .await
+            .unwrap()
+            .id;
         assert!(next > done, "job ids never go backwards");
         assert_eq!(spool.next_printable().unwrap().id, printing);
     }
@@ -762,18 +816,34 @@ mod tests {
     #[tokio::test]
     async fn retention_purges_oldest_finished_jobs_but_never_reuses_ids() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false).await.unwrap();
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
         let mut last = 0;
         for i in 0..5 {
             let d = doc(&spool, b"%PDF").await.unwrap();
-            let id = spool.create_job(new_job(&format!("j{i}"), None), Some((d, meta())), true).await.unwrap().id;
-            spool.transition(id, JobEvent::Cancel { by_operator: false }).await.unwrap();
+            let id = spool
+                .create_job(new_job(&format!("j{i}"), None), Some((d, meta())), true)
+                .await
+                .unwrap()
+                .id;
+            spool
+                .transition(id, JobEvent::Cancel { by_operator: false })
+                .await
+                .unwrap();
             last = id;
         }
         assert_eq!(spool.purge(2, 3600).await.unwrap(), 3);
         let ids: Vec<u32> = spool.list().iter().map(|j| j.id).collect();
         assert_eq!(ids, [last - 1, last]);
         let d = doc(&spool, b"%PDF").await.unwrap();
-        assert_eq!(spool.create_job(new_job("x", None), Some((d, meta())), true).await.unwrap().id, last + 1);
+        assert_eq!(
+            spool
+                .create_job(new_job("x", None), Some((d, meta())), true)
+                .await
+                .unwrap()
+                .id,
+            last + 1
+        );
     }
 }
