@@ -876,7 +876,11 @@ pub mod fuzzing {
         // Incremental feeds must end where the whole feed ends. A byte at a time is O(n) in total
         // because the scanner resumes where it stopped; bound it anyway to keep fuzzing fast.
         if bytes.len() <= 4096 {
-            assert_eq!(feed_in_steps(bytes, limits, &mut |_| 1), whole, "byte-by-byte feed differs");
+            assert_eq!(
+                feed_in_steps(bytes, limits, &mut |_| 1),
+                whole,
+                "byte-by-byte feed differs"
+            );
         }
         let mut x = seed(bytes);
         for _ in 0..3 {
@@ -891,14 +895,25 @@ pub mod fuzzing {
 
         let parsed = parse_message(bytes, limits);
         match (&parsed, &whole) {
-            (Ok((_, used)), Ok(Some(end))) => assert_eq!(used, end, "parser and scanner disagree on the end"),
-            (Ok((_, used)), other) => panic!("parser ended at {used} but the scanner said {other:?}"),
+            (Ok((_, used)), Ok(Some(end))) => {
+                assert_eq!(used, end, "parser and scanner disagree on the end")
+            }
+            (Ok((_, used)), other) => {
+                panic!("parser ended at {used} but the scanner said {other:?}")
+            }
             _ => {}
         }
         // What the server does: parse only the section the scanner delimited.
         if let Ok(Some(end)) = whole {
-            assert!(end <= bytes.len() && end >= 9, "scanner end {end} out of range");
-            assert_eq!(parse_message(&bytes[..end], limits), parsed, "parse of the delimited section differs");
+            assert!(
+                end <= bytes.len() && end >= 9,
+                "scanner end {end} out of range"
+            );
+            assert_eq!(
+                parse_message(&bytes[..end], limits),
+                parsed,
+                "parse of the delimited section differs"
+            );
         }
 
         let Ok((msg, _)) = parsed else { return };

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::TryStreamExt;
 use http_body_util::{BodyExt, BodyStream, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
@@ -215,31 +215,26 @@ impl HttpService {
     ) -> HttpResponse {
         let limits = self.printer.config.limits;
         let mut body = req.into_body();
-        let mut buf = BytesMut::new();
-        let mut scanner = Scanner::new();
-        let mut ended = false;
-        let end = loop {
-            if buf.len() >= 8 {
-                match scanner.feed(&buf, &limits) {
-                    Ok(Some(n)) => break n,
-                    Ok(None) => {}
-                    Err(e) => return ipp_error(&buf, e, peer),
-                }
+        // The attribute section gets as long as the HTTP headers did: a client that stalls in it
+        // would otherwise hold the connection (and its buffer) forever.
+        let deadline = tokio::time::Instant::now() + self.header_timeout;
+        let (mut buf, end) = match read_attribute_section(&mut body, &limits, deadline).await {
+            Ok(x) => x,
+            Err((buf, SectionError::Frame(e))) => return ipp_error(&buf, e, peer),
+            Err((buf, SectionError::TimedOut)) => {
+                tracing::info!(%peer, "IPP attribute section not received within {:?}", self.header_timeout);
+                let mut r = ipp_status_response(
+                    &buf,
+                    CLIENT_ERROR_TIMEOUT,
+                    "the request was not received in time".into(),
+                );
+                r.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                return r;
             }
-            if ended {
-                return ipp_error(&buf, FrameError::Truncated, peer);
-            }
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        buf.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(%peer, "request body failed: {e}");
-                    return plain(StatusCode::BAD_REQUEST, "request body could not be read\n");
-                }
-                None => ended = true,
+            Err((_, SectionError::Body(e))) => {
+                tracing::debug!(%peer, "request body failed: {e}");
+                return plain(StatusCode::BAD_REQUEST, "request body could not be read\n");
             }
         };
         let (msg, used) = match ipp::parse_message(&buf[..end], &limits) {
@@ -259,6 +254,57 @@ impl HttpService {
     }
 }
 
+/// Why [`read_attribute_section`] failed.
+#[derive(Debug)]
+enum SectionError {
+    Frame(FrameError),
+    /// The body failed at the HTTP level (broken chunked framing, connection lost).
+    Body(String),
+    TimedOut,
+}
+
+/// client-error-timeout (RFC 8011 §5.4.14: the client took too long to send the request).
+const CLIENT_ERROR_TIMEOUT: u16 = 0x0407;
+
+/// Reads `body` until [`Scanner`] finds the end of the IPP attribute section, before `deadline`.
+/// Returns the bytes read so far (possibly some document data past the section) and the section's
+/// length; on failure, the bytes read so far (to echo the request-id) and why.
+async fn read_attribute_section<B>(
+    body: &mut B,
+    limits: &ipp::Limits,
+    deadline: tokio::time::Instant,
+) -> Result<(BytesMut, usize), (BytesMut, SectionError)>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut buf = BytesMut::new();
+    let mut scanner = Scanner::new();
+    let mut ended = false;
+    loop {
+        if buf.len() >= 8 {
+            match scanner.feed(&buf, limits) {
+                Ok(Some(n)) => return Ok((buf, n)),
+                Ok(None) => {}
+                Err(e) => return Err((buf, SectionError::Frame(e))),
+            }
+        }
+        if ended {
+            return Err((buf, SectionError::Frame(FrameError::Truncated)));
+        }
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err((buf, SectionError::TimedOut)),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+            }
+            Ok(Some(Err(e))) => return Err((buf, SectionError::Body(e.to_string()))),
+            Ok(None) => ended = true,
+        }
+    }
+}
+
 fn ipp_response(bytes: Vec<u8>) -> HttpResponse {
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
     r.headers_mut()
@@ -275,7 +321,12 @@ fn ipp_error(buf: &[u8], e: FrameError, peer: SocketAddr) -> HttpResponse {
     } else {
         status::BAD_REQUEST
     };
-    let mut resp = Status::new(code, format!("malformed request: {e}")).into_response();
+    ipp_status_response(buf, code, format!("malformed request: {e}"))
+}
+
+/// An IPP response with status `code` to the request whose first bytes are `buf`.
+fn ipp_status_response(buf: &[u8], code: u16, message: String) -> HttpResponse {
+    let mut resp = Status::new(code, message).into_response();
     if buf.len() >= 8 {
         resp.request_id = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
         let v = (buf[0], buf[1]);
@@ -290,4 +341,89 @@ fn ipp_error(buf: &[u8], e: FrameError, peer: SocketAddr) -> HttpResponse {
     let mut out = Vec::new();
     ipp::encode_message(&resp, &mut out);
     ipp_response(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use std::time::Duration;
+
+    fn gpa_bytes() -> Vec<u8> {
+        let mut v = vec![2, 0, 0, 0x0B, 0, 0, 0, 9, 0x01];
+        v.extend_from_slice(&[0x47, 0, 18]);
+        v.extend_from_slice(b"attributes-charset");
+        v.extend_from_slice(&[0, 5]);
+        v.extend_from_slice(b"utf-8");
+        v.push(0x03);
+        v
+    }
+
+    type TestBody =
+        StreamBody<futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, io::Error>>>;
+
+    /// A body that delivers `parts` and then, unless `ends`, never delivers anything again.
+    fn body(parts: Vec<Vec<u8>>, ends: bool) -> TestBody {
+        use futures_util::StreamExt;
+        let frames =
+            futures_util::stream::iter(parts.into_iter().map(|p| Ok(Frame::data(Bytes::from(p)))));
+        let stream = if ends {
+            frames.boxed()
+        } else {
+            frames.chain(futures_util::stream::pending()).boxed()
+        };
+        StreamBody::new(stream)
+    }
+
+    fn soon() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_millis(200)
+    }
+
+    #[tokio::test]
+    async fn attribute_section_split_across_frames_is_found() {
+        let req = gpa_bytes();
+        let mut parts: Vec<Vec<u8>> = req.chunks(3).map(<[u8]>::to_vec).collect();
+        parts.push(b"%PDF".to_vec());
+        let (buf, end) =
+            read_attribute_section(&mut body(parts, false), &ipp::Limits::default(), soon())
+                .await
+                .unwrap();
+        assert_eq!(end, req.len());
+        assert_eq!(&buf[..end], &req[..]);
+    }
+
+    #[tokio::test]
+    async fn stalled_attribute_section_times_out() {
+        let req = gpa_bytes();
+        let started = std::time::Instant::now();
+        let (buf, e) = read_attribute_section(
+            &mut body(vec![req[..12].to_vec()], false),
+            &ipp::Limits::default(),
+            soon(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, SectionError::TimedOut), "{e:?}");
+        assert_eq!(&buf[..], &req[..12]);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let r = ipp_status_response(&buf, CLIENT_ERROR_TIMEOUT, "late".into());
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn truncated_attribute_section_is_a_frame_error() {
+        let req = gpa_bytes();
+        let (_, e) = read_attribute_section(
+            &mut body(vec![req[..12].to_vec()], true),
+            &ipp::Limits::default(),
+            soon(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, SectionError::Frame(FrameError::Truncated)),
+            "{e:?}"
+        );
+    }
 }

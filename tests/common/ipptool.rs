@@ -40,8 +40,22 @@ pub fn run(args: &[&str]) -> IpptoolRun {
         .args(args)
         .output()
         .expect("run ipptool");
-    let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let passed = output.lines().filter(|l| l.trim_end().ends_with("[PASS]")).count();
-    let failed = output.lines().filter(|l| l.trim_end().ends_with("[FAIL]")).count();
-    IpptoolRun { output, passed, failed }
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passed = output
+        .lines()
+        .filter(|l| l.trim_end().ends_with("[PASS]"))
+        .count();
+    let failed = output
+        .lines()
+        .filter(|l| l.trim_end().ends_with("[FAIL]"))
+        .count();
+    IpptoolRun {
+        output,
+        passed,
+        failed,
+    }
 }
