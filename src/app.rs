@@ -32,6 +32,8 @@ pub enum AppError {
     },
     #[error(transparent)]
     Net(#[from] net::NetError),
+    #[error(transparent)]
+    Tls(#[from] net::tls::TlsError),
     #[error("no listener could be opened")]
     NoListener,
 }
@@ -124,6 +126,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
             max_document_bytes: config.server.max_document_bytes,
             multiple_operation_timeout: config.spool.multiple_operation_timeout_seconds,
             resource: RESOURCE.to_string(),
+            tls: config.server.tls,
         },
     );
 
@@ -143,10 +146,28 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         shutdown.clone(),
     )));
 
+    let tls = if config.server.tls {
+        let files = match (&config.server.tls_certificate, &config.server.tls_key) {
+            (Some(cert), Some(key)) => net::tls::CertificateFiles { cert: cert.clone(), key: key.clone() },
+            _ => {
+                let files = net::tls::CertificateFiles::self_signed_in(&state_dir);
+                net::tls::ensure_self_signed(&files)?;
+                files
+            }
+        };
+        let tls = net::tls::Tls::new(files)?;
+        tasks.push(tokio::spawn(tls.clone().watch_files(shutdown.clone())));
+        Some(tls)
+    } else {
+        None
+    };
     let service = Arc::new(HttpService {
         printer: printer.clone(),
         icons: net::page::Icons::new(),
         header_timeout: Duration::from_secs(config.server.header_timeout_seconds),
+        document_idle_timeout: Duration::from_secs(config.server.document_idle_timeout_seconds),
+        tls,
+        connections: Arc::new(tokio::sync::Semaphore::new(config.server.max_connections)),
     });
     let mut bound = Vec::new();
     for addr in &config.server.listen {

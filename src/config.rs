@@ -42,6 +42,16 @@ pub struct ServerConfig {
     pub header_timeout_seconds: u64,
     /// Largest document accepted, bytes (0 = no limit other than disk space).
     pub max_document_bytes: u64,
+    /// Seconds a document upload may stall (no bytes arriving) before it is dropped.
+    pub document_idle_timeout_seconds: u64,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// TLS on the IPP port (same port as plain HTTP, and by HTTP Upgrade).
+    pub tls: bool,
+    /// PEM certificate chain; with `tls_key`, replaces the self-signed certificate.
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key for `tls_certificate`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +64,11 @@ impl Default for ServerConfig {
             state_dir: None,
             header_timeout_seconds: 30,
             max_document_bytes: 0,
+            document_idle_timeout_seconds: 300,
+            max_connections: 256,
+            tls: true,
+            tls_certificate: None,
+            tls_key: None,
         }
     }
 }
@@ -170,6 +185,12 @@ impl Config {
             || p.resolutions_dpi.iter().any(|r| !(72..=2400).contains(r))
         {
             return bad("printer.resolutions_dpi must list resolutions between 72 and 2400".into());
+        }
+        if self.server.tls_certificate.is_some() != self.server.tls_key.is_some() {
+            return bad("server.tls_certificate and server.tls_key must be set together".into());
+        }
+        if self.server.max_connections == 0 || self.server.document_idle_timeout_seconds == 0 {
+            return bad("server.max_connections and server.document_idle_timeout_seconds must be positive".into());
         }
         if self.server.listen.is_empty() {
             return bad("server.listen must name at least one address".into());

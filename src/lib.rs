@@ -6,6 +6,7 @@
 //! - [`model`]: pure domain logic: the job state machine, printer capabilities, clock trait.
 //! - [`ipp`]: the IPP service, one function per operation; takes parsed requests, no sockets.
 //! - [`spool`]: the durable job store (SQLite + document files) and the worker that prints.
+//! - [`convert`]: streaming conversion to PDF (PWG raster and Apple raster → PDF so far).
 //! - [`device`]: output devices behind one trait (file directory for now).
 //! - [`net`]: the only code that binds or accepts sockets: HTTP/1.1 serving of IPP.
 //! - [`config`]: plain-data configuration with validation.

@@ -137,7 +137,10 @@ struct IppResponse {
 
 impl IppResponse {
     fn attr<'a>(group: &'a [IppAttr], name: &str) -> Option<&'a (u8, Vec<u8>)> {
-        group.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.first())
+        group
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.first())
     }
 
     fn int(group: &[IppAttr], name: &str) -> Option<i32> {
@@ -151,7 +154,10 @@ impl IppResponse {
     }
 
     fn job_groups(&self) -> impl Iterator<Item = &[IppAttr]> {
-        self.groups.iter().filter(|(t, _)| *t == 0x02).map(|(_, a)| a.as_slice())
+        self.groups
+            .iter()
+            .filter(|(t, _)| *t == 0x02)
+            .map(|(_, a)| a.as_slice())
     }
 }
 
@@ -173,17 +179,23 @@ fn parse_ipp(b: &[u8]) -> Result<IppResponse, String> {
             groups.push((tag, Vec::new()));
             continue;
         }
-        let nl = u16::from_be_bytes([*b.get(i).ok_or_else(err)?, *b.get(i + 1).ok_or_else(err)?]) as usize;
+        let nl = u16::from_be_bytes([*b.get(i).ok_or_else(err)?, *b.get(i + 1).ok_or_else(err)?])
+            as usize;
         i += 2;
         let name = String::from_utf8_lossy(b.get(i..i + nl).ok_or_else(err)?).into_owned();
         i += nl;
-        let vl = u16::from_be_bytes([*b.get(i).ok_or_else(err)?, *b.get(i + 1).ok_or_else(err)?]) as usize;
+        let vl = u16::from_be_bytes([*b.get(i).ok_or_else(err)?, *b.get(i + 1).ok_or_else(err)?])
+            as usize;
         i += 2;
         let value = b.get(i..i + vl).ok_or_else(err)?.to_vec();
         i += vl;
         let group = &mut groups.last_mut().ok_or("attribute before any group")?.1;
         if name.is_empty() {
-            group.last_mut().ok_or("additional value without attribute")?.1.push((tag, value));
+            group
+                .last_mut()
+                .ok_or("additional value without attribute")?
+                .1
+                .push((tag, value));
         } else {
             group.push((name, vec![(tag, value)]));
         }
@@ -219,7 +231,10 @@ impl Framing {
 fn client_framing(n: u32, size: usize) -> Framing {
     let h = mix(n.wrapping_mul(7919));
     let abandon = size >= 1024 && h % 12 == 5;
-    Framing { chunked: matches!((h >> 16) % 3, 0), abandon_at: abandon.then_some(size / 2) }
+    Framing {
+        chunked: matches!((h >> 16) % 3, 0),
+        abandon_at: abandon.then_some(size / 2),
+    }
 }
 
 /// Sends one IPP request (attributes then document) on `stream` and returns the IPP response
@@ -232,8 +247,12 @@ fn exchange(
     framing: Framing,
     mut progress: impl FnMut(usize),
 ) -> Result<IppResponse, String> {
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let length = if framing.chunked {
         "Transfer-Encoding: chunked".to_string()
     } else {
@@ -254,39 +273,61 @@ fn exchange(
         }
     };
     frame(&mut first, ipp);
-    stream.write_all(&first).map_err(|e| format!("write headers: {e}"))?;
+    stream
+        .write_all(&first)
+        .map_err(|e| format!("write headers: {e}"))?;
     let abandon = framing.abandons(doc.len());
-    let body = if abandon { &doc[..framing.abandon_at.unwrap()] } else { doc };
+    let body = if abandon {
+        &doc[..framing.abandon_at.unwrap()]
+    } else {
+        doc
+    };
     let mut sent = 0;
     let mut out = Vec::with_capacity(64 * 1024 + 16);
     for chunk in body.chunks(64 * 1024) {
         out.clear();
         frame(&mut out, chunk);
-        stream.write_all(&out).map_err(|e| format!("write document at {sent}: {e}"))?;
+        stream
+            .write_all(&out)
+            .map_err(|e| format!("write document at {sent}: {e}"))?;
         sent += chunk.len();
         progress(sent);
     }
     if abandon {
-        stream.shutdown(std::net::Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|e| format!("shutdown: {e}"))?;
     } else if framing.chunked {
-        stream.write_all(b"0\r\n\r\n").map_err(|e| format!("write last chunk: {e}"))?;
+        stream
+            .write_all(b"0\r\n\r\n")
+            .map_err(|e| format!("write last chunk: {e}"))?;
     }
     let mut resp = Vec::new();
-    stream.read_to_end(&mut resp).map_err(|e| format!("read response: {e}"))?;
+    stream
+        .read_to_end(&mut resp)
+        .map_err(|e| format!("read response: {e}"))?;
     let end = resp
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| format!("no complete HTTP response ({} bytes)", resp.len()))?;
     let head = String::from_utf8_lossy(&resp[..end]).to_ascii_lowercase();
     if !head.starts_with("http/1.1 200") {
-        return Err(format!("HTTP status: {}", head.lines().next().unwrap_or("")));
+        return Err(format!(
+            "HTTP status: {}",
+            head.lines().next().unwrap_or("")
+        ));
     }
     let mut body = &resp[end + 4..];
-    if let Some(len) =
-        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok())
+    if let Some(len) = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
     {
         if body.len() < len {
-            return Err(format!("HTTP body cut short: {} of {len} bytes", body.len()));
+            return Err(format!(
+                "HTTP body cut short: {} of {len} bytes",
+                body.len()
+            ));
         }
         body = &body[..len];
     }
@@ -349,7 +390,10 @@ impl Shared {
                 let ipp = print_job_request(rid, &self.uri, n);
                 let result = exchange(stream, self.port, &ipp, &doc, framing, progress);
                 let job_id = |r: &IppResponse| {
-                    r.job_groups().next().and_then(|g| IppResponse::int(g, "job-id")).filter(|id| *id > 0)
+                    r.job_groups()
+                        .next()
+                        .and_then(|g| IppResponse::int(g, "job-id"))
+                        .filter(|id| *id > 0)
                 };
                 match result {
                     Ok(r) if framing.abandons(doc.len()) => match job_id(&r) {
@@ -359,8 +403,13 @@ impl Shared {
                     Err(_) if framing.abandons(doc.len()) => Outcome::Abandoned(None),
                     Err(e) => Outcome::Dropped(e),
                     Ok(r) if r.status <= 0x00FF => match job_id(&r) {
-                        Some(id) => Outcome::Acked { id: id as u32, generation },
-                        None => Outcome::Dropped(format!("status 0x{:04x} without a job-id", r.status)),
+                        Some(id) => Outcome::Acked {
+                            id: id as u32,
+                            generation,
+                        },
+                        None => {
+                            Outcome::Dropped(format!("status 0x{:04x} without a job-id", r.status))
+                        }
                     },
                     Ok(r) => Outcome::Rejected(r.status),
                 }
@@ -369,7 +418,11 @@ impl Shared {
         if matches!(outcome, Outcome::Acked { .. }) {
             self.acks.fetch_add(1, Ordering::SeqCst);
         }
-        self.ledger.lock().unwrap().push(Attempt { n, size, outcome: outcome.clone() });
+        self.ledger.lock().unwrap().push(Attempt {
+            n,
+            size,
+            outcome: outcome.clone(),
+        });
         outcome
     }
 
@@ -378,7 +431,9 @@ impl Shared {
             .lock()
             .unwrap()
             .iter()
-            .filter(|a| matches!(a.outcome, Outcome::Acked { generation: g, .. } if g == generation))
+            .filter(
+                |a| matches!(a.outcome, Outcome::Acked { generation: g, .. } if g == generation),
+            )
             .count()
     }
 
@@ -396,9 +451,17 @@ impl Shared {
 
     /// Get-Jobs which-jobs=all: job-id -> (job-state, job-name).
     fn get_jobs(&self) -> Result<BTreeMap<u32, (i32, String)>, String> {
-        let stream = TcpStream::connect_timeout(&addr(self.port), Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        let stream = TcpStream::connect_timeout(&addr(self.port), Duration::from_secs(2))
+            .map_err(|e| e.to_string())?;
         let rid = self.request_id.fetch_add(1, Ordering::Relaxed);
-        let r = exchange(stream, self.port, &get_jobs_request(rid, &self.uri), &[], Framing::default(), |_| {})?;
+        let r = exchange(
+            stream,
+            self.port,
+            &get_jobs_request(rid, &self.uri),
+            &[],
+            Framing::default(),
+            |_| {},
+        )?;
         if r.status > 0x00FF {
             return Err(format!("Get-Jobs status 0x{:04x}", r.status));
         }
@@ -407,7 +470,10 @@ impl Shared {
             let id = IppResponse::int(g, "job-id").ok_or("job group without job-id")? as u32;
             let state = IppResponse::int(g, "job-state").ok_or("job group without job-state")?;
             let name = IppResponse::string(g, "job-name").ok_or("job group without job-name")?;
-            assert!(jobs.insert(id, (state, name)).is_none(), "Get-Jobs listed job {id} twice");
+            assert!(
+                jobs.insert(id, (state, name)).is_none(),
+                "Get-Jobs listed job {id} twice"
+            );
         }
         Ok(jobs)
     }
@@ -431,7 +497,9 @@ fn client(shared: Arc<Shared>, index: usize) {
         }
         // A little deterministic jitter so the clients do not march in lock-step.
         k += 1;
-        thread::sleep(Duration::from_millis(mix(index as u32 * 1000 + k as u32) % 15));
+        thread::sleep(Duration::from_millis(
+            mix(index as u32 * 1000 + k as u32) % 15,
+        ));
     }
 }
 
@@ -439,7 +507,10 @@ fn client(shared: Arc<Shared>, index: usize) {
 fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         thread::sleep(Duration::from_millis(2));
     }
 }
@@ -491,20 +562,40 @@ impl Harness {
     fn restart(&mut self) {
         let generation = self.shared.generation.load(Ordering::SeqCst);
         let server = Appliance::start_with_listen(&self.state, &self.listen, &[]);
-        assert_eq!(server.port, self.shared.port, "restarted server listens on another port");
+        assert_eq!(
+            server.port, self.shared.port,
+            "restarted server listens on another port"
+        );
         self.server = Some(server);
-        let jobs = self.shared.get_jobs().expect("Get-Jobs right after restart");
+        let jobs = self
+            .shared
+            .get_jobs()
+            .expect("Get-Jobs right after restart");
         for (n, id, g) in self.shared.acked() {
             if g < generation {
-                let name =
-                    &jobs.get(&id).unwrap_or_else(|| panic!("acknowledged job {id} (crash-{n}) lost in a crash")).1;
-                assert_eq!(name, &format!("crash-{n}"), "job {id} is not the job that was acknowledged");
+                let name = &jobs
+                    .get(&id)
+                    .unwrap_or_else(|| panic!("acknowledged job {id} (crash-{n}) lost in a crash"))
+                    .1;
+                assert_eq!(
+                    name,
+                    &format!("crash-{n}"),
+                    "job {id} is not the job that was acknowledged"
+                );
             }
         }
-        let max_seen = jobs.keys().copied().chain(self.shared.acked().iter().map(|a| a.1)).max().unwrap_or(0);
+        let max_seen = jobs
+            .keys()
+            .copied()
+            .chain(self.shared.acked().iter().map(|a| a.1))
+            .max()
+            .unwrap_or(0);
         self.probe += 1;
         let n = PROBE_BASE_N + self.probe;
-        match self.shared.print(n, client_doc_size(n), Framing::default(), |_| {}) {
+        match self
+            .shared
+            .print(n, client_doc_size(n), Framing::default(), |_| {})
+        {
             Outcome::Acked { id, .. } => {
                 assert!(
                     id > max_seen,
@@ -524,7 +615,9 @@ impl Harness {
 
     fn open_gate(&self) {
         let next = self.shared.next_n.load(Ordering::SeqCst);
-        self.shared.budget.store(next + JOBS_PER_GENERATION - 1, Ordering::SeqCst);
+        self.shared
+            .budget
+            .store(next + JOBS_PER_GENERATION - 1, Ordering::SeqCst);
         self.shared.gate.store(true, Ordering::SeqCst);
     }
 }
@@ -550,7 +643,14 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
         ledger: Mutex::new(Vec::new()),
         acks: AtomicUsize::new(0),
     });
-    let mut h = Harness { shared: shared.clone(), state, listen, server: Some(server), kills: Vec::new(), probe: 0 };
+    let mut h = Harness {
+        shared: shared.clone(),
+        state,
+        listen,
+        server: Some(server),
+        kills: Vec::new(),
+        probe: 0,
+    };
     h.open_gate();
     let clients: Vec<_> = (0..CLIENTS)
         .map(|i| {
@@ -561,7 +661,9 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
     let long = Duration::from_secs(60);
 
     // 1. After the first ten acknowledgements.
-    wait_for(long, "10 acknowledged jobs", || shared.acks.load(Ordering::SeqCst) >= 10);
+    wait_for(long, "10 acknowledged jobs", || {
+        shared.acks.load(Ordering::SeqCst) >= 10
+    });
     h.kill("after 10 acks");
     h.restart();
 
@@ -583,16 +685,23 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
             })
         })
     };
-    wait_for(long, "the large upload to reach 40%", || paused.load(Ordering::SeqCst));
+    wait_for(long, "the large upload to reach 40%", || {
+        paused.load(Ordering::SeqCst)
+    });
     thread::sleep(Duration::from_millis(50));
     h.kill("mid-upload of a 24 MB document (40% sent)");
     release.store(true, Ordering::SeqCst);
     let mid = uploader.join().unwrap();
-    assert!(!matches!(mid, Outcome::Acked { .. }), "a document cut off mid-upload was acknowledged: {mid:?}");
+    assert!(
+        !matches!(mid, Outcome::Acked { .. }),
+        "a document cut off mid-upload was acknowledged: {mid:?}"
+    );
     h.restart();
 
     // 3. Right after a burst of acknowledgements, preferably while the worker writes output.
-    wait_for(long, "a burst of 8 acks in generation 2", || shared.acks_in(2) >= 8);
+    wait_for(long, "a burst of 8 acks in generation 2", || {
+        shared.acks_in(2) >= 8
+    });
     let t = Instant::now();
     while partial_files(&output).is_empty() && t.elapsed() < Duration::from_secs(3) {
         thread::sleep(Duration::from_millis(1));
@@ -607,11 +716,23 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
     h.restart();
 
     // 5. While the worker copies a ~50 MB document into the output directory.
-    let huge = shared.print(HUGE_N, HUGE_SIZE, Framing { chunked: true, abandon_at: None }, |_| {});
-    let Outcome::Acked { id: huge_id, .. } = huge else { panic!("the 50 MB Print-Job was not acknowledged: {huge:?}") };
+    let huge = shared.print(
+        HUGE_N,
+        HUGE_SIZE,
+        Framing {
+            chunked: true,
+            abandon_at: None,
+        },
+        |_| {},
+    );
+    let Outcome::Acked { id: huge_id, .. } = huge else {
+        panic!("the 50 MB Print-Job was not acknowledged: {huge:?}")
+    };
     let partial = output.join(format!(".{huge_id}-crash-{HUGE_N}.pdf.partial"));
     let done = output.join(format!("{huge_id}-crash-{HUGE_N}.pdf"));
-    wait_for(long, "the worker to start copying the 50 MB job", || partial.exists() || done.exists());
+    wait_for(long, "the worker to start copying the 50 MB job", || {
+        partial.exists() || done.exists()
+    });
     // Let a few megabytes land so the kill hits the copy itself, not just the file's creation.
     let copying = |min: u64| std::fs::metadata(&partial).is_ok_and(|m| m.len() < min);
     let t = Instant::now();
@@ -630,7 +751,9 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
 
     // The last generation runs to the end.
     let last = shared.generation.load(Ordering::SeqCst);
-    wait_for(long, "acks after the last restart", || shared.acks_in(last) >= 5);
+    wait_for(long, "acks after the last restart", || {
+        shared.acks_in(last) >= 5
+    });
     shared.stop.store(true, Ordering::SeqCst);
     for c in clients {
         c.join().unwrap();
@@ -640,7 +763,8 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
     let mut jobs = BTreeMap::new();
     let drained = common::wait_until(Duration::from_secs(90), || {
         jobs = shared.get_jobs().unwrap_or_default();
-        acked.iter().all(|(_, id, _)| jobs.contains_key(id)) && jobs.values().all(|(state, _)| (7..=9).contains(state))
+        acked.iter().all(|(_, id, _)| jobs.contains_key(id))
+            && jobs.values().all(|(state, _)| (7..=9).contains(state))
     });
     assert!(drained, "jobs did not all finish within 90 s: {jobs:?}");
 
@@ -650,7 +774,10 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
     let rejected: Vec<String> = ledger
         .iter()
         .filter_map(|a| match a.outcome {
-            Outcome::Rejected(status) => Some(format!("crash-{} ({} bytes): status 0x{status:04x}", a.n, a.size)),
+            Outcome::Rejected(status) => Some(format!(
+                "crash-{} ({} bytes): status 0x{status:04x}",
+                a.n, a.size
+            )),
             _ => None,
         })
         .collect();
@@ -662,11 +789,18 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
             _ => None,
         })
         .collect();
-    assert!(half_accepted.is_empty(), "uploads abandoned halfway were acknowledged as jobs: {half_accepted:?}");
+    assert!(
+        half_accepted.is_empty(),
+        "uploads abandoned halfway were acknowledged as jobs: {half_accepted:?}"
+    );
 
     // Acknowledged ids are unique, and never go backwards from one generation to the next.
     let acked_ids: BTreeSet<u32> = acked.iter().map(|a| a.1).collect();
-    assert_eq!(acked_ids.len(), acked.len(), "two acknowledgements carried the same job-id: {acked:?}");
+    assert_eq!(
+        acked_ids.len(),
+        acked.len(),
+        "two acknowledgements carried the same job-id: {acked:?}"
+    );
     let mut by_generation: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
     for &(_, id, g) in &acked {
         let e = by_generation.entry(g).or_insert((id, id));
@@ -693,9 +827,15 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
         if let Some(other) = job_of_n.insert(n, *id) {
             panic!("document crash-{n} became two jobs: {other} and {id}");
         }
-        assert_eq!(*state, 9, "job {id} ({name}) ended in state {state}, not completed");
+        assert_eq!(
+            *state, 9,
+            "job {id} ({name}) ended in state {state}, not completed"
+        );
     }
-    assert!(!job_of_n.contains_key(&MID_UPLOAD_N), "the document cut off mid-upload became a job");
+    assert!(
+        !job_of_n.contains_key(&MID_UPLOAD_N),
+        "the document cut off mid-upload became a job"
+    );
     for a in &ledger {
         if matches!(a.outcome, Outcome::Abandoned(_)) {
             assert!(
@@ -707,7 +847,11 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
         }
     }
     for (n, id, _) in &acked {
-        assert_eq!(job_of_n.get(n), Some(id), "acknowledged crash-{n} is not job {id}");
+        assert_eq!(
+            job_of_n.get(n),
+            Some(id),
+            "acknowledged crash-{n} is not job {id}"
+        );
     }
 
     // The output directory: exactly one complete file per job, nothing else but no leftovers.
@@ -727,8 +871,14 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
         files.entry(id).or_default().push(name);
     }
     for (id, names) in &files {
-        assert_eq!(names.len(), 1, "job {id} was printed more than once: {names:?}");
-        let (_, name) = jobs.get(id).unwrap_or_else(|| panic!("output {names:?} belongs to no job"));
+        assert_eq!(
+            names.len(),
+            1,
+            "job {id} was printed more than once: {names:?}"
+        );
+        let (_, name) = jobs
+            .get(id)
+            .unwrap_or_else(|| panic!("output {names:?} belongs to no job"));
         let n: u32 = name["crash-".len()..].parse().unwrap();
         assert_eq!(names[0], format!("{id}-crash-{n}.pdf"));
         let got = std::fs::read(output.join(&names[0])).unwrap();
@@ -742,31 +892,54 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
         );
     }
     for id in jobs.keys() {
-        assert!(files.contains_key(id), "completed job {id} has no output file");
+        assert!(
+            files.contains_key(id),
+            "completed job {id} has no output file"
+        );
     }
-    assert!(partials.is_empty(), "interrupted output was left behind: {partials:?}");
+    assert!(
+        partials.is_empty(),
+        "interrupted output was left behind: {partials:?}"
+    );
     // Uploads cut off by a crash leave nothing behind once the server has restarted.
     let staging = h.state.join("spool").join("staging");
-    let staged: Vec<_> = std::fs::read_dir(&staging).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(staged.is_empty(), "staged uploads left in {}: {staged:?}", staging.display());
+    let staged: Vec<_> = std::fs::read_dir(&staging)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        staged.is_empty(),
+        "staged uploads left in {}: {staged:?}",
+        staging.display()
+    );
 
     let count = |f: fn(&Outcome) -> bool| ledger.iter().filter(|a| f(&a.outcome)).count();
     let dropped = count(|o| matches!(o, Outcome::Dropped(_)));
-    let dropped_but_printed =
-        ledger.iter().filter(|a| matches!(a.outcome, Outcome::Dropped(_)) && job_of_n.contains_key(&a.n)).count();
+    let dropped_but_printed = ledger
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Dropped(_)) && job_of_n.contains_key(&a.n))
+        .count();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for a in &ledger {
         if let Outcome::Dropped(why) = &a.outcome {
             // "write document at 123: Broken pipe" -> "write document: Broken pipe"
             let key = match why.split_once(" at ") {
-                Some((what, rest)) => format!("{what}{}", rest.find(':').map(|i| &rest[i..]).unwrap_or("")),
+                Some((what, rest)) => {
+                    format!("{what}{}", rest.find(':').map(|i| &rest[i..]).unwrap_or(""))
+                }
                 None => why.clone(),
             };
             *reasons.entry(key).or_default() += 1;
         }
     }
-    let bytes: usize = jobs.values().map(|(_, name)| sizes[&name["crash-".len()..].parse::<u32>().unwrap()]).sum();
-    println!("[crash] summary after {:.1} s:", started.elapsed().as_secs_f64());
+    let bytes: usize = jobs
+        .values()
+        .map(|(_, name)| sizes[&name["crash-".len()..].parse::<u32>().unwrap()])
+        .sum();
+    println!(
+        "[crash] summary after {:.1} s:",
+        started.elapsed().as_secs_f64()
+    );
     for k in &h.kills {
         println!("[crash]   {k}");
     }
@@ -782,7 +955,8 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
     );
     let answers: BTreeMap<String, usize> = ledger.iter().fold(BTreeMap::new(), |mut m, a| {
         if let Outcome::Abandoned(status) = a.outcome {
-            *m.entry(status.map_or("no answer".into(), |s| format!("0x{s:04x}"))).or_default() += 1;
+            *m.entry(status.map_or("no answer".into(), |s| format!("0x{s:04x}")))
+                .or_default() += 1;
         }
         m
     });

@@ -30,7 +30,10 @@ fn cups_adds_an_everywhere_queue_for_the_appliance_and_prints_a_pdf() {
     let ppd = cupsd
         .add_everywhere_queue(QUEUE, &appliance.uri, Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(ppd, cupsd.server_root().join("ppd").join(format!("{QUEUE}.ppd")));
+    assert_eq!(
+        ppd,
+        cupsd.server_root().join("ppd").join(format!("{QUEUE}.ppd"))
+    );
     let ppd_text = String::from_utf8_lossy(&fs::read(&ppd).unwrap()).into_owned();
     assert!(
         ppd_text.contains("*cupsFilter2:") && ppd_text.contains("*PageSize"),
@@ -76,7 +79,9 @@ fn cups_adds_an_everywhere_queue_for_the_appliance_and_prints_a_pdf() {
     );
 
     // The ipp backend polls Get-Job-Attributes until the appliance reports the job completed.
-    cupsd.wait_job_completed(&job, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    cupsd
+        .wait_job_completed(&job, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The first output file (sorted by path) once it has stopped growing: `(path, contents)`.
@@ -134,7 +139,10 @@ fn one_page_pdf(text: &str) -> Vec<u8> {
             .to_string(),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
             .to_string(),
-        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ),
     ];
     let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut offsets = Vec::new();
@@ -158,7 +166,11 @@ fn one_page_pdf(text: &str) -> Vec<u8> {
 fn one_page_pdf_has_consistent_xref() {
     let pdf = one_page_pdf("a (b) \\ c");
     let at = |offset: usize, what: &str| pdf[offset..].starts_with(what.as_bytes());
-    let find = |what: &str| pdf.windows(what.len()).rposition(|w| w == what.as_bytes()).unwrap();
+    let find = |what: &str| {
+        pdf.windows(what.len())
+            .rposition(|w| w == what.as_bytes())
+            .unwrap()
+    };
     assert!(pdf.starts_with(b"%PDF-1.4\n") && pdf.ends_with(b"%%EOF\n"));
 
     let tail = String::from_utf8(pdf[find("startxref\n")..].to_vec()).unwrap();
@@ -166,10 +178,18 @@ fn one_page_pdf_has_consistent_xref() {
     assert!(at(xref, "xref\n0 6\n0000000000 65535 f \n"));
     let table = String::from_utf8(pdf[xref..].to_vec()).unwrap();
     for (i, entry) in table.split('\n').skip(3).take(5).enumerate() {
-        assert_eq!(entry.len(), 19, "xref entries are 20 bytes with the newline");
+        assert_eq!(
+            entry.len(),
+            19,
+            "xref entries are 20 bytes with the newline"
+        );
         assert!(entry.ends_with(" 00000 n "));
         let offset: usize = entry[..10].parse().unwrap();
-        assert!(at(offset, &format!("{} 0 obj\n", i + 1)), "xref offset of object {}", i + 1);
+        assert!(
+            at(offset, &format!("{} 0 obj\n", i + 1)),
+            "xref offset of object {}",
+            i + 1
+        );
     }
 
     let dict = find("<< /Length ");
@@ -180,6 +200,12 @@ fn one_page_pdf_has_consistent_xref() {
         .parse()
         .unwrap();
     let data = find("stream\nBT") + "stream\n".len();
-    assert!(at(data + length, "\nendstream\n"), "stream /Length matches its data");
-    assert!(at(data, "BT /F1 24 Tf 72 760 Td (a \\(b\\) \\\\ c) Tj ET\n"));
+    assert!(
+        at(data + length, "\nendstream\n"),
+        "stream /Length matches its data"
+    );
+    assert!(at(
+        data,
+        "BT /F1 24 Tf 72 760 Td (a \\(b\\) \\\\ c) Tj ET\n"
+    ));
 }

@@ -1,3 +1,4 @@
 //! Pure wire formats: no tokio, no files, no sockets, no clock.
 
 pub mod ipp;
+pub mod ppd;

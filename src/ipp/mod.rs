@@ -61,6 +61,8 @@ pub struct ServiceConfig {
     pub multiple_operation_timeout: u32,
     /// The resource path of the queue, e.g. "/ipp/print".
     pub resource: String,
+    /// Whether the port also speaks TLS (printer-uri-supported then lists ipps:// too).
+    pub tls: bool,
 }
 
 /// Mutable printer state (RFC 8011 §5.4.11-12).

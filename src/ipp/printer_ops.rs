@@ -32,10 +32,18 @@ impl Printer {
         let queued = self.spool.count_where(|j| !j.status.state.is_terminal());
         let web = ctx.http_url("/");
         let free = STORAGE_FREE_PERCENT.load(Ordering::Relaxed);
+        // RFC 8011 §5.4.1-3: one entry per URI, security and authentication in step.
+        let mut uris = vec![uri(&format!("ipp://{}{}", ctx.host, self.config.resource))];
+        let mut security = vec![kw("none")];
+        if self.config.tls {
+            uris.push(uri(&format!("ipps://{}{}", ctx.host, self.config.resource)));
+            security.push(kw("tls"));
+        }
+        let authentication = vec![kw("requesting-user-name"); uris.len()];
         let mut v = vec![
-            Attribute::new("printer-uri-supported", uri(&ctx.printer_uri(&self.config.resource))),
-            Attribute::new("uri-security-supported", kw(if ctx.scheme == "ipps" { "tls" } else { "none" })),
-            Attribute::new("uri-authentication-supported", kw("requesting-user-name")),
+            Attribute::set("printer-uri-supported", uris),
+            Attribute::set("uri-security-supported", security),
+            Attribute::set("uri-authentication-supported", authentication),
             Attribute::new("printer-name", name(&desc.name)),
             Attribute::new("printer-info", text(&or_default(&desc.info, &desc.name))),
             Attribute::new("printer-location", text(&or_default(&desc.location, "Not configured"))),

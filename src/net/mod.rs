@@ -4,6 +4,7 @@
 //! parser sees them; the document streams on to the spool.
 
 pub mod page;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::io;
@@ -58,16 +59,33 @@ pub struct HttpService {
     pub printer: Arc<Printer>,
     pub icons: page::Icons,
     pub header_timeout: Duration,
+    /// A document upload that sends nothing for this long is dropped.
+    pub document_idle_timeout: Duration,
+    /// TLS on the same port (first byte 0x16) and by HTTP Upgrade; `None` serves plain HTTP only.
+    pub tls: Option<tls::Tls>,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub connections: Arc<tokio::sync::Semaphore>,
 }
 
+/// The first byte of a TLS ClientHello record (RFC 8446 §5.1: content type handshake).
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// Accepts connections on `listener` until `shutdown` turns true; each connection is served on
-/// its own task, and a failing connection never affects the others.
+/// its own task, and a failing connection never affects the others. Plain HTTP and TLS share the
+/// port, as with CUPS: a first byte of 0x16 starts a TLS handshake.
 pub async fn serve(
     listener: TcpListener,
     service: Arc<HttpService>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
+        let permit = tokio::select! {
+            p = service.connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -82,33 +100,74 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
-        let header_timeout = service.header_timeout;
         let service = service.clone();
-        let mut shutdown = shutdown.clone();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let service = service.clone();
-                async move { Ok::<_, Infallible>(service.route(req, local, peer).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, "connection ended: {e}");
-                    }
-                }
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
+            let _permit = permit;
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout(service.header_timeout, stream.peek(&mut first)).await;
+            let is_tls = matches!(peeked, Ok(Ok(1))) && first[0] == TLS_HANDSHAKE;
+            match (&service.tls, is_tls) {
+                (Some(tls), true) => match tokio::time::timeout(service.header_timeout, tls.acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => serve_http(tls_stream, service, local, peer, "ipps", shutdown).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+                _ => serve_http(stream, service, local, peer, "ipp", shutdown).await,
             }
         });
     }
+}
+
+/// Serves HTTP/1.1 on one connection (plain, TLS, or upgraded to TLS) until it closes.
+fn serve_http<I>(
+    io: I,
+    service: Arc<HttpService>,
+    local: Option<SocketAddr>,
+    peer: SocketAddr,
+    scheme: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(async move {
+        let header_timeout = service.header_timeout;
+        let svc_service = service.clone();
+        let svc_shutdown = shutdown.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let service = svc_service.clone();
+            let shutdown = svc_shutdown.clone();
+            async move { Ok::<_, Infallible>(service.route(req, local, peer, scheme, shutdown).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(io), svc)
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+            }
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+            }
+        }
+    })
+}
+
+/// Whether a request asks to switch this connection to TLS (RFC 2817 §3: `Upgrade: TLS/1.x`),
+/// as `ipptool -E` and CUPS do.
+fn wants_tls_upgrade(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(hyper::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|p| p.trim().to_ascii_uppercase().starts_with("TLS/")))
 }
 
 type HttpResponse = Response<Full<Bytes>>;
@@ -146,14 +205,49 @@ fn request_host(req: &Request<Incoming>, local: Option<SocketAddr>) -> String {
 
 impl HttpService {
     async fn route(
-        &self,
-        req: Request<Incoming>,
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
         local: Option<SocketAddr>,
         peer: SocketAddr,
+        scheme: &'static str,
+        shutdown: watch::Receiver<bool>,
     ) -> HttpResponse {
         let host = request_host(&req, local);
         let path = req.uri().path().to_string();
+        let is_options = req.method() == Method::OPTIONS;
+        if let (Some(tls), "ipp", true, true) = (&self.tls, scheme, is_options, wants_tls_upgrade(&req)) {
+            // RFC 2817 §3.3: answer 101, run the TLS handshake on the same connection, then send the
+            // response to the original request (OPTIONS) over TLS — CUPS waits for it.
+            let on_upgrade = hyper::upgrade::on(&mut req);
+            let tls = tls.clone();
+            let service = self.clone();
+            tokio::spawn(async move {
+                match on_upgrade.await {
+                    Ok(upgraded) => match tls.acceptor.accept(TokioIo::new(upgraded)).await {
+                        Ok(mut stream) => {
+                            use tokio::io::AsyncWriteExt;
+                            let answer = b"HTTP/1.1 200 OK\r\nAllow: GET, HEAD, OPTIONS, POST\r\nContent-Length: 0\r\n\r\n";
+                            if stream.write_all(answer).await.is_ok() && stream.flush().await.is_ok() {
+                                serve_http(stream, service, local, peer, "ipps", shutdown).await;
+                            }
+                        }
+                        Err(e) => tracing::debug!(%peer, "TLS handshake after Upgrade failed: {e}"),
+                    },
+                    Err(e) => tracing::debug!(%peer, "HTTP Upgrade failed: {e}"),
+                }
+            });
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            r.headers_mut().insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+            r.headers_mut().insert(hyper::header::UPGRADE, HeaderValue::from_static("TLS/1.2,HTTP/1.1"));
+            return r;
+        }
         match (req.method(), path.as_str()) {
+            (&Method::OPTIONS, _) => {
+                let mut r = plain(StatusCode::OK, "");
+                r.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS, POST"));
+                r
+            }
             (&Method::POST, _) => {
                 let is_ipp = req
                     .headers()
@@ -168,7 +262,7 @@ impl HttpService {
                 }
                 let ctx = RequestContext {
                     host,
-                    scheme: "ipp",
+                    scheme,
                     authenticated_user: None,
                     is_admin: false,
                 };
@@ -177,7 +271,7 @@ impl HttpService {
             (&Method::GET | &Method::HEAD, p) if p == "/" || p == self.printer.config.resource => {
                 let ctx = RequestContext {
                     host,
-                    scheme: "ipp",
+                    scheme,
                     authenticated_user: None,
                     is_admin: false,
                 };
@@ -245,7 +339,18 @@ impl HttpService {
         let stream = BodyStream::new(body)
             .try_filter_map(|frame| std::future::ready(Ok(frame.into_data().ok())))
             .map_err(io::Error::other);
-        let reader = tokio_util::io::StreamReader::new(stream);
+        // A client that stops sending mid-document must not hold the connection and its staging
+        // file forever; CUPS streams as its filters produce output, so the default is generous.
+        let idle = self.document_idle_timeout;
+        let stream = futures_util::stream::unfold(Box::pin(stream), move |mut s| async move {
+            match tokio::time::timeout(idle, s.try_next()).await {
+                Ok(Ok(Some(bytes))) => Some((Ok(bytes), s)),
+                Ok(Ok(None)) => None,
+                Ok(Err(e)) => Some((Err(e), s)),
+                Err(_) => Some((Err(io::Error::new(io::ErrorKind::TimedOut, "document upload stalled")), s)),
+            }
+        });
+        let reader = tokio_util::io::StreamReader::new(Box::pin(stream));
         let doc: DocumentBody = Box::new(std::io::Cursor::new(rest).chain(reader));
         let resp = self.printer.handle(msg, doc, &ctx).await;
         let mut out = Vec::with_capacity(4096);
