@@ -88,6 +88,9 @@ pub struct Printer {
     pub clock: Arc<dyn Clock>,
     pub config: ServiceConfig,
     paused_tx: watch::Sender<bool>,
+    /// Bumped on every printer-state-changed or printer-config-changed event, so that DNS-SD and
+    /// the web page can follow the printer without polling.
+    changed: watch::Sender<u64>,
     /// Attributes that only change with capabilities, encoded once at start.
     encoded_static: attributes::EncodedAttributes,
     media_col_database: Vec<u8>,
@@ -105,6 +108,7 @@ impl Printer {
     ) -> Arc<Printer> {
         let now = clock.now();
         let (paused_tx, _) = watch::channel(false);
+        let (changed, _) = watch::channel(0);
         let mut mcd = Vec::new();
         ipp::encode_attribute(&attributes::media_col_database(&caps), &mut mcd);
         let static_attrs = attributes::encode_each(&attributes::static_attributes(
@@ -129,10 +133,16 @@ impl Printer {
             clock,
             config,
             paused_tx,
+            changed,
             encoded_static: static_attrs,
             media_col_database: mcd,
             subscriptions: Mutex::new(subscriptions::Subscriptions::default()),
         })
+    }
+
+    /// Changes whenever the printer's state or configuration (name, location, ...) changes.
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Follows Pause-Printer/Resume-Printer; the worker watches it.

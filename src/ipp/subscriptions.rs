@@ -58,6 +58,7 @@ impl Printer {
     /// Records a printer event for every subscription that asked for it.
     pub(crate) fn post_printer_event(&self, event: &'static str) {
         self.post_event(event, None);
+        self.changed.send_modify(|n| *n += 1);
     }
 
     /// Records a job event (called by the event pump on every job state change).
