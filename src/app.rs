@@ -96,6 +96,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         geo_location: p.geo_location.clone(),
     };
     for (key, field) in [
+        ("printer-name", &mut desc.name),
         ("printer-info", &mut desc.info),
         ("printer-location", &mut desc.location),
         ("printer-organization", &mut desc.organization),
@@ -127,6 +128,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
             multiple_operation_timeout: config.spool.multiple_operation_timeout_seconds,
             resource: RESOURCE.to_string(),
             tls: config.server.tls,
+            print_requires_auth: config.auth.print_requires_authentication,
         },
     );
 
@@ -166,6 +168,11 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         icons: net::page::Icons::new(),
         header_timeout: Duration::from_secs(config.server.header_timeout_seconds),
         document_idle_timeout: Duration::from_secs(config.server.document_idle_timeout_seconds),
+        web: crate::web::Web::new(
+            printer.clone(),
+            Arc::new(crate::auth::Authenticator::new(&state_dir)),
+            tls.is_some(),
+        ),
         tls,
         connections: Arc::new(tokio::sync::Semaphore::new(config.server.max_connections)),
     });
@@ -187,6 +194,24 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     if bound.is_empty() {
         return Err(AppError::NoListener);
     }
+    // ---- DNS-SD (issue 3): advertise once the listeners are bound; the task withdraws the
+    // services when `shutdown` fires. Loopback-only listeners are not advertised.
+    if config.dnssd.backend != crate::config::DnssdBackend::Off {
+        match crate::dnssd::advertised_port(bound.iter().filter_map(|l| l.local_addr().ok())) {
+            Some(port) => tasks.push(tokio::spawn(crate::dnssd::run(
+                printer.clone(),
+                crate::dnssd::Settings {
+                    backend: config.dnssd.backend,
+                    port,
+                    tls: config.server.tls,
+                    auth_required: config.auth.print_requires_authentication,
+                },
+                shutdown.clone(),
+            ))),
+            None => tracing::info!("DNS-SD: listening on loopback only; not advertising"),
+        }
+    }
+    // ---- end DNS-SD ----
     for l in bound {
         let local = l.local_addr().map_err(|source| AppError::StateDir {
             dir: state_dir.clone(),

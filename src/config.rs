@@ -28,6 +28,18 @@ pub struct Config {
     pub printer: PrinterConfig,
     pub spool: SpoolConfig,
     pub limits: Limits,
+    pub auth: AuthConfig,
+    pub dnssd: DnssdConfig,
+}
+
+/// `[auth]`: who may print and administer (users are managed with `printbridge user`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Print-Job, Create-Job and Send-Document (and acting on one's own jobs) need a local user's
+    /// credentials; the job owner is then the authenticated user. Off by default: Windows and
+    /// many phones cannot add a printer that asks for a password.
+    pub print_requires_authentication: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -133,6 +145,28 @@ impl Default for SpoolConfig {
             multiple_operation_timeout_seconds: 300,
         }
     }
+}
+
+/// `[dnssd]`: how the printer is advertised on the local network (DNS-SD over multicast DNS).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnssdConfig {
+    pub backend: DnssdBackend,
+}
+
+/// Which mDNS responder publishes the services.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DnssdBackend {
+    /// Avahi when the system bus has `org.freedesktop.Avahi`, else the embedded responder.
+    #[default]
+    Auto,
+    /// The system's Avahi daemon over D-Bus (waits, with a warning, while it is not running).
+    Avahi,
+    /// The responder built into printbridge (mdns-sd).
+    Embedded,
+    /// Do not advertise.
+    Off,
 }
 
 impl Config {
@@ -245,6 +279,15 @@ mod tests {
         assert_eq!(c.printer.location, "2nd floor");
         assert_eq!(c.printer.name, "printbridge");
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn dnssd_backend_is_parsed() {
+        assert_eq!(Config::default().dnssd.backend, DnssdBackend::Auto);
+        let c = Config::parse("[dnssd]\nbackend = \"embedded\"\n", Path::new("x")).unwrap();
+        assert_eq!(c.dnssd.backend, DnssdBackend::Embedded);
+        let err = Config::parse("[dnssd]\nbackend = \"bonjour\"\n", Path::new("x")).unwrap_err();
+        assert!(err.to_string().contains("bonjour"), "{err}");
     }
 
     #[test]

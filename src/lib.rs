@@ -8,17 +8,30 @@
 //! - [`spool`]: the durable job store (SQLite + document files) and the worker that prints.
 //! - [`convert`]: streaming conversion to PDF (PWG raster and Apple raster → PDF so far).
 //! - [`device`]: output devices behind one trait (file directory for now).
+//! - [`dnssd`]: DNS-SD advertisement behind one trait: Avahi over D-Bus, or the embedded responder.
 //! - [`net`]: the only code that binds or accepts sockets: HTTP/1.1 serving of IPP.
+//! - [`web`]: the status and administration pages (axum + askama), mounted by `net`.
+//! - [`auth`]: local users (argon2) and HTTP Basic authentication with throttling.
 //! - [`config`]: plain-data configuration with validation.
 //! - [`app`]: the composition root that wires the parts together.
 //! - [`client`]: the command-line IPP client behind `printbridge print` and `printbridge jobs`.
+//! - [`cloud`]: the cloud print service (`printbridge cloud`): accounts, RFC 8628 device
+//!   authorization, verification pages (axum + askama).
+//! - [`store`]: the cloud's database (sqlx `Any`: SQLite by default, PostgreSQL), migrations in
+//!   `migrations/cloud/`.
 
 pub mod app;
+pub mod auth;
 pub mod client;
+pub mod cloud;
 pub mod codec;
 pub mod config;
+pub mod convert;
 pub mod device;
+pub mod dnssd;
 pub mod ipp;
 pub mod model;
 pub mod net;
 pub mod spool;
+pub mod store;
+pub mod web;

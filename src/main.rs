@@ -28,6 +28,10 @@ enum Command {
     Print(printbridge::client::PrintArgs),
     /// List the jobs of an IPP printer.
     Jobs(printbridge::client::JobsArgs),
+    /// Manage the appliance's local users: `user add NAME [--admin]`, `user del NAME`, `user list`.
+    User(printbridge::auth::cli::UserArgs),
+    /// Run the cloud print service on 127.0.0.1:8080, or administer it (`cloud admin ...`).
+    Cloud(printbridge::cloud::CloudArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -94,6 +98,11 @@ fn main() -> ExitCode {
                 .await
                 .map_err(anyhow::Error::from),
             Command::Jobs(args) => printbridge::client::jobs(&args)
+                .await
+                .map_err(anyhow::Error::from),
+            Command::User(args) => printbridge::auth::cli::run(&args, &mut std::io::stdout())
+                .map_err(anyhow::Error::from),
+            Command::Cloud(args) => printbridge::cloud::main(args)
                 .await
                 .map_err(anyhow::Error::from),
         }

@@ -507,6 +507,7 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
             "printer-geo-location",
             "printer-info",
             "printer-location",
+            "printer-name",
             "printer-organization",
             "printer-organizational-unit",
         ]),

@@ -36,8 +36,49 @@ impl Printer {
             .unwrap_or_else(|| "anonymous".to_string())
     }
 
+    /// Whether the requester owns `job` or is an administrator. Without credentials,
+    /// requesting-user-name is taken on trust (RFC 8011 §9.3) unless printing needs authentication.
     fn may_act_on(&self, job: &Job, req: &Message, ctx: &RequestContext) -> bool {
-        ctx.is_admin || job.owner == self.requester(req, ctx)
+        if ctx.is_admin {
+            return true;
+        }
+        if ctx.authenticated_user.is_none() && self.config.print_requires_auth {
+            return false;
+        }
+        job.owner == self.requester(req, ctx)
+    }
+
+    /// [`Self::may_act_on`] as a status: client-error-not-authenticated without credentials (the
+    /// net layer answers HTTP 401 so that the client asks for them, as CUPS does), else
+    /// client-error-forbidden.
+    fn check_may_act_on(
+        &self,
+        job: &Job,
+        req: &Message,
+        ctx: &RequestContext,
+        refusal: &str,
+    ) -> Result<(), Status> {
+        if self.may_act_on(job, req, ctx) {
+            Ok(())
+        } else if ctx.authenticated_user.is_none() {
+            Err(Status::new(
+                status::NOT_AUTHENTICATED,
+                format!("{refusal}: sign in as the owner or an administrator"),
+            ))
+        } else {
+            Err(Status::new(status::FORBIDDEN, refusal))
+        }
+    }
+
+    /// With `auth.print_requires_authentication`, job submission needs credentials.
+    fn require_print_auth(&self, ctx: &RequestContext) -> Result<(), Status> {
+        if self.config.print_requires_auth && ctx.authenticated_user.is_none() {
+            return Err(Status::new(
+                status::NOT_AUTHENTICATED,
+                "this printer needs a user name and password to print",
+            ));
+        }
+        Ok(())
     }
 
     /// Finds the target job from job-uri, or printer-uri + job-id (RFC 8011 §4.3.1).
@@ -269,6 +310,7 @@ impl Printer {
         doc: DocumentBody,
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
+        self.require_print_auth(ctx)?;
         self.check_accepting()?;
         let (checked, format, compression) = self.creation_checks(&req)?;
         let staged = self.stage(doc).await?;
@@ -315,6 +357,7 @@ impl Printer {
         req: Message,
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
+        self.require_print_auth(ctx)?;
         self.check_accepting()?;
         let (checked, _, _) = self.creation_checks(&req)?;
         let new = self.new_job(&req, ctx, checked.accepted);
@@ -328,13 +371,9 @@ impl Printer {
         doc: DocumentBody,
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
+        self.require_print_auth(ctx)?;
         let job = self.target_job(&req)?;
-        if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(
-                status::FORBIDDEN,
-                "only the job's owner may add documents",
-            ));
-        }
+        self.check_may_act_on(&job, &req, ctx, "only the job's owner may add documents")?;
         let last = match op_attr(&req, "last-document").map(|a| a.values.as_slice()) {
             Some([Value::Boolean(b)]) => *b,
             Some(_) => return Err(Status::bad_request("last-document must be one boolean")),
@@ -386,12 +425,7 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
-        if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(
-                status::FORBIDDEN,
-                "only the job's owner may close it",
-            ));
-        }
+        self.check_may_act_on(&job, &req, ctx, "only the job's owner may close it")?;
         if !job.status.incoming {
             return Err(Status::not_possible(format!(
                 "job {} is already closed",
@@ -408,12 +442,12 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
-        if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(
-                status::FORBIDDEN,
-                "only the job's owner or an administrator may cancel it",
-            ));
-        }
+        self.check_may_act_on(
+            &job,
+            &req,
+            ctx,
+            "only the job's owner or an administrator may cancel it",
+        )?;
         let by_operator = ctx.is_admin && job.owner != self.requester(&req, ctx);
         self.spool
             .transition(job.id, JobEvent::Cancel { by_operator })
@@ -429,6 +463,7 @@ impl Printer {
         purge: bool,
     ) -> Result<Message, Status> {
         self.check_printer_target(&req)?;
+        self.require_admin(ctx)?;
         let ids = self.job_ids_operand(&req)?;
         for job in self.spool.list() {
             if job.status.state.is_terminal()
@@ -444,7 +479,6 @@ impl Printer {
         if purge {
             self.spool.purge(0, 0).await?;
         }
-        let _ = ctx;
         Ok(Printer::ok())
     }
 
@@ -454,6 +488,7 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         self.check_printer_target(&req)?;
+        self.require_print_auth(ctx)?;
         let me = self.requester(&req, ctx);
         let ids = self.job_ids_operand(&req)?;
         if let Some(ids) = &ids {
@@ -506,12 +541,12 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
-        if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(
-                status::FORBIDDEN,
-                "only the job's owner or an administrator may hold it",
-            ));
-        }
+        self.check_may_act_on(
+            &job,
+            &req,
+            ctx,
+            "only the job's owner or an administrator may hold it",
+        )?;
         if let Some(a) = op_attr(&req, "job-hold-until") {
             let checked = check_job_template(std::slice::from_ref(a), &self.caps);
             if checked.conflicting {
@@ -540,12 +575,12 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
-        if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(
-                status::FORBIDDEN,
-                "only the job's owner or an administrator may release it",
-            ));
-        }
+        self.check_may_act_on(
+            &job,
+            &req,
+            ctx,
+            "only the job's owner or an administrator may release it",
+        )?;
         self.spool.transition(job.id, JobEvent::Release).await?;
         Ok(Printer::ok())
     }
@@ -558,12 +593,12 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
-        if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(
-                status::FORBIDDEN,
-                "only the job's owner or an administrator may restart it",
-            ));
-        }
+        self.check_may_act_on(
+            &job,
+            &req,
+            ctx,
+            "only the job's owner or an administrator may restart it",
+        )?;
         if !job.status.state.is_terminal() {
             return Err(Status::not_possible(format!(
                 "job {} is {} and has not finished",
@@ -590,12 +625,12 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
-        if !self.may_act_on(&job, &req, ctx) {
-            return Err(Status::new(
-                status::FORBIDDEN,
-                "only the job's owner or an administrator may change it",
-            ));
-        }
+        self.check_may_act_on(
+            &job,
+            &req,
+            ctx,
+            "only the job's owner or an administrator may change it",
+        )?;
         if job.status.state.is_terminal() {
             return Err(Status::not_possible(format!("job {} has finished", job.id)));
         }
@@ -684,6 +719,12 @@ impl Printer {
                 )));
             }
         }
+        self.check_may_act_on(
+            &job,
+            &req,
+            ctx,
+            "only the job's owner or an administrator may cancel it",
+        )?;
         let by_operator = ctx.is_admin && job.owner != self.requester(&req, ctx);
         self.spool
             .transition(job.id, JobEvent::Cancel { by_operator })
@@ -695,9 +736,10 @@ impl Printer {
     pub(super) async fn suspend_current_job(
         &self,
         req: Message,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
     ) -> Result<Message, Status> {
         self.check_printer_target(&req)?;
+        self.require_admin(ctx)?;
         let current = self
             .spool
             .list()
@@ -734,12 +776,12 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
-        if !ctx.is_admin && job.owner != self.requester(&req, ctx) {
-            return Err(Status::new(
-                status::FORBIDDEN,
-                "only an administrator may reorder jobs",
-            ));
-        }
+        self.check_may_act_on(
+            &job,
+            &req,
+            ctx,
+            "only the job's owner or an administrator may reorder it",
+        )?;
         if !matches!(job.status.state, JobState::Pending | JobState::PendingHeld) {
             return Err(Status::not_possible(format!(
                 "job {} is {} and cannot be reordered",
@@ -996,7 +1038,7 @@ impl Printer {
         }
         let mut resp = Printer::ok();
         for job in jobs.into_iter().skip(first_index - 1).take(limit) {
-            let owner = ctx.is_admin || job.owner == me;
+            let owner = self.may_act_on(&job, &req, ctx);
             let attrs =
                 self.job_attributes(&job, ctx, wanted.as_deref(), owner, &["job-id", "job-uri"]);
             resp.groups.push(crate::codec::ipp::Group {

@@ -63,6 +63,9 @@ pub struct ServiceConfig {
     pub resource: String,
     /// Whether the port also speaks TLS (printer-uri-supported then lists ipps:// too).
     pub tls: bool,
+    /// Printing needs a local user's credentials (`auth.print_requires_authentication`):
+    /// uri-authentication-supported says "basic", and DNS-SD advertises `air=username,password`.
+    pub print_requires_auth: bool,
 }
 
 /// Mutable printer state (RFC 8011 §5.4.11-12).

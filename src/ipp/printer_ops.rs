@@ -39,7 +39,19 @@ impl Printer {
             uris.push(uri(&format!("ipps://{}{}", ctx.host, self.config.resource)));
             security.push(kw("tls"));
         }
-        let authentication = vec![kw("requesting-user-name"); uris.len()];
+        // RFC 8011 §5.4.2: "basic" where printing asks for a password (over TLS; on plain ipp://
+        // only when there is no TLS, since remote clients are sent to TLS before they may send
+        // credentials), else requesting-user-name as CUPS says for an open queue.
+        let authentication = (0..uris.len())
+            .map(|i| {
+                let secure = i == 1 || !self.config.tls;
+                kw(if self.config.print_requires_auth && secure {
+                    "basic"
+                } else {
+                    "requesting-user-name"
+                })
+            })
+            .collect();
         let mut v = vec![
             Attribute::set("printer-uri-supported", uris),
             Attribute::set("uri-security-supported", security),
@@ -178,6 +190,7 @@ impl Printer {
             "printer-geo-location",
             "printer-info",
             "printer-location",
+            "printer-name",
             "printer-organization",
             "printer-organizational-unit",
         ] {
@@ -222,6 +235,11 @@ impl Printer {
                     .is_some_and(|s| s.len() <= 127 && !s.chars().any(char::is_control))
             };
             match (a.name.as_str(), a.first()) {
+                ("printer-name", Some(Value::Name(_) | Value::NameLang { .. }))
+                    if text_ok(&v) && v.as_ref().is_some_and(|s| !s.trim().is_empty()) =>
+                {
+                    desc.name = v.unwrap_or_default().trim().to_string()
+                }
                 ("printer-info", Some(Value::Text(_) | Value::TextLang { .. })) if text_ok(&v) => {
                     desc.info = v.unwrap_or_default()
                 }
@@ -261,19 +279,36 @@ impl Printer {
         Ok(Printer::ok())
     }
 
-    /// Replaces the description, persists it and marks a configuration change.
+    /// Replaces the description, persists what changed (those values then win over the
+    /// configuration file's) and marks a configuration change.
     pub async fn update_description(
         &self,
         desc: crate::model::printer::Description,
     ) -> Result<(), Status> {
-        for (k, v) in [
-            ("printer-info", &desc.info),
-            ("printer-location", &desc.location),
-            ("printer-organization", &desc.organization),
-            ("printer-organizational-unit", &desc.organizational_unit),
-            ("printer-geo-location", &desc.geo_location),
+        let old = self.description();
+        for (k, v, was) in [
+            ("printer-name", &desc.name, &old.name),
+            ("printer-info", &desc.info, &old.info),
+            ("printer-location", &desc.location, &old.location),
+            (
+                "printer-organization",
+                &desc.organization,
+                &old.organization,
+            ),
+            (
+                "printer-organizational-unit",
+                &desc.organizational_unit,
+                &old.organizational_unit,
+            ),
+            (
+                "printer-geo-location",
+                &desc.geo_location,
+                &old.geo_location,
+            ),
         ] {
-            self.spool.set_setting(k, v).await?;
+            if v != was {
+                self.spool.set_setting(k, v).await?;
+            }
         }
         *self.desc.write().expect("printer lock") = desc;
         self.status
@@ -284,11 +319,22 @@ impl Printer {
         Ok(())
     }
 
-    fn require_admin(&self, ctx: &RequestContext) -> Result<(), Status> {
-        // Until authentication exists (see docs/config.md), every client on the network is trusted
-        // with printer administration, as with an unconfigured ippeveprinter.
-        let _ = ctx;
-        Ok(())
+    /// Printer administration needs an administrator's credentials: without any, the status is
+    /// client-error-not-authenticated, which the net layer turns into HTTP 401 with a Basic
+    /// challenge so that clients ask for them (as CUPS does); a signed-in user who is not an
+    /// administrator gets client-error-forbidden.
+    pub(crate) fn require_admin(&self, ctx: &RequestContext) -> Result<(), Status> {
+        match (&ctx.authenticated_user, ctx.is_admin) {
+            (_, true) => Ok(()),
+            (None, false) => Err(Status::new(
+                status::NOT_AUTHENTICATED,
+                "this operation needs an administrator's user name and password",
+            )),
+            (Some(user), false) => Err(Status::new(
+                status::FORBIDDEN,
+                format!("user '{user}' is not an administrator"),
+            )),
+        }
     }
 
     pub(super) async fn pause_printer(

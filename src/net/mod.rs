@@ -1,7 +1,8 @@
 //! The only code that binds or accepts sockets: listeners (IPv4 and IPv6), and HTTP/1.1 serving of IPP
-//! (RFC 8010 §4) with keep-alive, chunked bodies and `Expect: 100-continue` (hyper handles those), the
-//! status page and the printer icons. Request bytes are framed with the bounded IPP reader before any
-//! parser sees them; the document streams on to the spool.
+//! (RFC 8010 §4) with keep-alive, chunked bodies and `Expect: 100-continue` (hyper handles those), and
+//! the printer icons; every other request goes to the web pages ([`crate::web`]). Request bytes are
+//! framed with the bounded IPP reader before any parser sees them; the document streams on to the
+//! spool.
 
 pub mod page;
 pub mod tls;
@@ -16,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::TryStreamExt;
 use http_body_util::{BodyExt, BodyStream, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
@@ -65,6 +66,8 @@ pub struct HttpService {
     pub tls: Option<tls::Tls>,
     /// Connections served at once; more wait in the kernel's accept queue.
     pub connections: Arc<tokio::sync::Semaphore>,
+    /// The web pages (every request that is not IPP) and the authentication of all requests.
+    pub web: crate::web::Web,
 }
 
 /// The first byte of a TLS ClientHello record (RFC 8446 §5.1: content type handshake).
@@ -103,21 +106,32 @@ pub async fn serve(
         let service = service.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            // Shared with a connection upgraded to TLS (RFC 2817), which outlives this task.
+            let permit = ConnectionPermit(Arc::new(permit));
             let mut first = [0u8; 1];
             let peeked = tokio::time::timeout(service.header_timeout, stream.peek(&mut first)).await;
-            let is_tls = matches!(peeked, Ok(Ok(1))) && first[0] == TLS_HANDSHAKE;
+            let is_tls = match peeked {
+                Ok(Ok(1)) => first[0] == TLS_HANDSHAKE,
+                // Silent for the whole header timeout, gone, or failed: close now. Handing the
+                // connection to hyper would give a silent client a second header timeout.
+                _ => return,
+            };
             match (&service.tls, is_tls) {
                 (Some(tls), true) => match tokio::time::timeout(service.header_timeout, tls.acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => serve_http(tls_stream, service, local, peer, "ipps", shutdown).await,
+                    Ok(Ok(tls_stream)) => serve_http(tls_stream, service, local, peer, "ipps", shutdown, permit).await,
                     Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
-                _ => serve_http(stream, service, local, peer, "ipp", shutdown).await,
+                _ => serve_http(stream, service, local, peer, "ipp", shutdown, permit).await,
             }
         });
     }
 }
+
+/// A connection's place in [`HttpService::connections`], held until the connection closes (also
+/// after an upgrade to TLS, which hyper serves on another task).
+#[derive(Clone)]
+struct ConnectionPermit(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
 
 /// Serves HTTP/1.1 on one connection (plain, TLS, or upgraded to TLS) until it closes.
 fn serve_http<I>(
@@ -127,6 +141,7 @@ fn serve_http<I>(
     peer: SocketAddr,
     scheme: &'static str,
     mut shutdown: watch::Receiver<bool>,
+    permit: ConnectionPermit,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -135,9 +150,10 @@ where
         let header_timeout = service.header_timeout;
         let svc_service = service.clone();
         let svc_shutdown = shutdown.clone();
-        let svc = hyper::service::service_fn(move |req| {
+        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let service = svc_service.clone();
             let shutdown = svc_shutdown.clone();
+            req.extensions_mut().insert(permit.clone());
             async move { Ok::<_, Infallible>(service.route(req, local, peer, scheme, shutdown).await) }
         });
         let conn = hyper::server::conn::http1::Builder::new()
@@ -221,17 +237,28 @@ impl HttpService {
             let on_upgrade = hyper::upgrade::on(&mut req);
             let tls = tls.clone();
             let service = self.clone();
+            let Some(permit) = req.extensions_mut().remove::<ConnectionPermit>() else {
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, "no connection permit\n");
+            };
             tokio::spawn(async move {
                 match on_upgrade.await {
-                    Ok(upgraded) => match tls.acceptor.accept(TokioIo::new(upgraded)).await {
-                        Ok(mut stream) => {
+                    // As on the direct TLS path: a client that never finishes the handshake is
+                    // dropped after the header timeout, not held forever.
+                    Ok(upgraded) => match tokio::time::timeout(
+                        service.header_timeout,
+                        tls.acceptor.accept(TokioIo::new(upgraded)),
+                    )
+                    .await
+                    {
+                        Ok(Ok(mut stream)) => {
                             use tokio::io::AsyncWriteExt;
                             let answer = b"HTTP/1.1 200 OK\r\nAllow: GET, HEAD, OPTIONS, POST\r\nContent-Length: 0\r\n\r\n";
                             if stream.write_all(answer).await.is_ok() && stream.flush().await.is_ok() {
-                                serve_http(stream, service, local, peer, "ipps", shutdown).await;
+                                serve_http(stream, service, local, peer, "ipps", shutdown, permit).await;
                             }
                         }
-                        Err(e) => tracing::debug!(%peer, "TLS handshake after Upgrade failed: {e}"),
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake after Upgrade failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake after Upgrade timed out"),
                     },
                     Err(e) => tracing::debug!(%peer, "HTTP Upgrade failed: {e}"),
                 }
@@ -255,35 +282,36 @@ impl HttpService {
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/ipp"));
                 if !is_ipp {
+                    if crate::web::takes_forms(&path) {
+                        return self
+                            .web
+                            .handle(req, crate::web::Conn { host, scheme, peer })
+                            .await;
+                    }
                     return plain(
                         StatusCode::UNSUPPORTED_MEDIA_TYPE,
                         "POST requests must carry application/ipp\n",
                     );
                 }
+                // Credentials are checked before the request is read: a refusal costs no upload.
+                let conn = crate::web::Conn { host, scheme, peer };
+                let authorization = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
+                let identity = match self
+                    .web
+                    .auth
+                    .authenticate(authorization, peer.ip(), conn.is_secure())
+                    .await
+                {
+                    Ok(identity) => identity,
+                    Err(e) => return crate::web::ipp_refusal(&e, self.tls.is_some()),
+                };
                 let ctx = RequestContext {
-                    host,
+                    host: conn.host.clone(),
                     scheme,
-                    authenticated_user: None,
-                    is_admin: false,
+                    is_admin: identity.as_ref().is_some_and(|i| i.admin),
+                    authenticated_user: identity.map(|i| i.name),
                 };
                 self.ipp(req, ctx, peer).await
-            }
-            (&Method::GET | &Method::HEAD, p) if p == "/" || p == self.printer.config.resource => {
-                let ctx = RequestContext {
-                    host,
-                    scheme,
-                    authenticated_user: None,
-                    is_admin: false,
-                };
-                let mut r = Response::new(Full::new(Bytes::from(page::status_page(
-                    &self.printer,
-                    &ctx,
-                ))));
-                r.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                r
             }
             (&Method::GET | &Method::HEAD, p) if p.starts_with("/icons/") => {
                 match self.icons.get(p) {
@@ -296,8 +324,11 @@ impl HttpService {
                     None => plain(StatusCode::NOT_FOUND, "no such icon\n"),
                 }
             }
-            (&Method::GET | &Method::HEAD, _) => plain(StatusCode::NOT_FOUND, "not found\n"),
-            _ => plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+            _ => {
+                self.web
+                    .handle(req, crate::web::Conn { host, scheme, peer })
+                    .await
+            }
         }
     }
 
@@ -355,6 +386,11 @@ impl HttpService {
         let resp = self.printer.handle(msg, doc, &ctx).await;
         let mut out = Vec::with_capacity(4096);
         ipp::encode_message(&resp, &mut out);
+        if resp.code == status::NOT_AUTHENTICATED {
+            // HTTP 401 + WWW-Authenticate is how IPP clients learn to ask for a password.
+            let secure = ctx.scheme == "ipps" || peer.ip().is_loopback();
+            return crate::web::ipp_challenge(secure, self.tls.is_some(), out);
+        }
         ipp_response(out)
     }
 }

@@ -1,65 +1,7 @@
-//! The small status page served on GET of the printer URI (and `/`), and the printer icons that
-//! printer-icons points to (PNG, drawn at start).
+//! The printer icons that printer-icons points to (PNG, drawn at start). The pages themselves are
+//! in [`crate::web`].
 
 use bytes::Bytes;
-
-use crate::ipp::{Printer, RequestContext};
-
-/// HTML-escapes text for element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-pub fn status_page(printer: &Printer, ctx: &RequestContext) -> String {
-    let desc = printer.description();
-    let (state, reasons) = printer.printer_state();
-    let state = match state {
-        3 => "idle",
-        4 => "printing",
-        _ => "paused",
-    };
-    let mut rows = String::new();
-    for job in printer.spool.list().iter().rev().take(50) {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            job.id,
-            escape(&job.name),
-            escape(&job.owner),
-            escape(job.status.state.keyword()),
-        ));
-    }
-    if rows.is_empty() {
-        rows.push_str("<tr><td colspan=\"4\">No jobs.</td></tr>\n");
-    }
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{name}</title><style>body{{font-family:system-ui,sans-serif;margin:1rem;max-width:50rem}}\
-table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}}\
-</style></head><body><h1>{name}</h1>\
-<p>State: <strong>{state}</strong> ({reasons})</p><p>Location: {location}</p>\
-<p>Printer URI: <code>{uri}</code></p>\
-<h2>Jobs</h2><table><tr><th>ID</th><th>Name</th><th>User</th><th>State</th></tr>\n{rows}</table>\
-</body></html>\n",
-        name = escape(&desc.name),
-        state = state,
-        reasons = escape(&reasons.join(", ")),
-        location = escape(if desc.location.is_empty() { "not configured" } else { &desc.location }),
-        uri = escape(&ctx.printer_uri(&printer.config.resource)),
-        rows = rows,
-    )
-}
 
 /// PNG icons at the sizes printer-icons lists (PWG 5100.13 §6.5.1: 48, 128 and 512 pixels).
 pub struct Icons {
@@ -132,13 +74,5 @@ mod tests {
         let png = icons.get("/icons/printer-48.png").unwrap();
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
         assert!(icons.get("/icons/../etc").is_none());
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(
-            super::escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
     }
 }

@@ -79,13 +79,28 @@ pub fn host_name() -> Option<String> {
     (!h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')).then_some(h)
 }
 
+/// How long a self-signed certificate is valid after it is made: practically forever (it is never
+/// renewed), but later for a later certificate.
+const SELF_SIGNED_VALIDITY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Writes a new self-signed certificate and key when `files` do not exist yet.
 pub fn ensure_self_signed(files: &CertificateFiles) -> Result<(), TlsError> {
     if files.cert.is_file() && files.key.is_file() {
         return Ok(());
     }
-    let generated =
-        rcgen::generate_simple_self_signed(subject_alt_names()).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let generate = || -> Result<rcgen::CertifiedKey<rcgen::KeyPair>, rcgen::Error> {
+        let signing_key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(subject_alt_names())?;
+        // CUPS (TrustOnFirstUse) pins the first certificate it sees for a host and accepts a
+        // different one only if it expires later. rcgen's fixed default (4096-01-01) would make a
+        // certificate made after the state directory was lost look no newer, and every CUPS queue
+        // for this appliance would stop with cups-pki-invalid. Expire a fixed span after creation.
+        let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        params.not_after = rcgen::date_time_ymd(1970, 1, 1) + since_epoch + SELF_SIGNED_VALIDITY;
+        let cert = params.self_signed(&signing_key)?;
+        Ok(rcgen::CertifiedKey { cert, signing_key })
+    };
+    let generated = generate().map_err(|e| TlsError::Generate(e.to_string()))?;
     if let Some(dir) = files.cert.parent() {
         std::fs::create_dir_all(dir).map_err(|source| TlsError::Write { path: dir.to_path_buf(), source })?;
     }
@@ -120,7 +135,19 @@ fn load(files: &CertificateFiles) -> Result<Arc<CertifiedKey>, TlsError> {
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| TlsError::Pem { path: files.key.clone(), why: e.to_string() })?;
     let signing = any_supported_type(&key).map_err(|e| TlsError::Pem { path: files.key.clone(), why: e.to_string() })?;
-    Ok(Arc::new(CertifiedKey::new(certs, signing)))
+    let certified = CertifiedKey::new(certs, signing);
+    // A key that is not the certificate's fails every handshake. During a renewal that replaces
+    // one file at a time this keeps the old pair in service until both new files are in place.
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(e) => {
+            return Err(TlsError::Pem {
+                path: files.key.clone(),
+                why: format!("not the key of {}: {e}", files.cert.display()),
+            })
+        }
+    }
+    Ok(Arc::new(certified))
 }
 
 /// Serves the current certificate; [`watch_files`] replaces it when the files change.

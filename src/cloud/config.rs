@@ -1,0 +1,244 @@
+//! The cloud's configuration: a TOML file of its own (`printbridge cloud --config FILE`), every key
+//! optional, unknown keys rejected; command-line flags override the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudConfig {
+    pub server: ServerConfig,
+    pub device_authorization: DeviceAuthorizationConfig,
+    pub tokens: TokenConfig,
+    pub accounts: AccountsConfig,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL people and devices reach this service at (verification URIs, mails, metadata).
+    /// Default: `http://` + the bound listen address.
+    pub public_url: Option<String>,
+    /// Where the SQLite database and documents live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`; default: SQLite in `data_dir`.
+    pub database: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".parse().expect("literal"),
+            public_url: None,
+            data_dir: PathBuf::from("printbridge-cloud-data"),
+            database: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceAuthorizationConfig {
+    /// Lifetime of a device_code / user_code pair, seconds (RFC 8628 `expires_in`).
+    pub expires_in_seconds: i64,
+    /// Minimum seconds between token polls (RFC 8628 `interval`).
+    pub interval_seconds: i64,
+    /// Live pending requests one device (by UUID) or one user address may hold.
+    pub max_pending: i64,
+}
+
+impl Default for DeviceAuthorizationConfig {
+    fn default() -> Self {
+        DeviceAuthorizationConfig {
+            expires_in_seconds: 900,
+            interval_seconds: 5,
+            max_pending: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Lifetime of a device's access token, seconds.
+    pub access_token_seconds: i64,
+    /// Lifetime of a refresh token, seconds (each use replaces it).
+    pub refresh_token_seconds: i64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            access_token_seconds: 3600,
+            refresh_token_seconds: 90 * 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Lifetime of a web sign-in, seconds.
+    pub session_seconds: i64,
+    /// Lifetime of a one-time set-password link, seconds.
+    pub link_seconds: i64,
+    /// Shortest password accepted.
+    pub min_password_length: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            session_seconds: 12 * 3600,
+            link_seconds: 86_400,
+            min_password_length: 10,
+        }
+    }
+}
+
+/// Abuse limits, counted in the database over fixed windows so they hold across instances.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Length of a counting window, seconds.
+    pub window_seconds: i64,
+    /// Wrong user codes one client address may enter per window.
+    pub user_code_failures_per_client: i64,
+    /// Wrong user codes all clients together may enter per window.
+    pub user_code_failures_global: i64,
+    /// Failed sign-ins per client address per window.
+    pub sign_in_failures_per_client: i64,
+    /// Failed sign-ins per account per window.
+    pub sign_in_failures_per_account: i64,
+    /// Device authorization requests per client address per window.
+    pub device_requests_per_client: i64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            window_seconds: 900,
+            user_code_failures_per_client: 10,
+            user_code_failures_global: 1000,
+            sign_in_failures_per_client: 30,
+            sign_in_failures_per_account: 10,
+            device_requests_per_client: 60,
+        }
+    }
+}
+
+impl CloudConfig {
+    pub fn load(path: &Path) -> Result<CloudConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        let d = &self.device_authorization;
+        if !(1..=86_400).contains(&d.expires_in_seconds) {
+            return bad("device_authorization.expires_in_seconds must be 1..=86400");
+        }
+        if !(1..=3600).contains(&d.interval_seconds) {
+            return bad("device_authorization.interval_seconds must be 1..=3600");
+        }
+        if d.max_pending < 1 {
+            return bad("device_authorization.max_pending must be at least 1");
+        }
+        if self.tokens.access_token_seconds < 60 || self.tokens.refresh_token_seconds < 60 {
+            return bad("tokens.*_seconds must be at least 60");
+        }
+        if self.accounts.session_seconds < 60 || self.accounts.link_seconds < 60 {
+            return bad("accounts.*_seconds must be at least 60");
+        }
+        if self.accounts.min_password_length < 8 {
+            return bad("accounts.min_password_length must be at least 8");
+        }
+        let l = &self.limits;
+        if l.window_seconds < 1
+            || l.user_code_failures_per_client < 1
+            || l.user_code_failures_global < 1
+            || l.sign_in_failures_per_client < 1
+            || l.sign_in_failures_per_account < 1
+            || l.device_requests_per_client < 1
+        {
+            return bad("limits.* must be at least 1");
+        }
+        if let Some(u) = &self.server.public_url {
+            normalize_public_url(u)?;
+        }
+        Ok(())
+    }
+}
+
+/// `http(s)://host[:port][/prefix]` without a trailing slash.
+pub fn normalize_public_url(url: &str) -> Result<String, ConfigError> {
+    let u = url.trim().trim_end_matches('/');
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.contains(['?', '#', ' ', '"', '<', '>']) => {
+            Ok(u.to_string())
+        }
+        _ => Err(ConfigError::Invalid(format!(
+            "public URL {url:?} must look like https://host[:port][/path]"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = CloudConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.device_authorization.expires_in_seconds, 900);
+        assert_eq!(c.device_authorization.interval_seconds, 5);
+    }
+
+    #[test]
+    fn parses_and_rejects_unknown_keys() {
+        let c: CloudConfig =
+            toml::from_str("[device_authorization]\nexpires_in_seconds = 3\n").unwrap();
+        assert_eq!(c.device_authorization.expires_in_seconds, 3);
+        assert!(toml::from_str::<CloudConfig>("[server]\nlisten2 = 1\n").is_err());
+    }
+
+    #[test]
+    fn public_urls() {
+        assert_eq!(
+            normalize_public_url("https://print.example.com/").unwrap(),
+            "https://print.example.com"
+        );
+        assert!(normalize_public_url("ftp://x").is_err());
+        assert!(normalize_public_url("https://").is_err());
+    }
+}

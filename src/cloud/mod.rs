@@ -1,0 +1,331 @@
+//! The cloud print service (`printbridge cloud`): accounts and web sign-in, OAuth 2.0 device
+//! authorization (RFC 8628) for appliances, and (to come) the printer registry and IPP INFRA
+//! Infrastructure Printers. State lives only in the database ([`crate::store`]), so several
+//! instances can share one PostgreSQL behind a load balancer.
+//!
+//! - [`config`]: the cloud's TOML configuration.
+//! - [`accounts`]: passwords, sign-in/out, sessions, CSRF, set-password links.
+//! - [`device_auth`]: RFC 8414 metadata, device authorization and token endpoints, the
+//!   verification page, bearer tokens.
+//! - [`admin`]: `printbridge cloud admin ...` bootstrap commands.
+//! - [`pages`]: templates and page responses; [`secrets`]: tokens, hashes and user codes.
+
+pub mod accounts;
+pub mod admin;
+pub mod config;
+pub mod device_auth;
+pub mod pages;
+pub mod secrets;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::model::clock::{Clock, SystemClock};
+use crate::store::{self, Store, StoreError};
+use config::{CloudConfig, ConfigError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot use data directory {dir}: {source}")]
+    DataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {url}: {source}")]
+    Store { url: String, source: StoreError },
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+    #[error(transparent)]
+    Admin(#[from] admin::AdminError),
+}
+
+/// `printbridge cloud [OPTIONS] [admin ...]`.
+#[derive(clap::Args, Debug)]
+pub struct CloudArgs {
+    #[command(flatten)]
+    pub options: CloudOptions,
+    #[command(subcommand)]
+    pub command: Option<CloudCommand>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CloudOptions {
+    /// Configuration file (TOML); see docs/cloud.md.
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (replaces server.listen; default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR:PORT", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Where the SQLite database and documents live (default ./printbridge-cloud-data).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB (default: SQLite in the
+    /// data directory).
+    #[arg(
+        long,
+        value_name = "URL",
+        global = true,
+        env = "PRINTBRIDGE_CLOUD_DATABASE",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+    /// The URL people and devices reach this service at (verification URIs, mails).
+    #[arg(long, value_name = "URL", global = true)]
+    pub public_url: Option<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CloudCommand {
+    /// Administer the service: create organisations and users.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+impl CloudOptions {
+    /// The configuration file (or the defaults) with the flags applied, validated.
+    pub fn config(&self) -> Result<CloudConfig, ConfigError> {
+        let mut c = match &self.config {
+            Some(p) => CloudConfig::load(p)?,
+            None => CloudConfig::default(),
+        };
+        if let Some(l) = self.listen {
+            c.server.listen = l;
+        }
+        if let Some(d) = &self.data_dir {
+            c.server.data_dir = d.clone();
+        }
+        if let Some(d) = &self.database {
+            c.server.database = Some(d.clone());
+        }
+        if let Some(u) = &self.public_url {
+            c.server.public_url = Some(u.clone());
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// The running service's shared state. Holds no state of its own beyond configuration: everything
+/// that changes is in the database.
+pub struct Cloud {
+    pub store: Store,
+    pub config: CloudConfig,
+    pub clock: Arc<dyn Clock>,
+    /// Without a trailing slash.
+    pub public_url: String,
+    /// Cookies get `Secure` (and the `__Host-` prefix) when the public URL is https.
+    pub secure_cookies: bool,
+}
+
+impl Cloud {
+    pub fn new(
+        store: Store,
+        config: CloudConfig,
+        clock: Arc<dyn Clock>,
+        public_url: String,
+    ) -> Cloud {
+        let secure_cookies = public_url.starts_with("https://");
+        Cloud {
+            store,
+            config,
+            clock,
+            public_url,
+            secure_cookies,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-pb_session"
+        } else {
+            "pb_session"
+        }
+    }
+
+    pub fn csrf_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-pb_csrf"
+        } else {
+            "pb_csrf"
+        }
+    }
+}
+
+/// Every route of the service.
+pub fn router(cloud: Arc<Cloud>) -> Router {
+    use device_auth as da;
+    Router::new()
+        .route(
+            "/",
+            get(|| async { pages::redirect(da::VERIFICATION_PATH) }),
+        )
+        .route(da::METADATA_PATH, get(da::metadata))
+        .route(
+            da::DEVICE_AUTHORIZATION_PATH,
+            post(da::device_authorization),
+        )
+        .route(da::TOKEN_PATH, post(da::token))
+        .route(
+            da::VERIFICATION_PATH,
+            get(da::verify_get).post(da::verify_post),
+        )
+        .route(
+            "/signin",
+            get(accounts::sign_in_get).post(accounts::sign_in_post),
+        )
+        .route("/signout", post(accounts::sign_out))
+        .route(
+            "/set-password",
+            get(accounts::set_password_get).post(accounts::set_password_post),
+        )
+        .route("/api/v1/device", get(da::api_device))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(cloud)
+}
+
+/// Serves the cloud on an already-bound `listener` until `shutdown` turns true.
+pub async fn run(
+    listener: TcpListener,
+    cloud: Arc<Cloud>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let app = router(cloud).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+}
+
+/// The database URL the configuration names (SQLite in the data directory by default).
+pub fn database_url(config: &CloudConfig) -> Result<String, CloudError> {
+    match &config.server.database {
+        Some(url) => Ok(url.clone()),
+        None => {
+            let dir = std::path::absolute(&config.server.data_dir).map_err(|source| {
+                CloudError::DataDir {
+                    dir: config.server.data_dir.clone(),
+                    source,
+                }
+            })?;
+            Ok(store::sqlite_url(&dir))
+        }
+    }
+}
+
+async fn open_store(config: &CloudConfig) -> Result<Store, CloudError> {
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| CloudError::DataDir {
+        dir: dir.clone(),
+        source,
+    })?;
+    let url = database_url(config)?;
+    Store::open(&url).await.map_err(|source| CloudError::Store {
+        url: store::redact_url(&url),
+        source,
+    })
+}
+
+/// `printbridge cloud ...`: serve, or run an admin command.
+pub async fn main(args: CloudArgs) -> Result<(), CloudError> {
+    let config = args.options.config()?;
+    match args.command {
+        Some(CloudCommand::Admin(cmd)) => {
+            let store = open_store(&config).await?;
+            let public_url = match &config.server.public_url {
+                Some(u) => config::normalize_public_url(u)?,
+                None => format!("http://{}", config.server.listen),
+            };
+            let cx = admin::AdminContext {
+                store: &store,
+                public_url: &public_url,
+                min_password_length: config.accounts.min_password_length,
+                link_seconds: config.accounts.link_seconds,
+                now: SystemClock.now(),
+            };
+            let result = admin::run(&cx, cmd).await;
+            store.close().await;
+            Ok(result?)
+        }
+        None => serve(config).await,
+    }
+}
+
+/// Binds, opens the database, prints `listening on http://ADDR` on standard output and serves
+/// until SIGINT or SIGTERM.
+pub async fn serve(config: CloudConfig) -> Result<(), CloudError> {
+    let listener = crate::net::bind(config.server.listen)?;
+    let addr = listener.local_addr().map_err(CloudError::Serve)?;
+    let public_url = match &config.server.public_url {
+        Some(u) => config::normalize_public_url(u)?,
+        None => format!("http://{addr}"),
+    };
+    let store = open_store(&config).await?;
+    tracing::info!(
+        database = %store::redact_url(&database_url(&config)?),
+        backend = ?store.backend(),
+        "database ready"
+    );
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let cloud = Arc::new(Cloud::new(store.clone(), config, clock.clone(), public_url));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping");
+        let _ = stop_tx.send(true);
+    });
+    let purge_store = store.clone();
+    let mut purge_stop = stop_rx.clone();
+    let purge = tokio::spawn(async move {
+        loop {
+            if let Err(e) = purge_store.purge_expired(clock.now()).await {
+                tracing::warn!("purging expired records failed: {e}");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                _ = purge_stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
+
+    println!(
+        "printbridge cloud: listening on http://{addr} (public URL {})",
+        cloud.public_url
+    );
+    let served = run(listener, cloud, stop_rx).await;
+    purge.abort();
+    store.close().await;
+    served.map_err(CloudError::Serve)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

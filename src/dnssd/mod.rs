@@ -1,0 +1,549 @@
+//! DNS-SD advertisement of the printer (RFC 6763 over RFC 6762 multicast DNS, Bonjour Printing
+//! Specification 1.2.1, PWG 5100.14 §4.2): `_ipp._tcp` and `_ipps._tcp` with the subtypes
+//! `_print` (IPP Everywhere) and `_universal` (AirPrint), `_printer._tcp` on port 0 to reserve the
+//! name (no LPD here, Bonjour Printing 1.2.1 §7.1), and `_http._tcp` with subtype `_printer` for
+//! the web page.
+//!
+//! Two responders behind one [`Advertiser`] trait: the system's Avahi over D-Bus ([`avahi`]) and
+//! the embedded mdns-sd responder ([`embedded`]). [`run`] picks one from configuration and keeps
+//! the advertisement in step with the printer: it re-publishes the TXT records (debounced) when
+//! the printer's state, name or location changes, takes `name (2)`, `name (3)`, ... when another
+//! device has the name and remembers the name it got (spool setting `dnssd-name`) so that the
+//! printer keeps it across restarts (Bonjour Printing 1.2.1 §7.2-7.3), and withdraws everything
+//! on shutdown.
+//!
+//! Nothing here browses: no announcement from the network is read or acted on (no CUPS browse
+//! protocol, no UDP 631). The responders answer queries and defend our names; that is all.
+
+pub mod avahi;
+pub mod embedded;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::codec::dnssd_txt::{self, PrinterFacts, TxtEntry, TxtError};
+use crate::config::DnssdBackend;
+use crate::ipp::{attributes, Printer};
+
+/// The spool setting that remembers the instance name we got.
+pub const NAME_SETTING: &str = "dnssd-name";
+
+/// Coalesce printer changes for this long before re-publishing the TXT records.
+const DEBOUNCE: Duration = Duration::from_secs(1);
+/// Wait this long before trying again after the responder refused or went away.
+const RETRY: Duration = Duration::from_secs(5);
+/// Give up renaming after this many collisions.
+const MAX_NAME_ATTEMPTS: u32 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnssdError {
+    #[error("the name is already taken on this host")]
+    Collision,
+    #[error("Avahi is not running on the system bus")]
+    NoAvahi,
+    #[error("D-Bus: {0}")]
+    DBus(#[from] zbus::Error),
+    #[error("Avahi: {0}")]
+    Avahi(String),
+    #[error("mDNS responder: {0}")]
+    Mdns(#[from] mdns_sd::Error),
+    #[error(transparent)]
+    Txt(#[from] TxtError),
+}
+
+/// One service of the printer, e.g. `_ipp._tcp` with subtypes `_print` and `_universal`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// e.g. `_ipp._tcp`.
+    pub service_type: &'static str,
+    /// Subtype labels, e.g. `_print`; published as `_print._sub._ipp._tcp` (RFC 6763 §7.1).
+    pub subtypes: Vec<&'static str>,
+    pub port: u16,
+    pub txt: Vec<TxtEntry>,
+}
+
+/// Everything published for the printer under one instance name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertisement {
+    pub name: String,
+    pub services: Vec<Service>,
+}
+
+impl Advertisement {
+    /// Same name, services, subtypes and ports: only TXT records can differ.
+    pub fn same_shape(&self, other: &Advertisement) -> bool {
+        self.name == other.name
+            && self.services.len() == other.services.len()
+            && self.services.iter().zip(&other.services).all(|(a, b)| {
+                a.service_type == b.service_type && a.subtypes == b.subtypes && a.port == b.port
+            })
+    }
+}
+
+/// What the responder tells us about our registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Every service is published under the name asked for.
+    Established,
+    /// Another device has the name: register again under the next one.
+    Collision,
+    /// What was published is gone or stale (responder restarted, host renamed): register again.
+    Republish,
+    /// The responder gave up on the registration.
+    Failed(String),
+}
+
+/// An mDNS responder that publishes one printer.
+pub trait Advertiser: Send {
+    /// The host name the services point to, e.g. `pi.local` (no trailing dot).
+    fn host_name(&self) -> String;
+    /// Publishes `ad`, replacing whatever was published. A name taken on this host already is
+    /// [`DnssdError::Collision`]; one taken elsewhere on the network comes as [`Event::Collision`].
+    fn register(
+        &mut self,
+        ad: &Advertisement,
+    ) -> impl Future<Output = Result<(), DnssdError>> + Send;
+    /// Publishes new TXT records for what is published (registers again if the shape changed).
+    fn update(&mut self, ad: &Advertisement)
+        -> impl Future<Output = Result<(), DnssdError>> + Send;
+    /// Removes everything, with goodbye packets (RFC 6762 §10.1).
+    fn withdraw(&mut self) -> impl Future<Output = Result<(), DnssdError>> + Send;
+    /// The next event about the registration; pending while there is nothing to report.
+    fn next_event(&mut self) -> impl Future<Output = Event> + Send;
+}
+
+/// How to advertise; built by the app from configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub backend: DnssdBackend,
+    /// The port of the IPP listeners, which also serve ipps (same port) and the web page.
+    pub port: u16,
+    /// TLS on that port: `_ipps._tcp` is published too.
+    pub tls: bool,
+    /// Printing needs a user name and password: the `air` key and printer-type follow.
+    pub auth_required: bool,
+}
+
+/// The port to advertise: that of the first listener that is not loopback-only. `None` when every
+/// listener is on loopback, where nobody on the network could reach an advertised printer.
+pub fn advertised_port(listeners: impl IntoIterator<Item = SocketAddr>) -> Option<u16> {
+    listeners
+        .into_iter()
+        .find(|a| !a.ip().is_loopback())
+        .map(|a| a.port())
+}
+
+/// Advertises `printer` until `shutdown`, then withdraws it.
+pub async fn run(printer: Arc<Printer>, settings: Settings, mut shutdown: watch::Receiver<bool>) {
+    let wanted = settings.backend;
+    loop {
+        if wanted == DnssdBackend::Off {
+            return;
+        }
+        if wanted != DnssdBackend::Embedded {
+            match avahi::AvahiAdvertiser::connect().await {
+                Ok(adv) => {
+                    tracing::info!(
+                        "DNS-SD: publishing through Avahi (host {})",
+                        adv.host_name()
+                    );
+                    return supervise(adv, printer, settings, shutdown).await;
+                }
+                Err(e) if wanted == DnssdBackend::Avahi => {
+                    tracing::warn!("DNS-SD: cannot use Avahi ({e}); trying again in 5 s");
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY) => continue,
+                        _ = shutdown.changed() => return,
+                    }
+                }
+                Err(e) => tracing::info!("DNS-SD: Avahi not available ({e})"),
+            }
+        }
+        match embedded::EmbeddedAdvertiser::new() {
+            Ok(adv) => {
+                tracing::info!(
+                    "DNS-SD: publishing with the embedded responder (host {})",
+                    adv.host_name()
+                );
+                return supervise(adv, printer, settings, shutdown).await;
+            }
+            Err(e) => {
+                tracing::error!("DNS-SD: the embedded responder cannot start: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// The instance name and how many times it collided.
+struct Naming {
+    base: String,
+    n: u32,
+}
+
+impl Naming {
+    /// Continues from `stored` when it was made from `base` (name stability across restarts).
+    fn new(base: &str, stored: Option<&str>) -> Naming {
+        let n = stored
+            .and_then(|s| dnssd_txt::instance_number(base, s))
+            .unwrap_or(1);
+        Naming {
+            base: base.to_string(),
+            n,
+        }
+    }
+
+    fn name(&self) -> String {
+        dnssd_txt::instance_name(&self.base, self.n)
+    }
+
+    /// The next name after a collision; `false` when there is none left to try.
+    fn bump(&mut self) -> bool {
+        self.n += 1;
+        self.n <= MAX_NAME_ATTEMPTS
+    }
+}
+
+/// Keeps `adv` publishing the printer until shutdown.
+async fn supervise<A: Advertiser>(
+    mut adv: A,
+    printer: Arc<Printer>,
+    settings: Settings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mirror = Mirror::of(&printer);
+    let mut stored = match printer.spool.setting(NAME_SETTING).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("DNS-SD: cannot read the remembered name: {e}");
+            None
+        }
+    };
+    let mut naming = Naming::new(&printer.description().name, stored.as_deref());
+    let mut changes = printer.watch_changes();
+    // Jobs starting and finishing move printer-state between idle and processing.
+    let mut jobs = printer.spool.subscribe();
+    let mut jobs_open = true;
+    let mut published: Option<Advertisement> = None;
+    let mut retry_at: Option<Instant> = Some(Instant::now());
+    let mut update_at: Option<Instant> = None;
+
+    loop {
+        if published.is_none() && retry_at.is_some_and(|t| t <= Instant::now()) {
+            let ad = advertisement(
+                &printer,
+                &mirror,
+                &settings,
+                &adv.host_name(),
+                naming.name(),
+            );
+            match adv.register(&ad).await {
+                Ok(()) => {
+                    tracing::debug!("DNS-SD: registering \"{}\"", ad.name);
+                    published = Some(ad);
+                    retry_at = None;
+                }
+                Err(DnssdError::Collision) => {
+                    if !renamed(&mut naming) {
+                        break;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("DNS-SD: cannot register \"{}\": {e}", ad.name);
+                    retry_at = Some(Instant::now() + RETRY);
+                }
+            }
+        }
+        let far = Instant::now() + Duration::from_secs(3600);
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            ev = adv.next_event(), if published.is_some() => match ev {
+                Event::Established => {
+                    let name = naming.name();
+                    tracing::info!(
+                        "DNS-SD: advertised as \"{name}\" on {}:{}",
+                        adv.host_name(),
+                        settings.port
+                    );
+                    if stored.as_deref() != Some(name.as_str()) {
+                        match printer.spool.set_setting(NAME_SETTING, &name).await {
+                            Ok(()) => stored = Some(name),
+                            Err(e) => tracing::warn!("DNS-SD: cannot remember the name: {e}"),
+                        }
+                    }
+                }
+                Event::Collision => {
+                    if !renamed(&mut naming) {
+                        break;
+                    }
+                    published = None;
+                    retry_at = Some(Instant::now());
+                }
+                Event::Republish => {
+                    published = None;
+                    retry_at = Some(Instant::now());
+                }
+                Event::Failed(why) => {
+                    tracing::warn!("DNS-SD: registration failed ({why}); trying again in 5 s");
+                    published = None;
+                    retry_at = Some(Instant::now() + RETRY);
+                }
+            },
+            r = changes.changed() => {
+                if r.is_ok() && update_at.is_none() {
+                    update_at = Some(Instant::now() + DEBOUNCE);
+                }
+            }
+            r = jobs.recv(), if jobs_open => {
+                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    jobs_open = false;
+                } else if update_at.is_none() {
+                    update_at = Some(Instant::now() + DEBOUNCE);
+                }
+            }
+            _ = tokio::time::sleep_until(update_at.unwrap_or(far)), if update_at.is_some() => {
+                update_at = None;
+                let base = printer.description().name;
+                if base != naming.base {
+                    // A new printer-name starts a new name (Set-Printer-Attributes).
+                    naming = Naming::new(&base, None);
+                    if published.is_some() {
+                        published = None;
+                        retry_at = Some(Instant::now());
+                    }
+                    continue;
+                }
+                let Some(current) = published.as_ref() else { continue };
+                let ad = advertisement(&printer, &mirror, &settings, &adv.host_name(), naming.name());
+                if &ad == current {
+                    continue;
+                }
+                match adv.update(&ad).await {
+                    Ok(()) => published = Some(ad),
+                    Err(e) => {
+                        tracing::warn!("DNS-SD: cannot update the TXT records: {e}");
+                        published = None;
+                        retry_at = Some(Instant::now() + RETRY);
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(retry_at.unwrap_or(far)), if published.is_none() && retry_at.is_some() => {}
+        }
+    }
+    match adv.withdraw().await {
+        Ok(()) => tracing::info!("DNS-SD: services withdrawn"),
+        Err(e) => tracing::warn!("DNS-SD: cannot withdraw the services: {e}"),
+    }
+}
+
+fn renamed(naming: &mut Naming) -> bool {
+    let old = naming.name();
+    if !naming.bump() {
+        tracing::error!("DNS-SD: \"{old}\" collided too often; giving up advertising");
+        return false;
+    }
+    tracing::info!(
+        "DNS-SD: the name \"{old}\" is taken; trying \"{}\"",
+        naming.name()
+    );
+    true
+}
+
+/// What the TXT records mirror from the printer's capability attributes: taken from the very
+/// attribute list Get-Printer-Attributes answers with, once (capabilities do not change).
+#[derive(Debug, Clone)]
+struct Mirror {
+    document_formats: Vec<String>,
+    urf: Vec<String>,
+    kind: Vec<String>,
+    color: bool,
+    duplex: bool,
+    copies: bool,
+    collate: bool,
+    media_sizes: Vec<(i32, i32)>,
+}
+
+impl Mirror {
+    fn of(printer: &Printer) -> Mirror {
+        let attrs =
+            attributes::static_attributes(&printer.caps, printer.config.multiple_operation_timeout);
+        let strings = |name: &str| -> Vec<String> {
+            attrs
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| {
+                    a.values
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let color = attrs
+            .iter()
+            .find(|a| a.name == "color-supported")
+            .and_then(|a| a.first())
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let copies = attrs
+            .iter()
+            .find(|a| a.name == "copies-supported")
+            .and_then(|a| a.first())
+            .is_some_and(|v| matches!(v, crate::codec::ipp::Value::Range(_, hi) if *hi > 1));
+        Mirror {
+            document_formats: strings("document-format-supported"),
+            urf: strings("urf-supported"),
+            kind: strings("printer-kind"),
+            color,
+            duplex: strings("sides-supported")
+                .iter()
+                .any(|s| s.starts_with("two-sided")),
+            copies,
+            collate: strings("multiple-document-handling-supported")
+                .iter()
+                .any(|s| s == "separate-documents-collated-copies"),
+            media_sizes: printer
+                .caps
+                .media
+                .iter()
+                .map(|m| (m.width, m.length))
+                .collect(),
+        }
+    }
+}
+
+/// The printer as the TXT records describe it now, for the web page at `admin_url`.
+fn facts(
+    printer: &Printer,
+    mirror: &Mirror,
+    admin_url: String,
+    auth_required: bool,
+) -> PrinterFacts {
+    let desc = printer.description();
+    let accepting = printer.status.read().map(|s| s.accepting).unwrap_or(true);
+    PrinterFacts {
+        resource: printer.config.resource.clone(),
+        make_and_model: printer.caps.make_and_model.clone(),
+        admin_url,
+        location: desc.location,
+        document_formats: mirror.document_formats.clone(),
+        urf: mirror.urf.clone(),
+        uuid: printer.uuid.clone(),
+        color: mirror.color,
+        duplex: mirror.duplex,
+        kind: mirror.kind.clone(),
+        media_sizes: mirror.media_sizes.clone(),
+        copies: mirror.copies,
+        collate: mirror.collate,
+        auth_required,
+        state: printer.printer_state().0,
+        accepting,
+    }
+}
+
+/// Every service of the printer under `name`. `adminurl` is printer-more-info as a client of that
+/// service sees it: `http://host:port/` over ipp, `https://host:port/` over ipps.
+fn advertisement(
+    printer: &Printer,
+    mirror: &Mirror,
+    settings: &Settings,
+    host: &str,
+    name: String,
+) -> Advertisement {
+    let port = settings.port;
+    let mut services = Vec::with_capacity(4);
+    let f = facts(
+        printer,
+        mirror,
+        format!("http://{host}:{port}/"),
+        settings.auth_required,
+    );
+    services.push(Service {
+        service_type: "_ipp._tcp",
+        subtypes: vec!["_print", "_universal"],
+        port,
+        txt: dnssd_txt::printer_txt(&f, false),
+    });
+    if settings.tls {
+        let f = PrinterFacts {
+            admin_url: format!("https://{host}:{port}/"),
+            ..f
+        };
+        services.push(Service {
+            service_type: "_ipps._tcp",
+            subtypes: vec!["_print", "_universal"],
+            port,
+            txt: dnssd_txt::printer_txt(&f, true),
+        });
+    }
+    // Port 0: the name is reserved for LPD, which is not offered (Bonjour Printing 1.2.1 §7.1).
+    services.push(Service {
+        service_type: "_printer._tcp",
+        subtypes: vec![],
+        port: 0,
+        txt: vec![],
+    });
+    services.push(Service {
+        service_type: "_http._tcp",
+        subtypes: vec!["_printer"],
+        port,
+        txt: dnssd_txt::http_txt("/"),
+    });
+    Advertisement { name, services }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_listeners_are_not_advertised() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(advertised_port([a("127.0.0.1:631"), a("[::1]:631")]), None);
+        assert_eq!(
+            advertised_port([a("127.0.0.1:1"), a("0.0.0.0:8631")]),
+            Some(8631)
+        );
+        assert_eq!(advertised_port([a("[::]:9000")]), Some(9000));
+    }
+
+    #[test]
+    fn naming_continues_from_the_stored_name() {
+        assert_eq!(Naming::new("pb", None).name(), "pb");
+        assert_eq!(Naming::new("pb", Some("pb (3)")).name(), "pb (3)");
+        assert_eq!(Naming::new("pb", Some("other (3)")).name(), "pb");
+        let mut n = Naming::new("pb", Some("pb"));
+        assert!(n.bump());
+        assert_eq!(n.name(), "pb (2)");
+    }
+
+    #[test]
+    fn shape_ignores_txt() {
+        let s = |txt: &str| Service {
+            service_type: "_ipp._tcp",
+            subtypes: vec!["_print"],
+            port: 1,
+            txt: vec![TxtEntry {
+                key: "note",
+                value: txt.into(),
+            }],
+        };
+        let a = Advertisement {
+            name: "a".into(),
+            services: vec![s("x")],
+        };
+        let mut b = Advertisement {
+            name: "a".into(),
+            services: vec![s("y")],
+        };
+        assert!(a.same_shape(&b));
+        b.name = "b".into();
+        assert!(!a.same_shape(&b));
+    }
+}

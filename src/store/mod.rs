@@ -1,0 +1,222 @@
+//! Database access for the cloud (and later the fleet): one sqlx `Any` pool over SQLite (the
+//! embedded default) or PostgreSQL (several instances sharing one server), migrations from
+//! `migrations/cloud/`, and the queries, grouped by subject.
+//!
+//! Every query is one SQL text for both backends: `$1`-style parameters (SQLite accepts them),
+//! `BIGINT` seconds for times, text ids made by the application, `ON CONFLICT ... DO UPDATE` and
+//! `RETURNING` (SQLite ≥ 3.35). Nothing is cached in process memory: state changes that race
+//! between instances (approving a code, redeeming it, rotating a refresh token, counting failures)
+//! are single conditional `UPDATE`s or upserts whose outcome the database decides.
+
+pub mod accounts;
+pub mod device_auth;
+pub mod throttle;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("cannot create the database directory {dir}: {source}")]
+    Dir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Duplicate`].
+    fn unique(e: sqlx::Error, what: &'static str) -> StoreError {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate(what),
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+/// Which server is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database: cheap to clone (a pool handle).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The SQLite URL for a database file in `dir`, created when missing.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("cloud.db").display())
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH?mode=rwc`, `postgres://...`) and brings the schema up to
+    /// date. Migrations are safe to run from several instances at once (PostgreSQL takes an
+    /// advisory lock; SQLite a write lock).
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        if backend == Backend::Sqlite {
+            if let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(Path::to_path_buf)) {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(&parent).map_err(|source| StoreError::Dir {
+                        dir: parent.clone(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        // Statements are logged without their bound values, so no secret reaches the log.
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(Duration::from_secs(30));
+        let pool_options = if backend == Backend::Sqlite {
+            pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; NORMAL is durable across a process
+                    // crash, which is what a server needs.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            })
+        } else {
+            pool_options
+        };
+        let pool = pool_options.connect_with(options).await?;
+        sqlx::migrate!("./migrations/cloud").run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Deletes what has outlived its use: expired sessions, links, throttle windows and device
+    /// authorizations (a day after expiry), expired or revoked tokens. Idempotent, so every
+    /// instance may run it.
+    pub async fn purge_expired(&self, now: i64) -> Result<(), StoreError> {
+        let day = 86_400;
+        for (sql, cutoff) in [
+            ("DELETE FROM sessions WHERE expires_at < $1", now),
+            (
+                "DELETE FROM one_time_links WHERE expires_at < $1",
+                now - day,
+            ),
+            ("DELETE FROM throttle WHERE window_start < $1", now - day),
+            (
+                "DELETE FROM device_authorizations WHERE expires_at < $1",
+                now - day,
+            ),
+            ("DELETE FROM oauth_tokens WHERE expires_at < $1", now - day),
+        ] {
+            sqlx::query(sql).bind(cutoff).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The file path of a `sqlite:` URL, without its query.
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(Path::new(path))
+    }
+}
+
+/// A database URL fit for messages and logs: the password, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                format!("{scheme}://{user}@{host}{tail}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A fresh random id (UUID v4 text).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://pb:secret@db.example:5432/cloud?sslmode=require"),
+            "postgres://pb:***@db.example:5432/cloud?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://pb@localhost/cloud"),
+            "postgres://pb@localhost/cloud"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/a/cloud.db?mode=rwc"),
+            Some(Path::new("/tmp/a/cloud.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}

@@ -1,0 +1,783 @@
+//! The appliance's web pages, served on the IPP port for every request that is not IPP: the
+//! status page (printer-more-info, DNS-SD adminurl) and the administration section, an axum
+//! router over askama templates with one small stylesheet and no JavaScript.
+//!
+//! Sign-in is HTTP Basic against the local users (the browser's own prompt), accepted only over
+//! TLS or from this machine; a plain-HTTP visitor from the network is redirected to https:// on the
+//! same port first. Forms carry a CSRF token bound to the signed-in user (a keyed digest that
+//! changes at every start), and the Origin (or Referer) of a form post must be this server.
+//! Failed sign-ins are throttled per client by the [`Authenticator`].
+
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{DefaultBodyLimit, Extension, Form, Query, State};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, ORIGIN, REFERER, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use blake2::Digest as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tower::ServiceExt as _;
+
+use crate::auth::{AuthError, Authenticator, Identity, CHALLENGE};
+use crate::ipp::Printer;
+use crate::model::job::JobEvent;
+use pages::{AdminPage, MessagePage, PrinterView, StatusPage, VERSION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot render the page: {0}")]
+    Render(#[from] askama::Error),
+    #[error("cannot change the printer: {0}")]
+    Printer(String),
+}
+
+/// Facts about the connection a web request came on, from the net layer.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    /// Validated `host:port` the client used.
+    pub host: String,
+    /// "ipp" (plain HTTP) or "ipps" (TLS).
+    pub scheme: &'static str,
+    pub peer: SocketAddr,
+}
+
+impl Conn {
+    /// TLS, or a client on this machine: where credentials may be sent.
+    pub fn is_secure(&self) -> bool {
+        self.scheme == "ipps" || self.peer.ip().is_loopback()
+    }
+
+    fn http_scheme(&self) -> &'static str {
+        if self.scheme == "ipps" {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// The web service: the router and the authenticator it shares with IPP.
+pub struct Web {
+    router: Router,
+    pub auth: Arc<Authenticator>,
+    tls: bool,
+}
+
+struct AppState {
+    printer: Arc<Printer>,
+    auth: Arc<Authenticator>,
+    tls: bool,
+    /// Key of the CSRF tokens; new every start, so a restart invalidates open forms.
+    csrf_key: [u8; 32],
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+impl Web {
+    pub fn new(printer: Arc<Printer>, auth: Arc<Authenticator>, tls: bool) -> Web {
+        let mut csrf_key = [0u8; 32];
+        if let Err(e) = getrandom::fill(&mut csrf_key) {
+            // Tokens would be guessable: refuse every form rather than accept forged ones.
+            tracing::error!("no system randomness for CSRF tokens ({e}); web forms are disabled");
+            csrf_key = [0; 32];
+        }
+        let resource = printer.config.resource.clone();
+        let state = Arc::new(AppState {
+            printer,
+            auth: auth.clone(),
+            tls,
+            csrf_key,
+        });
+        let router = Router::new()
+            .route("/", get(status_page))
+            .route(&resource, get(status_page))
+            .route("/admin", get(admin_page))
+            .route("/admin/pause", post(pause))
+            .route("/admin/resume", post(resume))
+            .route("/admin/identify", post(identify))
+            .route("/admin/cancel", post(cancel_job))
+            .route("/admin/settings", post(save_settings))
+            .route("/static/style.css", get(stylesheet))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(16 * 1024))
+            .with_state(state);
+        Web { router, auth, tls }
+    }
+
+    /// Serves one request through the router.
+    pub async fn handle<B>(&self, req: Request<B>, conn: Conn) -> HttpResponse
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let admin = req.uri().path().starts_with("/admin");
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(conn);
+        let resp = match self.router.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let (mut parts, body) = resp.into_parts();
+        let body = match body.collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                tracing::warn!("web response body failed: {e}");
+                Bytes::new()
+            }
+        };
+        let h = &mut parts.headers;
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "same-origin"),
+            (
+                "content-security-policy",
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ] {
+            h.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        if admin {
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        Response::from_parts(parts, Full::new(body))
+    }
+
+    /// Whether TLS is available on the port (for the net layer's refusals).
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+}
+
+/// Whether a POST to `path` that is not IPP is a web form (everything else must be IPP).
+pub fn takes_forms(path: &str) -> bool {
+    path.starts_with("/admin/")
+}
+
+/// Status, headers and message of a refused authentication, for IPP and web alike:
+/// credentials over plain HTTP from the network → 426 Upgrade Required (clients like CUPS then
+/// switch to TLS, RFC 2817) or 403 without TLS; wrong credentials → 401 with a new challenge;
+/// too many failures → 429 with Retry-After.
+fn refusal_parts(e: &AuthError, tls: bool) -> (StatusCode, Vec<(HeaderName, HeaderValue)>) {
+    match e {
+        AuthError::Insecure if tls => (
+            StatusCode::UPGRADE_REQUIRED,
+            vec![
+                (
+                    axum::http::header::UPGRADE,
+                    HeaderValue::from_static("TLS/1.2, HTTP/1.1"),
+                ),
+                (
+                    axum::http::header::CONNECTION,
+                    HeaderValue::from_static("Upgrade"),
+                ),
+            ],
+        ),
+        AuthError::Insecure => (StatusCode::FORBIDDEN, Vec::new()),
+        AuthError::BadCredentials | AuthError::Malformed => (
+            StatusCode::UNAUTHORIZED,
+            vec![(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE))],
+        ),
+        AuthError::Throttled(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            vec![(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)))],
+        ),
+        AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
+    }
+}
+
+fn plain_response(
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: String,
+) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    for (k, v) in headers {
+        r.headers_mut().insert(k, v);
+    }
+    r
+}
+
+/// The HTTP answer to an IPP request whose credentials were refused.
+pub fn ipp_refusal(e: &AuthError, tls: bool) -> HttpResponse {
+    let (status, headers) = refusal_parts(e, tls);
+    let msg = match e {
+        AuthError::Insecure if !tls => {
+            "credentials cannot be accepted over plain HTTP from the network, and TLS is disabled (server.tls)\n".to_string()
+        }
+        e => format!("{e}\n"),
+    };
+    plain_response(status, headers, msg)
+}
+
+/// The HTTP answer to an IPP request that needs credentials it did not carry
+/// (client-error-not-authenticated): 401 with a Basic challenge where credentials may be sent,
+/// else 426 to switch to TLS first (403 without TLS). `ipp_body` is the encoded IPP response,
+/// kept as the body for clients that read it.
+pub fn ipp_challenge(secure: bool, tls: bool, ipp_body: Vec<u8>) -> HttpResponse {
+    let (status, headers) = if secure {
+        refusal_parts(&AuthError::BadCredentials, tls)
+    } else {
+        refusal_parts(&AuthError::Insecure, tls)
+    };
+    let mut r = Response::new(Full::new(Bytes::from(ipp_body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/ipp"));
+    for (k, v) in headers {
+        r.headers_mut().insert(k, v);
+    }
+    r
+}
+
+// ---- pages -------------------------------------------------------------------------------------
+
+type Shared = State<Arc<AppState>>;
+
+fn html(status: StatusCode, page: impl Template) -> axum::response::Response {
+    match page.render() {
+        Ok(body) => (
+            status,
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => WebError::from(e).into_response(),
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> axum::response::Response {
+        tracing::error!("web: {self}");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            "Something went wrong on the printer; the details are in its log.\n",
+        )
+            .into_response()
+    }
+}
+
+fn message(
+    st: &AppState,
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+    hint: Option<String>,
+) -> axum::response::Response {
+    html(
+        status,
+        MessagePage {
+            printer_name: st.printer.description().name,
+            version: VERSION,
+            heading: heading.to_string(),
+            text: text.to_string(),
+            hint,
+        },
+    )
+}
+
+async fn status_page(
+    State(st): Shared,
+    Extension(conn): Extension<Conn>,
+) -> axum::response::Response {
+    let (queue, recent) = pages::jobs(&st.printer, false);
+    html(
+        StatusCode::OK,
+        StatusPage {
+            printer_name: st.printer.description().name,
+            version: VERSION,
+            printer: PrinterView::of(&st.printer, &conn.host),
+            queue,
+            recent,
+            supplies: pages::supplies(),
+        },
+    )
+}
+
+async fn stylesheet() -> axum::response::Response {
+    (
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (CACHE_CONTROL, HeaderValue::from_static("max-age=3600")),
+        ],
+        include_str!("../../templates/web/style.css"),
+    )
+        .into_response()
+}
+
+async fn not_found(State(st): Shared) -> axum::response::Response {
+    message(
+        &st,
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such page on this printer.",
+        None,
+    )
+}
+
+/// The signed-in administrator, or the response that asks for one.
+async fn require_admin(
+    st: &AppState,
+    conn: &Conn,
+    headers: &HeaderMap,
+    get: bool,
+) -> Result<Identity, axum::response::Response> {
+    let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    if !conn.is_secure() && authorization.is_none() {
+        // Never ask for a password over plain HTTP from the network: go to TLS on this port.
+        if st.tls && get {
+            let to = format!("https://{}/admin", conn.host);
+            if let Ok(v) = HeaderValue::from_str(&to) {
+                return Err((StatusCode::TEMPORARY_REDIRECT, [(LOCATION, v)]).into_response());
+            }
+        }
+        return Err(message(
+            st,
+            StatusCode::FORBIDDEN,
+            "Secure connection needed",
+            "Administration needs a secure (https://) connection or a browser on the printer itself.",
+            (!st.tls).then(|| "TLS is turned off in this printer's configuration (server.tls).".to_string()),
+        ));
+    }
+    match st
+        .auth
+        .authenticate(authorization, conn.peer.ip(), conn.is_secure())
+        .await
+    {
+        Ok(Some(id)) if id.admin => Ok(id),
+        Ok(Some(id)) => Err(message(
+            st,
+            StatusCode::FORBIDDEN,
+            "Not an administrator",
+            &format!(
+                "You are signed in as {}, who may print but not administer this printer.",
+                id.name
+            ),
+            Some("Close the browser to sign in as someone else.".to_string()),
+        )),
+        Ok(None) => Err(sign_in_needed(st, None)),
+        Err(e) => {
+            let (status, headers) = refusal_parts(&e, st.tls);
+            let mut r = if status == StatusCode::UNAUTHORIZED {
+                sign_in_needed(st, Some(&e))
+            } else {
+                message(st, status, "Sign-in refused", &e.to_string(), None)
+            };
+            for (k, v) in headers {
+                r.headers_mut().insert(k, v);
+            }
+            Err(r)
+        }
+    }
+}
+
+/// 401 with the Basic challenge; the page shows when the visitor cancels the browser's prompt.
+fn sign_in_needed(st: &AppState, e: Option<&AuthError>) -> axum::response::Response {
+    let hint = if st.auth.has_users() {
+        "Sign in with an administrator's user name and password.".to_string()
+    } else {
+        "No users exist yet. On the printer, run: printbridge user add NAME --admin".to_string()
+    };
+    let text = match e {
+        Some(e) => format!("Sign-in failed: {e}."),
+        None => {
+            "The administration pages need an administrator's user name and password.".to_string()
+        }
+    };
+    let mut r = message(st, StatusCode::UNAUTHORIZED, "Sign in", &text, Some(hint));
+    r.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+    r
+}
+
+#[derive(serde::Deserialize)]
+struct Notice {
+    done: Option<String>,
+}
+
+fn notice_text(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "paused" => "Printing is paused.",
+        "resumed" => "Printing resumed.",
+        "identify" => "Identification requested.",
+        "canceled" => "The job was canceled.",
+        "finished" => "That job had already finished.",
+        "saved" => "Printer details saved.",
+        _ => return None,
+    })
+}
+
+async fn admin_page(
+    State(st): Shared,
+    Extension(conn): Extension<Conn>,
+    headers: HeaderMap,
+    Query(notice): Query<Notice>,
+) -> axum::response::Response {
+    let who = match require_admin(&st, &conn, &headers, true).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let (queue, _) = pages::jobs(&st.printer, true);
+    let desc = st.printer.description();
+    let paused = st.printer.status.read().expect("printer lock").paused;
+    html(
+        StatusCode::OK,
+        AdminPage {
+            printer_name: desc.name.clone(),
+            version: VERSION,
+            printer: PrinterView::of(&st.printer, &conn.host),
+            paused,
+            queue,
+            desc,
+            csrf: csrf_token(&st.csrf_key, &who.name),
+            user: who.name,
+            notice: notice.done.as_deref().and_then(notice_text),
+        },
+    )
+}
+
+// ---- forms -------------------------------------------------------------------------------------
+
+/// The token a form of `user` must carry: a digest keyed with this run's secret.
+fn csrf_token(key: &[u8; 32], user: &str) -> String {
+    let mut h = blake2::Blake2s256::new();
+    h.update(key);
+    h.update(b"printbridge csrf v1\0");
+    h.update(user.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether an Origin or Referer value names this server (`scheme://host:port`, default ports
+/// filled in).
+fn same_origin(value: &str, conn: &Conn) -> bool {
+    let scheme = conn.http_scheme();
+    let Some(rest) = value
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let with_port = if authority.ends_with(']') || !authority.contains(':') {
+        format!("{authority}:{}", if scheme == "https" { 443 } else { 80 })
+    } else {
+        authority.to_string()
+    };
+    with_port.eq_ignore_ascii_case(&conn.host)
+}
+
+/// Signed-in administrator + valid CSRF token + same-origin post.
+async fn check_form(
+    st: &AppState,
+    conn: &Conn,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Identity, axum::response::Response> {
+    let who = require_admin(st, conn, headers, false).await?;
+    let origin_ok = match (headers.get(ORIGIN), headers.get(REFERER)) {
+        (Some(o), _) => o.to_str().is_ok_and(|o| same_origin(o, conn)),
+        (None, Some(r)) => r.to_str().is_ok_and(|r| same_origin(r, conn)),
+        (None, None) => true,
+    };
+    let expected = csrf_token(&st.csrf_key, &who.name);
+    if !origin_ok
+        || st.csrf_key == [0; 32]
+        || !constant_time_eq(token.as_bytes(), expected.as_bytes())
+    {
+        tracing::warn!(peer = %conn.peer, user = %who.name, "web form refused: CSRF check failed");
+        return Err(message(
+            st,
+            StatusCode::FORBIDDEN,
+            "Form refused",
+            "The form was not sent from this printer's administration page, or the page is out of date.",
+            Some("Reload the administration page and try again.".to_string()),
+        ));
+    }
+    Ok(who)
+}
+
+fn done(what: &str) -> axum::response::Response {
+    let to = format!("/admin?done={what}");
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            LOCATION,
+            HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/admin")),
+        )],
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn pause(
+    State(st): Shared,
+    Extension(conn): Extension<Conn>,
+    headers: HeaderMap,
+    Form(f): Form<TokenForm>,
+) -> axum::response::Response {
+    set_paused(st, conn, headers, f, true).await
+}
+
+async fn resume(
+    State(st): Shared,
+    Extension(conn): Extension<Conn>,
+    headers: HeaderMap,
+    Form(f): Form<TokenForm>,
+) -> axum::response::Response {
+    set_paused(st, conn, headers, f, false).await
+}
+
+async fn set_paused(
+    st: Arc<AppState>,
+    conn: Conn,
+    headers: HeaderMap,
+    f: TokenForm,
+    paused: bool,
+) -> axum::response::Response {
+    let who = match check_form(&st, &conn, &headers, &f.csrf).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    tracing::info!(user = %who.name, "web: {} printing", if paused { "pause" } else { "resume" });
+    st.printer.set_paused(paused);
+    st.printer.post_printer_event("printer-state-changed");
+    done(if paused { "paused" } else { "resumed" })
+}
+
+async fn identify(
+    State(st): Shared,
+    Extension(conn): Extension<Conn>,
+    headers: HeaderMap,
+    Form(f): Form<TokenForm>,
+) -> axum::response::Response {
+    let who = match check_form(&st, &conn, &headers, &f.csrf).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    tracing::info!(user = %who.name, "web: identify requested");
+    st.printer
+        .status
+        .write()
+        .expect("printer lock")
+        .identify_requested = true;
+    st.printer.post_printer_event("printer-state-changed");
+    done("identify")
+}
+
+#[derive(serde::Deserialize)]
+struct CancelForm {
+    #[serde(default)]
+    csrf: String,
+    job: u32,
+}
+
+async fn cancel_job(
+    State(st): Shared,
+    Extension(conn): Extension<Conn>,
+    headers: HeaderMap,
+    Form(f): Form<CancelForm>,
+) -> axum::response::Response {
+    let who = match check_form(&st, &conn, &headers, &f.csrf).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let Some(job) = st.printer.spool.get(f.job) else {
+        return message(
+            &st,
+            StatusCode::NOT_FOUND,
+            "No such job",
+            &format!("There is no job {}.", f.job),
+            None,
+        );
+    };
+    if job.status.state.is_terminal() {
+        return done("finished");
+    }
+    tracing::info!(user = %who.name, job = job.id, "web: cancel job");
+    match st
+        .printer
+        .spool
+        .transition(job.id, JobEvent::Cancel { by_operator: true })
+        .await
+    {
+        Ok(_) => done("canceled"),
+        Err(e) => WebError::Printer(e.to_string()).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    info: String,
+    #[serde(default)]
+    organization: String,
+}
+
+/// A printer description value: at most 127 octets (RFC 8011 text(127)/name(127)), no control
+/// characters.
+fn description_value(label: &str, v: &str, required: bool) -> Result<String, String> {
+    let v = v.trim();
+    if required && v.is_empty() {
+        return Err(format!("{label} must not be empty."));
+    }
+    if v.len() > 127 {
+        return Err(format!("{label} is longer than 127 bytes."));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(format!("{label} contains control characters."));
+    }
+    Ok(v.to_string())
+}
+
+async fn save_settings(
+    State(st): Shared,
+    Extension(conn): Extension<Conn>,
+    headers: HeaderMap,
+    Form(f): Form<SettingsForm>,
+) -> axum::response::Response {
+    let who = match check_form(&st, &conn, &headers, &f.csrf).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let mut desc = st.printer.description();
+    let checked = (|| {
+        desc.name = description_value("The name", &f.name, true)?;
+        desc.location = description_value("The location", &f.location, false)?;
+        desc.info = description_value("The description", &f.info, false)?;
+        desc.organization = description_value("The organization", &f.organization, false)?;
+        Ok::<(), String>(())
+    })();
+    if let Err(msg) = checked {
+        return message(&st, StatusCode::BAD_REQUEST, "Not saved", &msg, None);
+    }
+    tracing::info!(user = %who.name, "web: printer details changed");
+    match st.printer.update_description(desc).await {
+        Ok(()) => done("saved"),
+        Err(e) => WebError::Printer(e.message.clone()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(scheme: &'static str, host: &str) -> Conn {
+        Conn {
+            host: host.to_string(),
+            scheme,
+            peer: "192.0.2.1:5000".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn refusals_map_to_http() {
+        use std::time::Duration;
+        let r = ipp_refusal(&AuthError::Insecure, true);
+        assert_eq!(r.status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(r.headers()["upgrade"], "TLS/1.2, HTTP/1.1");
+        assert_eq!(
+            ipp_refusal(&AuthError::Insecure, false).status(),
+            StatusCode::FORBIDDEN
+        );
+        let r = ipp_refusal(&AuthError::BadCredentials, true);
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
+        let r = ipp_refusal(&AuthError::Throttled(Duration::from_millis(1500)), true);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "1");
+        // An operation that needs credentials: asked for them where they may be sent, else sent
+        // to TLS first.
+        let r = ipp_challenge(true, true, vec![1, 1]);
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()["content-type"], "application/ipp");
+        assert_eq!(
+            ipp_challenge(false, true, Vec::new()).status(),
+            StatusCode::UPGRADE_REQUIRED
+        );
+        assert_eq!(
+            ipp_challenge(false, false, Vec::new()).status(),
+            StatusCode::FORBIDDEN
+        );
+        assert!(takes_forms("/admin/pause"));
+        assert!(!takes_forms("/ipp/print"));
+    }
+
+    #[test]
+    fn origin_matching() {
+        let c = conn("ipp", "printer.local:8631");
+        assert!(same_origin("http://printer.local:8631", &c));
+        assert!(same_origin("http://PRINTER.local:8631/admin", &c));
+        assert!(!same_origin("https://printer.local:8631", &c));
+        assert!(!same_origin("http://evil.example:8631", &c));
+        assert!(!same_origin("http://printer.local:8631.evil.example", &c));
+        assert!(!same_origin("null", &c));
+        let c = conn("ipps", "printer.local:443");
+        assert!(same_origin("https://printer.local", &c));
+        let c = conn("ipp", "[::1]:8631");
+        assert!(same_origin("http://[::1]:8631", &c));
+    }
+
+    #[test]
+    fn csrf_tokens_are_per_user_and_key() {
+        let a = csrf_token(&[1; 32], "admin");
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, csrf_token(&[1; 32], "root"));
+        assert_ne!(a, csrf_token(&[2; 32], "admin"));
+        assert!(constant_time_eq(
+            a.as_bytes(),
+            csrf_token(&[1; 32], "admin").as_bytes()
+        ));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+    }
+
+    #[test]
+    fn description_values_are_checked() {
+        assert_eq!(description_value("x", "  a b ", true).unwrap(), "a b");
+        assert!(description_value("x", " ", true).is_err());
+        assert!(description_value("x", "a\u{7}", false).is_err());
+        assert!(description_value("x", &"é".repeat(64), false).is_err());
+    }
+}
