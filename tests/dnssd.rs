@@ -565,17 +565,22 @@ impl Lab {
         attributes(&out)
     }
 
-    /// Set-Printer-Attributes of one text/name attribute as the administrator, over loopback.
-    fn set_printer_attribute(&self, port: u16, syntax: &str, name: &str, value: &str) {
-        let test = self.path(&format!("set-{name}.test"));
+    /// An IPP operation as the administrator, over loopback (where Basic authentication is
+    /// accepted without TLS), with `printer_group` as printer attributes if not empty.
+    fn admin_request(&self, port: u16, operation: &str, printer_group: &str) {
+        let test = self.path(&format!("{operation}.test"));
+        let group = if printer_group.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP printer-attributes-tag\n {printer_group}\n")
+        };
         fs::write(
             &test,
             format!(
-                "{{\n NAME \"Set {name}\"\n OPERATION Set-Printer-Attributes\n \
+                "{{\n NAME \"{operation}\"\n OPERATION {operation}\n \
                  GROUP operation-attributes-tag\n ATTR charset attributes-charset utf-8\n \
                  ATTR naturalLanguage attributes-natural-language en\n ATTR uri printer-uri $uri\n \
-                 ATTR name requesting-user-name admin\n GROUP printer-attributes-tag\n \
-                 ATTR {syntax} {name} \"{value}\"\n STATUS successful-ok\n}}\n"
+                 ATTR name requesting-user-name admin\n{group} STATUS successful-ok\n}}\n"
             ),
         )
         .unwrap();
@@ -588,8 +593,17 @@ impl Lab {
         let o = run(cmd, Duration::from_secs(30));
         assert!(
             o.status.success(),
-            "Set-Printer-Attributes {name}={value} failed:\n{}",
+            "{operation} {printer_group} failed:\n{}",
             text(&o)
+        );
+    }
+
+    /// Set-Printer-Attributes of one text/name attribute.
+    fn set_printer_attribute(&self, port: u16, syntax: &str, name: &str, value: &str) {
+        self.admin_request(
+            port,
+            "Set-Printer-Attributes",
+            &format!("ATTR {syntax} {name} \"{value}\""),
         );
     }
 
@@ -867,6 +881,23 @@ fn publishes_and_mirrors(backend: &str, host: &str) {
     let attrs = lab.printer_attributes(&format!("ipp://{host}:{port}/ipp/print"));
     let ipp = lab.browse("_ipp._tcp");
     check_mirror(named(&ipp, "printbridge")[0], &attrs, false);
+
+    // ... and the printer's state: Pause-Printer makes it stopped (5), Resume-Printer idle (3).
+    lab.admin_request(port, "Pause-Printer", "");
+    lab.browse_each_until(&["_ipp._tcp", "_ipps._tcp"], "printer-state=5", |f| {
+        named(f, "printbridge")
+            .iter()
+            .any(|r| r.get("printer-state") == Some("5"))
+    });
+    let attrs = lab.printer_attributes(&format!("ipp://{host}:{port}/ipp/print"));
+    let ipp = lab.browse("_ipp._tcp");
+    check_mirror(named(&ipp, "printbridge")[0], &attrs, false);
+    lab.admin_request(port, "Resume-Printer", "");
+    lab.browse_until("_ipp._tcp", "printer-state=3", |f| {
+        named(f, "printbridge")
+            .iter()
+            .any(|r| r.get("printer-state") == Some("3"))
+    });
 
     // A new printer-name is a new instance name, and the old one goes.
     lab.set_printer_attribute(port, "name", "printer-name", "Front desk");

@@ -75,7 +75,7 @@ impl Printer {
             self.post_event("job-completed", detail);
         }
         if from == Some(JobState::Processing) || to == JobState::Processing {
-            self.post_event("printer-state-changed", None);
+            self.post_printer_event("printer-state-changed");
         }
     }
 
