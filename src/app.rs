@@ -150,7 +150,10 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
 
     let tls = if config.server.tls {
         let files = match (&config.server.tls_certificate, &config.server.tls_key) {
-            (Some(cert), Some(key)) => net::tls::CertificateFiles { cert: cert.clone(), key: key.clone() },
+            (Some(cert), Some(key)) => net::tls::CertificateFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
             _ => {
                 let files = net::tls::CertificateFiles::self_signed_in(&state_dir);
                 net::tls::ensure_self_signed(&files)?;

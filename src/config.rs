@@ -224,7 +224,10 @@ impl Config {
             return bad("server.tls_certificate and server.tls_key must be set together".into());
         }
         if self.server.max_connections == 0 || self.server.document_idle_timeout_seconds == 0 {
-            return bad("server.max_connections and server.document_idle_timeout_seconds must be positive".into());
+            return bad(
+                "server.max_connections and server.document_idle_timeout_seconds must be positive"
+                    .into(),
+            );
         }
         if self.server.listen.is_empty() {
             return bad("server.listen must name at least one address".into());

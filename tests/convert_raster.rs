@@ -118,13 +118,23 @@ const PAGE1: [((f64, f64), Expect); 5] = [
     ((300.0, 200.0), Expect::White),
     ((500.0, 68.0), Expect::White),
 ];
-const PAGE2: [((f64, f64), Expect); 2] = [((459.0, 68.0), Expect::Green), ((136.0, 68.0), Expect::White)];
+const PAGE2: [((f64, f64), Expect); 2] = [
+    ((459.0, 68.0), Expect::Green),
+    ((136.0, 68.0), Expect::White),
+];
 
 fn gs_render(device: &str, args: &[&str], dpi: u32, out: &Path, dir: &Path) {
     let ps = dir.join("test.ps");
     std::fs::write(&ps, TEST_PS).unwrap();
     let status = Command::new(gs())
-        .args(["-q", "-dBATCH", "-dNOPAUSE", "-dSAFER", "-sPAPERSIZE=a4", "-dFIXEDMEDIA"])
+        .args([
+            "-q",
+            "-dBATCH",
+            "-dNOPAUSE",
+            "-dSAFER",
+            "-sPAPERSIZE=a4",
+            "-dFIXEDMEDIA",
+        ])
         .arg(format!("-sDEVICE={device}"))
         .arg(format!("-r{dpi}"))
         .args(args)
@@ -185,7 +195,14 @@ struct Ppm {
 fn pdftoppm(pdf: &Path, page: u32, dpi: u32, dir: &Path) -> Ppm {
     let prefix = dir.join(format!("render-{page}"));
     let out = Command::new("pdftoppm")
-        .args(["-r", &dpi.to_string(), "-f", &page.to_string(), "-l", &page.to_string()])
+        .args([
+            "-r",
+            &dpi.to_string(),
+            "-f",
+            &page.to_string(),
+            "-l",
+            &page.to_string(),
+        ])
         .arg("-singlefile")
         .arg(pdf)
         .arg(&prefix)
@@ -193,7 +210,10 @@ fn pdftoppm(pdf: &Path, page: u32, dpi: u32, dir: &Path) -> Ppm {
         .expect("run pdftoppm");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "pdftoppm failed: {stderr}");
-    assert!(!stderr.to_ascii_lowercase().contains("error"), "pdftoppm: {stderr}");
+    assert!(
+        !stderr.to_ascii_lowercase().contains("error"),
+        "pdftoppm: {stderr}"
+    );
     let bytes = std::fs::read(prefix.with_extension("ppm")).unwrap();
     parse_ppm(&bytes)
 }
@@ -240,8 +260,8 @@ impl Ppm {
                     y.clamp(0, self.height as isize - 1) as usize,
                 );
                 let i = (y * self.width + x) * 3;
-                for c in 0..3 {
-                    sum[c] += f64::from(self.data[i + c]);
+                for (c, total) in sum.iter_mut().enumerate() {
+                    *total += f64::from(self.data[i + c]);
                 }
                 n += 1.0;
             }
@@ -281,7 +301,11 @@ fn check_spot(rgb: [f64; 3], expect: Expect, kind: Kind, what: &str) {
 fn check_pdf(pdf: &Path, raster_sizes: &[(f64, f64)], kind: Kind, dir: &Path, what: &str) {
     poppler();
     let info = pdfinfo(pdf, raster_sizes.len() as u32);
-    assert_eq!(info.pages as usize, raster_sizes.len(), "{what}: page count");
+    assert_eq!(
+        info.pages as usize,
+        raster_sizes.len(),
+        "{what}: page count"
+    );
     for (i, (got, want)) in info.sizes.iter().zip(raster_sizes).enumerate() {
         assert!(
             (got.0 - want.0).abs() < 0.02 && (got.1 - want.1).abs() < 0.02,
@@ -292,7 +316,10 @@ fn check_pdf(pdf: &Path, raster_sizes: &[(f64, f64)], kind: Kind, dir: &Path, wh
     let dpi = 30;
     for (page, spots) in [(1u32, &PAGE1[..]), (2, &PAGE2[..])] {
         let ppm = pdftoppm(pdf, page, dpi, dir);
-        assert_eq!(ppm.width, (raster_sizes[0].0 / 72.0 * 30.0).round() as usize);
+        assert_eq!(
+            ppm.width,
+            (raster_sizes[0].0 / 72.0 * 30.0).round() as usize
+        );
         for &((x, y), expect) in spots {
             check_spot(
                 ppm.mean_at(x, y, dpi),
@@ -605,7 +632,9 @@ fn huge_dimensions_and_overflowing_runs_are_errors() {
     ));
     // URF: huge, and 1 bit per pixel (not URF).
     let mut u = urf::encode_file_header(1).to_vec();
-    u.extend_from_slice(&UrfPageHeader::new(100_000, 100_000, 600, UrfColorSpace::Srgb, 8).encode());
+    u.extend_from_slice(
+        &UrfPageHeader::new(100_000, 100_000, 600, UrfColorSpace::Srgb, 8).encode(),
+    );
     assert!(matches!(
         urf_to_pdf(&u[..], Vec::new(), &limits),
         Err(ConvertError::Urf(urf::UrfError::TooLarge { .. }))
@@ -620,7 +649,9 @@ fn mutated_rasters_never_panic() {
     let seeds = [small_pwg(), {
         let mut u = urf::encode_file_header(0).to_vec();
         let h = UrfPageHeader::new(33, 7, 72, UrfColorSpace::Srgb, 8);
-        let rows: Vec<Vec<u8>> = (0..7u8).map(|y| (0..99u8).map(|x| x / 9 + y).collect()).collect();
+        let rows: Vec<Vec<u8>> = (0..7u8)
+            .map(|y| (0..99u8).map(|x| x / 9 + y).collect())
+            .collect();
         urf::encode_page(&h, rows.iter().map(|r| &r[..]), &mut u).unwrap();
         u
     }];
@@ -641,7 +672,11 @@ fn mutated_rasters_never_panic() {
             for _ in 0..(rand() % 4 + 1) {
                 let at = (rand() as usize) % b.len();
                 // Bias towards the header and the first lines, where the structure is.
-                let at = if rand() % 2 == 0 { at % 1900.min(b.len()) } else { at };
+                let at = if rand() % 2 == 0 {
+                    at % 1900.min(b.len())
+                } else {
+                    at
+                };
                 b[at] = rand() as u8;
             }
             if rand() % 5 == 0 {
@@ -835,8 +870,20 @@ fn bench_twenty_a4_pages_from_ghostscript() {
     std::fs::write(&ps, doc).unwrap();
     let raster = dir.path().join("doc.pwg");
     let status = Command::new(gs())
-        .args(["-q", "-dBATCH", "-dNOPAUSE", "-dSAFER", "-sPAPERSIZE=a4", "-dFIXEDMEDIA"])
-        .args(["-sDEVICE=pwgraster", "-dcupsColorSpace=19", "-dcupsBitsPerColor=8", "-r300"])
+        .args([
+            "-q",
+            "-dBATCH",
+            "-dNOPAUSE",
+            "-dSAFER",
+            "-sPAPERSIZE=a4",
+            "-dFIXEDMEDIA",
+        ])
+        .args([
+            "-sDEVICE=pwgraster",
+            "-dcupsColorSpace=19",
+            "-dcupsBitsPerColor=8",
+            "-r300",
+        ])
         .arg(format!("-sOutputFile={}", raster.display()))
         .arg(&ps)
         .stdout(std::process::Stdio::null())

@@ -58,7 +58,9 @@ impl Default for RasterLimits {
 pub enum RowDataError {
     #[error("a line repeat of {repeat} at row {y} runs past the page height {height}")]
     LineRepeatPastPage { y: u32, repeat: u32, height: u32 },
-    #[error("a run of {len} bytes at byte {x} of row {y} overflows the {bytes_per_line}-byte line")]
+    #[error(
+        "a run of {len} bytes at byte {x} of row {y} overflows the {bytes_per_line}-byte line"
+    )]
     RunPastLine {
         y: u32,
         x: usize,
@@ -82,7 +84,9 @@ pub enum PwgError {
     Truncated(&'static str),
     #[error("color space {0} is not a PWG raster color space")]
     UnsupportedColorSpace(u32),
-    #[error("{bits} bits per color is not supported for {colors} color(s) (1 for one color, 8, 16)")]
+    #[error(
+        "{bits} bits per color is not supported for {colors} color(s) (1 for one color, 8, 16)"
+    )]
     BitsPerColor { bits: u32, colors: u32 },
     #[error("bits per pixel {found} is not {expected} ({bits_per_color} bits x {colors} colors)")]
     BitsPerPixel {
@@ -470,7 +474,8 @@ impl PageHeader {
             });
         }
         let [xdpi, ydpi] = self.hw_resolution;
-        if !(1..=limits.max_resolution).contains(&xdpi) || !(1..=limits.max_resolution).contains(&ydpi)
+        if !(1..=limits.max_resolution).contains(&xdpi)
+            || !(1..=limits.max_resolution).contains(&ydpi)
         {
             return Err(PwgError::Resolution(xdpi, ydpi));
         }
@@ -1035,9 +1040,11 @@ pub fn encode_page<'r>(
 mod tests {
     use super::*;
 
-    fn decode_all(bytes: &[u8], chunk: usize) -> Result<Vec<(PageHeader, Vec<Vec<u8>>)>, PwgError> {
+    type DecodedPage = (PageHeader, Vec<Vec<u8>>);
+
+    fn decode_all(bytes: &[u8], chunk: usize) -> Result<Vec<DecodedPage>, PwgError> {
         let mut dec = Decoder::new(RasterLimits::default());
-        let mut pages: Vec<(PageHeader, Vec<Vec<u8>>)> = Vec::new();
+        let mut pages: Vec<DecodedPage> = Vec::new();
         for piece in bytes.chunks(chunk.max(1)) {
             let mut input = piece;
             loop {

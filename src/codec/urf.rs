@@ -505,7 +505,7 @@ mod tests {
         let mut b = Vec::new();
         b.extend_from_slice(b"UNIRAST\0");
         b.extend_from_slice(&[0, 0, 0, 2]); // 2 pages
-        // Page 1: 24 bpp, sRGB, one-sided, normal quality, 3 x 2 pixels at 300 dpi.
+                                            // Page 1: 24 bpp, sRGB, one-sided, normal quality, 3 x 2 pixels at 300 dpi.
         b.extend_from_slice(&[24, 1, 1, 4, 0, 0, 0, 0]);
         b.extend_from_slice(&[0, 0, 0, 0]); // finishings
         b.extend_from_slice(&[0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 1, 44]);
@@ -524,7 +524,13 @@ mod tests {
             assert_eq!(pages.len(), 2);
             let (h1, rows1) = &pages[0];
             assert_eq!(
-                (h1.width, h1.height, h1.resolution, h1.color_space(), h1.quality),
+                (
+                    h1.width,
+                    h1.height,
+                    h1.resolution,
+                    h1.color_space(),
+                    h1.quality
+                ),
                 (3, 2, 300, Some(UrfColorSpace::Srgb), 4)
             );
             assert_eq!(rows1[0], vec![255, 0, 0, 0, 255, 0, 255, 255, 255]);

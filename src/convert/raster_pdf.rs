@@ -144,7 +144,11 @@ fn pwg_spec(h: &pwg::PageHeader) -> Result<ImageSpec, ConvertError> {
         Some(ColorSpace::AdobeRgb) => (PdfColor::AdobeRgb, false),
         Some(ColorSpace::Cmyk) => (PdfColor::Cmyk, false),
         Some(other) => return Err(ConvertError::UnsupportedColorSpace(other.keyword())),
-        None => return Err(ConvertError::UnsupportedColorSpace(h.color_space.to_string())),
+        None => {
+            return Err(ConvertError::UnsupportedColorSpace(
+                h.color_space.to_string(),
+            ))
+        }
     };
     Ok(ImageSpec {
         width: h.width,

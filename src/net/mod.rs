@@ -109,7 +109,8 @@ pub async fn serve(
             // Shared with a connection upgraded to TLS (RFC 2817), which outlives this task.
             let permit = ConnectionPermit(Arc::new(permit));
             let mut first = [0u8; 1];
-            let peeked = tokio::time::timeout(service.header_timeout, stream.peek(&mut first)).await;
+            let peeked =
+                tokio::time::timeout(service.header_timeout, stream.peek(&mut first)).await;
             let is_tls = match peeked {
                 Ok(Ok(1)) => first[0] == TLS_HANDSHAKE,
                 // Silent for the whole header timeout, gone, or failed: close now. Handing the
@@ -117,11 +118,18 @@ pub async fn serve(
                 _ => return,
             };
             match (&service.tls, is_tls) {
-                (Some(tls), true) => match tokio::time::timeout(service.header_timeout, tls.acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => serve_http(tls_stream, service, local, peer, "ipps", shutdown, permit).await,
-                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                },
+                (Some(tls), true) => {
+                    match tokio::time::timeout(service.header_timeout, tls.acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls_stream)) => {
+                            serve_http(tls_stream, service, local, peer, "ipps", shutdown, permit)
+                                .await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
                 _ => serve_http(stream, service, local, peer, "ipp", shutdown, permit).await,
             }
         });
@@ -183,7 +191,10 @@ fn wants_tls_upgrade(req: &Request<Incoming>) -> bool {
     req.headers()
         .get(hyper::header::UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|p| p.trim().to_ascii_uppercase().starts_with("TLS/")))
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|p| p.trim().to_ascii_uppercase().starts_with("TLS/"))
+        })
 }
 
 type HttpResponse = Response<Full<Bytes>>;
@@ -231,7 +242,9 @@ impl HttpService {
         let host = request_host(&req, local);
         let path = req.uri().path().to_string();
         let is_options = req.method() == Method::OPTIONS;
-        if let (Some(tls), "ipp", true, true) = (&self.tls, scheme, is_options, wants_tls_upgrade(&req)) {
+        if let (Some(tls), "ipp", true, true) =
+            (&self.tls, scheme, is_options, wants_tls_upgrade(&req))
+        {
             // RFC 2817 §3.3: answer 101, run the TLS handshake on the same connection, then send the
             // response to the original request (OPTIONS) over TLS — CUPS waits for it.
             let on_upgrade = hyper::upgrade::on(&mut req);
@@ -253,11 +266,16 @@ impl HttpService {
                         Ok(Ok(mut stream)) => {
                             use tokio::io::AsyncWriteExt;
                             let answer = b"HTTP/1.1 200 OK\r\nAllow: GET, HEAD, OPTIONS, POST\r\nContent-Length: 0\r\n\r\n";
-                            if stream.write_all(answer).await.is_ok() && stream.flush().await.is_ok() {
-                                serve_http(stream, service, local, peer, "ipps", shutdown, permit).await;
+                            if stream.write_all(answer).await.is_ok()
+                                && stream.flush().await.is_ok()
+                            {
+                                serve_http(stream, service, local, peer, "ipps", shutdown, permit)
+                                    .await;
                             }
                         }
-                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake after Upgrade failed: {e}"),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake after Upgrade failed: {e}")
+                        }
                         Err(_) => tracing::debug!(%peer, "TLS handshake after Upgrade timed out"),
                     },
                     Err(e) => tracing::debug!(%peer, "HTTP Upgrade failed: {e}"),
@@ -265,14 +283,21 @@ impl HttpService {
             });
             let mut r = Response::new(Full::new(Bytes::new()));
             *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-            r.headers_mut().insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-            r.headers_mut().insert(hyper::header::UPGRADE, HeaderValue::from_static("TLS/1.2,HTTP/1.1"));
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+            r.headers_mut().insert(
+                hyper::header::UPGRADE,
+                HeaderValue::from_static("TLS/1.2,HTTP/1.1"),
+            );
             return r;
         }
         match (req.method(), path.as_str()) {
             (&Method::OPTIONS, _) => {
                 let mut r = plain(StatusCode::OK, "");
-                r.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS, POST"));
+                r.headers_mut().insert(
+                    hyper::header::ALLOW,
+                    HeaderValue::from_static("GET, HEAD, OPTIONS, POST"),
+                );
                 r
             }
             (&Method::POST, _) => {
@@ -378,7 +403,13 @@ impl HttpService {
                 Ok(Ok(Some(bytes))) => Some((Ok(bytes), s)),
                 Ok(Ok(None)) => None,
                 Ok(Err(e)) => Some((Err(e), s)),
-                Err(_) => Some((Err(io::Error::new(io::ErrorKind::TimedOut, "document upload stalled")), s)),
+                Err(_) => Some((
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "document upload stalled",
+                    )),
+                    s,
+                )),
             }
         });
         let reader = tokio_util::io::StreamReader::new(Box::pin(stream));

@@ -17,9 +17,15 @@ use tokio_rustls::TlsAcceptor;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} holds no usable certificate or key: {why}")]
     Pem { path: PathBuf, why: String },
     #[error("cannot make a self-signed certificate: {0}")]
@@ -39,7 +45,10 @@ impl CertificateFiles {
     /// The self-signed pair kept in the state directory.
     pub fn self_signed_in(state_dir: &Path) -> CertificateFiles {
         let dir = state_dir.join("tls");
-        CertificateFiles { cert: dir.join("certificate.pem"), key: dir.join("key.pem") }
+        CertificateFiles {
+            cert: dir.join("certificate.pem"),
+            key: dir.join("key.pem"),
+        }
     }
 }
 
@@ -95,18 +104,26 @@ pub fn ensure_self_signed(files: &CertificateFiles) -> Result<(), TlsError> {
         // different one only if it expires later. rcgen's fixed default (4096-01-01) would make a
         // certificate made after the state directory was lost look no newer, and every CUPS queue
         // for this appliance would stop with cups-pki-invalid. Expire a fixed span after creation.
-        let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let since_epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
         params.not_after = rcgen::date_time_ymd(1970, 1, 1) + since_epoch + SELF_SIGNED_VALIDITY;
         let cert = params.self_signed(&signing_key)?;
         Ok(rcgen::CertifiedKey { cert, signing_key })
     };
     let generated = generate().map_err(|e| TlsError::Generate(e.to_string()))?;
     if let Some(dir) = files.cert.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| TlsError::Write { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
     write_private(&files.key, generated.signing_key.serialize_pem().as_bytes())?;
     write_private(&files.cert, generated.cert.pem().as_bytes())?;
-    tracing::info!("made a self-signed TLS certificate in {}", files.cert.display());
+    tracing::info!(
+        "made a self-signed TLS certificate in {}",
+        files.cert.display()
+    );
     Ok(())
 }
 
@@ -115,26 +132,51 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let err = |source| TlsError::Write { path: path.to_path_buf(), source };
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+    let err = |source| TlsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
     f.write_all(data).map_err(err)?;
     f.sync_all().map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
 }
 
 fn load(files: &CertificateFiles) -> Result<Arc<CertifiedKey>, TlsError> {
-    let read = |p: &Path| std::fs::read(p).map_err(|source| TlsError::Read { path: p.to_path_buf(), source });
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| TlsError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
     let cert_pem = read(&files.cert)?;
     let key_pem = read(&files.key)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem { path: files.cert.clone(), why: e.to_string() })?;
+        .map_err(|e| TlsError::Pem {
+            path: files.cert.clone(),
+            why: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem { path: files.cert.clone(), why: "no CERTIFICATE block".into() });
+        return Err(TlsError::Pem {
+            path: files.cert.clone(),
+            why: "no CERTIFICATE block".into(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| TlsError::Pem { path: files.key.clone(), why: e.to_string() })?;
-    let signing = any_supported_type(&key).map_err(|e| TlsError::Pem { path: files.key.clone(), why: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
+        path: files.key.clone(),
+        why: e.to_string(),
+    })?;
+    let signing = any_supported_type(&key).map_err(|e| TlsError::Pem {
+        path: files.key.clone(),
+        why: e.to_string(),
+    })?;
     let certified = CertifiedKey::new(certs, signing);
     // A key that is not the certificate's fails every handshake. During a renewal that replaces
     // one file at a time this keeps the old pair in service until both new files are in place.
@@ -173,20 +215,29 @@ pub struct Tls {
 impl Tls {
     /// Loads `files` (TLS 1.2 and 1.3, HTTP/1.1 only: IPP clients do not speak h2).
     pub fn new(files: CertificateFiles) -> Result<Tls, TlsError> {
-        let resolver = Arc::new(Resolver { current: RwLock::new(load(&files)?) });
+        let resolver = Arc::new(Resolver {
+            current: RwLock::new(load(&files)?),
+        });
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Tls { acceptor: TlsAcceptor::from(Arc::new(config)), resolver, files })
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            resolver,
+            files,
+        })
     }
 
     /// Reloads the certificate whenever its files change, until `shutdown`.
     pub async fn watch_files(self, mut shutdown: watch::Receiver<bool>) {
         let stamp = |f: &CertificateFiles| -> Option<(SystemTime, SystemTime)> {
-            Some((std::fs::metadata(&f.cert).ok()?.modified().ok()?, std::fs::metadata(&f.key).ok()?.modified().ok()?))
+            Some((
+                std::fs::metadata(&f.cert).ok()?.modified().ok()?,
+                std::fs::metadata(&f.key).ok()?.modified().ok()?,
+            ))
         };
         let mut last = stamp(&self.files);
         loop {
@@ -221,9 +272,16 @@ mod tests {
         ensure_self_signed(&files).unwrap();
         let first = std::fs::read(&files.cert).unwrap();
         ensure_self_signed(&files).unwrap();
-        assert_eq!(std::fs::read(&files.cert).unwrap(), first, "kept across restarts");
+        assert_eq!(
+            std::fs::read(&files.cert).unwrap(),
+            first,
+            "kept across restarts"
+        );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&files.key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&files.key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         Tls::new(files).unwrap();
     }
 
@@ -237,7 +295,10 @@ mod tests {
     #[test]
     fn garbage_files_are_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let files = CertificateFiles { cert: dir.path().join("c.pem"), key: dir.path().join("k.pem") };
+        let files = CertificateFiles {
+            cert: dir.path().join("c.pem"),
+            key: dir.path().join("k.pem"),
+        };
         std::fs::write(&files.cert, "not pem").unwrap();
         std::fs::write(&files.key, "not pem").unwrap();
         assert!(matches!(Tls::new(files), Err(TlsError::Pem { .. })));
