@@ -255,44 +255,6 @@ fn printbridge(args: &[&str]) -> Run {
     }
 }
 
-/// A minimal valid one-page PDF ("printbridge test" in Helvetica), with a correct xref table.
-fn minimal_pdf() -> Vec<u8> {
-    let content = "BT /F1 24 Tf 72 720 Td (printbridge test) Tj ET";
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
-         /Resources << /Font << /F1 5 0 R >> >> >>"
-            .to_string(),
-        format!(
-            "<< /Length {} >>\nstream\n{content}\nendstream",
-            content.len()
-        ),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
-    ];
-    let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, object) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    pdf.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for offset in offsets {
-        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    pdf
-}
-
 /// The job id from the first line, `job 12 submitted: ipp://...`.
 fn submitted_job_id(run: &Run) -> u32 {
     let first = run
@@ -310,7 +272,7 @@ fn submitted_job_id(run: &Run) -> u32 {
 #[test]
 fn print_pdf_completes_and_jobs_lists_it() {
     let printer = EvePrinter::start("pbtest", &[]);
-    let pdf_bytes = minimal_pdf();
+    let pdf_bytes = common::one_page_pdf("printbridge test");
     let pdf = printer.file("hello.pdf", &pdf_bytes);
     let title = "printbridge smoke test";
 
@@ -389,7 +351,7 @@ fn print_pdf_completes_and_jobs_lists_it() {
 #[test]
 fn no_wait_returns_at_once_and_the_job_is_listed_as_not_completed() {
     let printer = EvePrinter::start("pbnowait", &[]);
-    let pdf = printer.file("report.pdf", &minimal_pdf());
+    let pdf = printer.file("report.pdf", &common::one_page_pdf("printbridge test"));
 
     let started = Instant::now();
     let run = printbridge(&[
@@ -435,7 +397,7 @@ fn bad_option_fails_locally_with_a_clear_message() {
     let uri = format!("ipp://127.0.0.1:{}/ipp/print", common::free_port());
     let dir = tempfile::tempdir().unwrap();
     let pdf = dir.path().join("x.pdf");
-    fs::write(&pdf, minimal_pdf()).unwrap();
+    fs::write(&pdf, common::one_page_pdf("printbridge test")).unwrap();
 
     for (option, expected) in [
         (
@@ -469,7 +431,7 @@ fn unreachable_printer_is_reported() {
     let uri = format!("ipp://127.0.0.1:{}/ipp/print", common::free_port());
     let dir = tempfile::tempdir().unwrap();
     let pdf = dir.path().join("x.pdf");
-    fs::write(&pdf, minimal_pdf()).unwrap();
+    fs::write(&pdf, common::one_page_pdf("printbridge test")).unwrap();
 
     let run = printbridge(&["print", pdf.to_str().unwrap(), "-d", &uri]);
     assert_eq!(run.status.code(), Some(1), "{run}");
@@ -504,7 +466,7 @@ fn refused_job_shows_the_ipp_status_and_message() {
     assert!(run.stdout.is_empty(), "{run}");
 
     // A value the printer does not support, sent with a correct type, is refused by the printer.
-    let pdf = printer.file("x.pdf", &minimal_pdf());
+    let pdf = printer.file("x.pdf", &common::one_page_pdf("printbridge test"));
     let run = printbridge(&[
         "print",
         pdf.to_str().unwrap(),
@@ -539,7 +501,7 @@ fn aborted_job_fails_with_the_printer_reason() {
     let false_program = common::require_program("false", "coreutils");
     // Every job's print command fails, so ippeveprinter aborts the job.
     let printer = EvePrinter::start("pbabort", &["-c", false_program.to_str().unwrap()]);
-    let pdf = printer.file("doomed.pdf", &minimal_pdf());
+    let pdf = printer.file("doomed.pdf", &common::one_page_pdf("printbridge test"));
 
     let run = printbridge(&["print", pdf.to_str().unwrap(), "-d", &printer.uri]);
     assert_eq!(

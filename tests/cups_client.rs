@@ -49,7 +49,7 @@ fn cups_adds_an_everywhere_queue_for_the_appliance_and_prints_a_pdf() {
 
     let docs = tempfile::tempdir().unwrap();
     let pdf = docs.path().join("hello.pdf");
-    fs::write(&pdf, one_page_pdf("printbridge: hello from CUPS")).unwrap();
+    fs::write(&pdf, common::one_page_pdf("printbridge: hello from CUPS")).unwrap();
     let job = cupsd
         .print_file(QUEUE, &pdf, &["-t", "cups-client-test"])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -121,50 +121,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A small valid one-page PDF (A4, one line of Helvetica), with the xref offsets computed here.
-fn one_page_pdf(text: &str) -> Vec<u8> {
-    let escaped: String = text
-        .chars()
-        .flat_map(|c| match c {
-            '(' | ')' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    let content = format!("BT /F1 24 Tf 72 760 Td ({escaped}) Tj ET");
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
-         /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>"
-            .to_string(),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-            .to_string(),
-        format!(
-            "<< /Length {} >>\nstream\n{content}\nendstream",
-            content.len()
-        ),
-    ];
-    let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    let size = objects.len() + 1;
-    pdf.extend_from_slice(format!("xref\n0 {size}\n0000000000 65535 f \n").as_bytes());
-    for offset in offsets {
-        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(
-        format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
-    );
-    pdf
-}
-
 #[test]
 fn one_page_pdf_has_consistent_xref() {
-    let pdf = one_page_pdf("a (b) \\ c");
+    let pdf = common::one_page_pdf("a (b) \\ c");
     let at = |offset: usize, what: &str| pdf[offset..].starts_with(what.as_bytes());
     let find = |what: &str| {
         pdf.windows(what.len())

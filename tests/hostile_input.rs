@@ -143,36 +143,6 @@ fn get_jobs_all(uri: &str, request_id: u32) -> Vec<u8> {
         .end()
 }
 
-/// A small but complete one-page PDF.
-fn tiny_pdf() -> Vec<u8> {
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
-    ];
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    pdf.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for o in offsets {
-        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    pdf
-}
-
 // ---------------------------------------------------------------------------------------------
 // HTTP/1.1 by hand
 // ---------------------------------------------------------------------------------------------
@@ -1323,7 +1293,7 @@ fn a_client_vanishing_mid_upload_creates_no_job() {
     // Control: the same Print-Job sent in full is accepted and listed, so the empty list above meant
     // something.
     let mut body = print_job_header(&app.uri, 200, "complete");
-    body.extend_from_slice(&tiny_pdf());
+    body.extend_from_slice(&common::one_page_pdf("hostile input"));
     let resp = request(app.port, &body);
     assert!(
         matches!(resp.ipp_status(), Some(0x0000 | 0x0001)),

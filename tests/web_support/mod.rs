@@ -267,44 +267,6 @@ pub fn add_user(state_dir: &Path, name: &str, password: &str, admin: bool) {
     assert!(ok, "printbridge user add {name} failed: {out}{err}");
 }
 
-/// A minimal valid one-page PDF.
-pub fn minimal_pdf() -> Vec<u8> {
-    let content = "BT /F1 24 Tf 72 720 Td (printbridge web test) Tj ET";
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
-         /Resources << /Font << /F1 5 0 R >> >> >>"
-            .to_string(),
-        format!(
-            "<< /Length {} >>\nstream\n{content}\nendstream",
-            content.len()
-        ),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
-    ];
-    let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, object) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    pdf.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for offset in offsets {
-        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    pdf
-}
-
 /// A Print-Job request for `minimal_pdf()`; `hold` keeps the job pending-held.
 pub fn print_job(port: u16, user: &str, job_name: &str, hold: bool) -> Message {
     let mut m = ipp_request(
@@ -334,4 +296,9 @@ pub fn job_id(msg: &Message) -> i32 {
         .and_then(|a| a.first())
         .and_then(Value::as_int)
         .expect("job-id in the response")
+}
+
+/// A minimal valid one-page PDF.
+pub fn minimal_pdf() -> Vec<u8> {
+    crate::common::one_page_pdf("printbridge web test")
 }
