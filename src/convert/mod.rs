@@ -3,4 +3,6 @@
 
 pub mod raster_pdf;
 
-pub use raster_pdf::{pwg_to_pdf, urf_to_pdf, ConvertError, ConvertStats};
+pub use raster_pdf::{
+    pwg_to_pdf, urf_to_pdf, ConvertError, ConvertStats, RasterFormat, RasterToPdf,
+};
