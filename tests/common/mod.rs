@@ -1,8 +1,10 @@
 //! Shared helpers for integration tests: start `printbridge serve` as a real process, find peers.
 #![allow(dead_code)]
 
+pub mod cloud;
 pub mod cupsd;
 pub mod ipptool;
+pub mod postgres;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

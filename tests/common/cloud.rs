@@ -1,0 +1,290 @@
+//! Helpers for tests of `printbridge cloud`: a small HTTP/1.1 client with a cookie jar (no
+//! redirects followed, so tests see them), `printbridge cloud` processes on free ports, and the
+//! `cloud admin` bootstrap commands.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+// ---- a small HTTP/1.1 client with a cookie jar ---------------------------------------------------
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+
+    /// The `error` of an OAuth error response, checking the status and no-store.
+    pub fn oauth_error(&self) -> String {
+        assert_eq!(self.status, 400, "{}", self.body);
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The value of the hidden form field `name` in an HTML page.
+    pub fn field(&self, name: &str) -> String {
+        let key = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&key)
+            .unwrap_or_else(|| panic!("no field {name} in page:\n{}", self.body))
+            + key.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_string()
+    }
+}
+
+/// One "browser" or device talking to one server.
+pub struct Http {
+    pub addr: String,
+    pub jar: HashMap<String, String>,
+}
+
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        let mut o = String::new();
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                o.push(char::from(b));
+            } else {
+                o.push_str(&format!("%{b:02X}"));
+            }
+        }
+        o
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Http {
+    pub fn new(base: &str) -> Http {
+        Http {
+            addr: base.trim_start_matches("http://").to_string(),
+            jar: HashMap::new(),
+        }
+    }
+
+    pub fn get(&mut self, path: &str) -> Resp {
+        self.send("GET", path, &[], None, b"")
+    }
+
+    pub fn post_form(&mut self, path: &str, pairs: &[(&str, &str)]) -> Resp {
+        let body = form_encode(pairs);
+        self.send(
+            "POST",
+            path,
+            &[],
+            Some("application/x-www-form-urlencoded"),
+            body.as_bytes(),
+        )
+    }
+
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Resp {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if let Some(ct) = content_type {
+            req.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        if !self.jar.is_empty() {
+            let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            req.push_str(&format!("Cookie: {}\r\n", cookies.join("; ")));
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("read response");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("end of headers");
+        let head = String::from_utf8_lossy(&raw[..split]).to_string();
+        let mut body = raw[split + 4..].to_vec();
+        let mut lines = head.split("\r\n");
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .expect("status line");
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        if headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+        {
+            body = dechunk(&body);
+        }
+        for (k, v) in &headers {
+            if k == "set-cookie" {
+                let pair = v.split(';').next().unwrap_or("");
+                if let Some((name, value)) = pair.split_once('=') {
+                    if v.contains("Max-Age=0") || value.is_empty() {
+                        self.jar.remove(name);
+                    } else {
+                        self.jar.insert(name.to_string(), value.to_string());
+                    }
+                }
+            }
+        }
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).to_string(),
+        }
+    }
+}
+
+pub fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = String::from_utf8_lossy(&data[..eol]).to_string();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .expect("chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+}
+
+// ---- `printbridge cloud` processes ---------------------------------------------------------------
+
+pub struct CloudProc {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for CloudProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn cloud_cmd(data_dir: &Path, database: Option<&str>, config: Option<&Path>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_printbridge"));
+    cmd.arg("cloud").arg("--data-dir").arg(data_dir);
+    if let Some(db) = database {
+        cmd.arg("--database").arg(db);
+    }
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.env(
+        "RUST_LOG",
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+    );
+    cmd
+}
+
+/// Starts `printbridge cloud --listen 127.0.0.1:0` and waits for the URL it prints.
+pub fn start_cloud(data_dir: &Path, database: Option<&str>, config: Option<&Path>) -> CloudProc {
+    let mut child = cloud_cmd(data_dir, database, config)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn printbridge cloud");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !sent {
+                if let Some(pos) = line.find("listening on http://") {
+                    let url = line[pos + "listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .to_string();
+                    let _ = tx.send(url);
+                    sent = true;
+                }
+            }
+            println!("[cloud stdout] {line}");
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("printbridge cloud did not print its URL within 60 s");
+    CloudProc { child, base }
+}
+
+/// Runs `printbridge cloud ... admin ARGS` with `password` on standard input.
+pub fn admin(data_dir: &Path, database: Option<&str>, args: &[&str], password: &str) -> String {
+    let mut child = cloud_cmd(data_dir, database, None)
+        .arg("admin")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn printbridge cloud admin");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "admin {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("cloud.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
