@@ -1,0 +1,737 @@
+//! PDF → raster for raster-only printers: each page rendered with hayro at the device's resolution,
+//! fitted into the device's media, converted to its colour space and encoded as PWG raster
+//! (PWG 5102.4) or Apple raster (URF) with our own encoders, one page at a time.
+//!
+//! Memory is one rendered page (4 bytes per pixel of the page's content, which is at most the media
+//! size) plus one output line and the write buffer, never the document's raster: rows are converted
+//! and compressed straight from the rendered page into the output. The PDF itself must be in memory
+//! (PDF needs random access), bounded by [`RenderLimits::max_document_bytes`]; every page's pixel
+//! count is checked before anything is rendered, so a tiny PDF with a huge MediaBox is refused with
+//! [`PdfRasterError::PageTooLarge`] instead of allocating gigabytes.
+//!
+//! Page placement: with a target media every page is scaled to fit it (aspect kept) and centred;
+//! a landscape page on portrait media (or the reverse) is first turned 90° counter-clockwise, as
+//! CUPS does for `orientation-requested` landscape. Without a media every page keeps its own size.
+//!
+//! Colour: hayro renders sRGB; sgray is its Rec. 709 luma on the gamma-encoded values (PWG sgray is
+//! sRGB-gamma gray, PWG 5102.4 §4.3.2.6), black_1 an 8×8 ordered (Bayer) dither of that gray, so
+//! solid black and white stay solid, text stays sharp and tints become a regular pattern.
+
+use std::io::{self, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use hayro::hayro_interpret::InterpreterSettings;
+use hayro::hayro_syntax::{DecryptionError, LoadPdfError, Pdf};
+use hayro::vello_cpu::color::palette::css::WHITE;
+use hayro::{RenderCache, RenderSettings};
+
+use super::raster_pdf::{ConvertStats, RasterFormat};
+use crate::codec::pwg::{self, ColorSpace, PageHeader, RowDataError, RowEncoder};
+use crate::codec::urf::{self, UrfColorSpace, UrfPageHeader};
+use crate::model::printer::MediaSize;
+
+/// Output bytes gathered before each write to the caller's writer.
+const WRITE_CHUNK: usize = 256 * 1024;
+/// Points per inch; hundredths of a millimetre per inch.
+const PT_PER_IN: f64 = 72.0;
+const HMM_PER_IN: f64 = 2540.0;
+
+/// Pixel formats the renderer produces (the `pwg-raster-document-type-supported` keywords of
+/// PWG 5100.14 §5.6.2; URF names in `urf-supported` are `W8` and `SRGB24`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RasterColor {
+    /// 8-bit sRGB-gamma gray (`sgray_8`, URF `W8`).
+    Sgray8,
+    /// 8-bit sRGB (`srgb_8`, URF `SRGB24`).
+    Srgb8,
+    /// 1-bit black, 1 = ink (`black_1`); PWG only.
+    Black1,
+}
+
+impl RasterColor {
+    /// The PWG keyword (`sgray_8`, `srgb_8`, `black_1`).
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RasterColor::Sgray8 => "sgray_8",
+            RasterColor::Srgb8 => "srgb_8",
+            RasterColor::Black1 => "black_1",
+        }
+    }
+
+    /// Parses a PWG keyword or a URF name (`W8`, `SRGB24`).
+    pub fn from_keyword(s: &str) -> Option<RasterColor> {
+        Some(match s {
+            "sgray_8" | "W8" => RasterColor::Sgray8,
+            "srgb_8" | "SRGB24" => RasterColor::Srgb8,
+            "black_1" => RasterColor::Black1,
+            _ => return None,
+        })
+    }
+}
+
+/// The `sides` of the job, written into the page headers for duplex printers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RasterSides {
+    #[default]
+    OneSided,
+    TwoSidedLongEdge,
+    TwoSidedShortEdge,
+}
+
+/// How the printer wants back sides (`pwg-raster-document-sheet-back`, PWG 5100.14 §5.6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SheetBack {
+    #[default]
+    Normal,
+    Flipped,
+    Rotated,
+    ManualTumble,
+}
+
+/// Bounds on what a document may make the renderer do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderLimits {
+    /// Bytes of PDF read into memory.
+    pub max_document_bytes: u64,
+    /// Pages rendered.
+    pub max_pages: u32,
+    /// Pixels of one output page (width × height); the rendered page holds 4 bytes per pixel.
+    pub max_page_pixels: u64,
+    /// Dots per inch, in either direction.
+    pub max_resolution: u32,
+}
+
+impl Default for RenderLimits {
+    /// 256 MiB of PDF, 10,000 pages, A3 at 600 dpi (about 70 Mpixel, 280 MB rendered).
+    fn default() -> Self {
+        RenderLimits {
+            max_document_bytes: 256 << 20,
+            max_pages: 10_000,
+            max_page_pixels: 7_016 * 9_921,
+            max_resolution: 2_400,
+        }
+    }
+}
+
+/// What to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RasterTarget {
+    pub format: RasterFormat,
+    /// Dots per inch across (x) and along (y) the feed direction; URF needs both equal.
+    pub resolution: (u32, u32),
+    pub color: RasterColor,
+    /// The output page size; `None` keeps each page's own size.
+    pub media: Option<MediaSize>,
+    pub sides: RasterSides,
+    pub sheet_back: SheetBack,
+    pub limits: RenderLimits,
+}
+
+impl RasterTarget {
+    /// A one-sided target with default limits.
+    pub fn new(
+        format: RasterFormat,
+        dpi: u32,
+        color: RasterColor,
+        media: Option<MediaSize>,
+    ) -> RasterTarget {
+        RasterTarget {
+            format,
+            resolution: (dpi, dpi),
+            color,
+            media,
+            sides: RasterSides::OneSided,
+            sheet_back: SheetBack::Normal,
+            limits: RenderLimits::default(),
+        }
+    }
+}
+
+/// Why a PDF could not be rasterised.
+#[derive(Debug, thiserror::Error)]
+pub enum PdfRasterError {
+    #[error("reading the PDF: {0}")]
+    Read(#[source] io::Error),
+    #[error("writing the raster: {0}")]
+    Write(#[source] io::Error),
+    #[error("the PDF is larger than {max} bytes")]
+    DocumentTooLarge { max: u64 },
+    #[error("the PDF is protected by a password")]
+    Password,
+    #[error("the PDF's encryption is not supported: {0}")]
+    UnsupportedEncryption(&'static str),
+    #[error("the PDF is damaged: {0}")]
+    Damaged(&'static str),
+    #[error("the PDF has no pages")]
+    NoPages,
+    #[error("the PDF has {found} pages, more than the {max} allowed")]
+    TooManyPages { found: usize, max: u32 },
+    #[error("page {page} would be {width} x {height} pixels, more than the {max} allowed")]
+    PageTooLarge {
+        page: u32,
+        width: u64,
+        height: u64,
+        max: u64,
+    },
+    #[error("page {page} has no usable size")]
+    BadPageSize { page: u32 },
+    #[error("the renderer failed on page {page}")]
+    RenderFailed { page: u32 },
+    #[error("unsupported target: {0}")]
+    UnsupportedTarget(String),
+    #[error("encoding the raster: {0}")]
+    Encode(#[from] RowDataError),
+}
+
+impl PdfRasterError {
+    /// The IPP `job-state-reasons` keyword for a job that ends with this error (RFC 8011 §5.3.8,
+    /// PWG 5100.7 §5.3.2.1): a password → `document-password-error`, a damaged file →
+    /// `document-format-error`, anything else → `document-unprintable-error`.
+    pub fn job_state_reason(&self) -> &'static str {
+        match self {
+            PdfRasterError::Password => "document-password-error",
+            PdfRasterError::Damaged(_) | PdfRasterError::NoPages => "document-format-error",
+            _ => "document-unprintable-error",
+        }
+    }
+}
+
+/// Renders every page of the PDF read from `input` and writes it to `output` as the raster
+/// `target` describes, page by page. On error `output` holds a partial raster, which the caller
+/// discards.
+pub fn pdf_to_raster(
+    input: impl Read,
+    target: &RasterTarget,
+    mut output: impl Write,
+) -> Result<ConvertStats, PdfRasterError> {
+    check_target(target)?;
+    let data = read_bounded(input, target.limits.max_document_bytes)?;
+    let bytes_in = data.len() as u64;
+    check_trailer(&data)?;
+    let pdf = Pdf::new(data).map_err(|e| match e {
+        LoadPdfError::Decryption(DecryptionError::PasswordProtected) => PdfRasterError::Password,
+        LoadPdfError::Decryption(DecryptionError::UnsupportedAlgorithm) => {
+            PdfRasterError::UnsupportedEncryption("unsupported algorithm")
+        }
+        LoadPdfError::Decryption(DecryptionError::InvalidEncryption) => {
+            PdfRasterError::Damaged("invalid encryption dictionary")
+        }
+        LoadPdfError::Decryption(DecryptionError::MissingIDEntry) => {
+            PdfRasterError::Damaged("encrypted without a file identifier")
+        }
+        LoadPdfError::Invalid => PdfRasterError::Damaged("no readable cross-reference or pages"),
+    })?;
+    let pages = pdf.pages();
+    if pages.is_empty() {
+        return Err(PdfRasterError::NoPages);
+    }
+    if pages.len() > target.limits.max_pages as usize {
+        return Err(PdfRasterError::TooManyPages {
+            found: pages.len(),
+            max: target.limits.max_pages,
+        });
+    }
+    let page_count = pages.len() as u32;
+    // Refuse before writing anything when any page is too large, so a device never receives the
+    // first pages of a job that cannot finish.
+    let layouts = pages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| layout(i as u32 + 1, p.render_dimensions(), target))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut out = Sink {
+        w: &mut output,
+        buf: Vec::with_capacity(WRITE_CHUNK + 64 * 1024),
+        written: 0,
+    };
+    match target.format {
+        RasterFormat::Pwg => out.buf.extend_from_slice(&pwg::SYNC),
+        RasterFormat::Urf => out
+            .buf
+            .extend_from_slice(&urf::encode_file_header(page_count)),
+    }
+    let cache = RenderCache::new();
+    let settings = InterpreterSettings::default();
+    let mut peak = 0usize;
+    for (index, (page, lay)) in pages.iter().zip(&layouts).enumerate() {
+        let number = index as u32 + 1;
+        let render = RenderSettings {
+            x_scale: lay.x_scale,
+            y_scale: lay.y_scale,
+            width: Some(lay.render_w),
+            height: Some(lay.render_h),
+            bg_color: WHITE,
+        };
+        // hayro interprets untrusted content streams; a panic in it must end this job, not the
+        // process (it is built with panic = unwind).
+        let pixmap = catch_unwind(AssertUnwindSafe(|| {
+            hayro::render(page, &cache, &settings, &render)
+        }))
+        .map_err(|_| PdfRasterError::RenderFailed { page: number })?;
+        let rgba = pixmap.data_as_u8_slice();
+        let back = target.sides != RasterSides::OneSided && number % 2 == 0;
+        let (flip_x, flip_y) = back_transform(target.sides, target.sheet_back, back);
+        let src = Source {
+            rgba,
+            stride: usize::from(lay.render_w),
+            rotate: lay.rotate,
+            render_h: usize::from(lay.render_h),
+        };
+        write_page(&mut out, target, lay, &src, page_count, flip_x, flip_y)?;
+        peak = peak.max(rgba.len() + out.buf.capacity() + lay.width as usize * 3);
+    }
+    out.flush()?;
+    let bytes_out = out.written;
+    output.flush().map_err(PdfRasterError::Write)?;
+    Ok(ConvertStats {
+        pages: page_count,
+        bytes_in,
+        bytes_out,
+        peak_buffered_bytes: peak,
+    })
+}
+
+fn check_target(t: &RasterTarget) -> Result<(), PdfRasterError> {
+    let (x, y) = t.resolution;
+    let max = t.limits.max_resolution;
+    if !(1..=max).contains(&x) || !(1..=max).contains(&y) {
+        return Err(PdfRasterError::UnsupportedTarget(format!(
+            "resolution {x}x{y} dpi (1 to {max} allowed)"
+        )));
+    }
+    if t.format == RasterFormat::Urf {
+        if x != y {
+            return Err(PdfRasterError::UnsupportedTarget(format!(
+                "Apple raster has one resolution for both directions, not {x}x{y}"
+            )));
+        }
+        if t.color == RasterColor::Black1 {
+            return Err(PdfRasterError::UnsupportedTarget(
+                "Apple raster has no 1-bit black".into(),
+            ));
+        }
+    }
+    if let Some(m) = &t.media {
+        if m.width <= 0 || m.length <= 0 {
+            return Err(PdfRasterError::UnsupportedTarget(format!(
+                "media {} has no size",
+                m.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn read_bounded(input: impl Read, max: u64) -> Result<Vec<u8>, PdfRasterError> {
+    let mut data = Vec::new();
+    input
+        .take(max.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(PdfRasterError::Read)?;
+    if data.len() as u64 > max {
+        return Err(PdfRasterError::DocumentTooLarge { max });
+    }
+    Ok(data)
+}
+
+/// A PDF starts with `%PDF-` (within the first KiB, as readers tolerate) and ends with `%%EOF`
+/// (PDF 32000-1 §7.5.5; again within the last KiB). hayro would rebuild the cross-reference of a
+/// truncated file and print whatever pages survived; a cut-off upload is better reported than
+/// printed half.
+fn check_trailer(data: &[u8]) -> Result<(), PdfRasterError> {
+    let head = &data[..data.len().min(1024)];
+    if !contains(head, b"%PDF-") {
+        return Err(PdfRasterError::Damaged("not a PDF (no %PDF- header)"));
+    }
+    let tail = &data[data.len().saturating_sub(1024)..];
+    if !contains(tail, b"%%EOF") {
+        return Err(PdfRasterError::Damaged("truncated (no %%EOF at the end)"));
+    }
+    Ok(())
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Where one page goes: output size, rendered content size and its place on the output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Layout {
+    /// Output page in pixels.
+    width: u32,
+    height: u32,
+    /// Output page in points (PWG PageSize).
+    width_pt: u32,
+    height_pt: u32,
+    /// The rendered pixmap, in the page's own orientation.
+    render_w: u16,
+    render_h: u16,
+    x_scale: f32,
+    y_scale: f32,
+    /// Turn the rendered page 90° counter-clockwise onto the output.
+    rotate: bool,
+    /// Top-left corner of the content on the output page.
+    off_x: u32,
+    off_y: u32,
+}
+
+impl Layout {
+    /// Content size on the output page.
+    fn content(&self) -> (u32, u32) {
+        let (w, h) = (u32::from(self.render_w), u32::from(self.render_h));
+        if self.rotate {
+            (h, w)
+        } else {
+            (w, h)
+        }
+    }
+}
+
+fn layout(page: u32, (pw, ph): (f32, f32), t: &RasterTarget) -> Result<Layout, PdfRasterError> {
+    let (pw, ph) = (f64::from(pw), f64::from(ph));
+    if !(pw.is_finite() && ph.is_finite() && pw > 0.0 && ph > 0.0) {
+        return Err(PdfRasterError::BadPageSize { page });
+    }
+    let (xdpi, ydpi) = (f64::from(t.resolution.0), f64::from(t.resolution.1));
+    let (mw, mh) = match &t.media {
+        Some(m) => (
+            f64::from(m.width) * PT_PER_IN / HMM_PER_IN,
+            f64::from(m.length) * PT_PER_IN / HMM_PER_IN,
+        ),
+        None => (pw, ph),
+    };
+    let width = (mw * xdpi / PT_PER_IN).round();
+    let height = (mh * ydpi / PT_PER_IN).round();
+    let max = t.limits.max_page_pixels;
+    // Also bounded by hayro's 16-bit pixmap dimensions.
+    if width * height > max as f64 || width > f64::from(u16::MAX) || height > f64::from(u16::MAX) {
+        return Err(PdfRasterError::PageTooLarge {
+            page,
+            width: width.min(u64::MAX as f64) as u64,
+            height: height.min(u64::MAX as f64) as u64,
+            max,
+        });
+    }
+    let (width, height) = (width.max(1.0) as u32, height.max(1.0) as u32);
+    let rotate = t.media.is_some() && (pw > ph) != (mw > mh) && pw != ph && mw != mh;
+    // Content points along the output's x and y axes.
+    let (cw, ch) = if rotate { (ph, pw) } else { (pw, ph) };
+    let k = if t.media.is_some() {
+        (mw / cw).min(mh / ch)
+    } else {
+        1.0
+    };
+    // The page's own x axis lies along the output's y axis when turned.
+    let (sx, sy) = if rotate { (ydpi, xdpi) } else { (xdpi, ydpi) };
+    let x_scale = k * sx / PT_PER_IN;
+    let y_scale = k * sy / PT_PER_IN;
+    let (out_w, out_h) = if rotate {
+        (height, width)
+    } else {
+        (width, height)
+    };
+    let render_w = ((pw * x_scale).round() as u32).clamp(1, out_w) as u16;
+    let render_h = ((ph * y_scale).round() as u32).clamp(1, out_h) as u16;
+    let mut lay = Layout {
+        width,
+        height,
+        width_pt: mw.round() as u32,
+        height_pt: mh.round() as u32,
+        render_w,
+        render_h,
+        x_scale: x_scale as f32,
+        y_scale: y_scale as f32,
+        rotate,
+        off_x: 0,
+        off_y: 0,
+    };
+    let (cw_px, ch_px) = lay.content();
+    lay.off_x = (width - cw_px) / 2;
+    lay.off_y = (height - ch_px) / 2;
+    Ok(lay)
+}
+
+/// Mirroring of a back side as the printer wants it: the transforms of CUPS' and PWG's
+/// `pwg-raster-document-sheet-back` (PWG 5100.14 §5.6.3), as (cross-feed, feed) flips.
+fn back_transform(sides: RasterSides, back: SheetBack, is_back: bool) -> (bool, bool) {
+    if !is_back {
+        return (false, false);
+    }
+    let tumble = sides == RasterSides::TwoSidedShortEdge;
+    match (back, tumble) {
+        (SheetBack::Flipped, false) => (false, true),
+        (SheetBack::Flipped, true) => (true, false),
+        (SheetBack::Rotated, false) | (SheetBack::ManualTumble, true) => (true, true),
+        _ => (false, false),
+    }
+}
+
+/// The rendered page, read in output coordinates.
+struct Source<'a> {
+    rgba: &'a [u8],
+    stride: usize,
+    rotate: bool,
+    render_h: usize,
+}
+
+impl Source<'_> {
+    /// Offset in `rgba` of content pixel (`cx`, `cy`).
+    #[inline]
+    fn at(&self, cx: usize, cy: usize) -> usize {
+        if self.rotate {
+            // Turned counter-clockwise: the page's top-right corner lands at the content's
+            // top-left, so content column cx is page row cx and content row cy is page column
+            // (width - 1 - cy).
+            ((cx * self.stride) + (self.stride - 1 - cy)) * 4
+        } else {
+            (cy * self.stride + cx) * 4
+        }
+    }
+
+    fn height(&self) -> usize {
+        if self.rotate {
+            self.stride
+        } else {
+            self.render_h
+        }
+    }
+}
+
+/// Buffered writer that counts.
+struct Sink<'w, W: Write> {
+    w: &'w mut W,
+    buf: Vec<u8>,
+    written: u64,
+}
+
+impl<W: Write> Sink<'_, W> {
+    fn maybe_flush(&mut self) -> Result<(), PdfRasterError> {
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), PdfRasterError> {
+        self.w.write_all(&self.buf).map_err(PdfRasterError::Write)?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// 8×8 Bayer matrix (values 0..64).
+const BAYER8: [[u8; 8]; 8] = [
+    [0, 32, 8, 40, 2, 34, 10, 42],
+    [48, 16, 56, 24, 50, 18, 58, 26],
+    [12, 44, 4, 36, 14, 46, 6, 38],
+    [60, 28, 52, 20, 62, 30, 54, 22],
+    [3, 35, 11, 43, 1, 33, 9, 41],
+    [51, 19, 59, 27, 49, 17, 57, 25],
+    [15, 47, 7, 39, 13, 45, 5, 37],
+    [63, 31, 55, 23, 61, 29, 53, 21],
+];
+
+#[inline]
+fn luma(p: &[u8]) -> u8 {
+    // Rec. 709 weights in 1/256ths (54 + 183 + 19 = 256), so white stays 255.
+    ((u32::from(p[0]) * 54 + u32::from(p[1]) * 183 + u32::from(p[2]) * 19) >> 8) as u8
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_page<W: Write>(
+    out: &mut Sink<'_, W>,
+    t: &RasterTarget,
+    lay: &Layout,
+    src: &Source<'_>,
+    page_count: u32,
+    flip_x: bool,
+    flip_y: bool,
+) -> Result<(), PdfRasterError> {
+    let (bits, colors) = match t.color {
+        RasterColor::Sgray8 => (8u32, 1u32),
+        RasterColor::Srgb8 => (8, 3),
+        RasterColor::Black1 => (1, 1),
+    };
+    let bytes_per_line = (lay.width as usize * (bits * colors) as usize).div_ceil(8);
+    let unit = ((bits * colors) as usize / 8).max(1);
+    match t.format {
+        RasterFormat::Pwg => {
+            let cs = match t.color {
+                RasterColor::Sgray8 => ColorSpace::Sgray,
+                RasterColor::Srgb8 => ColorSpace::Srgb,
+                RasterColor::Black1 => ColorSpace::Black,
+            };
+            let mut h = PageHeader::new(lay.width, lay.height, t.resolution.0, cs, bits);
+            h.hw_resolution = [t.resolution.0, t.resolution.1];
+            h.page_size = [lay.width_pt, lay.height_pt];
+            h.total_page_count = page_count;
+            // PWG 5102.4 §4.3.1.13 and §4.3.1.36: Duplex and Tumble.
+            h.duplex = u32::from(t.sides != RasterSides::OneSided);
+            h.tumble = u32::from(t.sides == RasterSides::TwoSidedShortEdge);
+            // §4.3.1.43/§4.3.1.45: how the back side's image is transformed.
+            h.cross_feed_transform = if flip_x { -1 } else { 1 };
+            h.feed_transform = if flip_y { -1 } else { 1 };
+            if let Some(m) = &t.media {
+                h.page_size_name = m.name.clone();
+            }
+            out.buf.extend_from_slice(&h.encode());
+        }
+        RasterFormat::Urf => {
+            let cs = match t.color {
+                RasterColor::Sgray8 => UrfColorSpace::Sgray,
+                _ => UrfColorSpace::Srgb,
+            };
+            let mut h = UrfPageHeader::new(lay.width, lay.height, t.resolution.0, cs, 8);
+            h.duplex = match t.sides {
+                RasterSides::OneSided => 1,
+                RasterSides::TwoSidedShortEdge => 2,
+                RasterSides::TwoSidedLongEdge => 3,
+            };
+            out.buf.extend_from_slice(&h.encode());
+        }
+    }
+
+    let mut enc = RowEncoder::new(bytes_per_line, unit, lay.height);
+    let white: u8 = if t.color == RasterColor::Black1 {
+        0
+    } else {
+        0xFF
+    };
+    let mut row = vec![white; bytes_per_line];
+    let (cw, ch) = lay.content();
+    let (cw, ch) = (cw as usize, (ch as usize).min(src.height()));
+    let (ox, oy) = (lay.off_x as usize, lay.off_y as usize);
+    let w = lay.width as usize;
+    for y in 0..lay.height as usize {
+        let oy_out = if flip_y {
+            lay.height as usize - 1 - y
+        } else {
+            y
+        };
+        row.fill(white);
+        if oy_out >= oy && oy_out < oy + ch {
+            let cy = oy_out - oy;
+            for x in 0..w {
+                let ox_out = if flip_x { w - 1 - x } else { x };
+                if ox_out < ox || ox_out >= ox + cw {
+                    continue;
+                }
+                let i = src.at(ox_out - ox, cy);
+                let p = &src.rgba[i..i + 3];
+                match t.color {
+                    RasterColor::Srgb8 => row[x * 3..x * 3 + 3].copy_from_slice(p),
+                    RasterColor::Sgray8 => row[x] = luma(p),
+                    RasterColor::Black1 => {
+                        // Threshold 2..254: pure white never inks, pure black always does.
+                        let threshold = BAYER8[y & 7][x & 7] * 4 + 2;
+                        if luma(p) < threshold {
+                            row[x >> 3] |= 0x80 >> (x & 7);
+                        }
+                    }
+                }
+            }
+        }
+        enc.push_row(&row, &mut out.buf)?;
+        out.maybe_flush()?;
+    }
+    enc.finish(&mut out.buf)?;
+    out.maybe_flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a4() -> MediaSize {
+        MediaSize {
+            name: "iso_a4_210x297mm".into(),
+            width: 21000,
+            length: 29700,
+        }
+    }
+
+    #[test]
+    fn a4_page_on_a4_media_fills_it() {
+        let t = RasterTarget::new(RasterFormat::Pwg, 300, RasterColor::Srgb8, Some(a4()));
+        let lay = layout(1, (595.0, 842.0), &t).unwrap();
+        assert_eq!((lay.width, lay.height), (2480, 3508));
+        assert!(!lay.rotate);
+        assert!(lay.render_w >= 2478 && lay.render_h >= 3506, "{lay:?}");
+        assert_eq!((lay.width_pt, lay.height_pt), (595, 842));
+    }
+
+    #[test]
+    fn landscape_page_is_turned_and_centred_on_portrait_media() {
+        let t = RasterTarget::new(RasterFormat::Pwg, 100, RasterColor::Sgray8, Some(a4()));
+        // 800 x 400 pt landscape: turned it is 400 x 800, scaled by 842/800 to fill the height,
+        // and centred across.
+        let lay = layout(1, (800.0, 400.0), &t).unwrap();
+        assert!(lay.rotate);
+        let (cw, ch) = lay.content();
+        assert_eq!((lay.width, lay.height), (827, 1169));
+        assert!((1168..=1169).contains(&ch), "{lay:?}");
+        assert!((584..=586).contains(&cw), "{lay:?}");
+        assert_eq!(lay.off_x, (lay.width - cw) / 2);
+        assert_eq!(lay.off_y, (lay.height - ch) / 2);
+    }
+
+    #[test]
+    fn huge_page_is_refused_before_rendering() {
+        let t = RasterTarget::new(RasterFormat::Pwg, 600, RasterColor::Srgb8, None);
+        let err = layout(3, (14_400.0, 14_400.0), &t).unwrap_err();
+        assert!(
+            matches!(err, PdfRasterError::PageTooLarge { page: 3, .. }),
+            "{err}"
+        );
+        assert_eq!(err.job_state_reason(), "document-unprintable-error");
+    }
+
+    #[test]
+    fn back_sides_follow_sheet_back() {
+        use RasterSides::*;
+        use SheetBack::*;
+        assert_eq!(
+            back_transform(TwoSidedLongEdge, Flipped, true),
+            (false, true)
+        );
+        assert_eq!(
+            back_transform(TwoSidedShortEdge, Flipped, true),
+            (true, false)
+        );
+        assert_eq!(
+            back_transform(TwoSidedLongEdge, Rotated, true),
+            (true, true)
+        );
+        assert_eq!(
+            back_transform(TwoSidedShortEdge, Rotated, true),
+            (false, false)
+        );
+        assert_eq!(
+            back_transform(TwoSidedShortEdge, ManualTumble, true),
+            (true, true)
+        );
+        assert_eq!(
+            back_transform(TwoSidedLongEdge, Flipped, false),
+            (false, false)
+        );
+    }
+
+    #[test]
+    fn not_a_pdf_and_truncated_pdf_are_format_errors() {
+        let t = RasterTarget::new(RasterFormat::Pwg, 72, RasterColor::Sgray8, None);
+        let e = pdf_to_raster(&b"hello"[..], &t, Vec::new()).unwrap_err();
+        assert_eq!(e.job_state_reason(), "document-format-error");
+        let e = pdf_to_raster(&b"%PDF-1.4\n1 0 obj <<"[..], &t, Vec::new()).unwrap_err();
+        assert_eq!(e.job_state_reason(), "document-format-error");
+    }
+
+    #[test]
+    fn urf_refuses_black_1() {
+        let t = RasterTarget::new(RasterFormat::Urf, 300, RasterColor::Black1, None);
+        let e = pdf_to_raster(&b"%PDF-1.4\n%%EOF"[..], &t, Vec::new()).unwrap_err();
+        assert!(matches!(e, PdfRasterError::UnsupportedTarget(_)), "{e}");
+    }
+}
