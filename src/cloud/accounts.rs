@@ -112,7 +112,10 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
 }
 
-async fn verify_blocking(password: String, hash: Option<String>) -> Result<bool, PageError> {
+pub(crate) async fn verify_blocking(
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, PageError> {
     Ok(tokio::task::spawn_blocking(move || match &hash {
         Some(h) => verify_password(&password, h),
         None => {

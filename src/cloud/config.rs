@@ -27,6 +27,7 @@ pub struct CloudConfig {
     pub tokens: TokenConfig,
     pub accounts: AccountsConfig,
     pub limits: LimitsConfig,
+    pub infra: InfraConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -145,6 +146,32 @@ impl Default for LimitsConfig {
     }
 }
 
+/// The Infrastructure Printers (PWG 5100.18).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InfraConfig {
+    /// Largest document accepted, bytes.
+    pub max_document_bytes: u64,
+    /// A job whose output device sends no Update-Job-Status / Update-Active-Jobs for this long is
+    /// offered to the output devices again.
+    pub device_silence_seconds: i64,
+    /// Longest a Get-Notifications with notify-wait is held, seconds.
+    pub notify_wait_seconds: u64,
+    /// Output devices one printer may have.
+    pub max_output_devices: i64,
+}
+
+impl Default for InfraConfig {
+    fn default() -> Self {
+        InfraConfig {
+            max_document_bytes: 512 * 1024 * 1024,
+            device_silence_seconds: 300,
+            notify_wait_seconds: 30,
+            max_output_devices: 16,
+        }
+    }
+}
+
 impl CloudConfig {
     pub fn load(path: &Path) -> Result<CloudConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -187,6 +214,17 @@ impl CloudConfig {
             || l.device_requests_per_client < 1
         {
             return bad("limits.* must be at least 1");
+        }
+        let i = &self.infra;
+        if i.max_document_bytes < 1024
+            || i.device_silence_seconds < 1
+            || !(1..=300).contains(&i.notify_wait_seconds)
+            || i.max_output_devices < 1
+        {
+            return bad(
+                "infra.*: max_document_bytes >= 1024, device_silence_seconds >= 1, \
+                 notify_wait_seconds 1..=300, max_output_devices >= 1",
+            );
         }
         if let Some(u) = &self.server.public_url {
             normalize_public_url(u)?;

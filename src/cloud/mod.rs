@@ -1,6 +1,6 @@
 //! The cloud print service (`printbridge cloud`): accounts and web sign-in, OAuth 2.0 device
-//! authorization (RFC 8628) for appliances, and (to come) the printer registry and IPP INFRA
-//! Infrastructure Printers. State lives only in the database ([`crate::store`]), so several
+//! authorization (RFC 8628) for appliances, the printer registry and IPP INFRA Infrastructure
+//! Printers (PWG 5100.18). State lives only in the database ([`crate::store`]), so several
 //! instances can share one PostgreSQL behind a load balancer.
 //!
 //! - [`config`]: the cloud's TOML configuration.
@@ -9,12 +9,19 @@
 //!   verification page, bearer tokens.
 //! - [`admin`]: `printbridge cloud admin ...` bootstrap commands.
 //! - [`pages`]: templates and page responses; [`secrets`]: tokens, hashes and user codes.
+//! - [`registry`]: the printer registry API for approved devices.
+//! - [`infra`]: the Infrastructure Printers at `/ipp/print/{printer}`; [`notify`]: their
+//!   subscriptions and ippget notifications; [`blob`]: where documents are kept.
 
 pub mod accounts;
 pub mod admin;
+pub mod blob;
 pub mod config;
 pub mod device_auth;
+pub mod infra;
+pub mod notify;
 pub mod pages;
+pub mod registry;
 pub mod secrets;
 
 use std::net::SocketAddr;
@@ -49,6 +56,8 @@ pub enum CloudError {
     Serve(std::io::Error),
     #[error(transparent)]
     Admin(#[from] admin::AdminError),
+    #[error("cannot open the document store: {0}")]
+    Blob(#[from] blob::BlobError),
 }
 
 /// `printbridge cloud [OPTIONS] [admin ...]`.
@@ -127,6 +136,10 @@ pub struct Cloud {
     pub public_url: String,
     /// Cookies get `Secure` (and the `__Host-` prefix) when the public URL is https.
     pub secure_cookies: bool,
+    /// Where documents of Infrastructure Printer jobs are kept.
+    pub blobs: Arc<dyn blob::BlobStore>,
+    /// Wakes this instance's held Get-Notifications requests when it posts an event.
+    pub events: notify::EventHub,
 }
 
 impl Cloud {
@@ -137,13 +150,22 @@ impl Cloud {
         public_url: String,
     ) -> Cloud {
         let secure_cookies = public_url.starts_with("https://");
+        let config_documents_dir = documents_dir(&config);
         Cloud {
             store,
             config,
             clock,
             public_url,
             secure_cookies,
+            blobs: Arc::new(blob::FsBlobStore::at(&config_documents_dir)),
+            events: notify::EventHub::default(),
         }
+    }
+
+    /// The same service keeping documents in `blobs`.
+    pub fn with_blobs(mut self, blobs: Arc<dyn blob::BlobStore>) -> Cloud {
+        self.blobs = blobs;
+        self
     }
 
     pub fn now(&self) -> i64 {
@@ -165,6 +187,11 @@ impl Cloud {
             "pb_csrf"
         }
     }
+}
+
+/// Where the filesystem blob store keeps documents: `DATA_DIR/documents`.
+pub fn documents_dir(config: &CloudConfig) -> PathBuf {
+    config.server.data_dir.join("documents")
 }
 
 /// Every route of the service.
@@ -195,6 +222,12 @@ pub fn router(cloud: Arc<Cloud>) -> Router {
             get(accounts::set_password_get).post(accounts::set_password_post),
         )
         .route("/api/v1/device", get(da::api_device))
+        .route(
+            registry::PRINTERS_PATH,
+            get(registry::list).post(registry::register),
+        )
+        // Documents stream through this handler with their own limit (infra.max_document_bytes).
+        .route("/ipp/print/{printer}", post(infra::post))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(cloud)
 }
@@ -283,7 +316,10 @@ pub async fn serve(config: CloudConfig) -> Result<(), CloudError> {
         "database ready"
     );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cloud = Arc::new(Cloud::new(store.clone(), config, clock.clone(), public_url));
+    let blobs = Arc::new(blob::FsBlobStore::open_dir(&documents_dir(&config))?);
+    let cloud = Arc::new(
+        Cloud::new(store.clone(), config, clock.clone(), public_url).with_blobs(blobs),
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -305,12 +341,15 @@ pub async fn serve(config: CloudConfig) -> Result<(), CloudError> {
         }
     });
 
+    let infra_work = tokio::spawn(infra::maintenance(cloud.clone(), stop_rx.clone()));
+
     println!(
         "printbridge cloud: listening on http://{addr} (public URL {})",
         cloud.public_url
     );
     let served = run(listener, cloud, stop_rx).await;
     purge.abort();
+    infra_work.abort();
     store.close().await;
     served.map_err(CloudError::Serve)
 }

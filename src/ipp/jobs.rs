@@ -16,7 +16,7 @@ use crate::spool::{DocumentMeta, Job, NewJob, StagedDocument};
 
 /// Job Description attributes that job-privacy-attributes "default" hides from other users
 /// (PWG 5100.11 §5.3.2 / RFC 8011 §5.3.6).
-const PRIVATE: &[&str] = &[
+pub const PRIVATE: &[&str] = &[
     "job-name",
     "document-name-supplied",
     "job-originating-user-name",

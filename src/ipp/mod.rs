@@ -19,6 +19,7 @@ use crate::model::clock::Clock;
 use crate::model::printer::{Capabilities, Description};
 use crate::spool::Spool;
 use attributes::text;
+pub use jobs::PRIVATE as PRIVATE_JOB_ATTRIBUTES;
 pub use printer_ops::STORAGE_FREE_PERCENT;
 use status::Status;
 

@@ -10,6 +10,8 @@
 
 pub mod accounts;
 pub mod device_auth;
+pub mod infra;
+pub mod registry;
 pub mod throttle;
 
 use std::path::Path;

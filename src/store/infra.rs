@@ -1,0 +1,910 @@
+//! Jobs, documents, output devices, subscriptions and events of the cloud's Infrastructure Printers
+//! (PWG 5100.18). Every change two instances could race on is one conditional `UPDATE` (or a
+//! transaction that starts with one): assigning a job to an output device, taking a job id or an
+//! event number, releasing the jobs of a silent output device.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Store, StoreError};
+
+/// IPP job-state values (RFC 8011 §5.3.7).
+pub mod job_state {
+    pub const PENDING: i64 = 3;
+    pub const PENDING_HELD: i64 = 4;
+    pub const PROCESSING: i64 = 5;
+    pub const PROCESSING_STOPPED: i64 = 6;
+    pub const CANCELED: i64 = 7;
+    pub const ABORTED: i64 = 8;
+    pub const COMPLETED: i64 = 9;
+}
+use job_state::*;
+
+/// A document about to be stored with its job; the blob is already in the blob store.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub format: String,
+    pub compression: String,
+    pub name: String,
+    pub blob: String,
+    pub size: i64,
+}
+
+/// A job about to be created.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub printer_id: String,
+    pub uuid: String,
+    pub owner: String,
+    pub name: String,
+    /// Encoded job template attributes.
+    pub attributes: String,
+    /// Print-Job's document (the job is then complete and fetchable); `None` for Create-Job.
+    pub document: Option<NewDocument>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    pub printer_id: String,
+    pub job_id: i64,
+    pub uuid: String,
+    pub owner: String,
+    pub name: String,
+    pub state: i64,
+    pub reasons: String,
+    pub message: String,
+    pub attributes: String,
+    pub complete: bool,
+    pub assigned_device: Option<String>,
+    pub device_job_state: Option<i64>,
+    pub impressions_completed: i64,
+    pub k_octets: i64,
+    pub created_at: i64,
+    pub processing_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub documents: i64,
+}
+
+impl JobRow {
+    pub fn is_terminal(&self) -> bool {
+        self.state >= CANCELED
+    }
+
+    pub fn reasons(&self) -> Vec<&str> {
+        self.reasons.split_whitespace().collect()
+    }
+}
+
+const JOB_COLUMNS: &str = "j.printer_id, j.job_id, j.uuid, j.owner, j.name, j.state, j.reasons, \
+     j.message, j.attributes, j.complete, j.assigned_device, j.device_job_state, \
+     j.impressions_completed, j.k_octets, j.created_at, j.processing_at, j.completed_at, \
+     (SELECT COUNT(*) FROM infra_documents d WHERE d.printer_id = j.printer_id \
+        AND d.job_id = j.job_id) AS documents";
+
+fn job_row(r: &AnyRow) -> Result<JobRow, StoreError> {
+    Ok(JobRow {
+        printer_id: r.try_get("printer_id")?,
+        job_id: r.try_get("job_id")?,
+        uuid: r.try_get("uuid")?,
+        owner: r.try_get("owner")?,
+        name: r.try_get("name")?,
+        state: r.try_get("state")?,
+        reasons: r.try_get("reasons")?,
+        message: r.try_get("message")?,
+        attributes: r.try_get("attributes")?,
+        complete: r.try_get::<i64, _>("complete")? != 0,
+        assigned_device: r.try_get("assigned_device")?,
+        device_job_state: r.try_get("device_job_state")?,
+        impressions_completed: r.try_get("impressions_completed")?,
+        k_octets: r.try_get("k_octets")?,
+        created_at: r.try_get("created_at")?,
+        processing_at: r.try_get("processing_at")?,
+        completed_at: r.try_get("completed_at")?,
+        documents: r.try_get("documents")?,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRow {
+    pub number: i64,
+    pub format: String,
+    pub compression: String,
+    pub name: String,
+    pub blob: Option<String>,
+    pub size: i64,
+    pub state: i64,
+    pub reasons: String,
+    pub created_at: i64,
+}
+
+fn document_row(r: &AnyRow) -> Result<DocumentRow, StoreError> {
+    Ok(DocumentRow {
+        number: r.try_get("number")?,
+        format: r.try_get("format")?,
+        compression: r.try_get("compression")?,
+        name: r.try_get("name")?,
+        blob: r.try_get("blob")?,
+        size: r.try_get("size")?,
+        state: r.try_get("state")?,
+        reasons: r.try_get("reasons")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// An output device and the attributes its Proxy last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputDeviceRow {
+    pub uuid: String,
+    pub device_id: String,
+    pub attributes: String,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    pub id: i64,
+    pub owner: String,
+    pub events: String,
+    pub first_seq: i64,
+    pub lease_seconds: i64,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub seq: i64,
+    pub event: String,
+    pub job_id: Option<i64>,
+    pub job_state: Option<i64>,
+    pub job_reasons: Option<String>,
+    pub created_at: i64,
+}
+
+/// Which jobs Get-Jobs lists (RFC 8011 §4.2.6.1, PWG 5100.7, PWG 5100.18 "fetchable").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhichJobs {
+    NotCompleted,
+    Completed,
+    All,
+    State(i64),
+    /// Complete, pending and not assigned to any output device.
+    Fetchable,
+}
+
+/// What a state report from an output device changes.
+#[derive(Debug, Clone)]
+pub struct JobUpdate {
+    pub state: i64,
+    pub reasons: String,
+    pub message: Option<String>,
+    pub impressions_completed: Option<i64>,
+}
+
+/// Outcome of Acknowledge-Job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acknowledged {
+    /// This call assigned the job to the output device.
+    Assigned,
+    /// It was already assigned to this output device.
+    AlreadyYours,
+    /// Not fetchable: assigned elsewhere, not complete, or finished.
+    NotFetchable,
+    NotFound,
+}
+
+const FETCHABLE: &str = "j.state = 3 AND j.complete = 1 AND j.assigned_device IS NULL";
+
+/// Takes the next event number of the printer (locks its row until the transaction ends, so
+/// events are numbered in commit order on PostgreSQL too) and inserts the event.
+async fn post_event(
+    conn: &mut AnyConnection,
+    printer_id: &str,
+    event: &str,
+    job: Option<(i64, i64, &str)>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE printers SET next_event_seq = next_event_seq + 1 WHERE id = $1 \
+         RETURNING next_event_seq - 1",
+    )
+    .bind(printer_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO infra_events (printer_id, seq, event, job_id, job_state, job_reasons, \
+           created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(printer_id)
+    .bind(seq)
+    .bind(event)
+    .bind(job.map(|j| j.0))
+    .bind(job.map(|j| j.1))
+    .bind(job.map(|j| j.2.to_string()))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_document(
+    conn: &mut AnyConnection,
+    printer_id: &str,
+    job_id: i64,
+    doc: &NewDocument,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let number: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) + 1 FROM infra_documents WHERE printer_id = $1 AND job_id = $2",
+    )
+    .bind(printer_id)
+    .bind(job_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO infra_documents (printer_id, job_id, number, format, compression, name, blob, \
+           size, state, reasons, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 3, 'document-fetchable', $9)",
+    )
+    .bind(printer_id)
+    .bind(job_id)
+    .bind(number)
+    .bind(&doc.format)
+    .bind(&doc.compression)
+    .bind(&doc.name)
+    .bind(&doc.blob)
+    .bind(doc.size)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(number)
+}
+
+fn k_octets(size: i64) -> i64 {
+    (size + 1023) / 1024
+}
+
+impl Store {
+    // ---- output devices ------------------------------------------------------------------
+
+    /// Records an output device's attributes. `false` when the uuid belongs to another device, or
+    /// the printer already has `max` output devices.
+    pub async fn upsert_output_device(
+        &self,
+        printer_id: &str,
+        uuid: &str,
+        device_id: &str,
+        attributes: &str,
+        max: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM output_devices WHERE printer_id = $1 AND uuid <> $2",
+        )
+        .bind(printer_id)
+        .bind(uuid)
+        .fetch_one(self.pool())
+        .await?;
+        if count >= max {
+            return Ok(false);
+        }
+        let r = sqlx::query(
+            "INSERT INTO output_devices (printer_id, uuid, device_id, attributes, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (printer_id, uuid) DO UPDATE SET attributes = excluded.attributes, \
+               updated_at = excluded.updated_at \
+             WHERE output_devices.device_id = excluded.device_id",
+        )
+        .bind(printer_id)
+        .bind(uuid)
+        .bind(device_id)
+        .bind(attributes)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The printer's output devices, most recently updated first.
+    pub async fn output_devices(
+        &self,
+        printer_id: &str,
+    ) -> Result<Vec<OutputDeviceRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT uuid, device_id, attributes, updated_at FROM output_devices \
+             WHERE printer_id = $1 ORDER BY updated_at DESC, uuid",
+        )
+        .bind(printer_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutputDeviceRow {
+                    uuid: r.try_get("uuid")?,
+                    device_id: r.try_get("device_id")?,
+                    attributes: r.try_get("attributes")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deregister-Output-Device: forgets the output device and makes its unfinished jobs
+    /// fetchable again. `false` when it was not registered (by this device).
+    pub async fn deregister_output_device(
+        &self,
+        printer_id: &str,
+        uuid: &str,
+        device_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let r = sqlx::query(
+            "DELETE FROM output_devices WHERE printer_id = $1 AND uuid = $2 AND device_id = $3",
+        )
+        .bind(printer_id)
+        .bind(uuid)
+        .bind(device_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let released: Vec<i64> = sqlx::query_scalar(
+            "UPDATE infra_jobs SET assigned_device = NULL, device_job_state = NULL, \
+               device_contact_at = NULL, state = 3, reasons = 'job-fetchable' \
+             WHERE printer_id = $1 AND assigned_device = $2 AND state IN (3, 5, 6) \
+             RETURNING job_id",
+        )
+        .bind(printer_id)
+        .bind(uuid)
+        .fetch_all(&mut *tx)
+        .await?;
+        for job_id in released {
+            reset_documents(&mut tx, printer_id, job_id).await?;
+            post_event(
+                &mut tx,
+                printer_id,
+                "job-fetchable",
+                Some((job_id, PENDING, "job-fetchable")),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    // ---- jobs ----------------------------------------------------------------------------
+
+    /// Creates a job (and its document, for Print-Job) and posts its events, in one transaction
+    /// that starts by taking the printer's next job id. Returns the job id.
+    pub async fn create_job(&self, j: &NewJob, now: i64) -> Result<i64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let job_id: i64 = sqlx::query_scalar(
+            "UPDATE printers SET next_job_id = next_job_id + 1 WHERE id = $1 \
+             RETURNING next_job_id - 1",
+        )
+        .bind(&j.printer_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (reasons, complete, size) = match &j.document {
+            Some(d) => ("job-fetchable", 1i64, d.size),
+            None => ("job-incoming", 0, 0),
+        };
+        sqlx::query(
+            "INSERT INTO infra_jobs (printer_id, job_id, uuid, owner, name, state, reasons, \
+               message, attributes, complete, k_octets, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 3, $6, '', $7, $8, $9, $10)",
+        )
+        .bind(&j.printer_id)
+        .bind(job_id)
+        .bind(&j.uuid)
+        .bind(&j.owner)
+        .bind(&j.name)
+        .bind(reasons)
+        .bind(&j.attributes)
+        .bind(complete)
+        .bind(k_octets(size))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        post_event(
+            &mut tx,
+            &j.printer_id,
+            "job-created",
+            Some((job_id, PENDING, reasons)),
+            now,
+        )
+        .await?;
+        if let Some(d) = &j.document {
+            insert_document(&mut tx, &j.printer_id, job_id, d, now).await?;
+            post_event(
+                &mut tx,
+                &j.printer_id,
+                "job-fetchable",
+                Some((job_id, PENDING, reasons)),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(job_id)
+    }
+
+    /// Send-Document: adds a document to a job still receiving documents; with `last`, the job
+    /// becomes fetchable. Returns the document number, or `None` when the job takes no more
+    /// documents (finished, or its last document already arrived).
+    pub async fn add_document(
+        &self,
+        printer_id: &str,
+        job_id: i64,
+        doc: Option<&NewDocument>,
+        last: bool,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let reasons = if last {
+            "job-fetchable"
+        } else {
+            "job-incoming"
+        };
+        let size = doc.map_or(0, |d| d.size);
+        let r = sqlx::query(
+            "UPDATE infra_jobs SET complete = $1, reasons = $2, k_octets = k_octets + $3 \
+             WHERE printer_id = $4 AND job_id = $5 AND complete = 0 AND state = 3",
+        )
+        .bind(i64::from(last))
+        .bind(reasons)
+        .bind(k_octets(size))
+        .bind(printer_id)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let number = match doc {
+            Some(d) => insert_document(&mut tx, printer_id, job_id, d, now).await?,
+            None => 0,
+        };
+        if last {
+            post_event(
+                &mut tx,
+                printer_id,
+                "job-fetchable",
+                Some((job_id, PENDING, reasons)),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(number))
+    }
+
+    pub async fn job(&self, printer_id: &str, job_id: i64) -> Result<Option<JobRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM infra_jobs j WHERE j.printer_id = $1 AND j.job_id = $2"
+        ))
+        .bind(printer_id)
+        .bind(job_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(job_row).transpose()
+    }
+
+    /// Jobs of a printer: active ones oldest first, completed ones newest first (as CUPS does).
+    pub async fn jobs(
+        &self,
+        printer_id: &str,
+        which: WhichJobs,
+        owner: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let (cond, order) = match which {
+            WhichJobs::NotCompleted => ("j.state < 7", "j.job_id"),
+            WhichJobs::Completed => ("j.state >= 7", "j.job_id DESC"),
+            WhichJobs::All => ("1 = 1", "j.job_id"),
+            WhichJobs::State(_) => ("j.state = $4", "j.job_id"),
+            WhichJobs::Fetchable => (FETCHABLE, "j.job_id"),
+        };
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM infra_jobs j WHERE j.printer_id = $1 AND {cond} \
+             AND ($2 = '' OR j.owner = $2) ORDER BY {order} LIMIT $3"
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(printer_id)
+            .bind(owner.unwrap_or(""))
+            .bind(limit);
+        if let WhichJobs::State(s) = which {
+            q = q.bind(s);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Number of jobs not yet finished (queued-job-count).
+    pub async fn active_job_count(&self, printer_id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM infra_jobs WHERE printer_id = $1 AND state < 7",
+        )
+        .bind(printer_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    pub async fn documents(
+        &self,
+        printer_id: &str,
+        job_id: i64,
+    ) -> Result<Vec<DocumentRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT number, format, compression, name, blob, size, state, reasons, created_at \
+             FROM infra_documents WHERE printer_id = $1 AND job_id = $2 ORDER BY number",
+        )
+        .bind(printer_id)
+        .bind(job_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(document_row).collect()
+    }
+
+    /// Acknowledge-Job (PWG 5100.18 §6.x): assigns the job to `device_uuid` with ONE conditional
+    /// UPDATE, so of several Proxies (on any instance) exactly one wins.
+    pub async fn acknowledge_job(
+        &self,
+        printer_id: &str,
+        job_id: i64,
+        device_uuid: &str,
+        now: i64,
+    ) -> Result<Acknowledged, StoreError> {
+        let r = sqlx::query(
+            "UPDATE infra_jobs SET assigned_device = $1, device_contact_at = $2, \
+               reasons = 'job-queued' \
+             WHERE printer_id = $3 AND job_id = $4 AND state = 3 AND complete = 1 \
+               AND assigned_device IS NULL",
+        )
+        .bind(device_uuid)
+        .bind(now)
+        .bind(printer_id)
+        .bind(job_id)
+        .execute(self.pool())
+        .await?;
+        if r.rows_affected() == 1 {
+            return Ok(Acknowledged::Assigned);
+        }
+        Ok(match self.job(printer_id, job_id).await? {
+            None => Acknowledged::NotFound,
+            Some(j) if j.assigned_device.as_deref() == Some(device_uuid) && !j.is_terminal() => {
+                Acknowledged::AlreadyYours
+            }
+            Some(_) => Acknowledged::NotFetchable,
+        })
+    }
+
+    /// Update-Job-Status from the assigned output device: the job follows the output device's
+    /// job state. `None` when the job is not assigned to it or is already finished.
+    pub async fn update_job_status(
+        &self,
+        printer_id: &str,
+        job_id: i64,
+        device_uuid: &str,
+        u: &JobUpdate,
+        now: i64,
+    ) -> Result<Option<JobRow>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let terminal = u.state >= CANCELED;
+        let r = sqlx::query(
+            "UPDATE infra_jobs SET state = $1, reasons = $2, device_job_state = $1, \
+               device_contact_at = $3, message = COALESCE($4, message), \
+               impressions_completed = COALESCE($5, impressions_completed), \
+               processing_at = CASE WHEN $1 >= 5 AND processing_at IS NULL THEN $3 \
+                 ELSE processing_at END, \
+               completed_at = CASE WHEN $6 = 1 THEN $3 ELSE completed_at END \
+             WHERE printer_id = $7 AND job_id = $8 AND assigned_device = $9 AND state < 7",
+        )
+        .bind(u.state)
+        .bind(&u.reasons)
+        .bind(now)
+        .bind(u.message.as_deref())
+        .bind(u.impressions_completed)
+        .bind(i64::from(terminal))
+        .bind(printer_id)
+        .bind(job_id)
+        .bind(device_uuid)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let event = if terminal {
+            "job-completed"
+        } else {
+            "job-state-changed"
+        };
+        post_event(
+            &mut tx,
+            printer_id,
+            event,
+            Some((job_id, u.state, &u.reasons)),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.job(printer_id, job_id).await
+    }
+
+    /// Cancel-Job by the owner: any unfinished job. `None` when it was already finished.
+    pub async fn cancel_job(
+        &self,
+        printer_id: &str,
+        job_id: i64,
+        now: i64,
+    ) -> Result<Option<()>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let r = sqlx::query(
+            "UPDATE infra_jobs SET state = 7, reasons = 'job-canceled-by-user', \
+               completed_at = $1 WHERE printer_id = $2 AND job_id = $3 AND state < 7",
+        )
+        .bind(now)
+        .bind(printer_id)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        post_event(
+            &mut tx,
+            printer_id,
+            "job-completed",
+            Some((job_id, CANCELED, "job-canceled-by-user")),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(()))
+    }
+
+    /// Update-Active-Jobs: marks the listed jobs assigned to `device_uuid` as heard from.
+    /// Returns, of the listed ids, those that are not (or no longer) active on this output
+    /// device, with the state the printer has for them (0 when unknown).
+    pub async fn touch_jobs(
+        &self,
+        printer_id: &str,
+        device_uuid: &str,
+        job_ids: &[i64],
+        now: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut stale = Vec::new();
+        for &id in job_ids {
+            let r = sqlx::query(
+                "UPDATE infra_jobs SET device_contact_at = $1 WHERE printer_id = $2 \
+                 AND job_id = $3 AND assigned_device = $4 AND state < 7",
+            )
+            .bind(now)
+            .bind(printer_id)
+            .bind(id)
+            .bind(device_uuid)
+            .execute(self.pool())
+            .await?;
+            if r.rows_affected() == 0 {
+                let state = self.job(printer_id, id).await?.map_or(0, |j| j.state);
+                stale.push((id, state));
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Makes the unfinished jobs whose output device has not reported since `cutoff` fetchable
+    /// again (one UPDATE: another instance running the same sweep finds nothing left to do).
+    /// Returns how many were released.
+    pub async fn release_silent_jobs(&self, cutoff: i64, now: i64) -> Result<usize, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let rows = sqlx::query(
+            "UPDATE infra_jobs SET assigned_device = NULL, device_job_state = NULL, \
+               device_contact_at = NULL, state = 3, reasons = 'job-fetchable' \
+             WHERE assigned_device IS NOT NULL AND state IN (3, 5, 6) \
+               AND device_contact_at < $1 \
+             RETURNING printer_id, job_id",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut released = Vec::new();
+        for r in &rows {
+            released.push((
+                r.try_get::<String, _>("printer_id")?,
+                r.try_get::<i64, _>("job_id")?,
+            ));
+        }
+        for (printer_id, job_id) in &released {
+            reset_documents(&mut tx, printer_id, *job_id).await?;
+            post_event(
+                &mut tx,
+                printer_id,
+                "job-fetchable",
+                Some((*job_id, PENDING, "job-fetchable")),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(released.len())
+    }
+
+    // ---- documents -----------------------------------------------------------------------
+
+    /// Sets a document's state and reasons (Acknowledge-Document, Update-Document-Status) when
+    /// its job is assigned to `device_uuid`. `false` otherwise.
+    pub async fn set_document_state(
+        &self,
+        printer_id: &str,
+        job_id: i64,
+        number: i64,
+        device_uuid: &str,
+        state: i64,
+        reasons: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE infra_documents SET state = $1, reasons = $2 \
+             WHERE printer_id = $3 AND job_id = $4 AND number = $5 AND EXISTS ( \
+               SELECT 1 FROM infra_jobs j WHERE j.printer_id = $3 AND j.job_id = $4 \
+                 AND j.assigned_device = $6)",
+        )
+        .bind(state)
+        .bind(reasons)
+        .bind(printer_id)
+        .bind(job_id)
+        .bind(number)
+        .bind(device_uuid)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Blob keys of finished jobs' documents, cleared in the same statement so that exactly one
+    /// caller (of any instance) deletes each blob.
+    pub async fn take_finished_blobs(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "UPDATE infra_documents SET blob = NULL WHERE blob IS NOT NULL AND EXISTS ( \
+               SELECT 1 FROM infra_jobs j WHERE j.printer_id = infra_documents.printer_id \
+                 AND j.job_id = infra_documents.job_id AND j.state >= 7) \
+             RETURNING blob",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    // ---- subscriptions and events --------------------------------------------------------
+
+    /// Creates a printer subscription; it sees the events posted from now on.
+    pub async fn create_subscription(
+        &self,
+        printer_id: &str,
+        owner: &str,
+        events: &str,
+        lease_seconds: i64,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE printers SET next_subscription_id = next_subscription_id + 1 WHERE id = $1 \
+             RETURNING next_subscription_id - 1 AS id, next_event_seq",
+        )
+        .bind(printer_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        let first_seq: i64 = row.try_get("next_event_seq")?;
+        let expires_at = if lease_seconds == 0 {
+            i64::MAX / 2
+        } else {
+            now + lease_seconds
+        };
+        sqlx::query(
+            "INSERT INTO infra_subscriptions (printer_id, id, owner, events, first_seq, \
+               lease_seconds, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(printer_id)
+        .bind(id)
+        .bind(owner)
+        .bind(events)
+        .bind(first_seq)
+        .bind(lease_seconds)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn subscription(
+        &self,
+        printer_id: &str,
+        id: i64,
+        now: i64,
+    ) -> Result<Option<SubscriptionRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, owner, events, first_seq, lease_seconds, expires_at, created_at \
+             FROM infra_subscriptions WHERE printer_id = $1 AND id = $2 AND expires_at > $3",
+        )
+        .bind(printer_id)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(SubscriptionRow {
+            id: r.try_get("id")?,
+            owner: r.try_get("owner")?,
+            events: r.try_get("events")?,
+            first_seq: r.try_get("first_seq")?,
+            lease_seconds: r.try_get("lease_seconds")?,
+            expires_at: r.try_get("expires_at")?,
+            created_at: r.try_get("created_at")?,
+        }))
+    }
+
+    /// Events of the printer numbered `from` or later, oldest first.
+    pub async fn events_from(
+        &self,
+        printer_id: &str,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, event, job_id, job_state, job_reasons, created_at FROM infra_events \
+             WHERE printer_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(printer_id)
+        .bind(from)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRow {
+                    seq: r.try_get("seq")?,
+                    event: r.try_get("event")?,
+                    job_id: r.try_get("job_id")?,
+                    job_state: r.try_get("job_state")?,
+                    job_reasons: r.try_get("job_reasons")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes events older than `event_cutoff` and expired subscriptions. Idempotent.
+    pub async fn purge_infra(&self, event_cutoff: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM infra_events WHERE created_at < $1")
+            .bind(event_cutoff)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM infra_subscriptions WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+/// The documents of a job that is fetchable again are fetchable again too.
+async fn reset_documents(
+    conn: &mut AnyConnection,
+    printer_id: &str,
+    job_id: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE infra_documents SET state = 3, reasons = 'document-fetchable' \
+         WHERE printer_id = $1 AND job_id = $2",
+    )
+    .bind(printer_id)
+    .bind(job_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
