@@ -10,6 +10,7 @@
 //! - [`device`]: output devices behind one trait (file directory for now).
 //! - [`dnssd`]: DNS-SD advertisement behind one trait: Avahi over D-Bus, or the embedded responder.
 //! - [`net`]: the only code that binds or accepts sockets: HTTP/1.1 serving of IPP.
+//! - [`notify`]: outgoing mail: the `Mailer` trait, SMTP with lettre, the message texts.
 //! - [`web`]: the status and administration pages (axum + askama), mounted by `net`.
 //! - [`auth`]: local users (argon2) and HTTP Basic authentication with throttling.
 //! - [`config`]: plain-data configuration with validation.
@@ -32,6 +33,7 @@ pub mod dnssd;
 pub mod ipp;
 pub mod model;
 pub mod net;
+pub mod notify;
 pub mod spool;
 pub mod store;
 pub mod web;

@@ -28,6 +28,7 @@ pub struct CloudConfig {
     pub accounts: AccountsConfig,
     pub limits: LimitsConfig,
     pub infra: InfraConfig,
+    pub mail: crate::notify::MailConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::accounts::{current_session, normalize_email, signed_in};
+use super::enrolment::Enrolment;
 use super::pages::{
     self, AuthorizationView, DeviceCodePage, DeviceConfirmPage, MessagePage, PageError,
 };
@@ -507,7 +508,10 @@ pub async fn api_device(
         Err(resp) => return Ok(resp),
     };
     let users = cloud.store.device_users(&device.id).await?;
+    // Registration spec A6: an approved user who has not chosen a password yet cannot print.
+    let not_enrolled = cloud.store.device_users_not_enrolled(&device.id).await?;
     Ok(json_no_store(json!({
+        "users_awaiting_enrolment": not_enrolled,
         "device_id": device.id,
         "organisation": device.org_name,
         "name": device.name,
@@ -753,7 +757,19 @@ pub async fn verify_post(
             let who = if email.is_empty() {
                 String::new()
             } else {
-                format!(" {email} may print on it.")
+                match super::enrolment::enrol(&cloud, admin, &email, &a).await? {
+                    Enrolment::Enrolled => format!(" {email} may print on it."),
+                    Enrolment::MailQueued => format!(
+                        " {email} has no account yet: a mail with a link to choose a password \
+                         is on its way, and {email} may print once that is done."
+                    ),
+                    Enrolment::MailNotSent(why) => format!(
+                        " {email} has no password yet and no mail was sent ({why}): create a \
+                         link with `printbridge cloud admin add-user {org} {email} --link` and \
+                         pass it on.",
+                        org = admin.org_name
+                    ),
+                }
             };
             pages::render(
                 StatusCode::OK,

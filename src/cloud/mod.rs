@@ -8,6 +8,7 @@
 //! - [`device_auth`]: RFC 8414 metadata, device authorization and token endpoints, the
 //!   verification page, bearer tokens.
 //! - [`admin`]: `printbridge cloud admin ...` bootstrap commands.
+//! - [`enrolment`]: accounts and set-password mails for users approved before they had one.
 //! - [`pages`]: templates and page responses; [`secrets`]: tokens, hashes and user codes.
 //! - [`registry`]: the printer registry API for approved devices.
 //! - [`infra`]: the Infrastructure Printers at `/ipp/print/{printer}`; [`notify`]: their
@@ -18,6 +19,7 @@ pub mod admin;
 pub mod blob;
 pub mod config;
 pub mod device_auth;
+pub mod enrolment;
 pub mod infra;
 pub mod notify;
 pub mod pages;
@@ -56,6 +58,8 @@ pub enum CloudError {
     Serve(std::io::Error),
     #[error(transparent)]
     Admin(#[from] admin::AdminError),
+    #[error("[mail]: {0}")]
+    Mail(#[from] crate::notify::MailError),
     #[error("cannot open the document store: {0}")]
     Blob(#[from] blob::BlobError),
 }
@@ -136,6 +140,8 @@ pub struct Cloud {
     pub public_url: String,
     /// Cookies get `Secure` (and the `__Host-` prefix) when the public URL is https.
     pub secure_cookies: bool,
+    /// Enrolment mails; [`crate::notify::NoMailer`] unless `[mail]` names a server.
+    pub mailer: Arc<dyn crate::notify::Mailer>,
     /// Where documents of Infrastructure Printer jobs are kept.
     pub blobs: Arc<dyn blob::BlobStore>,
     /// Wakes this instance's held Get-Notifications requests when it posts an event.
@@ -157,6 +163,7 @@ impl Cloud {
             clock,
             public_url,
             secure_cookies,
+            mailer: Arc::new(crate::notify::NoMailer),
             blobs: Arc::new(blob::FsBlobStore::at(&config_documents_dir)),
             events: notify::EventHub::default(),
         }
@@ -165,6 +172,12 @@ impl Cloud {
     /// The same service keeping documents in `blobs`.
     pub fn with_blobs(mut self, blobs: Arc<dyn blob::BlobStore>) -> Cloud {
         self.blobs = blobs;
+        self
+    }
+
+    /// The same service sending mail through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn crate::notify::Mailer>) -> Cloud {
+        self.mailer = mailer;
         self
     }
 
@@ -316,9 +329,18 @@ pub async fn serve(config: CloudConfig) -> Result<(), CloudError> {
         "database ready"
     );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mailer: Arc<dyn crate::notify::Mailer> = crate::notify::from_config(&config.mail)?.into();
+    if !mailer.enabled() {
+        tracing::warn!(
+            "[mail] smtp_host is not set: users new to the cloud get no enrolment mail; \
+             give them a set-password link with `printbridge cloud admin add-user --link`"
+        );
+    }
     let blobs = Arc::new(blob::FsBlobStore::open_dir(&documents_dir(&config))?);
     let cloud = Arc::new(
-        Cloud::new(store.clone(), config, clock.clone(), public_url).with_blobs(blobs),
+        Cloud::new(store.clone(), config, clock.clone(), public_url)
+            .with_mailer(mailer)
+            .with_blobs(blobs),
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);

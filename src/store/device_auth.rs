@@ -483,6 +483,21 @@ impl Store {
             .await?,
         )
     }
+
+    /// Addresses allowed on a device whose account has no password yet (or no account at all):
+    /// they cannot print until they enrol. Sorted.
+    pub async fn device_users_not_enrolled(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT d.email FROM device_users d LEFT JOIN users u ON u.email = d.email \
+             WHERE d.device_id = $1 AND u.password_hash IS NULL ORDER BY d.email",
+        )
+        .bind(device_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
 }
 
 async fn insert_tokens(

@@ -1,0 +1,342 @@
+//! Enrolment mail end to end (registration spec A6): an administrator approves a device for an
+//! address the cloud does not know; a real SMTP server (Debian's python3-aiosmtpd, offering and
+//! requiring STARTTLS with a certificate made here) receives the mail; the link in it is followed
+//! to set a password, and only then does the device's user list show the user enrolled. Also the
+//! per-address mail limit.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::cloud::{admin, start_cloud, write_config, Http};
+use common::{free_port, wait_until};
+use serde_json::Value;
+
+const ADMIN: &str = "ann@example.com";
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const NEWBIE: &str = "newbie@example.com";
+const FLOODED: &str = "victim@example.com";
+/// Debian's interpreter: a python3 earlier on PATH (pyenv, venvs) lacks Debian's aiosmtpd.
+const PYTHON: &str = "/usr/bin/python3";
+
+/// `python3 -m aiosmtpd` with the Maildir handler, STARTTLS offered and required.
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Smtp {
+    fn start(dir: &Path) -> Smtp {
+        let ok = Command::new(PYTHON)
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "{PYTHON} cannot import aiosmtpd: install it with `apt-get install -y \
+             python3-aiosmtpd` (scripts/test does)"
+        );
+        // A certificate for "localhost", trusted by the cloud through [mail] ca_file.
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        std::fs::write(dir.join("smtp-cert.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(dir.join("smtp-key.pem"), cert.signing_key.serialize_pem()).unwrap();
+        let maildir = dir.join("Maildir");
+        let port = free_port();
+        let child = Command::new(PYTHON)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--tlscert")
+            .arg(dir.join("smtp-cert.pem"))
+            .arg("--tlskey")
+            .arg(dir.join("smtp-key.pem"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("smtp.log")).unwrap())
+            .spawn()
+            .expect("spawn aiosmtpd");
+        let up = wait_until(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "aiosmtpd did not listen on {port}");
+        Smtp {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// Every delivered message, as text.
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(rd) = std::fs::read_dir(self.maildir.join(sub)) {
+                for e in rd.flatten() {
+                    out.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
+    fn messages_to(&self, addr: &str) -> Vec<String> {
+        self.messages()
+            .into_iter()
+            .filter(|m| {
+                m.lines()
+                    .any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(addr))
+            })
+            .collect()
+    }
+}
+
+/// A mail body's text: quoted-printable soft line breaks and `=XX` escapes undone.
+fn decode_qp(s: &str) -> String {
+    let joined = s.replace("=\r\n", "").replace("=\n", "");
+    let b = joined.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn request_code(device: &mut Http, uuid: &str, user: &str) -> Value {
+    let r = device.post_form(
+        "/oauth/device_authorization",
+        &[
+            ("client_id", "printbridge-appliance"),
+            ("device_name", "Front desk"),
+            ("device_make_and_model", "printbridge appliance"),
+            ("device_uuid", uuid),
+            ("device_location", "2nd floor"),
+            ("user_email", user),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+/// Signs the administrator in (the verification page redirects to the sign-in form).
+fn sign_in(browser: &mut Http) {
+    let page = browser.get("/signin?next=/device");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.field("csrf");
+    let r = browser.post_form(
+        "/signin",
+        &[
+            ("email", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("csrf", &csrf),
+            ("next", "/device"),
+        ],
+    );
+    assert_eq!(r.status, 303, "sign-in failed: {}", r.body);
+}
+
+/// Approves the request with `user_code` for `user`; returns the result page's text.
+fn approve(browser: &mut Http, user_code: &str, user: &str) -> String {
+    let page = browser.get(&format!("/device?user_code={user_code}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.field("csrf");
+    let request = page.field("request");
+    let r = browser.post_form(
+        "/device",
+        &[
+            ("csrf", &csrf),
+            ("request", &request),
+            ("user_email", user),
+            ("decision", "approve"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+/// Polls the token endpoint once (the approval is already made) and returns the access token.
+fn redeem(device: &mut Http, device_code: &str) -> String {
+    let r = device.post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code),
+            ("client_id", "printbridge-appliance"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["access_token"].as_str().unwrap().to_string()
+}
+
+fn device_info(device: &mut Http, token: &str) -> Value {
+    let auth = format!("Bearer {token}");
+    let r = device.send(
+        "GET",
+        "/api/v1/device",
+        &[("Authorization", auth.as_str())],
+        None,
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+#[test]
+fn an_unknown_user_is_mailed_an_enrolment_link_and_may_print_only_after_enrolling() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path());
+    let data = dir.path().join("data");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[mail]\nsmtp_host = \"localhost\"\nsmtp_port = {}\ntls = \"starttls\"\n\
+             ca_file = \"{}\"\nfrom = \"printbridge <print@example.com>\"\nmax_per_address = 2\n\n\
+             [device_authorization]\nmax_pending = 10\ninterval_seconds = 1\n",
+            smtp.port,
+            dir.path().join("smtp-cert.pem").display()
+        ),
+    );
+    let out = admin(
+        &data,
+        None,
+        &["create-org", "Acme", "--admin", ADMIN],
+        ADMIN_PASSWORD,
+    );
+    assert!(out.contains("created organisation Acme"), "{out}");
+    let cloud = start_cloud(&data, None, Some(&config));
+    let mut device = Http::new(&cloud.base);
+    let mut browser = Http::new(&cloud.base);
+    sign_in(&mut browser);
+
+    // The device asks for NEWBIE, whom the cloud does not know; the administrator approves.
+    let code = request_code(
+        &mut device,
+        "urn:uuid:0b6c1f7e-8d43-4c7a-9a5e-1d2c3b4a5f60",
+        NEWBIE,
+    );
+    let page = approve(&mut browser, code["user_code"].as_str().unwrap(), NEWBIE);
+    assert!(page.contains("a mail with a link"), "{page}");
+    let token = redeem(&mut device, code["device_code"].as_str().unwrap());
+    let info = device_info(&mut device, &token);
+    assert_eq!(info["users"], serde_json::json!([NEWBIE]), "{info}");
+    assert_eq!(
+        info["users_awaiting_enrolment"],
+        serde_json::json!([NEWBIE]),
+        "{info}"
+    );
+
+    // The mail arrives over STARTTLS (aiosmtpd requires it) with the link and the device.
+    assert!(
+        wait_until(Duration::from_secs(30), || smtp.messages_to(NEWBIE).len()
+            == 1),
+        "no enrolment mail for {NEWBIE}; SMTP log:\n{}",
+        std::fs::read_to_string(dir.path().join("smtp.log")).unwrap_or_default()
+    );
+    let mail = decode_qp(&smtp.messages_to(NEWBIE)[0]);
+    assert!(
+        mail.contains("Subject: Set your password to print at Acme"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("From: printbridge <print@example.com>"),
+        "{mail}"
+    );
+    assert!(mail.contains("\"Front desk\""), "{mail}");
+    assert!(mail.contains("Location: 2nd floor"), "{mail}");
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.contains("/set-password?token="))
+        .unwrap_or_else(|| panic!("no link in the mail:\n{mail}"))
+        .to_string();
+    assert!(link.starts_with(&cloud.base), "{link}");
+    assert!(
+        !mail.contains(code["device_code"].as_str().unwrap()),
+        "no device secret in mail"
+    );
+
+    // NEWBIE cannot sign in yet; follows the link, chooses a password, and then can.
+    let mut newbie = Http::new(&cloud.base);
+    let path = &link[cloud.base.len()..];
+    let form = newbie.get(path);
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = form.field("csrf");
+    let token_field = form.field("token");
+    let password = "newbie's own long password";
+    let r = newbie.post_form(
+        "/set-password",
+        &[
+            ("csrf", &csrf),
+            ("token", &token_field),
+            ("password", password),
+            ("confirm", password),
+        ],
+    );
+    assert!(
+        r.status == 200 || r.status == 303,
+        "{} {}",
+        r.status,
+        r.body
+    );
+    let info = device_info(&mut device, &token);
+    assert_eq!(
+        info["users_awaiting_enrolment"],
+        serde_json::json!([]),
+        "{info}"
+    );
+    // The link works once.
+    assert_eq!(newbie.get(path).status, 404);
+
+    // A second approval for the now enrolled user sends no mail.
+    let code = request_code(
+        &mut device,
+        "urn:uuid:0b6c1f7e-8d43-4c7a-9a5e-1d2c3b4a5f61",
+        NEWBIE,
+    );
+    let page = approve(&mut browser, code["user_code"].as_str().unwrap(), NEWBIE);
+    assert!(
+        page.contains(&format!("{NEWBIE} may print on it")),
+        "{page}"
+    );
+
+    // Flood limit: three approvals for an address that never enrols, max_per_address = 2.
+    for i in 0..3 {
+        let code = request_code(
+            &mut device,
+            &format!("urn:uuid:0b6c1f7e-8d43-4c7a-9a5e-1d2c3b4a5f7{i}"),
+            FLOODED,
+        );
+        let page = approve(&mut browser, code["user_code"].as_str().unwrap(), FLOODED);
+        if i == 2 {
+            assert!(page.contains("too many mails"), "{page}");
+        }
+    }
+    assert!(
+        wait_until(Duration::from_secs(30), || smtp.messages_to(FLOODED).len()
+            >= 2),
+        "the first two mails to {FLOODED} did not arrive"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(smtp.messages_to(FLOODED).len(), 2);
+    assert_eq!(smtp.messages_to(NEWBIE).len(), 1);
+}
