@@ -50,13 +50,27 @@ struct ServeArgs {
     name: Option<String>,
 }
 
+/// Logging to standard error, filtered by `RUST_LOG` (`level` and `target=level` items, e.g.
+/// `info,printbridge::dnssd=debug`). `Targets` rather than `EnvFilter`: it needs no regex engine,
+/// which keeps the binary and its resident memory smaller (docs/benchmarks.md).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    const DEFAULT: &str = "info,sqlx=warn,hyper=warn";
+    let (filter, bad) = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => match v.parse::<Targets>() {
+            Ok(f) => (f, None),
+            Err(e) => (DEFAULT.parse().expect("valid default"), Some((v, e))),
+        },
+        _ => (DEFAULT.parse().expect("valid default"), None),
+    };
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
         .init();
+    if let Some((value, e)) = bad {
+        tracing::warn!("RUST_LOG={value:?} is not understood ({e}); logging at {DEFAULT}");
+    }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
