@@ -43,6 +43,18 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`; default: SQLite in `data_dir`.
     pub database: Option<String>,
+    /// TLS on the listening port (plain HTTP and TLS share it): a certificate and key in PEM...
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// ... or a self-signed certificate made on first start and kept in `data_dir/tls`.
+    pub tls_self_signed: bool,
+    /// Request headers (and a TLS handshake) must arrive within this many seconds.
+    pub header_timeout_seconds: u64,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Reverse proxies / load balancers whose `X-Forwarded-For` gives the client's address
+    /// (for throttling and logs). Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +64,12 @@ impl Default for ServerConfig {
             public_url: None,
             data_dir: PathBuf::from("printbridge-cloud-data"),
             database: None,
+            tls_certificate: None,
+            tls_key: None,
+            tls_self_signed: false,
+            header_timeout_seconds: 30,
+            max_connections: 10_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -187,6 +205,18 @@ impl CloudConfig {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        let srv = &self.server;
+        if srv.tls_certificate.is_some() != srv.tls_key.is_some() {
+            return bad("server.tls_certificate and server.tls_key go together");
+        }
+        if srv.tls_certificate.is_some() && srv.tls_self_signed {
+            return bad("server.tls_self_signed and server.tls_certificate exclude each other");
+        }
+        if srv.header_timeout_seconds < 1 || srv.max_connections < 1 {
+            return bad(
+                "server.header_timeout_seconds and server.max_connections must be at least 1",
+            );
+        }
         let d = &self.device_authorization;
         if !(1..=86_400).contains(&d.expires_in_seconds) {
             return bad("device_authorization.expires_in_seconds must be 1..=86400");

@@ -58,6 +58,8 @@ pub enum CloudError {
     Serve(std::io::Error),
     #[error(transparent)]
     Admin(#[from] admin::AdminError),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::net::tls::TlsError),
     #[error("[mail]: {0}")]
     Mail(#[from] crate::notify::MailError),
     #[error("cannot open the document store: {0}")]
@@ -97,6 +99,10 @@ pub struct CloudOptions {
     /// The URL people and devices reach this service at (verification URIs, mails).
     #[arg(long, value_name = "URL", global = true)]
     pub public_url: Option<String>,
+    /// Serve TLS with a self-signed certificate kept in the data directory (replaces
+    /// server.tls_self_signed).
+    #[arg(long, global = true)]
+    pub tls_self_signed: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -124,6 +130,9 @@ impl CloudOptions {
         }
         if let Some(u) = &self.public_url {
             c.server.public_url = Some(u.clone());
+        }
+        if self.tls_self_signed {
+            c.server.tls_self_signed = true;
         }
         c.validate()?;
         Ok(c)
@@ -245,18 +254,35 @@ pub fn router(cloud: Arc<Cloud>) -> Router {
         .with_state(cloud)
 }
 
-/// Serves the cloud on an already-bound `listener` until `shutdown` turns true.
+/// Serves the cloud on an already-bound `listener` until `shutdown` turns true, with the same
+/// listener code as the appliance's (TLS on the same port, header timeout, connection bound).
 pub async fn run(
     listener: TcpListener,
     cloud: Arc<Cloud>,
-    mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let app = router(cloud).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+    options: crate::net::router::RouterOptions,
+    shutdown: watch::Receiver<bool>,
+) {
+    crate::net::router::serve_router(listener, router(cloud), options, shutdown).await
+}
+
+/// The TLS the configuration asks for, if any: its own certificate, or a self-signed one made on
+/// first start in `data_dir/tls` (names: this host, `localhost` and its addresses).
+fn server_tls(config: &CloudConfig) -> Result<Option<crate::net::tls::Tls>, CloudError> {
+    use crate::net::tls::{ensure_self_signed, CertificateFiles, Tls};
+    let s = &config.server;
+    let files = match (&s.tls_certificate, &s.tls_key) {
+        (Some(cert), Some(key)) => CertificateFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ if s.tls_self_signed => {
+            let files = CertificateFiles::self_signed_in(&s.data_dir);
+            ensure_self_signed(&files)?;
+            files
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Tls::new(files)?))
 }
 
 /// The database URL the configuration names (SQLite in the data directory by default).
@@ -318,9 +344,21 @@ pub async fn main(args: CloudArgs) -> Result<(), CloudError> {
 pub async fn serve(config: CloudConfig) -> Result<(), CloudError> {
     let listener = crate::net::bind(config.server.listen)?;
     let addr = listener.local_addr().map_err(CloudError::Serve)?;
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|source| CloudError::DataDir {
+        dir: config.server.data_dir.clone(),
+        source,
+    })?;
+    let tls = server_tls(&config)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = match &config.server.public_url {
         Some(u) => config::normalize_public_url(u)?,
-        None => format!("http://{addr}"),
+        None => format!("{scheme}://{addr}"),
+    };
+    let options = crate::net::router::RouterOptions {
+        tls: tls.clone(),
+        header_timeout: Duration::from_secs(config.server.header_timeout_seconds),
+        max_connections: config.server.max_connections,
+        trusted_proxies: config.server.trusted_proxies.clone(),
     };
     let store = open_store(&config).await?;
     tracing::info!(
@@ -365,15 +403,21 @@ pub async fn serve(config: CloudConfig) -> Result<(), CloudError> {
 
     let infra_work = tokio::spawn(infra::maintenance(cloud.clone(), stop_rx.clone()));
 
+    // A replaced certificate file is picked up without a restart.
+    let tls_watch = tls.map(|t| tokio::spawn(t.watch_files(stop_rx.clone())));
+
     println!(
-        "printbridge cloud: listening on http://{addr} (public URL {})",
+        "printbridge cloud: listening on {scheme}://{addr} (public URL {})",
         cloud.public_url
     );
-    let served = run(listener, cloud, stop_rx).await;
+    run(listener, cloud, options, stop_rx).await;
     purge.abort();
     infra_work.abort();
+    if let Some(t) = tls_watch {
+        t.abort();
+    }
     store.close().await;
-    served.map_err(CloudError::Serve)
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -5,6 +5,7 @@
 //! spool.
 
 pub mod page;
+pub mod router;
 pub mod tls;
 
 use std::convert::Infallible;

@@ -224,9 +224,20 @@ pub fn cloud_cmd(data_dir: &Path, database: Option<&str>, config: Option<&Path>)
 
 /// Starts `printbridge cloud --listen 127.0.0.1:0` and waits for the URL it prints.
 pub fn start_cloud(data_dir: &Path, database: Option<&str>, config: Option<&Path>) -> CloudProc {
+    start_cloud_with(data_dir, database, config, &[])
+}
+
+/// [`start_cloud`] with `extra` command-line arguments.
+pub fn start_cloud_with(
+    data_dir: &Path,
+    database: Option<&str>,
+    config: Option<&Path>,
+    extra: &[&str],
+) -> CloudProc {
     let mut child = cloud_cmd(data_dir, database, config)
         .arg("--listen")
         .arg("127.0.0.1:0")
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -238,7 +249,7 @@ pub fn start_cloud(data_dir: &Path, database: Option<&str>, config: Option<&Path
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if !sent {
-                if let Some(pos) = line.find("listening on http://") {
+                if let Some(pos) = line.find("listening on http") {
                     let url = line[pos + "listening on ".len()..]
                         .split_whitespace()
                         .next()
