@@ -1,0 +1,748 @@
+//! The cloud's printer registry and IPP INFRA Infrastructure Printers (PWG 5100.18) against real
+//! `printbridge cloud` processes. The device gets its access token through the RFC 8628 flow (an
+//! administrator approves on the verification page), registers a printer through the registry
+//! API, and then:
+//! - Debian's ipptool runs the scripts in tests/ipp/infra-*.test: the Proxy's
+//!   Update-Output-Device-Attributes, a user's Print-Job, Get-Jobs which-jobs=fetchable, Fetch-Job,
+//!   Acknowledge-Job, Fetch-Document, Acknowledge-Document, Update-Job-Status to completed, the
+//!   user seeing the job completed, and the refusals (a document of a job not assigned to the
+//!   output device, a second output device acknowledging an assigned job, a wrong or absent
+//!   token, a user not allowed on the printer);
+//! - Debian's ipp-2.0.test runs against a cloud printer (the client side) with no failure;
+//! - a job of a silent output device is offered again;
+//! - two instances on one PostgreSQL: a held Get-Notifications on one learns of a job printed
+//!   through the other, and two Proxies fetching through both never get the same job.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::cloud::{admin, start_cloud, write_config, CloudProc, Http};
+use printbridge::codec::ipp::{
+    encode_message, parse_message, tag, Attribute, Limits, Message, Value,
+};
+
+const ADMIN: &str = "ann@example.com";
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const USER: &str = "bob@example.com";
+const USER_PASSWORD: &str = "bobs-long-password-1";
+const OTHER: &str = "carol@example.com";
+const OTHER_PASSWORD: &str = "carols-long-password-2";
+const DEVICE_UUID: &str = "urn:uuid:0b5e7c1a-2d3f-4a5b-8c6d-7e8f9a0b1c2d";
+const PRINTER_UUID: &str = "urn:uuid:5a4b3c2d-1e0f-4a1b-9c2d-3e4f5a6b7c8d";
+const OD_A: &str = "urn:uuid:aaaaaaaa-0000-4000-8000-00000000000a";
+const OD_B: &str = "urn:uuid:bbbbbbbb-0000-4000-8000-00000000000b";
+
+// ---- setting up: accounts, the device's token, a registered printer ----------------------------
+
+fn bootstrap(data_dir: &Path, database: Option<&str>) {
+    let out = admin(
+        data_dir,
+        database,
+        &["create-org", "Acme", "--admin", ADMIN],
+        ADMIN_PASSWORD,
+    );
+    assert!(out.contains("Acme"), "{out}");
+    admin(
+        data_dir,
+        database,
+        &["add-user", "Acme", USER],
+        USER_PASSWORD,
+    );
+    admin(
+        data_dir,
+        database,
+        &["add-user", "Acme", OTHER],
+        OTHER_PASSWORD,
+    );
+}
+
+/// The RFC 8628 flow: the device asks on `base` for `USER`, the administrator approves there,
+/// the device polls for its access token.
+fn device_token(base: &str) -> String {
+    let mut device = Http::new(base);
+    let r = device.post_form(
+        "/oauth/device_authorization",
+        &[
+            ("client_id", "printbridge-appliance"),
+            ("scope", "printer"),
+            ("device_name", "Branch office"),
+            ("device_make_and_model", "printbridge appliance"),
+            ("device_uuid", DEVICE_UUID),
+            ("device_location", "2nd floor"),
+            ("user_email", USER),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let code = r.json();
+    let user_code = code["user_code"].as_str().unwrap().to_string();
+    let device_code = code["device_code"].as_str().unwrap().to_string();
+
+    let mut browser = Http::new(base);
+    let start = format!("/device?user_code={user_code}");
+    let r = browser.get(&start);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.header("location").unwrap().to_string();
+    let page = browser.get(&to);
+    let r = browser.post_form(
+        "/signin",
+        &[
+            ("email", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("csrf", &page.field("csrf")),
+            ("next", &page.field("next")),
+        ],
+    );
+    assert_eq!(r.status, 303, "sign-in failed: {}", r.body);
+    let page = browser.get(&start);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let r = browser.post_form(
+        "/device",
+        &[
+            ("csrf", &page.field("csrf")),
+            ("request", &page.field("request")),
+            ("user_email", USER),
+            ("decision", "approve"),
+        ],
+    );
+    assert!(r.status < 400, "approval failed: {} {}", r.status, r.body);
+
+    let r = device.post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", &device_code),
+            ("client_id", "printbridge-appliance"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["access_token"].as_str().unwrap().to_string()
+}
+
+struct Registered {
+    id: String,
+    /// ipp://127.0.0.1:PORT/ipp/print/ID
+    uri: String,
+    path: String,
+}
+
+fn register_printer(base: &str, token: &str) -> Registered {
+    let mut http = Http::new(base);
+    let body = serde_json::json!({"printers": [{
+        "uuid": PRINTER_UUID,
+        "name": "Branch office printer",
+        "location": "2nd floor",
+        "make_and_model": "Example Laser",
+    }]})
+    .to_string();
+    let auth = format!("Bearer {token}");
+    let r = http.send(
+        "POST",
+        "/api/v1/printers",
+        &[("Authorization", &auth)],
+        Some("application/json"),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = &r.json()["printers"][0];
+    assert_eq!(p["users"], serde_json::json!([USER]), "{p}");
+    let id = p["id"].as_str().unwrap().to_string();
+    let uri = p["printer_uri"].as_str().unwrap().to_string();
+    assert_eq!(
+        uri,
+        format!(
+            "ipp://{}/ipp/print/{id}",
+            base.trim_start_matches("http://")
+        )
+    );
+    assert_eq!(p["url"].as_str().unwrap(), format!("{base}/ipp/print/{id}"));
+
+    // Registering again gives the same printer back (deduplicated by organisation + UUID).
+    let again = http.send(
+        "POST",
+        "/api/v1/printers",
+        &[("Authorization", &auth)],
+        Some("application/json"),
+        body.as_bytes(),
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        again.json()["printers"][0]["id"].as_str(),
+        Some(id.as_str())
+    );
+    // Without a token: 401 with a Bearer challenge.
+    let r = http.send(
+        "POST",
+        "/api/v1/printers",
+        &[],
+        Some("application/json"),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 401);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap_or("")
+        .starts_with("Bearer"));
+    Registered {
+        path: format!("/ipp/print/{id}"),
+        id,
+        uri,
+    }
+}
+
+/// `ipp://USER:PASSWORD@host:port/path` for ipptool, the user part percent-encoded.
+fn with_credentials(uri: &str, user: &str, password: &str) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    uri.replacen(
+        "ipp://",
+        &format!("ipp://{}:{}@", enc(user), enc(password)),
+        1,
+    )
+}
+
+fn script(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/ipp")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs one of our ipptool scripts and requires every test in it to pass.
+fn run_script(uri: &str, name: &str) {
+    let run = common::ipptool::run(&[
+        "-d",
+        &format!("od_a={OD_A}"),
+        "-d",
+        &format!("od_b={OD_B}"),
+        uri,
+        &script(name),
+    ]);
+    println!("{name}: {} passed, {} failed", run.passed, run.failed);
+    assert!(
+        run.failed == 0 && run.passed > 0,
+        "{name} against the cloud printer:\n{}",
+        run.output
+    );
+}
+
+/// Runs a script whose every request must be refused with HTTP 401: libcups then reports
+/// client-error-not-authenticated without an IPP response, which ipptool counts as a failure.
+fn run_refused(uri: &str, name: &str) {
+    let tests = std::fs::read_to_string(script(name))
+        .unwrap()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("NAME "))
+        .count();
+    let run = common::ipptool::run(&["-d", &format!("od_a={OD_A}"), uri, &script(name)]);
+    let refused = run
+        .output
+        .lines()
+        .filter(|l| l.trim() == "status-code = client-error-not-authenticated (Unauthorized)")
+        .count();
+    println!("{name}: {refused} of {tests} refused as not authenticated");
+    assert!(
+        tests > 0 && refused == tests && run.passed == 0,
+        "{name}: every request must be refused as not authenticated:\n{}",
+        run.output
+    );
+}
+
+// ---- a small IPP client (our codec; the server frames with its own) ---------------------------
+
+struct IppReply {
+    http_status: u16,
+    www_authenticate: Vec<String>,
+    msg: Message,
+    data: Vec<u8>,
+}
+
+fn ipp_call(base: &str, path: &str, auth: Option<&str>, req: &Message, doc: &[u8]) -> IppReply {
+    let addr = base.trim_start_matches("http://");
+    let mut body = Vec::new();
+    encode_message(req, &mut body);
+    body.extend_from_slice(doc);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/ipp\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(a) = auth {
+        head.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut payload = raw[split + 4..].to_vec();
+    let http_status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        payload = common::cloud::dechunk(&payload);
+    }
+    let (msg, used) = parse_message(&payload, &Limits::default())
+        .unwrap_or_else(|e| panic!("response to 0x{:04x} is not IPP ({e}): {head}", req.code));
+    IppReply {
+        http_status,
+        www_authenticate: headers
+            .iter()
+            .filter(|(k, _)| k == "www-authenticate")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        data: payload[used..].to_vec(),
+        msg,
+    }
+}
+
+fn request(code: u16, printer_uri: &str, id: u32) -> Message {
+    let mut m = Message::new((2, 0), code, id);
+    let g = m.group_mut(tag::OPERATION);
+    g.push(Attribute::new(
+        "attributes-charset",
+        Value::Charset("utf-8".into()),
+    ));
+    g.push(Attribute::new(
+        "attributes-natural-language",
+        Value::NaturalLanguage("en".into()),
+    ));
+    g.push(Attribute::new(
+        "printer-uri",
+        Value::Uri(printer_uri.into()),
+    ));
+    m
+}
+
+fn op(m: &mut Message, name: &str, v: Value) {
+    m.group_mut(tag::OPERATION).push(Attribute::new(name, v));
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn attr<'a>(m: &'a Message, group: u8, name: &str) -> Option<&'a Value> {
+    m.groups
+        .iter()
+        .filter(|g| g.tag == group)
+        .find_map(|g| g.get(name))
+        .and_then(|a| a.first())
+}
+
+/// Update-Output-Device-Attributes with `attrs` for output device `od`.
+fn register_output_device(
+    base: &str,
+    p: &Registered,
+    token: &str,
+    od: &str,
+    attrs: Vec<Attribute>,
+) {
+    let mut m = request(0x0049, &p.uri, 1);
+    op(&mut m, "output-device-uuid", Value::Uri(od.into()));
+    m.group_mut(tag::PRINTER).attributes = attrs;
+    let r = ipp_call(base, &p.path, Some(&bearer(token)), &m, b"");
+    assert_eq!(
+        r.msg.code, 0,
+        "Update-Output-Device-Attributes: {:?}",
+        r.msg
+    );
+}
+
+fn print_job(base: &str, p: &Registered, name: &str) -> i32 {
+    let mut m = request(0x0002, &p.uri, 7);
+    op(&mut m, "job-name", Value::Name(name.into()));
+    op(
+        &mut m,
+        "document-format",
+        Value::MimeMediaType("application/pdf".into()),
+    );
+    let r = ipp_call(
+        base,
+        &p.path,
+        Some(&basic(USER, USER_PASSWORD)),
+        &m,
+        &common::one_page_pdf(name),
+    );
+    assert_eq!(r.msg.code, 0, "Print-Job: {:?}", r.msg);
+    attr(&r.msg, tag::JOB, "job-id")
+        .and_then(Value::as_int)
+        .expect("job-id")
+}
+
+fn fetchable(base: &str, p: &Registered, token: &str, od: &str) -> Vec<i32> {
+    let mut m = request(0x000A, &p.uri, 2);
+    op(&mut m, "which-jobs", Value::Keyword("fetchable".into()));
+    op(&mut m, "output-device-uuid", Value::Uri(od.into()));
+    let r = ipp_call(base, &p.path, Some(&bearer(token)), &m, b"");
+    assert_eq!(r.msg.code, 0, "Get-Jobs fetchable: {:?}", r.msg);
+    r.msg
+        .groups
+        .iter()
+        .filter(|g| g.tag == tag::JOB)
+        .filter_map(|g| {
+            g.get("job-id")
+                .and_then(|a| a.first())
+                .and_then(Value::as_int)
+        })
+        .collect()
+}
+
+fn job_op(base: &str, p: &Registered, token: &str, code: u16, job: i32, od: &str) -> IppReply {
+    let mut m = request(code, &p.uri, 3);
+    op(&mut m, "job-id", Value::Integer(job));
+    op(&mut m, "output-device-uuid", Value::Uri(od.into()));
+    if code == 0x0042 {
+        op(&mut m, "document-number", Value::Integer(1));
+    }
+    ipp_call(base, &p.path, Some(&bearer(token)), &m, b"")
+}
+
+fn report_state(base: &str, p: &Registered, token: &str, job: i32, od: &str, state: i32) -> u16 {
+    let mut m = request(0x0048, &p.uri, 4);
+    op(&mut m, "job-id", Value::Integer(job));
+    op(&mut m, "output-device-uuid", Value::Uri(od.into()));
+    m.group_mut(tag::JOB).push(Attribute::new(
+        "output-device-job-state",
+        Value::Enum(state),
+    ));
+    ipp_call(base, &p.path, Some(&bearer(token)), &m, b"")
+        .msg
+        .code
+}
+
+fn simple_device_attrs(name: &str) -> Vec<Attribute> {
+    vec![
+        Attribute::set(
+            "document-format-supported",
+            vec![Value::MimeMediaType("application/pdf".into())],
+        ),
+        Attribute::new("printer-make-and-model", Value::Text(name.into())),
+    ]
+}
+
+struct Sqlite {
+    _dir: tempfile::TempDir,
+    cloud: CloudProc,
+    token: String,
+    printer: Registered,
+}
+
+fn sqlite_cloud(config: &str) -> Sqlite {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    bootstrap(&data, None);
+    let config = write_config(dir.path(), config);
+    let cloud = start_cloud(&data, None, Some(&config));
+    let token = device_token(&cloud.base);
+    let printer = register_printer(&cloud.base, &token);
+    Sqlite {
+        _dir: dir,
+        cloud,
+        token,
+        printer,
+    }
+}
+
+// ---- the tests ------------------------------------------------------------------------------------
+
+/// The INFRA round trip and its refusals, driven by ipptool scripts kept in tests/ipp/.
+#[test]
+fn infra_round_trip_with_ipptool() {
+    let s = sqlite_cloud("[device_authorization]\ninterval_seconds = 1\n");
+    let p = &s.printer;
+    let device_uri = with_credentials(&p.uri, "device", &s.token);
+    let bob_uri = with_credentials(&p.uri, USER, USER_PASSWORD);
+    let carol_uri = with_credentials(&p.uri, OTHER, OTHER_PASSWORD);
+
+    run_script(&device_uri, "infra-proxy-setup.test");
+    run_script(&bob_uri, "infra-user-print.test");
+    run_script(&carol_uri, "infra-user-refused.test");
+    run_refused(
+        &with_credentials(&p.uri, "device", "not-the-token"),
+        "infra-unauthenticated.test",
+    );
+    run_refused(&p.uri, "infra-unauthenticated.test");
+    run_script(&device_uri, "infra-proxy-fetch.test");
+    run_script(&bob_uri, "infra-user-check.test");
+
+    // Over plain HTTP, without credentials: 401 with a Basic challenge (RFC 7617) naming the
+    // charset, and the IPP status in the body.
+    let r = ipp_call(
+        &s.cloud.base,
+        &p.path,
+        None,
+        &request(0x000B, &p.uri, 9),
+        b"",
+    );
+    assert_eq!(r.http_status, 401);
+    assert_eq!(r.msg.code, 0x0402);
+    assert_eq!(r.msg.request_id, 9);
+    assert!(
+        r.www_authenticate
+            .iter()
+            .any(|v| v == "Basic realm=\"printbridge\", charset=\"UTF-8\""),
+        "{:?}",
+        r.www_authenticate
+    );
+    // A wrong bearer token says so (RFC 6750 §3.1).
+    let r = ipp_call(
+        &s.cloud.base,
+        &p.path,
+        Some("Bearer wrong"),
+        &request(0x000B, &p.uri, 9),
+        b"",
+    );
+    assert_eq!(r.http_status, 401);
+    assert!(r
+        .www_authenticate
+        .iter()
+        .any(|v| v.contains("invalid_token")));
+    // An unknown printer is not found, whoever asks.
+    let other = format!("/ipp/print/{}", uuid_like());
+    let r = ipp_call(
+        &s.cloud.base,
+        &other,
+        Some(&basic(USER, USER_PASSWORD)),
+        &request(
+            0x000B,
+            &p.uri.replace(&p.id, other.rsplit('/').next().unwrap()),
+            9,
+        ),
+        b"",
+    );
+    assert_eq!(r.msg.code, 0x0406);
+}
+
+fn uuid_like() -> &'static str {
+    "00000000-0000-4000-8000-000000000000"
+}
+
+/// ipp-2.0.test (which includes ipp-1.1.test) against a cloud printer whose output device sent the
+/// attributes of the appliance's default queue: the client side of an Infrastructure Printer.
+#[test]
+fn ipptool_ipp_2_0_against_a_cloud_printer() {
+    let s = sqlite_cloud("");
+    let p = &s.printer;
+    let caps = printbridge::model::printer::Capabilities::default();
+    let attrs = printbridge::ipp::attributes::static_attributes(&caps, 60);
+    register_output_device(&s.cloud.base, p, &s.token, OD_A, attrs);
+    let suite = "/usr/share/cups/ipptool/ipp-2.0.test";
+    assert!(
+        Path::new(suite).is_file(),
+        "{suite} is missing: install it with `apt-get install -y cups-ipp-utils`"
+    );
+    let uri = with_credentials(&p.uri, USER, USER_PASSWORD);
+    let run = common::ipptool::run(&["-I", "-V", "2.0", "-f", "document-a4.pdf", &uri, suite]);
+    let failed: Vec<&str> = run
+        .output
+        .lines()
+        .filter(|l| l.trim_end().ends_with("[FAIL]"))
+        .collect();
+    println!("ipp-2.0.test: {} passed, {} failed", run.passed, run.failed);
+    assert!(
+        run.failed == 0 && run.passed > 20,
+        "ipp-2.0.test against the cloud printer: failed {failed:#?}\n{}",
+        run.output
+    );
+}
+
+/// A job whose output device goes silent is offered again, and then another output device can
+/// take it; the registry and the Proxy operations agree on who may do what.
+#[test]
+fn silent_output_device_releases_its_job() {
+    let s = sqlite_cloud("[infra]\ndevice_silence_seconds = 1\n");
+    let (base, p, token) = (&s.cloud.base, &s.printer, &s.token);
+    register_output_device(base, p, token, OD_A, simple_device_attrs("A"));
+    register_output_device(base, p, token, OD_B, simple_device_attrs("B"));
+    let job = print_job(base, p, "silent");
+    assert_eq!(fetchable(base, p, token, OD_A), vec![job]);
+    assert_eq!(job_op(base, p, token, 0x0041, job, OD_A).msg.code, 0);
+    assert!(fetchable(base, p, token, OD_A).is_empty());
+    assert_eq!(job_op(base, p, token, 0x0041, job, OD_B).msg.code, 0x0420);
+    // A says nothing more: the job comes back.
+    assert!(
+        common::wait_until(Duration::from_secs(60), || fetchable(base, p, token, OD_B)
+            == vec![job]),
+        "the job of a silent output device was not offered again"
+    );
+    assert_eq!(job_op(base, p, token, 0x0041, job, OD_B).msg.code, 0);
+    // A's late report is refused: the job is B's now.
+    assert_eq!(report_state(base, p, token, job, OD_A, 9), 0x0420);
+    let r = job_op(base, p, token, 0x0042, job, OD_B);
+    assert_eq!(r.msg.code, 0, "{:?}", r.msg);
+    assert_eq!(
+        r.data,
+        common::one_page_pdf("silent"),
+        "the document comes back intact"
+    );
+    assert_eq!(report_state(base, p, token, job, OD_B, 9), 0);
+    // An output device of an unknown uuid cannot act.
+    let unknown = "urn:uuid:cccccccc-0000-4000-8000-00000000000c";
+    assert_eq!(
+        job_op(base, p, token, 0x0043, job, unknown).msg.code,
+        0x0406
+    );
+}
+
+/// Two instances on one PostgreSQL: a Get-Notifications held on one instance learns of a job
+/// printed through the other; two Proxies fetching concurrently through both instances never
+/// get the same job, and every job is printed once.
+#[test]
+fn two_instances_on_postgresql_assign_each_job_once() {
+    let pg = common::postgres::Postgres::start();
+    let url = pg.create_db("infra");
+    let dir = tempfile::tempdir().unwrap();
+    bootstrap(&dir.path().join("admin"), Some(&url));
+    let a = start_cloud(&dir.path().join("a"), Some(&url), None);
+    let b = start_cloud(&dir.path().join("b"), Some(&url), None);
+    let token = device_token(&a.base);
+    let p = register_printer(&a.base, &token);
+    // Job state is all in the database. (Documents are not fetched here: each instance has its
+    // own data directory, where a deployment would share one document store.)
+    register_output_device(&a.base, &p, &token, OD_A, simple_device_attrs("A"));
+    register_output_device(&b.base, &p, &token, OD_B, simple_device_attrs("B"));
+
+    // A subscription on A; the job arrives through B.
+    let mut m = request(0x0016, &p.uri, 5);
+    let sg = m.group_mut(tag::SUBSCRIPTION);
+    sg.push(Attribute::new(
+        "notify-pull-method",
+        Value::Keyword("ippget".into()),
+    ));
+    sg.push(Attribute::new(
+        "notify-events",
+        Value::Keyword("job-fetchable".into()),
+    ));
+    let r = ipp_call(&a.base, &p.path, Some(&bearer(&token)), &m, b"");
+    let sub = attr(&r.msg, tag::SUBSCRIPTION, "notify-subscription-id")
+        .and_then(Value::as_int)
+        .unwrap_or_else(|| panic!("no subscription: {:?}", r.msg));
+    let waiter = {
+        let (base, path, uri, token) =
+            (a.base.clone(), p.path.clone(), p.uri.clone(), token.clone());
+        std::thread::spawn(move || {
+            let mut m = request(0x001C, &uri, 6);
+            op(&mut m, "notify-subscription-ids", Value::Integer(sub));
+            op(&mut m, "notify-wait", Value::Boolean(true));
+            let r = ipp_call(&base, &path, Some(&bearer(&token)), &m, b"");
+            (r, Instant::now())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let submitted = Instant::now();
+    let reg_b = Registered {
+        id: p.id.clone(),
+        uri: p.uri.clone(),
+        path: p.path.clone(),
+    };
+    let first = print_job(&b.base, &reg_b, "notify");
+    let (r, notified) = waiter.join().unwrap();
+    assert_eq!(r.msg.code, 0, "{:?}", r.msg);
+    let event_job = attr(&r.msg, tag::EVENT_NOTIFICATION, "notify-job-id").and_then(Value::as_int);
+    assert_eq!(
+        event_job,
+        Some(first),
+        "the held Get-Notifications returned without the job: {:?}",
+        r.msg
+    );
+    println!(
+        "Print-Job on B to Get-Notifications on A: {:?}",
+        notified.saturating_duration_since(submitted)
+    );
+
+    // Many jobs through both instances, then two Proxies race for them through both.
+    const JOBS: usize = 24;
+    let mut all = vec![first];
+    for i in 1..JOBS {
+        let via = if i % 2 == 0 { &a.base } else { &b.base };
+        all.push(print_job(via, &p, &format!("job {i}")));
+    }
+    all.sort();
+    let taken: Arc<Mutex<Vec<(i32, &'static str)>>> = Arc::default();
+    let proxies: Vec<_> = [(a.base.clone(), OD_A), (b.base.clone(), OD_B)]
+        .into_iter()
+        .map(|(base, od)| {
+            let (taken, token) = (taken.clone(), token.clone());
+            let p = Registered {
+                id: p.id.clone(),
+                uri: p.uri.clone(),
+                path: p.path.clone(),
+            };
+            std::thread::spawn(move || loop {
+                let jobs = fetchable(&base, &p, &token, od);
+                if jobs.is_empty() {
+                    return;
+                }
+                for job in jobs {
+                    let r = job_op(&base, &p, &token, 0x0041, job, od);
+                    match r.msg.code {
+                        0 => {
+                            taken.lock().unwrap().push((job, od));
+                            assert_eq!(report_state(&base, &p, &token, job, od, 5), 0);
+                            assert_eq!(report_state(&base, &p, &token, job, od, 9), 0);
+                        }
+                        0x0420 => {}
+                        other => panic!("Acknowledge-Job {job}: 0x{other:04x} {:?}", r.msg),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in proxies {
+        t.join().unwrap();
+    }
+    let taken = taken.lock().unwrap().clone();
+    let mut ids: Vec<i32> = taken.iter().map(|(j, _)| *j).collect();
+    ids.sort();
+    assert_eq!(ids, all, "every job acknowledged exactly once: {taken:?}");
+    let per_device = |od: &str| taken.iter().filter(|(_, d)| *d == od).count();
+    println!(
+        "{JOBS} jobs: {} to A, {} to B",
+        per_device(OD_A),
+        per_device(OD_B)
+    );
+    // And the users see them completed, through either instance.
+    let mut m = request(0x000A, &p.uri, 8);
+    op(&mut m, "which-jobs", Value::Keyword("completed".into()));
+    let r = ipp_call(&b.base, &p.path, Some(&basic(USER, USER_PASSWORD)), &m, b"");
+    let done = r.msg.groups.iter().filter(|g| g.tag == tag::JOB).count();
+    assert_eq!(done, JOBS);
+    drop((a, b));
+}
