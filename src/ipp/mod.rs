@@ -79,6 +79,11 @@ pub struct PrinterStatus {
     pub config_change_time: i64,
     pub message_from_operator: String,
     pub identify_requested: bool,
+    /// Reasons reported by the output device (connecting-to-device, offline-report, and a
+    /// downstream printer's own, e.g. media-empty-error), already checked keywords.
+    pub device_reasons: Vec<String>,
+    /// The output device's printer-state-message, empty when it has nothing to say.
+    pub device_message: String,
 }
 
 /// One print queue.
@@ -131,6 +136,8 @@ impl Printer {
                 config_change_time: now,
                 message_from_operator: String::new(),
                 identify_requested: false,
+                device_reasons: Vec::new(),
+                device_message: String::new(),
             }),
             uuid,
             start_time: now,
@@ -305,10 +312,29 @@ impl Printer {
         if s.identify_requested {
             reasons.push("identify-printer-requested".to_string());
         }
+        for r in &s.device_reasons {
+            if !reasons.contains(r) {
+                reasons.push(r.clone());
+            }
+        }
         if reasons.is_empty() {
             reasons.push("none".to_string());
         }
         (state, reasons)
+    }
+
+    /// Mirrors the output device's condition into printer-state-reasons and printer-state-message
+    /// (RFC 8011 §5.4.12-13); a change is a printer-state-changed event, so DNS-SD, the web page
+    /// and subscribers follow it.
+    pub fn set_device_condition(&self, reasons: Vec<String>, message: String) {
+        let mut s = self.status.write().expect("printer lock");
+        if s.device_reasons == reasons && s.device_message == message {
+            return;
+        }
+        s.device_reasons = reasons;
+        s.device_message = message;
+        drop(s);
+        self.post_printer_event("printer-state-changed");
     }
 
     pub fn description(&self) -> Description {

@@ -76,10 +76,14 @@ impl Printer {
             Attribute::set("printer-state-reasons", reasons.iter().map(|r| kw(r)).collect()),
             Attribute::new(
                 "printer-state-message",
-                text(match state {
-                    3 => "Ready to print.",
-                    4 => "Printing.",
-                    _ => "Paused.",
+                text(if !st.device_message.is_empty() {
+                    st.device_message.as_str()
+                } else {
+                    match state {
+                        3 => "Ready to print.",
+                        4 => "Printing.",
+                        _ => "Paused.",
+                    }
                 }),
             ),
             Attribute::new("printer-is-accepting-jobs", Value::Boolean(st.accepting)),

@@ -1,0 +1,1132 @@
+//! The downstream IPP printer output device (`ipp://` and `ipps://`): asks the printer what it
+//! takes and how it is (Get-Printer-Attributes, at start, periodically and after errors), sends
+//! each job with Create-Job + Send-Document or Print-Job (RFC 8011 §4.2), follows it with
+//! Get-Job-Attributes until it ends, cancels it downstream when ours is canceled, and mirrors the
+//! printer's printer-state-reasons into ours.
+//!
+//! HTTP is hyper's client over one connection per request; the IPP bytes are framed by our own
+//! bounded codec, because every byte the printer answers is as untrusted as a client's request.
+//! ipps:// trusts the printer's certificate on first use and pins its SHA-256 fingerprint in
+//! `<state>/device-certs/`, as CUPS does: printers almost never carry a certificate a public CA
+//! signed.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Limited, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+use sha2::Digest;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+
+use super::{
+    effective_format, pdf_of, rasterize, read_chunks, ChunkError, Chunks, Device, DeviceDocument,
+    DeviceError, DeviceFuture, DeviceJob, DeviceUri, RasterRequest, Reporter, Settings, SetupError,
+};
+use crate::codec::ipp::{encode_message, parse_message, tag, Attribute, Limits, Message, Value};
+use crate::convert::pdf_raster::RasterColor;
+
+/// Largest HTTP response body taken from a printer. We never ask for media-col-database, so even
+/// a large printer's answer is a few tens of KiB.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// How often the printer is asked how it is while all is well, and after it failed to answer.
+const POLL_OK: Duration = Duration::from_secs(10);
+const POLL_DOWN: Duration = Duration::from_secs(3);
+/// How often a job handed over is looked at.
+const JOB_POLL: Duration = Duration::from_secs(1);
+/// Reasons mirrored from the printer, at most.
+const MAX_REASONS: usize = 16;
+
+const OP_PRINT_JOB: u16 = 0x0002;
+const OP_CREATE_JOB: u16 = 0x0005;
+const OP_SEND_DOCUMENT: u16 = 0x0006;
+const OP_CANCEL_JOB: u16 = 0x0008;
+const OP_GET_JOB_ATTRIBUTES: u16 = 0x0009;
+const OP_GET_PRINTER_ATTRIBUTES: u16 = 0x000B;
+
+const NOT_FOUND: u16 = 0x0406;
+const DOCUMENT_FORMAT_NOT_SUPPORTED: u16 = 0x040A;
+
+/// Why talking to the printer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// No connection (refused, unreachable, timed out, TLS refused): the printer is offline.
+    #[error("cannot reach {uri}: {why}")]
+    Unreachable { uri: String, why: String },
+    /// Connected but the exchange broke or the answer is not IPP.
+    #[error("{uri}: {why}")]
+    Exchange { uri: String, why: String },
+    /// The document could not be read or converted while it was being sent.
+    #[error("{}", .0.message)]
+    Document(ChunkError),
+    #[error("canceled")]
+    Canceled,
+}
+
+/// What the printer said about itself in its last answer.
+#[derive(Debug, Clone, Default)]
+pub struct Downstream {
+    pub formats: Vec<String>,
+    pub operations: Vec<i32>,
+    pub state: i32,
+    pub reasons: Vec<String>,
+    pub message: String,
+    pub accepting: bool,
+    pub pwg_resolutions: Vec<u32>,
+    pub pwg_types: Vec<String>,
+    pub urf: Vec<String>,
+    pub color: bool,
+}
+
+impl Downstream {
+    fn from_response(msg: &Message) -> Downstream {
+        let g = msg.group(tag::PRINTER);
+        let get = |name: &str| g.and_then(|g| g.get(name));
+        let strings = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|a| {
+                    a.values
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|s| super::checked_text(s, 127))
+                        .take(256)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let reasons = strings("printer-state-reasons")
+            .into_iter()
+            .filter_map(|r| super::checked_keyword(&r))
+            .filter(|r| r != "none")
+            .take(MAX_REASONS)
+            .collect();
+        let pwg_resolutions = get("pwg-raster-document-resolution-supported")
+            .map(|a| {
+                a.values
+                    .iter()
+                    .filter_map(|v| match v {
+                        // units 3 = dots per inch (RFC 8010 §3.9)
+                        Value::Resolution { x, units: 3, .. } if (72..=2400).contains(x) => {
+                            Some(*x as u32)
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Downstream {
+            formats: strings("document-format-supported"),
+            operations: get("operations-supported")
+                .map(|a| a.values.iter().filter_map(Value::as_int).collect())
+                .unwrap_or_default(),
+            state: get("printer-state")
+                .and_then(|a| a.first())
+                .and_then(Value::as_int)
+                .unwrap_or(3),
+            reasons,
+            message: get("printer-state-message")
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .map(|s| super::checked_text(s, 255))
+                .unwrap_or_default(),
+            // A printer that does not say is taken as accepting: Print-Job will tell.
+            accepting: get("printer-is-accepting-jobs")
+                .and_then(|a| a.first())
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            pwg_resolutions,
+            pwg_types: strings("pwg-raster-document-type-supported"),
+            urf: strings("urf-supported"),
+            color: get("color-supported")
+                .and_then(|a| a.first())
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }
+    }
+
+    fn takes(&self, format: &str) -> bool {
+        self.formats.iter().any(|f| f.eq_ignore_ascii_case(format))
+    }
+
+    fn multi_document(&self) -> bool {
+        [OP_CREATE_JOB, OP_SEND_DOCUMENT]
+            .iter()
+            .all(|op| self.operations.contains(&(*op as i32)))
+    }
+
+    /// The richest pixel format the printer takes that the renderer makes: sRGB, else gray,
+    /// else 1-bit black (PWG 5100.14 §5.6.2; urf-supported names W8 and SRGB24).
+    fn raster_color(&self, format: &str) -> RasterColor {
+        let offered = if format == "image/urf" {
+            &self.urf
+        } else {
+            &self.pwg_types
+        };
+        let has = |c: RasterColor| {
+            offered
+                .iter()
+                .any(|k| RasterColor::from_keyword(k) == Some(c))
+        };
+        [RasterColor::Srgb8, RasterColor::Sgray8, RasterColor::Black1]
+            .into_iter()
+            .find(|c| has(*c) && (self.color || *c != RasterColor::Srgb8))
+            .or_else(|| {
+                [RasterColor::Srgb8, RasterColor::Sgray8]
+                    .into_iter()
+                    .find(|c| has(*c))
+            })
+            .unwrap_or(RasterColor::Sgray8)
+    }
+
+    /// The resolution to rasterize at: the configured one when the printer takes it, else the
+    /// printer's closest, else the configured one.
+    fn raster_resolution(&self, wanted: u32, format: &str) -> u32 {
+        let offered: Vec<u32> = if format == "image/urf" {
+            self.urf
+                .iter()
+                .filter_map(|k| k.strip_prefix("RS"))
+                .flat_map(|r| r.split('-'))
+                .filter_map(|r| r.parse().ok())
+                .filter(|r| (72..=2400).contains(r))
+                .collect()
+        } else {
+            self.pwg_resolutions.clone()
+        };
+        offered
+            .iter()
+            .copied()
+            .min_by_key(|r| r.abs_diff(wanted))
+            .unwrap_or(wanted)
+    }
+}
+
+/// How one document will be sent.
+struct Plan {
+    doc: DeviceDocument,
+    format: String,
+    raster: Option<RasterRequest>,
+}
+
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+pub struct IppDevice {
+    /// What goes into printer-uri: `ipp://host:port/path`.
+    uri: String,
+    host: String,
+    port: u16,
+    path: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    settings: Settings,
+    reporter: Reporter,
+    last: Mutex<Option<Arc<Downstream>>>,
+    /// Asks the monitor to look at the printer now (after an error).
+    wake: Notify,
+    request_id: AtomicU32,
+    limits: Limits,
+}
+
+impl IppDevice {
+    pub fn new(
+        uri: &DeviceUri,
+        settings: &Settings,
+        reporter: Reporter,
+    ) -> Result<IppDevice, SetupError> {
+        let DeviceUri::Ipp {
+            tls,
+            host,
+            port,
+            path,
+        } = uri
+        else {
+            return Err(SetupError::Uri("not an ipp:// or ipps:// URI".into()));
+        };
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let scheme = if *tls { "ipps" } else { "ipp" };
+        let printer_uri = format!("{scheme}://{authority}{path}");
+        let tls = if *tls {
+            Some(
+                tofu_config(settings, host, *port).map_err(|message| SetupError::Tls {
+                    uri: printer_uri.clone(),
+                    message,
+                })?,
+            )
+        } else {
+            None
+        };
+        Ok(IppDevice {
+            uri: printer_uri,
+            host: host.clone(),
+            port: *port,
+            path: path.clone(),
+            tls,
+            settings: settings.clone(),
+            reporter,
+            last: Mutex::new(None),
+            wake: Notify::new(),
+            request_id: AtomicU32::new(1),
+            limits: Limits {
+                max_attribute_bytes: MAX_RESPONSE_BYTES,
+                max_attributes: 4096,
+                max_value_length: 32767,
+                max_collection_depth: 8,
+                max_values_per_attribute: 1024,
+            },
+        })
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// What the printer said last time it answered, if it ever did.
+    pub fn last_known(&self) -> Option<Arc<Downstream>> {
+        self.last.lock().expect("downstream lock").clone()
+    }
+
+    /// Keeps the report current until shutdown: asks the printer how it is every few seconds, more
+    /// often while it does not answer, and at once after a job ran into an error.
+    pub async fn monitor(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let wait = match self.query().await {
+                Ok(_) => POLL_OK,
+                Err(e) => {
+                    tracing::debug!("output device: {e}");
+                    POLL_DOWN
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Get-Printer-Attributes (RFC 8011 §4.2.5); updates the report either way.
+    async fn query(&self) -> Result<Arc<Downstream>, LinkError> {
+        let mut req = self.request(OP_GET_PRINTER_ATTRIBUTES);
+        req.group_mut(tag::OPERATION).push(Attribute::set(
+            "requested-attributes",
+            [
+                "color-supported",
+                "document-format-supported",
+                "operations-supported",
+                "printer-is-accepting-jobs",
+                "printer-state",
+                "printer-state-message",
+                "printer-state-reasons",
+                "pwg-raster-document-resolution-supported",
+                "pwg-raster-document-type-supported",
+                "urf-supported",
+                "media-supported",
+                "media-ready",
+                "printer-resolution-supported",
+            ]
+            .iter()
+            .map(|k| Value::Keyword(k.to_string()))
+            .collect(),
+        ));
+        match self.exchange(&req, None, &Arc::default()).await {
+            Ok(resp) if resp.code < 0x0100 => {
+                let d = Arc::new(Downstream::from_response(&resp));
+                self.reporter.waiting();
+                self.reporter
+                    .downstream(d.reasons.clone(), d.message.clone());
+                *self.last.lock().expect("downstream lock") = Some(d.clone());
+                Ok(d)
+            }
+            Ok(resp) => {
+                let e = LinkError::Exchange {
+                    uri: self.uri.clone(),
+                    why: format!("Get-Printer-Attributes answered {}", status_text(&resp)),
+                };
+                self.reporter.offline(e.to_string());
+                Err(e)
+            }
+            Err(e) => {
+                self.reporter.offline(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn request(&self, op: u16) -> Message {
+        let id = self.request_id.fetch_add(1, Ordering::Relaxed).max(1);
+        let mut m = Message::new((2, 0), op, id);
+        let g = m.group_mut(tag::OPERATION);
+        g.push(Attribute::new(
+            "attributes-charset",
+            Value::Charset("utf-8".into()),
+        ));
+        g.push(Attribute::new(
+            "attributes-natural-language",
+            Value::NaturalLanguage("en".into()),
+        ));
+        g.push(Attribute::new("printer-uri", Value::Uri(self.uri.clone())));
+        g.push(Attribute::new(
+            "requesting-user-name",
+            Value::Name("printbridge".into()),
+        ));
+        m
+    }
+
+    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Body>, LinkError> {
+        let unreachable = |why: String| LinkError::Unreachable {
+            uri: self.uri.clone(),
+            why,
+        };
+        let timeout = self.settings.timeout;
+        let tcp = match tokio::time::timeout(
+            timeout,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no connection within {} s",
+                    timeout.as_secs()
+                )))
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => handshake(tcp).await.map_err(unreachable),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| unreachable(format!("host name for TLS: {e}")))?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let stream = tokio::time::timeout(timeout, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| unreachable("TLS handshake timed out".into()))?
+                    .map_err(|e| unreachable(format!("TLS: {e}")))?;
+                handshake(stream).await.map_err(unreachable)
+            }
+        }
+    }
+
+    /// One IPP request over its own connection, optionally followed by document data, and its
+    /// bounded, parsed answer. The exchange fails when no byte moves for the time-out (the
+    /// printer may take longer to answer once it has the whole document).
+    async fn exchange(
+        &self,
+        req: &Message,
+        document: Option<Chunks>,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<Message, LinkError> {
+        let mut sender = self.connect().await?;
+        let mut head = Vec::with_capacity(512);
+        encode_message(req, &mut head);
+        let progress = Arc::new(Mutex::new((Instant::now(), document.is_none())));
+        let doc_error: Arc<Mutex<Option<ChunkError>>> = Arc::default();
+        let canceled = Arc::new(AtomicBool::new(false));
+        let body: Body = match document {
+            None => http_body_util::Full::new(Bytes::from(head))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            Some(rx) => {
+                let progress = progress.clone();
+                let doc_error = doc_error.clone();
+                let cancel_seen = canceled.clone();
+                let cancel_flag = cancel.clone();
+                let tail = futures_util::stream::unfold(
+                    (rx, progress, doc_error, cancel_seen, cancel_flag),
+                    |(mut rx, progress, doc_error, cancel_seen, cancel_flag)| async move {
+                        if cancel_flag.load(Ordering::Relaxed) {
+                            cancel_seen.store(true, Ordering::Relaxed);
+                            let e = std::io::Error::other("canceled");
+                            return Some((
+                                Err(e),
+                                (rx, progress, doc_error, cancel_seen, cancel_flag),
+                            ));
+                        }
+                        match rx.recv().await {
+                            Some(Ok(chunk)) => {
+                                progress.lock().expect("progress lock").0 = Instant::now();
+                                Some((
+                                    Ok(Frame::data(chunk)),
+                                    (rx, progress, doc_error, cancel_seen, cancel_flag),
+                                ))
+                            }
+                            Some(Err(why)) => {
+                                let e = std::io::Error::other(why.message.clone());
+                                *doc_error.lock().expect("doc error lock") = Some(why);
+                                Some((Err(e), (rx, progress, doc_error, cancel_seen, cancel_flag)))
+                            }
+                            None => {
+                                *progress.lock().expect("progress lock") = (Instant::now(), true);
+                                None
+                            }
+                        }
+                    },
+                );
+                let stream = futures_util::stream::once(async move {
+                    Ok::<_, std::io::Error>(Frame::data(Bytes::from(head)))
+                })
+                .chain(tail);
+                StreamBody::new(stream).boxed_unsync()
+            }
+        };
+        let authority = if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        };
+        let request = hyper::Request::post(self.path.as_str())
+            .header(hyper::header::HOST, authority)
+            .header(hyper::header::CONTENT_TYPE, "application/ipp")
+            .header(hyper::header::USER_AGENT, "printbridge")
+            .body(body)
+            .map_err(|e| LinkError::Exchange {
+                uri: self.uri.clone(),
+                why: format!("cannot build the request: {e}"),
+            })?;
+        let timeout = self.settings.timeout;
+        let send = async {
+            let resp = sender.send_request(request).await?;
+            let status = resp.status();
+            let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map(|c| c.to_bytes());
+            Ok::<_, hyper::Error>((status, bytes))
+        };
+        // A watchdog instead of one deadline: a big document may take long, a stall may not.
+        let watchdog = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let (last, done) = *progress.lock().expect("progress lock");
+                let limit = if done { timeout * 4 } else { timeout };
+                if last.elapsed() > limit {
+                    return limit;
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = send => r,
+            limit = watchdog => {
+                return Err(LinkError::Exchange {
+                    uri: self.uri.clone(),
+                    why: format!("no progress for {} s", limit.as_secs()),
+                });
+            }
+        };
+        if canceled.load(Ordering::Relaxed) {
+            return Err(LinkError::Canceled);
+        }
+        if let Some(why) = doc_error.lock().expect("doc error lock").take() {
+            return Err(LinkError::Document(why));
+        }
+        let exchange = |why: String| LinkError::Exchange {
+            uri: self.uri.clone(),
+            why,
+        };
+        let (status, body) = result.map_err(|e| exchange(format!("HTTP: {e}")))?;
+        if status != hyper::StatusCode::OK {
+            return Err(exchange(format!("HTTP status {status}")));
+        }
+        let body = body.map_err(|e| {
+            exchange(format!(
+                "answer not read (over {MAX_RESPONSE_BYTES} bytes or broken): {e}"
+            ))
+        })?;
+        let (msg, _) = parse_message(&body, &self.limits)
+            .map_err(|e| exchange(format!("answer is not valid IPP: {e}")))?;
+        if msg.request_id != req.request_id {
+            return Err(exchange(format!(
+                "answer is for request {} instead of {}",
+                msg.request_id, req.request_id
+            )));
+        }
+        Ok(msg)
+    }
+
+    /// Decides how each document goes out: as it is when the printer takes its format, else
+    /// rasterized from its PDF for a raster-only printer.
+    async fn plan(&self, job: &DeviceJob, printer: &Downstream) -> Result<Vec<Plan>, DeviceError> {
+        let documents = super::documents_to_send(job);
+        let mut plans = Vec::with_capacity(documents.len());
+        for doc in &documents {
+            if let Some(pdf) = pdf_of(job, doc).await? {
+                if printer.takes("application/pdf") {
+                    plans.push(Plan {
+                        doc: pdf,
+                        format: "application/pdf".into(),
+                        raster: None,
+                    });
+                    continue;
+                }
+            }
+            let format = effective_format(doc).await;
+            if printer.takes(&format) {
+                plans.push(Plan {
+                    doc: doc.clone(),
+                    format,
+                    raster: None,
+                });
+                continue;
+            }
+            let raster = ["image/pwg-raster", "image/urf"]
+                .into_iter()
+                .find(|f| printer.takes(f));
+            match (pdf_of(job, doc).await?, raster) {
+                (Some(pdf), Some(raster)) => plans.push(Plan {
+                    doc: pdf,
+                    format: raster.to_string(),
+                    raster: Some(RasterRequest {
+                        format: raster,
+                        resolution_dpi: printer
+                            .raster_resolution(self.settings.resolution_dpi, raster),
+                        color: printer.raster_color(raster),
+                    }),
+                }),
+                _ => {
+                    return Err(DeviceError::Fatal {
+                        reason: "document-format-error",
+                        message: format!(
+                            "{} does not take {format} (it takes {})",
+                            self.uri,
+                            printer.formats.join(", ")
+                        ),
+                    })
+                }
+            }
+        }
+        Ok(plans)
+    }
+
+    fn source(&self, plan: &Plan) -> Chunks {
+        match &plan.raster {
+            None => read_chunks(&plan.doc, 4),
+            Some(want) => rasterize(&plan.doc, want.clone()),
+        }
+    }
+
+    /// A transport failure while handing a job over: the job waits and the monitor looks again.
+    fn link_failed(&self, e: LinkError) -> DeviceError {
+        match e {
+            LinkError::Canceled => DeviceError::Canceled,
+            LinkError::Document(e) => e.into(),
+            e => {
+                self.reporter.offline(e.to_string());
+                self.wake.notify_one();
+                DeviceError::Retry(e.to_string())
+            }
+        }
+    }
+
+    async fn print_job(
+        &self,
+        job: &DeviceJob,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), DeviceError> {
+        self.reporter.connecting();
+        let printer = self.query().await.map_err(|e| {
+            self.wake.notify_one();
+            DeviceError::Retry(e.to_string())
+        })?;
+        if !printer.accepting {
+            return Err(DeviceError::Retry(format!(
+                "{} is not accepting jobs",
+                self.uri
+            )));
+        }
+        let plans = self.plan(job, &printer).await?;
+        if plans.is_empty() {
+            self.reporter.online();
+            return Ok(());
+        }
+        if printer.multi_document() {
+            let job_id = self.create_job(job).await?;
+            self.reporter.online();
+            for (i, plan) in plans.iter().enumerate() {
+                let last = i + 1 == plans.len();
+                if let Err(e) = self.send_document(job_id, plan, last, cancel).await {
+                    // Never leave half a job at the printer: it would print what it got.
+                    self.cancel_downstream(job_id).await;
+                    return Err(e);
+                }
+            }
+            self.follow(job_id, cancel).await
+        } else {
+            // Print-Job carries one document: each document becomes a job of its own.
+            for plan in &plans {
+                let job_id = self.print_one(job, plan, cancel).await?;
+                self.reporter.online();
+                self.follow(job_id, cancel).await?;
+            }
+            Ok(())
+        }
+    }
+
+    async fn create_job(&self, job: &DeviceJob) -> Result<i32, DeviceError> {
+        let mut req = self.request(OP_CREATE_JOB);
+        req.group_mut(tag::OPERATION)
+            .push(Attribute::new("job-name", Value::Name(job_name(job))));
+        let resp = self
+            .exchange(&req, None, &Arc::default())
+            .await
+            .map_err(|e| self.link_failed(e))?;
+        self.accepted(&resp, "Create-Job")?;
+        job_id_of(&resp).ok_or_else(|| {
+            DeviceError::Retry(format!(
+                "{}: Create-Job answered without a job-id",
+                self.uri
+            ))
+        })
+    }
+
+    async fn send_document(
+        &self,
+        job_id: i32,
+        plan: &Plan,
+        last: bool,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), DeviceError> {
+        let mut req = self.request(OP_SEND_DOCUMENT);
+        let g = req.group_mut(tag::OPERATION);
+        g.push(Attribute::new("job-id", Value::Integer(job_id)));
+        g.push(Attribute::new(
+            "document-format",
+            Value::MimeMediaType(plan.format.clone()),
+        ));
+        g.push(Attribute::new("last-document", Value::Boolean(last)));
+        let body = self.source(plan);
+        let resp = self
+            .exchange(&req, Some(body), cancel)
+            .await
+            .map_err(|e| self.link_failed(e))?;
+        self.accepted(&resp, "Send-Document")
+    }
+
+    async fn print_one(
+        &self,
+        job: &DeviceJob,
+        plan: &Plan,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<i32, DeviceError> {
+        let mut req = self.request(OP_PRINT_JOB);
+        let g = req.group_mut(tag::OPERATION);
+        g.push(Attribute::new("job-name", Value::Name(job_name(job))));
+        g.push(Attribute::new(
+            "document-format",
+            Value::MimeMediaType(plan.format.clone()),
+        ));
+        let body = self.source(plan);
+        let resp = self
+            .exchange(&req, Some(body), cancel)
+            .await
+            .map_err(|e| self.link_failed(e))?;
+        self.accepted(&resp, "Print-Job")?;
+        job_id_of(&resp).ok_or_else(|| {
+            DeviceError::Retry(format!("{}: Print-Job answered without a job-id", self.uri))
+        })
+    }
+
+    /// Maps the printer's status code (RFC 8011 §4.1.6, Appendix B): busy or not accepting
+    /// keeps our job waiting; a refusal of the job itself ends it.
+    fn accepted(&self, resp: &Message, op: &str) -> Result<(), DeviceError> {
+        match resp.code {
+            0x0000..=0x00FF => Ok(()),
+            // server-error-service-unavailable, -temporary-error, -not-accepting-jobs, -busy,
+            // client-error-not-authenticated/-not-authorized/-forbidden (an administrator can fix them)
+            0x0502 | 0x0505 | 0x0506 | 0x0507 | 0x0401 | 0x0402 | 0x0403 => {
+                let why = format!("{}: {op} answered {}", self.uri, status_text(resp));
+                self.reporter.waiting();
+                Err(DeviceError::Retry(why))
+            }
+            DOCUMENT_FORMAT_NOT_SUPPORTED => Err(DeviceError::Fatal {
+                reason: "document-format-error",
+                message: format!("the printer refused the document: {}", status_text(resp)),
+            }),
+            0x0500..=0x05FF => Err(DeviceError::Retry(format!(
+                "{}: {op} answered {}",
+                self.uri,
+                status_text(resp)
+            ))),
+            _ => Err(DeviceError::Fatal {
+                reason: "aborted-by-system",
+                message: format!("the printer refused the job: {}", status_text(resp)),
+            }),
+        }
+    }
+
+    /// Follows a job at the printer until it ends (RFC 8011 §5.3.7 job-state). Once a job is
+    /// there, it is never sent again: lost contact is waited out, not retried.
+    async fn follow(&self, job_id: i32, cancel: &Arc<AtomicBool>) -> Result<(), DeviceError> {
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                self.cancel_downstream(job_id).await;
+                // Our job is already canceled; the printer's answer changes nothing.
+                return Err(DeviceError::Canceled);
+            }
+            let mut req = self.request(OP_GET_JOB_ATTRIBUTES);
+            let g = req.group_mut(tag::OPERATION);
+            g.push(Attribute::new("job-id", Value::Integer(job_id)));
+            g.push(Attribute::set(
+                "requested-attributes",
+                ["job-state", "job-state-reasons", "job-state-message"]
+                    .iter()
+                    .map(|k| Value::Keyword(k.to_string()))
+                    .collect(),
+            ));
+            match self.exchange(&req, None, &Arc::default()).await {
+                Ok(resp) if resp.code == NOT_FOUND => {
+                    // Like CUPS: a job the printer no longer knows has ended there.
+                    tracing::warn!(
+                        "{}: job {job_id} is gone from the printer; taking it as completed",
+                        self.uri
+                    );
+                    return Ok(());
+                }
+                Ok(resp) if resp.code < 0x0100 => {
+                    self.reporter.waiting();
+                    let g = resp.group(tag::JOB);
+                    let state = g
+                        .and_then(|g| g.get("job-state"))
+                        .and_then(|a| a.first())
+                        .and_then(Value::as_int)
+                        .unwrap_or(3);
+                    let reasons: Vec<String> = g
+                        .and_then(|g| g.get("job-state-reasons"))
+                        .map(|a| {
+                            a.values
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .filter_map(super::checked_keyword)
+                                .take(MAX_REASONS)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let message = g
+                        .and_then(|g| g.get("job-state-message"))
+                        .and_then(|a| a.first())
+                        .and_then(Value::as_str)
+                        .map(|s| super::checked_text(s, 255))
+                        .unwrap_or_default();
+                    let detail = if message.is_empty() {
+                        reasons.join(", ")
+                    } else {
+                        format!("{message} ({})", reasons.join(", "))
+                    };
+                    match state {
+                        9 => return Ok(()),
+                        7 => {
+                            return Err(DeviceError::Fatal {
+                                reason: "job-canceled-at-device",
+                                message: format!("the job was canceled at the printer: {detail}"),
+                            })
+                        }
+                        8 => {
+                            return Err(DeviceError::Fatal {
+                                reason: "aborted-by-system",
+                                message: format!("the printer aborted the job: {detail}"),
+                            })
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(resp) => {
+                    tracing::warn!(
+                        "{}: Get-Job-Attributes answered {}",
+                        self.uri,
+                        status_text(&resp)
+                    );
+                }
+                Err(e) => {
+                    self.reporter.offline(e.to_string());
+                    self.wake.notify_one();
+                }
+            }
+            tokio::time::sleep(JOB_POLL).await;
+        }
+    }
+
+    /// Cancel-Job at the printer (RFC 8011 §4.3.3), best effort.
+    async fn cancel_downstream(&self, job_id: i32) {
+        let mut req = self.request(OP_CANCEL_JOB);
+        req.group_mut(tag::OPERATION)
+            .push(Attribute::new("job-id", Value::Integer(job_id)));
+        match self.exchange(&req, None, &Arc::default()).await {
+            Ok(resp) if resp.code < 0x0100 => {
+                tracing::info!("{}: canceled job {job_id} there", self.uri)
+            }
+            Ok(resp) => tracing::warn!(
+                "{}: Cancel-Job {job_id} answered {}",
+                self.uri,
+                status_text(&resp)
+            ),
+            Err(e) => tracing::warn!("{}: cannot cancel job {job_id}: {e}", self.uri),
+        }
+    }
+}
+
+impl Device for IppDevice {
+    fn print<'a>(&'a self, job: &'a DeviceJob, cancel: Arc<AtomicBool>) -> DeviceFuture<'a> {
+        Box::pin(async move { self.print_job(job, &cancel).await })
+    }
+
+    /// The job's options (copies, n-up, page ranges, ...) are applied once, here, so the printer
+    /// gets one PDF that already looks as asked.
+    fn wants_rendered_pdf(&self) -> bool {
+        true
+    }
+}
+
+async fn handshake<T>(io: T) -> Result<hyper::client::conn::http1::SendRequest<Body>, String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("output device connection: {e}");
+        }
+    });
+    Ok(sender)
+}
+
+fn job_name(job: &DeviceJob) -> String {
+    let name = super::checked_text(&job.name, 255);
+    if name.is_empty() {
+        format!("job {}", job.id)
+    } else {
+        name
+    }
+}
+
+fn job_id_of(resp: &Message) -> Option<i32> {
+    resp.group(tag::JOB)
+        .and_then(|g| g.get("job-id"))
+        .and_then(|a| a.first())
+        .and_then(Value::as_int)
+        .filter(|id| *id > 0)
+}
+
+/// `0x0507 (Printer busy)`: the status code and, when the printer sent one, its status-message.
+fn status_text(resp: &Message) -> String {
+    let message = resp
+        .group(tag::OPERATION)
+        .and_then(|g| g.get("status-message"))
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .map(|s| super::checked_text(s, 255))
+        .unwrap_or_default();
+    if message.is_empty() {
+        format!("0x{:04x}", resp.code)
+    } else {
+        format!("0x{:04x} ({message})", resp.code)
+    }
+}
+
+// ---- ipps:// trust on first use ----
+
+/// A TLS client configuration that accepts the printer's certificate the first time and, from then
+/// on, only that certificate (its SHA-256 pinned in `<state>/device-certs/<host>-<port>.sha256`).
+fn tofu_config(
+    settings: &Settings,
+    host: &str,
+    port: u16,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let dir = settings.state_dir.join("device-certs");
+    // The host comes from the configuration file, never from the network; sanitized anyway.
+    let pin = dir.join(format!(
+        "{}-{port}.sha256",
+        super::file::sanitize(&host.replace(':', "_"))
+    ));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(TofuVerifier {
+        pin,
+        provider: provider.clone(),
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct TofuVerifier {
+    pin: PathBuf,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl TofuVerifier {
+    fn check(&self, fingerprint: &str) -> Result<(), String> {
+        match std::fs::read_to_string(&self.pin) {
+            Ok(pinned) if pinned.trim().eq_ignore_ascii_case(fingerprint) => Ok(()),
+            Ok(pinned) => Err(format!(
+                "the printer's certificate changed (SHA-256 {fingerprint}, pinned {} in {}); \
+                 delete that file to trust the new certificate",
+                pinned.trim(),
+                self.pin.display()
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = self.pin.parent().unwrap_or(std::path::Path::new("."));
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                let tmp = self.pin.with_extension("partial");
+                std::fs::write(&tmp, format!("{fingerprint}\n"))
+                    .and_then(|_| std::fs::rename(&tmp, &self.pin))
+                    .map_err(|e| {
+                        format!("cannot pin the certificate in {}: {e}", self.pin.display())
+                    })?;
+                tracing::info!(
+                    "trusting the output device's certificate on first use: SHA-256 {fingerprint} (pinned in {})",
+                    self.pin.display()
+                );
+                Ok(())
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", self.pin.display())),
+        }
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for TofuVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let fingerprint: String = sha2::Sha256::digest(end_entity.as_ref())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.check(&fingerprint)
+            .map(|()| rustls::client::danger::ServerCertVerified::assertion())
+            .map_err(rustls::Error::General)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tofu_pins_the_first_certificate_and_refuses_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = TofuVerifier {
+            pin: dir.path().join("device-certs").join("printer-631.sha256"),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        };
+        v.check("aa11").unwrap();
+        v.check("AA11").unwrap();
+        let err = v.check("bb22").unwrap_err();
+        assert!(err.contains("certificate changed"), "{err}");
+        assert!(err.contains("aa11"), "{err}");
+    }
+
+    #[test]
+    fn printer_answer_is_read_defensively() {
+        let mut m = Message::new((2, 0), 0, 1);
+        let g = m.group_mut(tag::PRINTER);
+        g.push(Attribute::set(
+            "printer-state-reasons",
+            vec![
+                Value::Keyword("media-empty-error".into()),
+                Value::Keyword("none".into()),
+                Value::Keyword("Evil Reason\r\n".into()),
+                Value::Keyword("toner-low-warning".into()),
+            ],
+        ));
+        g.push(Attribute::set(
+            "document-format-supported",
+            vec![Value::MimeMediaType("image/pwg-raster".into())],
+        ));
+        g.push(Attribute::set(
+            "operations-supported",
+            vec![Value::Enum(2), Value::Enum(5), Value::Enum(6)],
+        ));
+        g.push(Attribute::set(
+            "pwg-raster-document-resolution-supported",
+            vec![
+                Value::Resolution {
+                    x: 300,
+                    y: 300,
+                    units: 3,
+                },
+                Value::Resolution {
+                    x: 600,
+                    y: 600,
+                    units: 3,
+                },
+                Value::Resolution {
+                    x: 99999,
+                    y: 1,
+                    units: 3,
+                },
+            ],
+        ));
+        let d = Downstream::from_response(&m);
+        assert_eq!(d.reasons, ["media-empty-error", "toner-low-warning"]);
+        assert!(d.takes("image/pwg-raster") && !d.takes("application/pdf"));
+        assert!(d.multi_document());
+        assert!(d.accepting);
+        assert_eq!(d.raster_resolution(600, "image/pwg-raster"), 600);
+        assert_eq!(d.raster_resolution(360, "image/pwg-raster"), 300);
+        let urf = Downstream {
+            urf: vec!["RS300-600".into(), "W8".into()],
+            ..Downstream::default()
+        };
+        assert_eq!(urf.raster_resolution(500, "image/urf"), 600);
+    }
+}

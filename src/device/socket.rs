@@ -1,0 +1,223 @@
+//! The AppSocket/JetDirect output device (`socket://host:9100`): one raw TCP connection per
+//! document, the document written as PDF or PWG raster, then a half-close and a wait for the
+//! printer to close its side, which is how such printers say they have taken the job.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{
+    read_chunks, Chunks, Device, DeviceDocument, DeviceError, DeviceFuture, DeviceJob, Reporter,
+    Settings, SocketFormat,
+};
+
+pub struct SocketDevice {
+    host: String,
+    port: u16,
+    settings: Settings,
+    reporter: Reporter,
+    /// Documents of a job already delivered, so a retry after a later document failed does not
+    /// print the earlier ones again. Forgotten when the job ends.
+    delivered: Mutex<HashMap<u32, u32>>,
+}
+
+impl SocketDevice {
+    pub fn new(host: String, port: u16, settings: Settings, reporter: Reporter) -> SocketDevice {
+        SocketDevice {
+            host,
+            port,
+            settings,
+            reporter,
+            delivered: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn name(&self) -> String {
+        if self.host.contains(':') {
+            format!("socket://[{}]:{}", self.host, self.port)
+        } else {
+            format!("socket://{}:{}", self.host, self.port)
+        }
+    }
+
+    async fn print_job(&self, job: &DeviceJob, cancel: &AtomicBool) -> Result<(), DeviceError> {
+        let done = self
+            .delivered
+            .lock()
+            .expect("delivered lock")
+            .get(&job.id)
+            .copied()
+            .unwrap_or(0);
+        for (i, doc) in super::documents_to_send(job).iter().enumerate() {
+            if (i as u32) < done {
+                continue;
+            }
+            self.send_document(job, doc, cancel).await?;
+            self.delivered
+                .lock()
+                .expect("delivered lock")
+                .insert(job.id, i as u32 + 1);
+        }
+        Ok(())
+    }
+
+    async fn send_document(
+        &self,
+        job: &DeviceJob,
+        doc: &DeviceDocument,
+        cancel: &AtomicBool,
+    ) -> Result<(), DeviceError> {
+        let source = self.source_for(job, doc).await?;
+        let timeout = self.settings.timeout;
+        self.reporter.connecting();
+        let addr = (self.host.as_str(), self.port);
+        let mut stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(self.down(format!("cannot connect to {}: {e}", self.name()))),
+            Err(_) => {
+                return Err(self.down(format!(
+                    "{} did not accept a connection within {} s",
+                    self.name(),
+                    timeout.as_secs()
+                )))
+            }
+        };
+        self.reporter.online();
+        let mut chunks = source;
+        while let Some(chunk) = chunks.recv().await {
+            if cancel.load(Ordering::Relaxed) {
+                // Dropping the connection is all AppSocket offers to stop a job.
+                return Err(DeviceError::Canceled);
+            }
+            let chunk = chunk?;
+            match tokio::time::timeout(timeout, stream.write_all(&chunk)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(self.down(format!("{} broke the connection: {e}", self.name())))
+                }
+                Err(_) => {
+                    return Err(self.down(format!(
+                        "{} took no data for {} s",
+                        self.name(),
+                        timeout.as_secs()
+                    )))
+                }
+            }
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Err(DeviceError::Canceled);
+        }
+        // Half-close: the printer sees the end of the job and closes once it has taken it.
+        if let Err(e) = tokio::time::timeout(timeout, stream.shutdown())
+            .await
+            .unwrap_or(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "shutdown timed out",
+            )))
+        {
+            return Err(self.down(format!(
+                "{} did not take the end of the job: {e}",
+                self.name()
+            )));
+        }
+        // Whatever the printer says back (PJL status, nothing at all) is read and dropped, never
+        // kept. The document is out: a printer that never closes is logged, not retried, because
+        // retrying would print it twice.
+        let wait = timeout.saturating_mul(10);
+        let drained = tokio::time::timeout(wait, async {
+            let mut buf = [0u8; 4096];
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    return;
+                }
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                job = job.id,
+                "{} did not close the connection within {} s after the document; taking it as printed",
+                self.name(),
+                wait.as_secs()
+            );
+        }
+        Ok(())
+    }
+
+    /// The bytes to send for a document: PDF (the rendered PDF when there is one) or PWG raster.
+    async fn source_for(
+        &self,
+        job: &DeviceJob,
+        doc: &DeviceDocument,
+    ) -> Result<Chunks, DeviceError> {
+        let pdf = super::pdf_of(job, doc).await?;
+        match self.settings.socket_format {
+            SocketFormat::Pdf => match pdf {
+                Some(pdf) => Ok(read_chunks(&pdf, 4)),
+                None => Err(DeviceError::Fatal {
+                    reason: "document-unprintable-error",
+                    message: format!(
+                        "{} takes PDF; document {} is {} and was not converted",
+                        self.name(),
+                        doc.number,
+                        doc.format
+                    ),
+                }),
+            },
+            SocketFormat::PwgRaster => {
+                if super::effective_format(doc).await == "image/pwg-raster" {
+                    return Ok(read_chunks(doc, 4));
+                }
+                match pdf {
+                    Some(pdf) => Ok(super::rasterize(
+                        &pdf,
+                        super::RasterRequest {
+                            format: "image/pwg-raster",
+                            resolution_dpi: self.settings.resolution_dpi,
+                            color: crate::convert::pdf_raster::RasterColor::Srgb8,
+                        },
+                    )),
+                    None => Err(DeviceError::Fatal {
+                        reason: "document-unprintable-error",
+                        message: format!(
+                            "document {} is {} and cannot be turned into PWG raster",
+                            doc.number, doc.format
+                        ),
+                    }),
+                }
+            }
+        }
+    }
+
+    fn down(&self, why: String) -> DeviceError {
+        self.reporter.offline(why.clone());
+        DeviceError::Retry(why)
+    }
+}
+
+impl Device for SocketDevice {
+    fn print<'a>(&'a self, job: &'a DeviceJob, cancel: Arc<AtomicBool>) -> DeviceFuture<'a> {
+        Box::pin(async move {
+            let result = self.print_job(job, &cancel).await;
+            if !matches!(result, Err(DeviceError::Retry(_))) {
+                self.delivered
+                    .lock()
+                    .expect("delivered lock")
+                    .remove(&job.id);
+            }
+            result
+        })
+    }
+
+    /// AppSocket carries no options: the job is rendered with them first.
+    fn wants_rendered_pdf(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,182 @@
+//! The socket:// (AppSocket/JetDirect) output device against a loopback TCP listener that records
+//! what it receives: the document arrives whole (checked with poppler's pdfinfo), PWG raster when
+//! configured, and a listener that is down keeps the job pending with connecting-to-device and
+//! offline-report until it comes up, when the job prints exactly once.
+
+mod common;
+mod device_support;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use device_support::{appliance_with_device, print_job, printer_condition, wait_job_done};
+
+/// A raw-socket "printer": every connection is read to its end and kept, then closed.
+struct Recorder {
+    port: u16,
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Recorder {
+    fn start(listener: TcpListener) -> Recorder {
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let keep = received.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut bytes = Vec::new();
+                // Reads until the appliance half-closes; dropping `conn` then closes our side.
+                let _ = conn.read_to_end(&mut bytes);
+                keep.lock().unwrap().push(bytes);
+            }
+        });
+        Recorder { port, received }
+    }
+
+    fn jobs(&self) -> Vec<Vec<u8>> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn pdfinfo_pages(bytes: &[u8]) -> String {
+    let pdfinfo = common::require_program("pdfinfo", "poppler-utils");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("received.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new(pdfinfo).arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "pdfinfo refused what the device received: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .map(|p| p.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn socket_device_receives_the_pdf_and_the_job_completes() {
+    let recorder = Recorder::start(TcpListener::bind("127.0.0.1:0").unwrap());
+    let state = tempfile::tempdir().unwrap();
+    let appliance = appliance_with_device(
+        state.path(),
+        &format!("socket://127.0.0.1:{}", recorder.port),
+        "",
+    );
+    let pdf = common::one_page_pdf("printbridge socket test");
+    let file = state.path().join("doc.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+
+    let id = print_job(&appliance.uri, &file, "application/pdf", "socket-pdf");
+    let done = wait_job_done(&appliance.uri, id, Duration::from_secs(60));
+    assert_eq!(
+        done.as_ref().map(|d| d.0),
+        Some(9),
+        "job {id} did not complete: {done:?}"
+    );
+
+    let jobs = recorder.jobs();
+    assert_eq!(jobs.len(), 1, "one connection per document");
+    assert_eq!(
+        jobs[0], pdf,
+        "the device received the document byte for byte"
+    );
+    assert_eq!(pdfinfo_pages(&jobs[0]), "1");
+    let (reasons, _) = printer_condition(&appliance.uri);
+    assert_eq!(reasons, ["none"]);
+}
+
+#[test]
+fn socket_device_sends_pwg_raster_when_configured() {
+    let recorder = Recorder::start(TcpListener::bind("127.0.0.1:0").unwrap());
+    let state = tempfile::tempdir().unwrap();
+    let appliance = appliance_with_device(
+        state.path(),
+        &format!("socket://127.0.0.1:{}", recorder.port),
+        "socket_format = \"pwg-raster\"\nresolutions_dpi = [150]",
+    );
+    let file = state.path().join("doc.pdf");
+    std::fs::write(&file, common::one_page_pdf("raster over a socket")).unwrap();
+
+    let id = print_job(&appliance.uri, &file, "application/pdf", "socket-pwg");
+    let done = wait_job_done(&appliance.uri, id, Duration::from_secs(120));
+    assert_eq!(
+        done.as_ref().map(|d| d.0),
+        Some(9),
+        "job {id} did not complete: {done:?}"
+    );
+    let jobs = recorder.jobs();
+    assert_eq!(jobs.len(), 1);
+    // PWG 5102.4 §4.3: the "RaS2" sync word, then 1796-byte page headers; one A4 page at 150 dpi.
+    assert!(
+        jobs[0].starts_with(b"RaS2"),
+        "not PWG raster: {:?}",
+        &jobs[0][..16.min(jobs[0].len())]
+    );
+    assert!(
+        jobs[0].len() > 4 + 1796,
+        "no page in {} bytes",
+        jobs[0].len()
+    );
+    let header = &jobs[0][4..4 + 1796];
+    let be = |o: usize| u32::from_be_bytes(header[o..o + 4].try_into().unwrap());
+    assert_eq!((be(276), be(280)), (150, 150), "HWResolution");
+}
+
+#[test]
+fn socket_device_down_keeps_the_job_pending_then_prints_it_once() {
+    let port = common::free_port();
+    let state = tempfile::tempdir().unwrap();
+    let appliance = appliance_with_device(state.path(), &format!("socket://127.0.0.1:{port}"), "");
+    let pdf = common::one_page_pdf("printed once");
+    let file = state.path().join("doc.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let id = print_job(&appliance.uri, &file, "application/pdf", "socket-retry");
+
+    // Nothing listens: the job waits and the printer says why.
+    let mut seen = (Vec::new(), String::new());
+    let shown = common::wait_until(Duration::from_secs(30), || {
+        seen = printer_condition(&appliance.uri);
+        seen.0.iter().any(|r| r == "offline-report")
+            && seen.0.iter().any(|r| r == "connecting-to-device")
+    });
+    assert!(
+        shown,
+        "printer-state-reasons never showed the device down: {seen:?}"
+    );
+    assert!(
+        seen.1.contains(&port.to_string()),
+        "printer-state-message names the device: {seen:?}"
+    );
+    let state_now = device_support::job_state(&appliance.uri, id);
+    assert!(
+        matches!(state_now, Some((3, _)) | Some((5, _))),
+        "the job is kept (pending, or processing in a retry), not ended: {state_now:?}"
+    );
+
+    // The device comes up on the same port: the job prints, once, and the reasons clear.
+    let recorder = Recorder::start(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let done = wait_job_done(&appliance.uri, id, Duration::from_secs(120));
+    assert_eq!(
+        done.as_ref().map(|d| d.0),
+        Some(9),
+        "job {id} did not complete: {done:?}"
+    );
+    let mut cleared = (Vec::new(), String::new());
+    assert!(
+        common::wait_until(Duration::from_secs(10), || {
+            cleared = printer_condition(&appliance.uri);
+            cleared.0 == ["none"]
+        }),
+        "reasons did not clear: {cleared:?}"
+    );
+    let jobs = recorder.jobs();
+    assert_eq!(jobs.len(), 1, "printed exactly once");
+    assert_eq!(jobs[0], pdf);
+}

@@ -1,0 +1,197 @@
+//! Helpers shared by the output-device tests (device_ipp.rs, device_socket.rs): an appliance started
+//! with a device URI, and Debian's ipptool to submit jobs and read printer and job state.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{self, Appliance};
+
+/// Starts `printbridge serve` whose queue prints on `device_uri`, with `extra` lines for the
+/// `[printer]` section of its configuration file.
+pub fn appliance_with_device(state: &Path, device_uri: &str, extra: &str) -> Appliance {
+    let config = state.join("printbridge.toml");
+    fs::create_dir_all(state).unwrap();
+    fs::write(
+        &config,
+        format!(
+            "[server]\ntls = false\n\n[dnssd]\nbackend = \"off\"\n\n[printer]\n\
+             device_uri = \"{device_uri}\"\ndevice_timeout_seconds = 5\n{extra}\n"
+        ),
+    )
+    .unwrap();
+    Appliance::start(state, &["--config", config.to_str().unwrap()])
+}
+
+fn ipptool(args: &[&str], test: &str, vars: &[(&str, &str)]) -> String {
+    let program = common::require_program("ipptool", "cups-ipp-utils");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.test");
+    fs::write(&file, test).unwrap();
+    let mut cmd = Command::new(program);
+    cmd.args(["-T", "20", "-t"]);
+    for (k, v) in vars {
+        cmd.arg("-d").arg(format!("{k}={v}"));
+    }
+    let out = cmd.args(args).arg(&file).output().expect("run ipptool");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The value ipptool DISPLAYed for `name`, e.g. `job-id (integer) = 3` → `3`.
+fn displayed(output: &str, name: &str) -> Option<String> {
+    output.lines().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix(name)
+            .filter(|rest| rest.starts_with(" ("))
+            .and_then(|rest| rest.split_once(" = "))
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+/// Print-Job of `file` as `format` through ipptool; returns the job id.
+pub fn print_job(printer_uri: &str, file: &Path, format: &str, name: &str) -> u32 {
+    let out = ipptool(
+        &["-f", file.to_str().unwrap(), printer_uri],
+        r#"{
+  NAME "Print-Job"
+  OPERATION Print-Job
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR name requesting-user-name tester
+  ATTR name job-name $jobname
+  ATTR mimeMediaType document-format $format
+  FILE $filename
+  STATUS successful-ok
+  EXPECT job-id
+  DISPLAY job-id
+}
+"#,
+        &[("jobname", name), ("format", format)],
+    );
+    displayed(&out, "job-id")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("Print-Job to {printer_uri} failed:\n{out}"))
+}
+
+/// printer-state-reasons and printer-state-message of a printer.
+pub fn printer_condition(printer_uri: &str) -> (Vec<String>, String) {
+    let out = ipptool(
+        &[printer_uri],
+        r#"{
+  NAME "Get-Printer-Attributes"
+  OPERATION Get-Printer-Attributes
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR keyword requested-attributes printer-state-reasons,printer-state-message
+  STATUS successful-ok
+  DISPLAY printer-state-reasons
+  DISPLAY printer-state-message
+}
+"#,
+        &[],
+    );
+    let reasons = displayed(&out, "printer-state-reasons")
+        .unwrap_or_else(|| panic!("Get-Printer-Attributes of {printer_uri} failed:\n{out}"));
+    (
+        reasons.split(',').map(str::to_string).collect(),
+        displayed(&out, "printer-state-message").unwrap_or_default(),
+    )
+}
+
+/// job-state (3 pending ... 9 completed) and job-state-reasons of a job, `None` when ipptool got
+/// no answer (the printer is down).
+pub fn job_state(printer_uri: &str, job_id: u32) -> Option<(i32, String)> {
+    let out = ipptool(
+        &[printer_uri],
+        r#"{
+  NAME "Get-Job-Attributes"
+  OPERATION Get-Job-Attributes
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR integer job-id $jobid
+  ATTR name requesting-user-name tester
+  ATTR keyword requested-attributes job-state,job-state-reasons
+  STATUS successful-ok
+  DISPLAY job-state
+  DISPLAY job-state-reasons
+}
+"#,
+        &[("jobid", &job_id.to_string())],
+    );
+    let state = displayed(&out, "job-state")?;
+    let state = match state.as_str() {
+        "pending" => 3,
+        "pending-held" => 4,
+        "processing" => 5,
+        "processing-stopped" => 6,
+        "canceled" => 7,
+        "aborted" => 8,
+        "completed" => 9,
+        other => other.parse().ok()?,
+    };
+    Some((
+        state,
+        displayed(&out, "job-state-reasons").unwrap_or_default(),
+    ))
+}
+
+/// Waits until job `id` is terminal; returns its state and reasons.
+pub fn wait_job_done(printer_uri: &str, id: u32, timeout: Duration) -> Option<(i32, String)> {
+    let mut last = None;
+    common::wait_until(timeout, || {
+        last = job_state(printer_uri, id);
+        matches!(last, Some((s, _)) if s >= 7)
+    });
+    last.filter(|(s, _)| *s >= 7)
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Cancel-Job of job `id` as the user who submitted it; whether the printer said OK.
+pub fn cancel_job(printer_uri: &str, id: u32) -> bool {
+    let out = ipptool(
+        &[printer_uri],
+        r#"{
+  NAME "Cancel-Job"
+  OPERATION Cancel-Job
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR integer job-id $jobid
+  ATTR name requesting-user-name tester
+  STATUS successful-ok
+}
+"#,
+        &[("jobid", &id.to_string())],
+    );
+    out.contains("[PASS]")
+}
