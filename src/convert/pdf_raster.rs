@@ -270,7 +270,7 @@ pub fn pdf_to_raster(
         }))
         .map_err(|_| PdfRasterError::RenderFailed { page: number })?;
         let rgba = pixmap.data_as_u8_slice();
-        let back = target.sides != RasterSides::OneSided && number % 2 == 0;
+        let back = target.sides != RasterSides::OneSided && number.is_multiple_of(2);
         let (flip_x, flip_y) = back_transform(target.sides, target.sheet_back, back);
         let src = Source {
             rgba,
