@@ -10,8 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
-use crate::device::file::FileDevice;
-use crate::device::Device;
+use crate::device::{self, Device, DeviceReport, DeviceUri};
 use crate::ipp::{Printer, ServiceConfig};
 use crate::model::clock::{Clock, SystemClock};
 use crate::model::job::JobEvent;
@@ -36,6 +35,8 @@ pub enum AppError {
     Tls(#[from] net::tls::TlsError),
     #[error("no listener could be opened")]
     NoListener,
+    #[error(transparent)]
+    Device(#[from] device::SetupError),
 }
 
 /// The resource path of the default queue.
@@ -109,13 +110,25 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     }
 
     let output_dir = state_dir.join("output");
-    let device: Arc<dyn Device> =
-        Arc::new(
-            FileDevice::new(&output_dir).map_err(|source| AppError::StateDir {
-                dir: output_dir.clone(),
-                source,
-            })?,
-        );
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    // The queue's output device (issue 4); one per queue, so more queues only repeat this.
+    let device_uri = p
+        .device()
+        .map_err(ConfigError::Invalid)?
+        .unwrap_or_else(|| DeviceUri::File(output_dir.clone()));
+    let output = device::from_uri(
+        &device_uri,
+        &device::Settings {
+            state_dir: state_dir.clone(),
+            socket_format: p.socket_format,
+            timeout: Duration::from_secs(p.device_timeout_seconds),
+            resolution_dpi: p.resolutions_dpi.iter().copied().max().unwrap_or(300) as u32,
+            file_output: config.output.mode,
+        },
+        shutdown.clone(),
+    )?;
+    tracing::info!("output device: {}", output.description);
+    let device: Arc<dyn Device> = output.device;
     let printer = Printer::new(
         spool.clone(),
         caps,
@@ -132,8 +145,15 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         },
     );
 
-    let (shutdown_tx, shutdown) = watch::channel(false);
     let mut tasks = Vec::new();
+    if let Some(monitor) = output.monitor {
+        tasks.push(tokio::spawn(monitor));
+    }
+    tasks.push(tokio::spawn(mirror_device(
+        printer.clone(),
+        output.status,
+        shutdown.clone(),
+    )));
     tasks.push(tokio::spawn(crate::spool::worker::run(
         spool.clone(),
         device,
@@ -274,6 +294,22 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Carries the output device's condition into the printer's printer-state-reasons and -message.
+async fn mirror_device(
+    printer: Arc<Printer>,
+    mut status: watch::Receiver<DeviceReport>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let report = status.borrow_and_update().clone();
+        printer.set_device_condition(report.reasons(), report.message());
+        tokio::select! {
+            r = status.changed() => if r.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

@@ -30,6 +30,16 @@ pub struct Config {
     pub limits: Limits,
     pub auth: AuthConfig,
     pub dnssd: DnssdConfig,
+    pub output: OutputConfig,
+}
+
+/// `[output]`: what the file output device writes.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// `pdf`: each job as one PDF with its options applied (copies, n-up, page ranges, ...);
+    /// `raw`: each document as received.
+    pub mode: crate::device::file::OutputMode,
 }
 
 /// `[auth]`: who may print and administer (users are managed with `printbridge user`).
@@ -101,6 +111,25 @@ pub struct PrinterConfig {
     pub color: bool,
     pub duplex: bool,
     pub resolutions_dpi: Vec<i32>,
+    /// Where the queue's jobs go: `file:///dir`, `ipp://host[:port]/path`, `ipps://...` or
+    /// `socket://host[:port]`. Unset: PDF files in `<state_dir>/output`.
+    pub device_uri: Option<String>,
+    /// What a `socket://` device is sent: `pdf` or `pwg-raster`.
+    pub socket_format: crate::device::SocketFormat,
+    /// Seconds an output device may take to accept a connection or make progress.
+    pub device_timeout_seconds: u64,
+}
+
+impl PrinterConfig {
+    /// The parsed device URI, `None` for the default output directory.
+    pub fn device(&self) -> Result<Option<crate::device::DeviceUri>, String> {
+        self.device_uri
+            .as_deref()
+            .map(|u| {
+                crate::device::DeviceUri::parse(u).map_err(|e| format!("printer.device_uri: {e}"))
+            })
+            .transpose()
+    }
 }
 
 impl Default for PrinterConfig {
@@ -119,6 +148,9 @@ impl Default for PrinterConfig {
             color: caps.color,
             duplex: caps.duplex,
             resolutions_dpi: caps.resolutions_dpi,
+            device_uri: None,
+            socket_format: crate::device::SocketFormat::Pdf,
+            device_timeout_seconds: 30,
         }
     }
 }
@@ -179,10 +211,19 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
-        })
+        })?;
+        // A wrong device URI is caught at load, naming the key and the file.
+        config
+            .printer
+            .device()
+            .map_err(|message| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        Ok(config)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -219,6 +260,12 @@ impl Config {
             || p.resolutions_dpi.iter().any(|r| !(72..=2400).contains(r))
         {
             return bad("printer.resolutions_dpi must list resolutions between 72 and 2400".into());
+        }
+        if let Err(e) = p.device() {
+            return bad(e);
+        }
+        if p.device_timeout_seconds == 0 {
+            return bad("printer.device_timeout_seconds must be positive".into());
         }
         if self.server.tls_certificate.is_some() != self.server.tls_key.is_some() {
             return bad("server.tls_certificate and server.tls_key must be set together".into());
@@ -291,6 +338,36 @@ mod tests {
         assert_eq!(c.dnssd.backend, DnssdBackend::Embedded);
         let err = Config::parse("[dnssd]\nbackend = \"bonjour\"\n", Path::new("x")).unwrap_err();
         assert!(err.to_string().contains("bonjour"), "{err}");
+    }
+
+    #[test]
+    fn device_uri_is_checked_at_load() {
+        let c = Config::parse(
+            "[printer]\ndevice_uri = \"socket://10.0.0.9\"\nsocket_format = \"pwg-raster\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.printer.device().unwrap(),
+            Some(crate::device::DeviceUri::Socket {
+                host: "10.0.0.9".into(),
+                port: 9100
+            })
+        );
+        assert_eq!(
+            c.printer.socket_format,
+            crate::device::SocketFormat::PwgRaster
+        );
+        let err = Config::parse(
+            "[printer]\ndevice_uri = \"lpd://host/q\"\n",
+            Path::new("/etc/pb.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("/etc/pb.toml"), "{err}");
+        assert!(err.contains("printer.device_uri"), "{err}");
+        assert!(err.contains("unknown scheme 'lpd'"), "{err}");
+        assert!(Config::parse("[printer]\nsocket_format = \"ps\"\n", Path::new("x")).is_err());
     }
 
     #[test]

@@ -28,6 +28,17 @@ use std::time::{Duration, Instant};
 
 use common::Appliance;
 
+/// `--config FILE` selecting `[output] mode = "raw"`: this test checks that each job's bytes reach
+/// the output exactly once, so the documents must arrive as sent, not rendered.
+fn raw_output_args(state: &Path) -> [&'static str; 2] {
+    let config = state.with_extension("toml");
+    std::fs::write(&config, "[output]\nmode = \"raw\"\n").expect("write test config");
+    [
+        "--config",
+        Box::leak(config.display().to_string().into_boxed_str()),
+    ]
+}
+
 const CLIENTS: usize = 4;
 const USER: &str = "crashtest";
 /// Size of the document that is cut off mid-upload.
@@ -561,7 +572,8 @@ impl Harness {
     /// earlier generation survived, and that a new job gets an id above every existing one.
     fn restart(&mut self) {
         let generation = self.shared.generation.load(Ordering::SeqCst);
-        let server = Appliance::start_with_listen(&self.state, &self.listen, &[]);
+        let server =
+            Appliance::start_with_listen(&self.state, &self.listen, &raw_output_args(&self.state));
         assert_eq!(
             server.port, self.shared.port,
             "restarted server listens on another port"
@@ -629,7 +641,7 @@ fn acknowledged_jobs_survive_sigkill_and_print_exactly_once() {
     let state = tmp.path().join("state");
     let port = common::free_port();
     let listen = format!("127.0.0.1:{port}");
-    let server = Appliance::start_with_listen(&state, &listen, &[]);
+    let server = Appliance::start_with_listen(&state, &listen, &raw_output_args(&state));
     let output = server.output_dir();
     let shared = Arc::new(Shared {
         port,

@@ -1,6 +1,8 @@
-//! The file output device: each document of a completed job becomes one file in a directory,
-//! named `<job-id>-<job-name>[-<doc>].<ext>`, written under a temporary name and renamed so a job
-//! printed again after a crash replaces its output instead of duplicating it.
+//! The file output device: a completed job becomes files in a directory, written under a
+//! temporary name and renamed so a job printed again after a crash replaces its output instead of
+//! duplicating it. In `pdf` mode (the default) the job rendered with its options (copies, n-up,
+//! ...) becomes one `<job-id>-<job-name>.pdf`; in `raw` mode each document is kept as received,
+//! named `<job-id>-<job-name>[-<doc>].<ext>`.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -10,15 +12,37 @@ use std::sync::Arc;
 
 use super::{Device, DeviceDocument, DeviceError, DeviceFuture, DeviceJob};
 
+/// What the file device writes (`[output] mode` in the configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMode {
+    /// The rendered job: one PDF with the job's options applied.
+    #[default]
+    Pdf,
+    /// The documents byte for byte as received (decompressed).
+    Raw,
+}
+
 pub struct FileDevice {
     dir: PathBuf,
+    mode: OutputMode,
 }
 
 impl FileDevice {
+    /// A device writing rendered PDFs into `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<FileDevice> {
+        Self::with_mode(dir, OutputMode::Pdf)
+    }
+
+    pub fn with_mode(dir: impl Into<PathBuf>, mode: OutputMode) -> std::io::Result<FileDevice> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
-        Ok(FileDevice { dir })
+        Ok(FileDevice { dir, mode })
+    }
+
+    /// The name of a job's rendered PDF in the output directory.
+    pub fn rendered_name(job: &DeviceJob) -> String {
+        format!("{}-{}.pdf", job.id, sanitize(&job.name))
     }
 
     /// The name a document of a job gets in the output directory.
@@ -36,6 +60,21 @@ impl FileDevice {
 impl Device for FileDevice {
     fn print<'a>(&'a self, job: &'a DeviceJob, cancel: Arc<AtomicBool>) -> DeviceFuture<'a> {
         Box::pin(async move {
+            if let (OutputMode::Pdf, Some(rendered)) = (self.mode, &job.rendered) {
+                let target = self.dir.join(Self::rendered_name(job));
+                let doc = DeviceDocument {
+                    path: rendered.clone(),
+                    number: 1,
+                    format: "application/pdf".into(),
+                    compression: "none".into(),
+                };
+                let dir = self.dir.clone();
+                return tokio::task::spawn_blocking(move || {
+                    write_document(&dir, &doc, &target, &cancel)
+                })
+                .await
+                .map_err(|e| DeviceError::Retry(format!("writer task failed: {e}")))?;
+            }
             for doc in &job.documents {
                 let target = self.dir.join(Self::output_name(job, doc));
                 let doc = doc.clone();
@@ -47,6 +86,10 @@ impl Device for FileDevice {
             }
             Ok(())
         })
+    }
+
+    fn wants_rendered_pdf(&self) -> bool {
+        self.mode == OutputMode::Pdf
     }
 }
 

@@ -1,13 +1,18 @@
-//! Output devices behind one trait. The file device writes each document into a directory; network
-//! devices (ipp://, socket://) come with the conversion work.
+//! Output devices behind one trait, chosen by the queue's device URI: `file:` writes each document
+//! into a directory, `ipp(s)://` drives a downstream IPP printer, `socket://` sends raw AppSocket.
 
 pub mod file;
+pub mod ipp;
+pub mod socket;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 /// Why a device could not print a job.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +45,11 @@ pub struct DeviceJob {
     pub id: u32,
     pub name: String,
     pub documents: Vec<DeviceDocument>,
+    /// The whole job rendered as one PDF with its ticket applied (copies, n-up, ...), when the
+    /// device asked for it ([`Device::wants_rendered_pdf`]).
+    pub rendered: Option<PathBuf>,
+    /// The job's options; devices that pass them on (sides, output-bin) read them here.
+    pub ticket: crate::convert::ticket::JobTicket,
 }
 
 pub type DeviceFuture<'a> = Pin<Box<dyn Future<Output = Result<(), DeviceError>> + Send + 'a>>;
@@ -48,4 +58,623 @@ pub trait Device: Send + Sync {
     /// Prints the job. Must be idempotent: printing the same job again (after a crash) replaces
     /// what an interrupted attempt left, never adds to it. Stops early when `cancel` becomes true.
     fn print<'a>(&'a self, job: &'a DeviceJob, cancel: Arc<AtomicBool>) -> DeviceFuture<'a>;
+
+    /// Whether the worker should render the job into one PDF ([`DeviceJob::rendered`]) first.
+    fn wants_rendered_pdf(&self) -> bool {
+        false
+    }
+}
+
+// ---- device URIs, the factory and the status report (issue 4) ----
+
+/// Why a configured device cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    Uri(String),
+    #[error("cannot use output directory {dir}: {source}")]
+    Dir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot set up TLS for {uri}: {message}")]
+    Tls { uri: String, message: String },
+}
+
+/// A parsed device URI. Only these schemes exist; anything else is refused at configuration load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceUri {
+    /// `file:///absolute/dir`: one file per document in that directory.
+    File(PathBuf),
+    /// `ipp://host[:port]/path` or `ipps://...` (RFC 8010 §4, RFC 7472): a downstream IPP printer.
+    Ipp {
+        tls: bool,
+        host: String,
+        port: u16,
+        path: String,
+    },
+    /// `socket://host[:port]`: AppSocket/JetDirect raw TCP, port 9100 by default.
+    Socket { host: String, port: u16 },
+}
+
+impl DeviceUri {
+    /// Parses and checks a device URI from configuration.
+    pub fn parse(uri: &str) -> Result<DeviceUri, String> {
+        let Some((scheme, rest)) = uri.split_once("://") else {
+            return Err(format!(
+                "'{uri}' is not a URI (expected file:///dir, ipp://host/path, ipps://host/path or socket://host:port)"
+            ));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "file" => {
+                let path = rest.strip_prefix("localhost").unwrap_or(rest);
+                if !path.starts_with('/') {
+                    return Err(format!(
+                        "'{uri}': a file URI needs an absolute path (file:///dir)"
+                    ));
+                }
+                Ok(DeviceUri::File(PathBuf::from(path)))
+            }
+            s @ ("ipp" | "ipps") => {
+                let (authority, path) = match rest.find('/') {
+                    Some(i) => (&rest[..i], &rest[i..]),
+                    None => (rest, "/ipp/print"),
+                };
+                let (host, port) = split_authority(uri, authority, 631)?;
+                if path.chars().any(|c| c.is_control() || c == ' ') {
+                    return Err(format!(
+                        "'{uri}': the path must not contain spaces or control characters"
+                    ));
+                }
+                Ok(DeviceUri::Ipp {
+                    tls: s == "ipps",
+                    host,
+                    port,
+                    path: path.to_string(),
+                })
+            }
+            "socket" => {
+                let authority = rest.trim_end_matches('/');
+                if authority.contains('/') || authority.contains('?') {
+                    return Err(format!(
+                        "'{uri}': a socket URI is socket://host[:port] and nothing more"
+                    ));
+                }
+                let (host, port) = split_authority(uri, authority, 9100)?;
+                Ok(DeviceUri::Socket { host, port })
+            }
+            other => Err(format!(
+                "'{uri}': unknown scheme '{other}' (supported: file, ipp, ipps, socket)"
+            )),
+        }
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`.
+fn split_authority(uri: &str, authority: &str, default_port: u16) -> Result<(String, u16), String> {
+    if authority.contains('@') {
+        return Err(format!(
+            "'{uri}': user information in device URIs is not supported"
+        ));
+    }
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("'{uri}': unbalanced '[' in the host"))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty()
+        || host.len() > 253
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
+    {
+        return Err(format!("'{uri}': missing or invalid host"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("'{uri}': invalid port '{p}'"))?,
+    };
+    Ok((host.to_string(), port))
+}
+
+/// What a socket:// device is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub enum SocketFormat {
+    #[default]
+    #[serde(rename = "pdf")]
+    Pdf,
+    #[serde(rename = "pwg-raster")]
+    PwgRaster,
+}
+
+/// Everything besides the URI that building a device needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The appliance's state directory (device-certs/ lives there).
+    pub state_dir: PathBuf,
+    pub socket_format: SocketFormat,
+    /// Connect and answer time-out.
+    pub timeout: Duration,
+    /// Resolution used when a document must be rasterized for the device and it names none.
+    pub resolution_dpi: u32,
+    /// What a `file:` device writes: the rendered job (PDF) or the documents as received.
+    pub file_output: file::OutputMode,
+}
+
+/// The condition of an output device, mirrored into the queue's printer-state-reasons and
+/// printer-state-message (RFC 8011 §5.4.12-13).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceReport {
+    /// A job waits for the device to answer: `connecting-to-device`.
+    pub connecting: bool,
+    /// Why the device is unreachable: `offline-report`.
+    pub offline: Option<String>,
+    /// printer-state-reasons of a downstream IPP printer, checked keywords, "none" left out.
+    pub downstream_reasons: Vec<String>,
+    /// Its printer-state-message, checked text.
+    pub downstream_message: String,
+}
+
+impl DeviceReport {
+    pub fn reasons(&self) -> Vec<String> {
+        let mut r = Vec::new();
+        if self.connecting {
+            r.push("connecting-to-device".to_string());
+        }
+        if self.offline.is_some() {
+            r.push("offline-report".to_string());
+        }
+        for d in &self.downstream_reasons {
+            if !r.contains(d) {
+                r.push(d.clone());
+            }
+        }
+        r
+    }
+
+    /// A message for people, empty when there is nothing to say.
+    pub fn message(&self) -> String {
+        match &self.offline {
+            Some(why) => why.clone(),
+            None => self.downstream_message.clone(),
+        }
+    }
+}
+
+/// The device's side of the report: cheap to clone, changes only when something changed.
+#[derive(Clone)]
+pub struct Reporter {
+    tx: Arc<watch::Sender<DeviceReport>>,
+}
+
+impl Reporter {
+    pub fn new() -> (Reporter, watch::Receiver<DeviceReport>) {
+        let (tx, rx) = watch::channel(DeviceReport::default());
+        (Reporter { tx: Arc::new(tx) }, rx)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut DeviceReport)) {
+        self.tx.send_if_modified(|r| {
+            let before = r.clone();
+            f(r);
+            *r != before
+        });
+    }
+
+    /// A job is about to contact the device.
+    pub fn connecting(&self) {
+        self.update(|r| r.connecting = true);
+    }
+
+    /// The device could not be reached; `connecting-to-device` stays while a job waits for it.
+    pub fn offline(&self, why: String) {
+        self.update(|r| r.offline = Some(why));
+    }
+
+    /// The device answered: both link reasons clear.
+    pub fn online(&self) {
+        self.update(|r| {
+            r.connecting = false;
+            r.offline = None;
+        });
+    }
+
+    /// The device answered but the job could not be handed over yet: the job still waits.
+    pub fn waiting(&self) {
+        self.update(|r| r.offline = None);
+    }
+
+    pub fn downstream(&self, reasons: Vec<String>, message: String) {
+        self.update(|r| {
+            r.downstream_reasons = reasons;
+            r.downstream_message = message;
+        });
+    }
+
+    pub fn current(&self) -> DeviceReport {
+        self.tx.borrow().clone()
+    }
+}
+
+/// A built output device: the device, its status report and, for devices that can be asked about
+/// their state, a task to run until shutdown that keeps the report current.
+pub struct Output {
+    pub device: Arc<dyn Device>,
+    pub status: watch::Receiver<DeviceReport>,
+    pub monitor: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// What the device is, for logs: the URI without anything secret.
+    pub description: String,
+}
+
+/// Builds the device a URI names. `shutdown` ends the monitor task.
+pub fn from_uri(
+    uri: &DeviceUri,
+    settings: &Settings,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Output, SetupError> {
+    let (reporter, status) = Reporter::new();
+    match uri {
+        DeviceUri::File(dir) => {
+            let device =
+                file::FileDevice::with_mode(dir, settings.file_output).map_err(|source| {
+                    SetupError::Dir {
+                        dir: dir.clone(),
+                        source,
+                    }
+                })?;
+            Ok(Output {
+                device: Arc::new(device),
+                status,
+                monitor: None,
+                description: format!("file://{}", dir.display()),
+            })
+        }
+        DeviceUri::Socket { host, port } => Ok(Output {
+            device: Arc::new(socket::SocketDevice::new(
+                host.clone(),
+                *port,
+                settings.clone(),
+                reporter,
+            )),
+            status,
+            monitor: None,
+            description: format!("socket://{host}:{port}"),
+        }),
+        DeviceUri::Ipp { .. } => {
+            let device = Arc::new(ipp::IppDevice::new(uri, settings, reporter)?);
+            let description = device.uri().to_string();
+            let monitor = device.clone().monitor(shutdown);
+            Ok(Output {
+                device,
+                status,
+                monitor: Some(Box::pin(monitor)),
+                description,
+            })
+        }
+    }
+}
+
+/// A keyword from a device is kept only when it looks like one (RFC 8011 §5.1.4): lower-case
+/// letters, digits, '-', '_' and '.', at most 63 characters.
+pub fn checked_keyword(s: &str) -> Option<String> {
+    (!s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    .then(|| s.to_string())
+}
+
+/// Text from a device, without control characters and bounded to `max` characters.
+pub fn checked_text(s: &str, max: usize) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// The format of a document by its first bytes, for documents sent as application/octet-stream.
+pub fn sniff_format(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"%PDF") {
+        Some("application/pdf")
+    } else if head.starts_with(b"RaS2") {
+        Some("image/pwg-raster")
+    } else if head.starts_with(b"UNIRAST") {
+        Some("image/urf")
+    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+/// Reads a spooled document in a blocking thread (decompressing gzip/deflate as it goes) and
+/// hands it over in chunks, so a whole document is never in memory. At most `depth` chunks wait.
+pub fn read_chunks(doc: &DeviceDocument, depth: usize) -> Chunks {
+    let (tx, rx) = tokio::sync::mpsc::channel(depth.max(1));
+    let doc = doc.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let fail = |message| {
+            let _ = tx.blocking_send(Err(ChunkError {
+                reason: "document-format-error",
+                message,
+            }));
+        };
+        let mut reader = match open_decompressed(&doc) {
+            Ok(r) => r,
+            Err(e) => return fail(format!("cannot open spooled document: {e}")),
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if tx
+                        .blocking_send(Ok(bytes::Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    return fail(format!(
+                        "document {} could not be read ({}): {e}",
+                        doc.number, doc.compression
+                    ))
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The first bytes of a spooled document after decompression, to sniff its format.
+pub fn document_head(doc: &DeviceDocument) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(16);
+    open_decompressed(doc)?.take(16).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// The format a document really is: its declared format, or for application/octet-stream what
+/// its first bytes say (PWG 5100.14 §4.2: printers auto-detect such documents).
+pub async fn effective_format(doc: &DeviceDocument) -> String {
+    if doc.format != "application/octet-stream" {
+        return doc.format.clone();
+    }
+    let d = doc.clone();
+    let head = tokio::task::spawn_blocking(move || document_head(&d))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    sniff_format(&head)
+        .unwrap_or("application/octet-stream")
+        .to_string()
+}
+
+/// The documents a network device sends: the rendered job (one PDF with the ticket applied) when
+/// the worker made one, else the spooled documents as they are.
+pub fn documents_to_send(job: &DeviceJob) -> Vec<DeviceDocument> {
+    match &job.rendered {
+        Some(path) => vec![DeviceDocument {
+            path: path.clone(),
+            number: 1,
+            format: "application/pdf".into(),
+            compression: "none".into(),
+        }],
+        None => job.documents.clone(),
+    }
+}
+
+/// The PDF to print for a document, when there is one: the document itself if it is PDF.
+pub async fn pdf_of(
+    _job: &DeviceJob,
+    doc: &DeviceDocument,
+) -> Result<Option<DeviceDocument>, DeviceError> {
+    if effective_format(doc).await == "application/pdf" {
+        let mut d = doc.clone();
+        d.format = "application/pdf".into();
+        return Ok(Some(d));
+    }
+    Ok(None)
+}
+
+/// What a raster-only device needs a PDF turned into.
+#[derive(Debug, Clone)]
+pub struct RasterRequest {
+    /// image/pwg-raster or image/urf.
+    pub format: &'static str,
+    pub resolution_dpi: u32,
+    pub color: crate::convert::pdf_raster::RasterColor,
+}
+
+/// Why a chunk of a document could not be produced: the job ends with `reason`.
+#[derive(Debug, Clone)]
+pub struct ChunkError {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl From<ChunkError> for DeviceError {
+    fn from(e: ChunkError) -> DeviceError {
+        DeviceError::Fatal {
+            reason: e.reason,
+            message: e.message,
+        }
+    }
+}
+
+/// Chunks of a document on their way to a device.
+pub type Chunks = tokio::sync::mpsc::Receiver<Result<bytes::Bytes, ChunkError>>;
+
+/// Hands what a blocking converter writes to the async side, one bounded chunk at a time.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, ChunkError>>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "device gone"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// PDF → PWG raster or URF for raster-only devices (crate::convert::pdf_raster), rendered in a
+/// blocking thread and streamed page by page.
+pub fn rasterize(pdf: &DeviceDocument, want: RasterRequest) -> Chunks {
+    use crate::convert::pdf_raster::{pdf_to_raster, RasterTarget};
+    use crate::convert::RasterFormat;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let doc = pdf.clone();
+    tokio::task::spawn_blocking(move || {
+        let fail = |reason, message| {
+            let _ = tx.blocking_send(Err(ChunkError { reason, message }));
+        };
+        let input = match open_decompressed(&doc) {
+            Ok(r) => r,
+            Err(e) => {
+                return fail(
+                    "document-unprintable-error",
+                    format!("cannot open spooled document: {e}"),
+                )
+            }
+        };
+        let format = if want.format == "image/urf" {
+            RasterFormat::Urf
+        } else {
+            RasterFormat::Pwg
+        };
+        let target = RasterTarget::new(format, want.resolution_dpi, want.color, None);
+        let writer = ChannelWriter { tx: tx.clone() };
+        if let Err(e) = pdf_to_raster(std::io::BufReader::new(input), &target, writer) {
+            fail(
+                e.job_state_reason(),
+                format!(
+                    "document {} cannot be converted to {}: {e}",
+                    doc.number, want.format
+                ),
+            );
+        }
+    });
+    rx
+}
+
+fn open_decompressed(doc: &DeviceDocument) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+    let input = std::fs::File::open(&doc.path)?;
+    Ok(match doc.compression.as_str() {
+        "gzip" => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        "deflate" => Box::new(flate2::read::ZlibDecoder::new(input)),
+        _ => Box::new(input),
+    })
+}
+
+#[cfg(test)]
+mod uri_tests {
+    use super::*;
+
+    #[test]
+    fn device_uris_parse_with_default_ports() {
+        assert_eq!(
+            DeviceUri::parse("ipp://printer.local/ipp/print").unwrap(),
+            DeviceUri::Ipp {
+                tls: false,
+                host: "printer.local".into(),
+                port: 631,
+                path: "/ipp/print".into()
+            }
+        );
+        assert_eq!(
+            DeviceUri::parse("ipps://[::1]:8631/ipp/print").unwrap(),
+            DeviceUri::Ipp {
+                tls: true,
+                host: "::1".into(),
+                port: 8631,
+                path: "/ipp/print".into()
+            }
+        );
+        assert_eq!(
+            DeviceUri::parse("socket://10.0.0.5").unwrap(),
+            DeviceUri::Socket {
+                host: "10.0.0.5".into(),
+                port: 9100
+            }
+        );
+        assert_eq!(
+            DeviceUri::parse("file:///var/out").unwrap(),
+            DeviceUri::File(PathBuf::from("/var/out"))
+        );
+    }
+
+    #[test]
+    fn bad_device_uris_are_refused_with_the_reason() {
+        assert!(DeviceUri::parse("lpd://host/queue")
+            .unwrap_err()
+            .contains("unknown scheme 'lpd'"));
+        assert!(DeviceUri::parse("file://relative")
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(DeviceUri::parse("socket://host:99999")
+            .unwrap_err()
+            .contains("invalid port"));
+        assert!(DeviceUri::parse("ipp://user@host/x")
+            .unwrap_err()
+            .contains("user information"));
+        assert!(DeviceUri::parse("ipp://ho$t/x")
+            .unwrap_err()
+            .contains("invalid host"));
+        assert!(DeviceUri::parse("printer").is_err());
+    }
+
+    #[test]
+    fn report_lists_link_reasons_first_and_clears_them() {
+        let (r, rx) = Reporter::new();
+        r.connecting();
+        r.offline("connection refused".into());
+        r.downstream(vec!["media-empty-error".into()], "Out of paper".into());
+        assert_eq!(
+            rx.borrow().reasons(),
+            [
+                "connecting-to-device",
+                "offline-report",
+                "media-empty-error"
+            ]
+        );
+        assert_eq!(rx.borrow().message(), "connection refused");
+        r.online();
+        assert_eq!(rx.borrow().reasons(), ["media-empty-error"]);
+        assert_eq!(rx.borrow().message(), "Out of paper");
+    }
+
+    #[test]
+    fn device_keywords_and_text_are_checked() {
+        assert_eq!(
+            checked_keyword("toner-low-warning").as_deref(),
+            Some("toner-low-warning")
+        );
+        assert_eq!(checked_keyword("Bad Keyword"), None);
+        assert_eq!(checked_keyword(&"a".repeat(64)), None);
+        assert_eq!(checked_text("line\r\nbreak\x1b[31m", 100), "linebreak[31m");
+        assert_eq!(checked_text(&"x".repeat(500), 10).len(), 10);
+    }
 }

@@ -5,6 +5,7 @@
 //! disk; a crash after that point cannot lose them. Before that point nothing of the job is visible
 //! after a restart (staged files without a database row are removed at start).
 
+pub mod render;
 pub mod worker;
 
 use std::collections::BTreeMap;

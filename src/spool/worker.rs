@@ -62,9 +62,34 @@ async fn process(spool: &Arc<Spool>, device: &dyn Device, job: &Job) -> Outcome 
             return Outcome::RetryLater;
         }
     };
+    // Convert first (issue 4): documents that cannot be printed abort the job here, with the
+    // job-state-reasons keyword saying why.
+    let rendered = if device.wants_rendered_pdf() {
+        match super::render::render(spool, &job).await {
+            Ok(path) => Some(path),
+            Err(super::render::RenderFailure::Job(e)) => {
+                tracing::warn!(job = id, "cannot render the job: {e}");
+                let event = JobEvent::Aborted {
+                    reason: e.job_state_reason(),
+                    message: e.user_message(),
+                };
+                let _ = spool.transition(id, event).await;
+                return Outcome::Done;
+            }
+            Err(e) => {
+                tracing::warn!(job = id, "{e}; will retry");
+                let _ = spool.transition(id, JobEvent::Requeue).await;
+                return Outcome::RetryLater;
+            }
+        }
+    } else {
+        None
+    };
     let device_job = DeviceJob {
         id,
         name: job.name.clone(),
+        rendered,
+        ticket: super::render::ticket(&job),
         documents: job
             .documents
             .iter()
@@ -105,7 +130,10 @@ async fn process(spool: &Arc<Spool>, device: &dyn Device, job: &Job) -> Outcome 
 
     let event = match result {
         Ok(()) => JobEvent::Completed,
-        Err(DeviceError::Canceled) => return Outcome::Done,
+        Err(DeviceError::Canceled) => {
+            super::render::discard(spool, id).await;
+            return Outcome::Done;
+        }
         Err(DeviceError::Fatal { reason, message }) => JobEvent::Aborted { reason, message },
         Err(DeviceError::Retry(why)) => {
             tracing::warn!(job = id, "output device failed, will retry: {why}");
@@ -114,7 +142,10 @@ async fn process(spool: &Arc<Spool>, device: &dyn Device, job: &Job) -> Outcome 
         }
     };
     match spool.transition(id, event).await {
-        Ok(_) | Err(super::SpoolError::Transition(_)) => Outcome::Done,
+        Ok(_) | Err(super::SpoolError::Transition(_)) => {
+            super::render::discard(spool, id).await;
+            Outcome::Done
+        }
         Err(e) => {
             tracing::error!(job = id, "cannot record the end of job: {e}");
             Outcome::RetryLater

@@ -1,0 +1,400 @@
+//! The job renderer: every document of a job (PDF, JPEG, PNG, PWG raster, URF; compressed or
+//! not; application/octet-stream sniffed) → one PDF with the job ticket applied.
+//!
+//! Pure: documents arrive as readers and the PDF leaves through a writer; the caller opens files.
+//! Failures carry the job-state-reasons keyword the job is aborted with (RFC 8011 §5.3.8, PWG
+//! 5100.7 document-password-error / document-format-error / document-unprintable-error).
+
+use std::io::{self, Read, Write};
+
+use lopdf::{Document, LoadOptions};
+
+use super::image_pdf::{self, ImageLimits};
+use super::impose::{ImposeError, ImposeLimits, Imposer};
+use super::raster_pdf::{self, RasterFormat, RasterToPdf};
+use super::sniff::{self, DocFormat, SniffError};
+use super::ticket::JobTicket;
+use crate::codec::pwg::RasterLimits;
+
+/// One document of a job, as spooled.
+pub struct DocumentInput<'a> {
+    /// document-format as the client declared it (application/octet-stream: sniffed).
+    pub format: String,
+    /// compression: none, gzip or deflate.
+    pub compression: String,
+    pub reader: Box<dyn Read + 'a>,
+}
+
+/// Bounds on one job's rendering.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConvertLimits {
+    /// Largest decompressed document, bytes (PDF and images are held in memory whole).
+    pub max_document_bytes: u64,
+    /// Largest decompressed raster stream, bytes (rasters are streamed).
+    pub max_raster_bytes: u64,
+    pub raster: RasterLimits,
+    pub image: ImageLimits,
+    pub impose: ImposeLimits,
+}
+
+impl Default for ConvertLimits {
+    fn default() -> Self {
+        ConvertLimits {
+            max_document_bytes: 512 << 20,
+            max_raster_bytes: 16 << 30,
+            raster: RasterLimits::default(),
+            image: ImageLimits::default(),
+            impose: ImposeLimits::default(),
+        }
+    }
+}
+
+/// What rendering a job did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RenderStats {
+    pub documents: u32,
+    /// Source pages selected (one copy).
+    pub input_pages: u32,
+    /// Pages of the PDF written.
+    pub output_pages: u32,
+    pub bytes_out: u64,
+}
+
+/// Why a job could not be rendered. Document numbers are 1-based.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("document {doc} is encrypted and needs a password")]
+    Encrypted { doc: usize },
+    #[error("document {doc} has an unknown or unsupported format ({format})")]
+    UnknownFormat { doc: usize, format: String },
+    #[error("document {doc} is damaged: {cause}")]
+    Damaged { doc: usize, cause: String },
+    #[error("document {doc} decompresses to more than {limit} bytes")]
+    TooLarge { doc: usize, limit: u64 },
+    #[error("document {doc} cannot be printed: {cause}")]
+    Unprintable { doc: usize, cause: String },
+    #[error("the job cannot be printed: {0}")]
+    Job(String),
+    #[error("writing the rendered PDF: {0}")]
+    Write(#[source] io::Error),
+}
+
+impl RenderError {
+    /// The job-state-reasons keyword to abort the job with.
+    pub fn job_state_reason(&self) -> &'static str {
+        match self {
+            RenderError::Encrypted { .. } => "document-password-error",
+            RenderError::UnknownFormat { .. }
+            | RenderError::Damaged { .. }
+            | RenderError::TooLarge { .. } => "document-format-error",
+            RenderError::Unprintable { .. } | RenderError::Job(_) | RenderError::Write(_) => {
+                "document-unprintable-error"
+            }
+        }
+    }
+
+    /// A local write failure (disk full): worth retrying, not the document's fault.
+    pub fn is_local_failure(&self) -> bool {
+        matches!(self, RenderError::Write(_))
+    }
+
+    /// The job-state-message shown to the person who printed (no file paths, no internals).
+    pub fn user_message(&self) -> String {
+        match self {
+            RenderError::Encrypted { doc } => {
+                format!("Document {doc} is protected by a password; print it without protection.")
+            }
+            RenderError::UnknownFormat { doc, .. } => {
+                format!("Document {doc} is not in a format this printer understands.")
+            }
+            RenderError::Damaged { doc, .. } => format!("Document {doc} is damaged."),
+            RenderError::TooLarge { doc, .. } => {
+                format!("Document {doc} is too large once decompressed.")
+            }
+            RenderError::Unprintable { doc, cause } => {
+                format!("Document {doc} cannot be printed: {cause}.")
+            }
+            RenderError::Job(cause) => format!("The job cannot be printed: {cause}."),
+            RenderError::Write(_) => "The printer could not store the rendered job.".into(),
+        }
+    }
+}
+
+fn sniff_error(doc: usize, e: SniffError) -> RenderError {
+    match e {
+        SniffError::TooLarge { limit } => RenderError::TooLarge { doc, limit },
+        SniffError::UnsupportedCompression(c) => RenderError::UnknownFormat {
+            doc,
+            format: format!("compression {c}"),
+        },
+        other => RenderError::Damaged {
+            doc,
+            cause: other.to_string(),
+        },
+    }
+}
+
+fn read_all(
+    doc: usize,
+    compression: &str,
+    mut r: impl Read,
+    limit: u64,
+) -> Result<Vec<u8>, RenderError> {
+    let mut data = Vec::new();
+    r.read_to_end(&mut data)
+        .map_err(|e| sniff_error(doc, sniff::read_error(compression, e)))?;
+    if data.len() as u64 > limit {
+        return Err(RenderError::TooLarge { doc, limit });
+    }
+    Ok(data)
+}
+
+/// Loads a PDF, refusing encrypted ones that need a password.
+fn load_pdf(doc: usize, data: &[u8], limits: &ConvertLimits) -> Result<Document, RenderError> {
+    let options = LoadOptions {
+        max_decompressed_size: Some(limits.max_document_bytes.min(usize::MAX as u64) as usize),
+        ..LoadOptions::default()
+    };
+    let loaded = Document::load_mem_with_options(data, options).map_err(|e| match e {
+        lopdf::Error::InvalidPassword | lopdf::Error::Decryption(_) => {
+            RenderError::Encrypted { doc }
+        }
+        lopdf::Error::Decompress(_) => RenderError::Damaged {
+            doc,
+            cause: format!("a stream cannot be decompressed ({e})"),
+        },
+        other => RenderError::Damaged {
+            doc,
+            cause: other.to_string(),
+        },
+    })?;
+    if loaded.is_encrypted() {
+        return Err(RenderError::Encrypted { doc });
+    }
+    Ok(loaded)
+}
+
+fn image_error(doc: usize, e: image_pdf::ImageError) -> RenderError {
+    match e {
+        image_pdf::ImageError::TooLarge { .. } | image_pdf::ImageError::UnsupportedJpeg(_) => {
+            RenderError::Unprintable {
+                doc,
+                cause: e.to_string(),
+            }
+        }
+        other => RenderError::Damaged {
+            doc,
+            cause: other.to_string(),
+        },
+    }
+}
+
+/// Converts one document to a PDF document.
+fn to_pdf(
+    doc: usize,
+    input: DocumentInput<'_>,
+    limits: &ConvertLimits,
+) -> Result<(Document, bool), RenderError> {
+    let raster_limit = limits.max_raster_bytes;
+    let whole_limit = limits.max_document_bytes;
+    let (format, reader) = sniff::open(
+        &input.format,
+        &input.compression,
+        input.reader,
+        whole_limit.max(raster_limit),
+    )
+    .map_err(|e| sniff_error(doc, e))?;
+    let compression = input.compression.as_str();
+    match format {
+        None => Err(RenderError::UnknownFormat {
+            doc,
+            format: input.format.clone(),
+        }),
+        Some(DocFormat::Pdf) => {
+            let data = read_all(doc, compression, reader, whole_limit)?;
+            Ok((load_pdf(doc, &data, limits)?, false))
+        }
+        Some(DocFormat::Jpeg) => {
+            let data = read_all(doc, compression, reader, whole_limit)?;
+            let d =
+                image_pdf::jpeg_document(data, &limits.image).map_err(|e| image_error(doc, e))?;
+            Ok((d, true))
+        }
+        Some(DocFormat::Png) => {
+            let data = read_all(doc, compression, reader, whole_limit)?;
+            let d = image_pdf::png_document(&data[..], &limits.image)
+                .map_err(|e| image_error(doc, e))?;
+            Ok((d, true))
+        }
+        Some(f @ (DocFormat::PwgRaster | DocFormat::Urf)) => {
+            let settings = RasterToPdf {
+                limits: limits.raster,
+                // The imposition step recompresses nothing it does not create: keep it fast.
+                deflate_level: 1,
+            };
+            let rf = if f == DocFormat::PwgRaster {
+                RasterFormat::Pwg
+            } else {
+                RasterFormat::Urf
+            };
+            let mut pdf = Vec::new();
+            settings
+                .convert(rf, reader, &mut pdf)
+                .map_err(|e| raster_error(doc, compression, e))?;
+            Ok((load_pdf(doc, &pdf, limits)?, false))
+        }
+    }
+}
+
+fn raster_error(doc: usize, compression: &str, e: raster_pdf::ConvertError) -> RenderError {
+    use raster_pdf::ConvertError as E;
+    match e {
+        E::Read(io) => sniff_error(doc, sniff::read_error(compression, io)),
+        E::UnsupportedColorSpace(_) | E::ImageTooLarge(_) => RenderError::Unprintable {
+            doc,
+            cause: e.to_string(),
+        },
+        E::Write(io) => RenderError::Write(io),
+        other => RenderError::Damaged {
+            doc,
+            cause: other.to_string(),
+        },
+    }
+}
+
+fn impose_error(e: ImposeError) -> RenderError {
+    match e {
+        ImposeError::Damaged { doc, message } => RenderError::Damaged {
+            doc,
+            cause: message,
+        },
+        ImposeError::BadPageSize { doc, .. } | ImposeError::TooManyInputPages { doc, .. } => {
+            RenderError::Unprintable {
+                doc,
+                cause: e.to_string(),
+            }
+        }
+        ImposeError::TooManyOutputPages(_) | ImposeError::NothingSelected => {
+            RenderError::Job(e.to_string())
+        }
+        ImposeError::Write(io) => RenderError::Write(io),
+    }
+}
+
+/// A writer that counts what passes.
+struct Counting<W> {
+    inner: W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Renders all `documents` of a job, in order, into one PDF on `out` with `ticket` applied.
+/// On error `out` may hold a partial PDF, which the caller discards.
+pub fn render_job<'a>(
+    documents: impl IntoIterator<Item = DocumentInput<'a>>,
+    ticket: &JobTicket,
+    limits: &ConvertLimits,
+    out: impl Write,
+) -> Result<RenderStats, RenderError> {
+    let mut imposer = Imposer::new(ticket, limits.impose);
+    let mut count = 0u32;
+    for (i, input) in documents.into_iter().enumerate() {
+        let (doc, image) = to_pdf(i + 1, input, limits)?;
+        imposer.add_document(doc, image).map_err(impose_error)?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(RenderError::Job("the job has no documents".into()));
+    }
+    let mut out = Counting { inner: out, n: 0 };
+    let stats = imposer.write(&mut out).map_err(impose_error)?;
+    out.flush().map_err(RenderError::Write)?;
+    Ok(RenderStats {
+        documents: count,
+        input_pages: stats.input_pages,
+        output_pages: stats.output_pages,
+        bytes_out: out.n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(format: &str, data: Vec<u8>) -> DocumentInput<'static> {
+        DocumentInput {
+            format: format.into(),
+            compression: "none".into(),
+            reader: Box::new(io::Cursor::new(data)),
+        }
+    }
+
+    #[test]
+    fn errors_map_to_job_state_reasons() {
+        let t = JobTicket::default();
+        let l = ConvertLimits::default();
+        let e = render_job(
+            [input("application/octet-stream", b"hello".to_vec())],
+            &t,
+            &l,
+            Vec::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.job_state_reason(), "document-format-error");
+        assert!(e.user_message().contains("Document 1"));
+        let e = render_job(
+            [input("application/pdf", b"%PDF-1.4\ngarbage".to_vec())],
+            &t,
+            &l,
+            Vec::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.job_state_reason(), "document-format-error", "{e}");
+        assert_eq!(
+            RenderError::Encrypted { doc: 1 }.job_state_reason(),
+            "document-password-error"
+        );
+        let e = render_job(Vec::new(), &t, &l, Vec::new()).unwrap_err();
+        assert_eq!(e.job_state_reason(), "document-unprintable-error");
+    }
+
+    #[test]
+    fn a_raster_page_becomes_a_media_sized_pdf() {
+        use crate::codec::pwg::{self, ColorSpace, PageHeader, SYNC};
+        let h = PageHeader::new(72, 36, 72, ColorSpace::Srgb, 8);
+        let row = vec![0x80u8; h.bytes_per_line as usize];
+        let mut ras = SYNC.to_vec();
+        pwg::encode_page(&h, std::iter::repeat_n(&row[..], 36), &mut ras).unwrap();
+        let t = JobTicket {
+            copies: 2,
+            ..JobTicket::default()
+        };
+        let mut pdf = Vec::new();
+        let stats = render_job(
+            [input("image/pwg-raster", ras)],
+            &t,
+            &ConvertLimits::default(),
+            &mut pdf,
+        )
+        .unwrap();
+        assert_eq!(
+            (stats.documents, stats.input_pages, stats.output_pages),
+            (1, 1, 2)
+        );
+        assert_eq!(stats.bytes_out, pdf.len() as u64);
+        let doc = Document::load_mem(&pdf).unwrap();
+        assert_eq!(doc.get_pages().len(), 2);
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.contains("/MediaBox"));
+    }
+}

@@ -1,0 +1,304 @@
+//! Document format detection by magic bytes (for application/octet-stream) and bounded
+//! decompression of `compression` gzip/deflate (RFC 8011 §4.1.11 compression, RFC 1952/1950).
+
+use std::io::{self, Read};
+
+/// The formats the pipeline converts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocFormat {
+    Pdf,
+    Jpeg,
+    Png,
+    /// image/pwg-raster (PWG 5102.4).
+    PwgRaster,
+    /// image/urf (Apple raster).
+    Urf,
+}
+
+impl DocFormat {
+    /// The format a MIME type names; `None` for application/octet-stream and unknown types.
+    pub fn from_mime(mime: &str) -> Option<DocFormat> {
+        Some(match mime.to_ascii_lowercase().as_str() {
+            "application/pdf" => DocFormat::Pdf,
+            "image/jpeg" => DocFormat::Jpeg,
+            "image/png" => DocFormat::Png,
+            "image/pwg-raster" => DocFormat::PwgRaster,
+            "image/urf" => DocFormat::Urf,
+            _ => return None,
+        })
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            DocFormat::Pdf => "application/pdf",
+            DocFormat::Jpeg => "image/jpeg",
+            DocFormat::Png => "image/png",
+            DocFormat::PwgRaster => "image/pwg-raster",
+            DocFormat::Urf => "image/urf",
+        }
+    }
+}
+
+/// What the first bytes of a stream look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Magic {
+    Doc(DocFormat),
+    Gzip,
+    Zlib,
+}
+
+/// Bytes [`sniff`] needs to decide (a PDF header may follow up to 1 KiB of junk, as readers allow).
+pub const SNIFF_LEN: usize = 1024;
+
+/// Identifies a stream by its first bytes.
+pub fn sniff(head: &[u8]) -> Option<Magic> {
+    if head.starts_with(b"RaS2") {
+        return Some(Magic::Doc(DocFormat::PwgRaster));
+    }
+    if head.starts_with(b"UNIRAST\0") {
+        return Some(Magic::Doc(DocFormat::Urf));
+    }
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Some(Magic::Doc(DocFormat::Jpeg));
+    }
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some(Magic::Doc(DocFormat::Png));
+    }
+    if head.starts_with(&[0x1F, 0x8B]) {
+        return Some(Magic::Gzip);
+    }
+    // RFC 1950 §2.2: CM 8 with a 32 KiB window, and the header checksum.
+    if head.len() >= 2
+        && head[0] == 0x78
+        && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0
+    {
+        return Some(Magic::Zlib);
+    }
+    let window = &head[..head.len().min(SNIFF_LEN)];
+    if window.windows(5).any(|w| w == b"%PDF-") {
+        return Some(Magic::Doc(DocFormat::Pdf));
+    }
+    None
+}
+
+/// Why a stream could not be unwrapped.
+#[derive(Debug, thiserror::Error)]
+pub enum SniffError {
+    #[error("unsupported compression {0:?}")]
+    UnsupportedCompression(String),
+    #[error("the document decompresses to more than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the document is not valid {compression} data: {source}")]
+    Corrupt {
+        compression: &'static str,
+        source: io::Error,
+    },
+    #[error("reading the document: {0}")]
+    Read(#[source] io::Error),
+}
+
+/// The marker inside an `io::Error` produced by [`Bounded`] when its limit is passed.
+#[derive(Debug)]
+struct LimitExceeded(u64);
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// The limit of a [`Bounded`] reader, if `e` says it was passed.
+pub fn limit_exceeded(e: &io::Error) -> Option<u64> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<LimitExceeded>())
+        .map(|l| l.0)
+}
+
+/// A reader that fails once more than `limit` bytes came through: the guard against
+/// decompression bombs, applied to what the decoder produces rather than what it reads.
+pub struct Bounded<R> {
+    inner: R,
+    limit: u64,
+    seen: u64,
+}
+
+impl<R: Read> Bounded<R> {
+    pub fn new(inner: R, limit: u64) -> Self {
+        Bounded {
+            inner,
+            limit,
+            seen: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen += n as u64;
+        if self.seen > self.limit {
+            return Err(io::Error::other(LimitExceeded(self.limit)));
+        }
+        Ok(n)
+    }
+}
+
+/// Wraps `input` in the decoder for an IPP `compression` value ("none", "gzip", "deflate"),
+/// bounded to `limit` decompressed bytes. `deflate` is zlib-wrapped, as HTTP and CUPS use it.
+pub fn decompress<'a>(
+    compression: &str,
+    input: impl Read + 'a,
+    limit: u64,
+) -> Result<Box<dyn Read + 'a>, SniffError> {
+    Ok(match compression {
+        "" | "none" => Box::new(Bounded::new(input, limit)),
+        "gzip" => Box::new(Bounded::new(
+            flate2::read::MultiGzDecoder::new(input),
+            limit,
+        )),
+        "deflate" => Box::new(Bounded::new(flate2::read::ZlibDecoder::new(input), limit)),
+        other => return Err(SniffError::UnsupportedCompression(other.to_string())),
+    })
+}
+
+/// Reads up to [`SNIFF_LEN`] bytes, returning them and a reader that yields the whole stream
+/// again (the head followed by the rest).
+pub fn peek<'a>(mut input: impl Read + 'a) -> io::Result<(Vec<u8>, Box<dyn Read + 'a>)> {
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    (&mut input).take(SNIFF_LEN as u64).read_to_end(&mut head)?;
+    let again = io::Cursor::new(head.clone()).chain(input);
+    Ok((head, Box::new(again)))
+}
+
+/// Maps a read error from a [`decompress`]ed stream to a [`SniffError`].
+pub fn read_error(compression: &str, e: io::Error) -> SniffError {
+    if let Some(limit) = limit_exceeded(&e) {
+        return SniffError::TooLarge { limit };
+    }
+    match compression {
+        "gzip" => SniffError::Corrupt {
+            compression: "gzip",
+            source: e,
+        },
+        "deflate" => SniffError::Corrupt {
+            compression: "deflate",
+            source: e,
+        },
+        _ => SniffError::Read(e),
+    }
+}
+
+/// Unwraps `input` (declared `format` and `compression`) down to a known document format: the
+/// declared compression first, then — for application/octet-stream only — gzip or zlib wrappers
+/// found by magic (one level), then the format by magic. Returns the format and a reader of the
+/// decompressed document, bounded to `limit` bytes. `Ok((None, _))`: the format is unknown.
+pub fn open<'a>(
+    format: &str,
+    compression: &str,
+    input: impl Read + 'a,
+    limit: u64,
+) -> Result<(Option<DocFormat>, Box<dyn Read + 'a>), SniffError> {
+    let reader = decompress(compression, input, limit)?;
+    if let Some(f) = DocFormat::from_mime(format) {
+        return Ok((Some(f), reader));
+    }
+    let (head, reader) = peek(reader).map_err(|e| read_error(compression, e))?;
+    match sniff(&head) {
+        Some(Magic::Doc(f)) => Ok((Some(f), reader)),
+        Some(wrapper @ (Magic::Gzip | Magic::Zlib)) => {
+            let (name, inner): (&str, Box<dyn Read + 'a>) = if wrapper == Magic::Gzip {
+                ("gzip", Box::new(flate2::read::MultiGzDecoder::new(reader)))
+            } else {
+                ("deflate", Box::new(flate2::read::ZlibDecoder::new(reader)))
+            };
+            let inner: Box<dyn Read + 'a> = Box::new(Bounded::new(inner, limit));
+            let (head, inner) = peek(inner).map_err(|e| read_error(name, e))?;
+            match sniff(&head) {
+                Some(Magic::Doc(f)) => Ok((Some(f), inner)),
+                _ => Ok((None, inner)),
+            }
+        }
+        None => Ok((None, reader)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn recognises_magic_bytes() {
+        assert_eq!(sniff(b"%PDF-1.7\n"), Some(Magic::Doc(DocFormat::Pdf)));
+        assert_eq!(sniff(b"junk\n%PDF-1.4"), Some(Magic::Doc(DocFormat::Pdf)));
+        assert_eq!(
+            sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(Magic::Doc(DocFormat::Jpeg))
+        );
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\n...."),
+            Some(Magic::Doc(DocFormat::Png))
+        );
+        assert_eq!(
+            sniff(b"RaS2PwgRaster"),
+            Some(Magic::Doc(DocFormat::PwgRaster))
+        );
+        assert_eq!(
+            sniff(b"UNIRAST\0\0\0\0\x01"),
+            Some(Magic::Doc(DocFormat::Urf))
+        );
+        assert_eq!(sniff(&gzip(b"x")), Some(Magic::Gzip));
+        assert_eq!(sniff(&[0x78, 0x9C]), Some(Magic::Zlib));
+        assert_eq!(sniff(b"hello"), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn octet_stream_inside_gzip_is_found() {
+        let data = gzip(b"%PDF-1.4 rest of it");
+        let (f, mut r) = open("application/octet-stream", "none", &data[..], 1 << 20).unwrap();
+        assert_eq!(f, Some(DocFormat::Pdf));
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"%PDF-1.4 rest of it");
+    }
+
+    #[test]
+    fn declared_compression_is_decoded_and_bounded() {
+        let bomb = gzip(&vec![0u8; 4 << 20]);
+        assert!(bomb.len() < 64 << 10);
+        let (f, mut r) = open("image/png", "gzip", &bomb[..], 1 << 20).unwrap();
+        assert_eq!(f, Some(DocFormat::Png));
+        let err = r.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(matches!(
+            read_error("gzip", err),
+            SniffError::TooLarge { limit } if limit == 1 << 20
+        ));
+        // The same bomb as octet-stream, found by magic.
+        let (_, mut r) = open("application/octet-stream", "none", &bomb[..], 1 << 20).unwrap();
+        let err = r.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(limit_exceeded(&err), Some(1 << 20));
+    }
+
+    #[test]
+    fn corrupt_and_unknown_compression_are_errors() {
+        assert!(matches!(
+            decompress("lzw", &b""[..], 10),
+            Err(SniffError::UnsupportedCompression(_))
+        ));
+        let (_, mut r) = open("application/pdf", "gzip", &b"not gzip at all"[..], 100).unwrap();
+        let err = r.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(matches!(
+            read_error("gzip", err),
+            SniffError::Corrupt { .. }
+        ));
+    }
+}
