@@ -18,6 +18,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -568,8 +569,41 @@ fn ipptool_ipp_2_0_against_a_cloud_printer() {
         Path::new(suite).is_file(),
         "{suite} is missing: install it with `apt-get install -y cups-ipp-utils`"
     );
+    // Jobs complete only when a Proxy prints them: one works behind the printer meanwhile.
+    let stop = Arc::new(AtomicBool::new(false));
+    let proxy = {
+        let (base, token, stop) = (s.cloud.base.clone(), s.token.clone(), stop.clone());
+        let p = Registered {
+            id: p.id.clone(),
+            uri: p.uri.clone(),
+            path: p.path.clone(),
+        };
+        std::thread::spawn(move || {
+            let mut printed = 0;
+            while !stop.load(Ordering::Relaxed) {
+                for job in fetchable(&base, &p, &token, OD_A) {
+                    if job_op(&base, &p, &token, 0x0041, job, OD_A).msg.code != 0 {
+                        continue;
+                    }
+                    let doc = job_op(&base, &p, &token, 0x0042, job, OD_A);
+                    let state = if doc.msg.code == 0 && !doc.data.is_empty() {
+                        9
+                    } else {
+                        8
+                    };
+                    report_state(&base, &p, &token, job, OD_A, state);
+                    printed += 1;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            printed
+        })
+    };
     let uri = with_credentials(&p.uri, USER, USER_PASSWORD);
     let run = common::ipptool::run(&["-I", "-V", "2.0", "-f", "document-a4.pdf", &uri, suite]);
+    stop.store(true, Ordering::Relaxed);
+    let printed = proxy.join().unwrap();
+    println!("the Proxy printed {printed} job(s)");
     let failed: Vec<&str> = run
         .output
         .lines()
