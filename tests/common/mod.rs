@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests: start `printbridge serve` as a real process, find peers.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod cloud;
 pub mod cupsd;
 pub mod ipptool;
