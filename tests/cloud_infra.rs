@@ -772,11 +772,167 @@ fn two_instances_on_postgresql_assign_each_job_once() {
         per_device(OD_A),
         per_device(OD_B)
     );
+    // Output devices of both instances acknowledge one job at the same moment: one of them wins,
+    // whichever instance the others ask (the conditional UPDATE decides, not process memory).
+    let contested = print_job(&a.base, &p, "contested");
+    let barrier = Arc::new(std::sync::Barrier::new(8));
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let (base, od) = if i % 2 == 0 {
+                (a.base.clone(), OD_A)
+            } else {
+                (b.base.clone(), OD_B)
+            };
+            let (token, barrier) = (token.clone(), barrier.clone());
+            let p = Registered {
+                id: p.id.clone(),
+                uri: p.uri.clone(),
+                path: p.path.clone(),
+            };
+            std::thread::spawn(move || {
+                barrier.wait();
+                (
+                    od,
+                    job_op(&base, &p, &token, 0x0041, contested, od).msg.code,
+                )
+            })
+        })
+        .collect();
+    let results: Vec<(&str, u16)> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    let winners: std::collections::HashSet<&str> = results
+        .iter()
+        .filter(|(_, c)| *c == 0)
+        .map(|(od, _)| *od)
+        .collect();
+    assert_eq!(winners.len(), 1, "one output device wins: {results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|(od, c)| winners.contains(od) == (*c == 0) && (*c == 0 || *c == 0x0420)),
+        "the loser is told client-error-not-fetchable: {results:?}"
+    );
+    let winner = *winners.iter().next().unwrap();
+    let winner_base = if winner == OD_A { &a.base } else { &b.base };
+    assert_eq!(
+        report_state(winner_base, &p, &token, contested, winner, 9),
+        0
+    );
+
     // And the users see them completed, through either instance.
     let mut m = request(0x000A, &p.uri, 8);
     op(&mut m, "which-jobs", Value::Keyword("completed".into()));
     let r = ipp_call(&b.base, &p.path, Some(&basic(USER, USER_PASSWORD)), &m, b"");
     let done = r.msg.groups.iter().filter(|g| g.tag == tag::JOB).count();
-    assert_eq!(done, JOBS);
+    assert_eq!(done, JOBS + 1);
     drop((a, b));
+}
+
+/// Hostile or wrong requests get precise answers, nothing is kept of a refused document, and the
+/// printer keeps serving.
+#[test]
+fn hostile_requests_get_precise_answers() {
+    let s = sqlite_cloud("[infra]\nmax_document_bytes = 4096\n");
+    let (base, p, token) = (&s.cloud.base, &s.printer, &s.token);
+    register_output_device(base, p, token, OD_A, simple_device_attrs("A"));
+    let addr = base.trim_start_matches("http://");
+    let raw = |content_type: &str, body: &[u8], path: &str| -> (u16, Vec<u8>) {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        c.write_all(head.as_bytes()).unwrap();
+        c.write_all(body).unwrap();
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).unwrap();
+        let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let status = String::from_utf8_lossy(&out[..split])
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        (status, out[split + 4..].to_vec())
+    };
+    // Not IPP at all.
+    assert_eq!(raw("text/plain", b"hello", &p.path).0, 415);
+    // A header and no end-of-attributes tag: bad request, with the request-id echoed.
+    let (status, body) = raw("application/ipp", &[2, 0, 0, 0x0b, 0, 0, 0, 42, 1], &p.path);
+    assert_eq!(status, 200);
+    let (m, _) = parse_message(&body, &Limits::default()).unwrap();
+    assert_eq!((m.code, m.request_id), (0x0400, 42));
+    // Too many attributes: request-entity-too-large.
+    let mut big = request(0x000B, &p.uri, 43);
+    for i in 0..3000 {
+        op(&mut big, &format!("x-{i}"), Value::Integer(i));
+    }
+    let r = ipp_call(base, &p.path, Some(&bearer(token)), &big, b"");
+    assert_eq!((r.msg.code, r.msg.request_id), (0x0409, 43));
+    // Printer ids are ours: anything else is not found (and never a path).
+    for bad in ["..%2F..%2Fetc%2Fpasswd", "not-a-printer", uuid_like()] {
+        let path = format!("/ipp/print/{bad}");
+        let r = ipp_call(
+            base,
+            &path,
+            Some(&bearer(token)),
+            &request(0x000B, &p.uri, 44),
+            b"",
+        );
+        assert_eq!(r.msg.code, 0x0406, "{bad}");
+    }
+    // A document over infra.max_document_bytes is refused and nothing of it is kept.
+    let mut m = request(0x0002, &p.uri, 45);
+    op(
+        &mut m,
+        "document-format",
+        Value::MimeMediaType("application/pdf".into()),
+    );
+    let r = ipp_call(
+        base,
+        &p.path,
+        Some(&basic(USER, USER_PASSWORD)),
+        &m,
+        &vec![b'%'; 10_000],
+    );
+    assert_eq!(r.msg.code, 0x0409, "{:?}", r.msg);
+    let documents = s._dir.path().join("data/documents");
+    let kept = std::fs::read_dir(&documents)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(
+        kept,
+        0,
+        "a refused document left files in {}",
+        documents.display()
+    );
+    assert!(fetchable(base, p, token, OD_A).is_empty());
+    // The device may print on behalf of an allowed user, not of anyone else.
+    let mut m = request(0x0002, &p.uri, 46);
+    op(&mut m, "requesting-user-name", Value::Name(OTHER.into()));
+    let r = ipp_call(base, &p.path, Some(&bearer(token)), &m, b"%PDF-1.4 tiny");
+    assert_eq!(r.msg.code, 0x0403, "{:?}", r.msg);
+    let mut m = request(0x0002, &p.uri, 47);
+    op(&mut m, "requesting-user-name", Value::Name(USER.into()));
+    let r = ipp_call(base, &p.path, Some(&bearer(token)), &m, b"%PDF-1.4 tiny");
+    assert_eq!(r.msg.code, 0, "{:?}", r.msg);
+    // Proxy operations check their operands.
+    let job = fetchable(base, p, token, OD_A)[0];
+    let mut m = request(0x0042, &p.uri, 48);
+    op(&mut m, "job-id", Value::Integer(job));
+    op(&mut m, "output-device-uuid", Value::Uri(OD_A.into()));
+    op(&mut m, "document-number", Value::Integer(0));
+    assert_eq!(job_op(base, p, token, 0x0041, job, OD_A).msg.code, 0);
+    let r = ipp_call(base, &p.path, Some(&bearer(token)), &m, b"");
+    assert_eq!(r.msg.code, 0x0400);
+    // Still serving.
+    let r = ipp_call(
+        base,
+        &p.path,
+        Some(&basic(USER, USER_PASSWORD)),
+        &request(0x000B, &p.uri, 49),
+        b"",
+    );
+    assert_eq!(r.msg.code, 0);
 }
