@@ -600,8 +600,10 @@ fn bad_documents_abort_with_the_right_reason() {
     assert_eq!(e.job_state_reason(), "document-unprintable-error", "{e}");
 }
 
-/// Through the appliance: ipptool prints a JPEG with number-up=2 and a PDF with page-ranges; the
-/// file device's PDFs carry the options. An encrypted PDF aborts with document-password-error.
+/// Through the appliance: ipptool prints a JPEG with number-up=2, a PDF with page-ranges, one 4-up
+/// with number-up-layout=tblr and one with page-delivery reverse order; the file device's PDFs
+/// carry the options, and an unknown layout comes back unsupported. An encrypted PDF aborts with
+/// document-password-error.
 #[test]
 fn appliance_renders_jobs_with_their_options() {
     let docs = common::ipptool::test_docs();
@@ -645,12 +647,45 @@ fn appliance_renders_jobs_with_their_options() {
             "ATTR rangeOfInteger page-ranges 2-3",
         ),
         job("locked", "application/pdf", &enc, "ATTR integer copies 1"),
+        job(
+            "tblr",
+            "application/pdf",
+            &four,
+            "ATTR integer number-up 4\n ATTR keyword number-up-layout tblr",
+        ),
+        job(
+            "reverse",
+            "application/pdf",
+            &four,
+            "ATTR keyword page-delivery reverse-order-face-down",
+        ),
+        // A layout the renderer does not place comes back in the unsupported-attributes group
+        // (RFC 8011 §4.1.7), and with fidelity the job is refused rather than printed otherwise.
+        "{\n NAME \"bad layout\"\n OPERATION Validate-Job\n GROUP operation-attributes-tag\n \
+         ATTR charset attributes-charset utf-8\n ATTR naturalLanguage attributes-natural-language en\n \
+         ATTR uri printer-uri $uri\n ATTR name requesting-user-name tester\n \
+         ATTR boolean ipp-attribute-fidelity true\n GROUP job-attributes-tag\n \
+         ATTR keyword number-up-layout zigzag\n \
+         STATUS client-error-attributes-or-values-not-supported\n \
+         EXPECT number-up-layout IN-GROUP unsupported-attributes-tag WITH-VALUE zigzag\n}\n"
+            .to_string(),
+        "{\n NAME \"layout and delivery advertised\"\n OPERATION Get-Printer-Attributes\n \
+         GROUP operation-attributes-tag\n ATTR charset attributes-charset utf-8\n \
+         ATTR naturalLanguage attributes-natural-language en\n ATTR uri printer-uri $uri\n \
+         STATUS successful-ok\n \
+         EXPECT number-up-layout-supported OF-TYPE keyword WITH-ALL-VALUES \"/^(lrtb|lrbt|rltb|rlbt|tblr|tbrl|btlr|btrl)$/\" COUNT 8\n \
+         EXPECT number-up-layout-default OF-TYPE keyword COUNT 1 WITH-VALUE lrtb\n \
+         EXPECT page-delivery-supported OF-TYPE keyword WITH-VALUE reverse-order-face-down\n \
+         EXPECT page-delivery-default OF-TYPE keyword COUNT 1 WITH-VALUE same-order-face-down\n \
+         EXPECT job-creation-attributes-supported WITH-VALUE number-up-layout\n \
+         EXPECT job-creation-attributes-supported WITH-VALUE page-delivery\n}\n"
+            .to_string(),
     ]
     .concat();
     std::fs::write(&test, script).unwrap();
     let run = common::ipptool::run(&[&appliance.uri, test.to_str().unwrap()]);
     assert!(
-        run.failed == 0 && run.passed == 3,
+        run.failed == 0 && run.passed == 7,
         "ipptool:\n{}",
         run.output
     );
@@ -683,6 +718,26 @@ fn appliance_renders_jobs_with_their_options() {
     let ranges = std::fs::read(ranges).unwrap();
     assert_sequence(&pages(&ranges), &[GREEN, BLUE]);
 
+    // number-up=4 with number-up-layout=tblr fills the columns first: red and green down the left.
+    let mut found = (None, None);
+    common::wait_until(Duration::from_secs(60), || {
+        found = (find("-tblr.pdf"), find("-reverse.pdf"));
+        found.0.is_some() && found.1.is_some()
+    });
+    let (Some(tblr), Some(reverse)) = found else {
+        panic!("no rendered PDFs in {}: {found:?}", out_dir.display());
+    };
+    let tblr = std::fs::read(tblr).unwrap();
+    assert_eq!(info(&tblr).0, 1, "four pages 4-up are one sheet");
+    let p = pages(&tblr).remove(0);
+    assert_colour(&p, 0.25, 0.3, RED, "tblr: top left");
+    assert_colour(&p, 0.25, 0.8, GREEN, "tblr: bottom left");
+    assert_colour(&p, 0.75, 0.3, BLUE, "tblr: top right");
+    assert_colour(&p, 0.75, 0.8, YELLOW, "tblr: bottom right");
+    // page-delivery=reverse-order-face-down: last page first.
+    let reverse = std::fs::read(reverse).unwrap();
+    assert_sequence(&pages(&reverse), &[YELLOW, BLUE, GREEN, RED]);
+
     // The encrypted job is aborted with document-password-error.
     let get = work.path().join("get.test");
     std::fs::write(
@@ -690,8 +745,8 @@ fn appliance_renders_jobs_with_their_options() {
         "{\n NAME \"locked job aborted\"\n OPERATION Get-Jobs\n GROUP operation-attributes-tag\n \
          ATTR charset attributes-charset utf-8\n ATTR naturalLanguage attributes-natural-language en\n \
          ATTR uri printer-uri $uri\n ATTR name requesting-user-name tester\n \
-         ATTR keyword which-jobs completed\n ATTR keyword requested-attributes job-name,job-state,job-state-reasons\n \
-         STATUS successful-ok\n EXPECT job-state-reasons WITH-VALUE document-password-error\n}\n",
+         ATTR keyword which-jobs aborted\n ATTR keyword requested-attributes job-name,job-state,job-state-reasons\n \
+         STATUS successful-ok\n EXPECT job-name WITH-VALUE locked\n EXPECT job-state-reasons WITH-VALUE document-password-error\n}\n",
     )
     .unwrap();
     let ok = common::wait_until(Duration::from_secs(30), || {

@@ -99,8 +99,10 @@ pub const JOB_TEMPLATE: &[&str] = &[
     "media-col",
     "multiple-document-handling",
     "number-up",
+    "number-up-layout",
     "orientation-requested",
     "output-bin",
+    "page-delivery",
     "page-ranges",
     "print-color-mode",
     "print-content-optimize",
@@ -110,6 +112,15 @@ pub const JOB_TEMPLATE: &[&str] = &[
     "printer-resolution",
     "sides",
 ];
+
+/// number-up-layout values (PWG 5100.13): every cell order the imposition code places.
+pub const NUMBER_UP_LAYOUTS: &[&str] = &[
+    "btlr", "btrl", "lrbt", "lrtb", "rlbt", "rltb", "tblr", "tbrl",
+];
+
+/// page-delivery values (PWG 5100.13): the renderer honours the page order; the face is the one
+/// output bin's (output-bin-supported is face-down only), so face-up values are not offered.
+pub const PAGE_DELIVERIES: &[&str] = &["reverse-order-face-down", "same-order-face-down"];
 
 /// Attribute group membership for requested-attributes (RFC 8011 §4.2.5.1).
 pub fn is_job_template_attr(attr: &str) -> bool {
@@ -422,6 +433,8 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
         "number-up-supported",
         vec![int(1), int(2), int(4), int(6), int(9), int(16)],
     );
+    put("number-up-layout-default", vec![kw("lrtb")]);
+    put("number-up-layout-supported", kws(NUMBER_UP_LAYOUTS));
     put(
         "operations-supported",
         OPERATIONS.iter().map(|o| en(*o as i32)).collect(),
@@ -437,6 +450,8 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
         "overrides-supported",
         kws(&["document-number", "document-numbers", "pages"]),
     );
+    put("page-delivery-default", vec![kw("same-order-face-down")]);
+    put("page-delivery-supported", kws(PAGE_DELIVERIES));
     put("page-ranges-supported", vec![Value::Boolean(true)]);
     put("pages-per-minute", vec![int(caps.pages_per_minute)]);
     if caps.color {

@@ -4,6 +4,7 @@
 use crate::codec::ipp::{tag, Attribute, Message, Value};
 use crate::model::printer::Capabilities;
 
+use super::attributes::{NUMBER_UP_LAYOUTS, PAGE_DELIVERIES};
 use super::status::{self, Status};
 
 /// Checks every request must pass before its operation runs.
@@ -165,6 +166,12 @@ pub fn check_job_template(job_group: &[Attribute], caps: &Capabilities) -> Check
             "multiple-document-handling" => matches!(single(a), Some(Value::Keyword(k))
                 if k == "separate-documents-uncollated-copies" || k == "separate-documents-collated-copies"),
             "number-up" => matches!(single(a), Some(Value::Integer(1 | 2 | 4 | 6 | 9 | 16))),
+            // Only the values the renderer places (convert::ticket::Layout); anything else is
+            // returned as unsupported (RFC 8011 §4.1.7) rather than printed in another order.
+            "number-up-layout" => matches!(single(a), Some(Value::Keyword(k))
+                if NUMBER_UP_LAYOUTS.contains(&k.as_str())),
+            "page-delivery" => matches!(single(a), Some(Value::Keyword(k))
+                if PAGE_DELIVERIES.contains(&k.as_str())),
             "orientation-requested" => matches!(single(a), Some(Value::Enum(3..=6))),
             "output-bin" => {
                 matches!(single(a), Some(v) if is_keyword_or_name(v) && v.as_str() == Some("face-down"))
@@ -329,6 +336,37 @@ mod tests {
         let names: Vec<_> = c.unsupported.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["copies-x", "media", "page-ranges"]);
         assert_eq!(c.accepted.len(), 3);
+    }
+
+    #[test]
+    fn layout_and_delivery_take_only_rendered_values() {
+        let caps = Capabilities::default();
+        let kw = |n: &str, v: &str| Attribute::new(n, Value::Keyword(v.into()));
+        let attrs = vec![
+            kw("number-up-layout", "tblr"),
+            kw("number-up-layout", "diagonal"),
+            kw("page-delivery", "reverse-order-face-down"),
+            kw("page-delivery", "reverse-order-face-up"),
+            Attribute::new("page-delivery", Value::Integer(1)),
+        ];
+        let c = check_job_template(&attrs, &caps);
+        assert_eq!(
+            c.accepted,
+            attrs[..1]
+                .iter()
+                .chain(&attrs[2..3])
+                .cloned()
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            c.unsupported,
+            attrs[1..2]
+                .iter()
+                .chain(&attrs[3..])
+                .cloned()
+                .collect::<Vec<_>>()
+        );
+        assert!(c.conflicting);
     }
 
     #[test]
