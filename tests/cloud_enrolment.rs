@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::cloud::{admin, start_cloud, write_config, Http};
+use common::cloud::{
+    admin, approve, device_info, redeem, request_code, sign_in, start_cloud, write_config, Http,
+};
 use common::{free_port, wait_until};
-use serde_json::Value;
 
 const ADMIN: &str = "ann@example.com";
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -123,85 +124,6 @@ fn decode_qp(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn request_code(device: &mut Http, uuid: &str, user: &str) -> Value {
-    let r = device.post_form(
-        "/oauth/device_authorization",
-        &[
-            ("client_id", "printbridge-appliance"),
-            ("device_name", "Front desk"),
-            ("device_make_and_model", "printbridge appliance"),
-            ("device_uuid", uuid),
-            ("device_location", "2nd floor"),
-            ("user_email", user),
-        ],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
-/// Signs the administrator in (the verification page redirects to the sign-in form).
-fn sign_in(browser: &mut Http) {
-    let page = browser.get("/signin?next=/device");
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csrf = page.field("csrf");
-    let r = browser.post_form(
-        "/signin",
-        &[
-            ("email", ADMIN),
-            ("password", ADMIN_PASSWORD),
-            ("csrf", &csrf),
-            ("next", "/device"),
-        ],
-    );
-    assert_eq!(r.status, 303, "sign-in failed: {}", r.body);
-}
-
-/// Approves the request with `user_code` for `user`; returns the result page's text.
-fn approve(browser: &mut Http, user_code: &str, user: &str) -> String {
-    let page = browser.get(&format!("/device?user_code={user_code}"));
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csrf = page.field("csrf");
-    let request = page.field("request");
-    let r = browser.post_form(
-        "/device",
-        &[
-            ("csrf", &csrf),
-            ("request", &request),
-            ("user_email", user),
-            ("decision", "approve"),
-        ],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body
-}
-
-/// Polls the token endpoint once (the approval is already made) and returns the access token.
-fn redeem(device: &mut Http, device_code: &str) -> String {
-    let r = device.post_form(
-        "/oauth/token",
-        &[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ("device_code", device_code),
-            ("client_id", "printbridge-appliance"),
-        ],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["access_token"].as_str().unwrap().to_string()
-}
-
-fn device_info(device: &mut Http, token: &str) -> Value {
-    let auth = format!("Bearer {token}");
-    let r = device.send(
-        "GET",
-        "/api/v1/device",
-        &[("Authorization", auth.as_str())],
-        None,
-        b"",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 #[test]
 fn an_unknown_user_is_mailed_an_enrolment_link_and_may_print_only_after_enrolling() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,7 +149,7 @@ fn an_unknown_user_is_mailed_an_enrolment_link_and_may_print_only_after_enrollin
     let cloud = start_cloud(&data, None, Some(&config));
     let mut device = Http::new(&cloud.base);
     let mut browser = Http::new(&cloud.base);
-    sign_in(&mut browser);
+    sign_in(&mut browser, ADMIN, ADMIN_PASSWORD);
 
     // The device asks for NEWBIE, whom the cloud does not know; the administrator approves.
     let code = request_code(

@@ -757,7 +757,12 @@ pub async fn verify_post(
             let who = if email.is_empty() {
                 String::new()
             } else {
-                match super::enrolment::enrol(&cloud, admin, &email, &a).await? {
+                let device = super::enrolment::DeviceFacts {
+                    name: &a.device_name,
+                    make_and_model: &a.device_make_and_model,
+                    location: &a.device_location,
+                };
+                match super::enrolment::enrol(&cloud, admin, &email, device).await? {
                     Enrolment::Enrolled => format!(" {email} may print on it."),
                     Enrolment::MailQueued => format!(
                         " {email} has no account yet: a mail with a link to choose a password \

@@ -10,11 +10,18 @@ use super::accounts::new_set_password_link;
 use super::Cloud;
 use crate::notify::messages::{self, EnrolmentFacts};
 use crate::store::accounts::{Role, User};
-use crate::store::device_auth::DeviceAuthorization;
 use crate::store::StoreError;
 
 /// Throttle bucket for enrolment mails, per address.
 const ENROLMENT_MAIL: &str = "enrolment-mail";
+
+/// The device a user was approved on, as the enrolment mail describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceFacts<'a> {
+    pub name: &'a str,
+    pub make_and_model: &'a str,
+    pub location: &'a str,
+}
 
 /// What approving `email` meant for that user's account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +41,7 @@ pub async fn enrol(
     cloud: &Arc<Cloud>,
     admin: &User,
     email: &str,
-    request: &DeviceAuthorization,
+    device: DeviceFacts<'_>,
 ) -> Result<Enrolment, StoreError> {
     let now = cloud.now();
     let user = match cloud.store.user_by_email(email).await? {
@@ -83,9 +90,9 @@ pub async fn enrol(
         email,
         &EnrolmentFacts {
             organisation: &admin.org_name,
-            device_name: &request.device_name,
-            make_and_model: &request.device_make_and_model,
-            location: &request.device_location,
+            device_name: device.name,
+            make_and_model: device.make_and_model,
+            location: device.location,
             link: &link,
             valid_hours: (lifetime + 3599) / 3600,
         },

@@ -7,7 +7,8 @@
 //! - [`accounts`]: passwords, sign-in/out, sessions, CSRF, set-password links.
 //! - [`device_auth`]: RFC 8414 metadata, device authorization and token endpoints, the
 //!   verification page, bearer tokens.
-//! - [`admin`]: `printbridge cloud admin ...` bootstrap commands.
+//! - [`admin`]: `printbridge cloud admin ...` bootstrap commands; [`admin_pages`]: the
+//!   administrator's overview page and devices' access requests.
 //! - [`enrolment`]: accounts and set-password mails for users approved before they had one.
 //! - [`pages`]: templates and page responses; [`secrets`]: tokens, hashes and user codes.
 //! - [`registry`]: the printer registry API for approved devices.
@@ -16,6 +17,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admin_pages;
 pub mod blob;
 pub mod config;
 pub mod device_auth;
@@ -244,6 +246,19 @@ pub fn router(cloud: Arc<Cloud>) -> Router {
             get(accounts::set_password_get).post(accounts::set_password_post),
         )
         .route("/api/v1/device", get(da::api_device))
+        .route(admin_pages::ADMIN_PATH, get(admin_pages::admin_get))
+        .route(
+            admin_pages::ACCESS_DECISION_PATH,
+            post(admin_pages::access_decision),
+        )
+        .route(
+            admin_pages::ACCESS_REQUESTS_PATH,
+            post(admin_pages::access_request_create),
+        )
+        .route(
+            "/api/v1/access-requests/{id}",
+            get(admin_pages::access_request_get),
+        )
         .route(
             registry::PRINTERS_PATH,
             get(registry::list).post(registry::register),

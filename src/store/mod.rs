@@ -8,6 +8,7 @@
 //! between instances (approving a code, redeeming it, rotating a refresh token, counting failures)
 //! are single conditional `UPDATE`s or upserts whose outcome the database decides.
 
+pub mod access;
 pub mod accounts;
 pub mod device_auth;
 pub mod infra;

@@ -299,3 +299,85 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+// ---- flows several tests share -------------------------------------------------------------------
+
+/// A device asking for authorization for `user` (RFC 8628 §3.1).
+pub fn request_code(device: &mut Http, uuid: &str, user: &str) -> Value {
+    let r = device.post_form(
+        "/oauth/device_authorization",
+        &[
+            ("client_id", "printbridge-appliance"),
+            ("device_name", "Front desk"),
+            ("device_make_and_model", "printbridge appliance"),
+            ("device_uuid", uuid),
+            ("device_location", "2nd floor"),
+            ("user_email", user),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+/// Signs `email` in through the sign-in form (no redirect checks; see cloud_device_auth.rs).
+pub fn sign_in(browser: &mut Http, email: &str, password: &str) {
+    let page = browser.get("/signin?next=/device");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.field("csrf");
+    let r = browser.post_form(
+        "/signin",
+        &[
+            ("email", email),
+            ("password", password),
+            ("csrf", &csrf),
+            ("next", "/device"),
+        ],
+    );
+    assert_eq!(r.status, 303, "sign-in failed: {}", r.body);
+}
+
+/// As a signed-in administrator, approves the device authorization request with `user_code` for `user`; returns the result page's text.
+pub fn approve(browser: &mut Http, user_code: &str, user: &str) -> String {
+    let page = browser.get(&format!("/device?user_code={user_code}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.field("csrf");
+    let request = page.field("request");
+    let r = browser.post_form(
+        "/device",
+        &[
+            ("csrf", &csrf),
+            ("request", &request),
+            ("user_email", user),
+            ("decision", "approve"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+/// Polls the token endpoint once (the approval is already made) and returns the access token.
+pub fn redeem(device: &mut Http, device_code: &str) -> String {
+    let r = device.post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code),
+            ("client_id", "printbridge-appliance"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["access_token"].as_str().unwrap().to_string()
+}
+
+pub fn device_info(device: &mut Http, token: &str) -> Value {
+    let auth = format!("Bearer {token}");
+    let r = device.send(
+        "GET",
+        "/api/v1/device",
+        &[("Authorization", auth.as_str())],
+        None,
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
