@@ -647,6 +647,15 @@ fn silent_output_device_releases_its_job() {
         "the document comes back intact"
     );
     assert_eq!(report_state(base, p, token, job, OD_B, 9), 0);
+    // The finished job's document is deleted from the document store.
+    let documents = s._dir.path().join("data/documents");
+    assert!(
+        common::wait_until(Duration::from_secs(60), || std::fs::read_dir(&documents)
+            .map(|d| d.count() == 0)
+            .unwrap_or(false)),
+        "the finished job's document stayed in {}",
+        documents.display()
+    );
     // An output device of an unknown uuid cannot act.
     let unknown = "urn:uuid:cccccccc-0000-4000-8000-00000000000c";
     assert_eq!(
@@ -935,4 +944,369 @@ fn hostile_requests_get_precise_answers() {
         b"",
     );
     assert_eq!(r.msg.code, 0);
+}
+
+// ---- the registry and INFRA store, on SQLite and on PostgreSQL ---------------------------------
+
+async fn add_device(store: &printbridge::store::Store, org: &str, id: &str, users: &[&str]) {
+    sqlx::query(
+        "INSERT INTO devices (id, org_id, name, make_and_model, uuid, location, client_id, \
+           created_at) VALUES ($1, $2, 'd', 'm', $3, 'l', 'c', 1)",
+    )
+    .bind(id)
+    .bind(org)
+    .bind(format!("urn:uuid:{}", uuid_like()))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    for u in users {
+        sqlx::query("INSERT INTO device_users (device_id, email, granted_at) VALUES ($1, $2, 1)")
+            .bind(id)
+            .bind(*u)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+}
+
+/// Every registry and INFRA query, so that the one SQL text is proven on both backends.
+async fn infra_store_battery(store: &printbridge::store::Store) {
+    use printbridge::store::infra::{Acknowledged, JobUpdate, NewDocument, NewJob, WhichJobs};
+    use printbridge::store::registry::NewPrinter;
+    use printbridge::store::StoreError;
+
+    let (org, _) = store
+        .create_org_with_admin("Battery", "root@example.com", None, 1)
+        .await
+        .unwrap();
+    add_device(store, &org.id, "dev-1", &[USER]).await;
+    add_device(store, &org.id, "dev-2", &[]).await;
+    let new = NewPrinter {
+        org_id: org.id.clone(),
+        device_id: "dev-1".into(),
+        uuid: PRINTER_UUID.into(),
+        name: "P".into(),
+        location: "L".into(),
+        info: "I".into(),
+        make_and_model: "M".into(),
+    };
+    let p = store.register_printer(&new, 10).await.unwrap();
+    let again = store
+        .register_printer(
+            &NewPrinter {
+                name: "P2".into(),
+                ..new.clone()
+            },
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.name.as_str()),
+        (p.id.as_str(), "P2")
+    );
+    assert_eq!(again.config_changed_at, 20);
+    let stolen = store
+        .register_printer(
+            &NewPrinter {
+                device_id: "dev-2".into(),
+                ..new.clone()
+            },
+            30,
+        )
+        .await;
+    assert!(
+        matches!(stolen, Err(StoreError::Duplicate(_))),
+        "{stolen:?}"
+    );
+    assert_eq!(store.printer_users(&p.id).await.unwrap(), vec![USER]);
+    assert!(store.printer_user_allowed(&p.id, USER).await.unwrap());
+    assert!(!store.printer_user_allowed(&p.id, OTHER).await.unwrap());
+    store.allow_printer_user(&p.id, OTHER, 40).await.unwrap();
+    store.allow_printer_user(&p.id, OTHER, 41).await.unwrap();
+    assert!(store.printer_user_allowed(&p.id, OTHER).await.unwrap());
+    assert_eq!(store.printers_of_device("dev-1").await.unwrap().len(), 1);
+
+    // Output devices: one owner per uuid, a bound per printer.
+    assert!(store
+        .upsert_output_device(&p.id, OD_A, "dev-1", "x", 2, 50)
+        .await
+        .unwrap());
+    assert!(store
+        .upsert_output_device(&p.id, OD_A, "dev-1", "y", 2, 51)
+        .await
+        .unwrap());
+    assert!(!store
+        .upsert_output_device(&p.id, OD_A, "dev-2", "z", 2, 52)
+        .await
+        .unwrap());
+    assert!(store
+        .upsert_output_device(&p.id, OD_B, "dev-1", "b", 2, 53)
+        .await
+        .unwrap());
+    let third = "urn:uuid:cccccccc-0000-4000-8000-00000000000c";
+    assert!(!store
+        .upsert_output_device(&p.id, third, "dev-1", "c", 2, 54)
+        .await
+        .unwrap());
+    let ods = store.output_devices(&p.id).await.unwrap();
+    assert_eq!(ods.len(), 2);
+    assert_eq!(
+        (ods[0].uuid.as_str(), ods[1].attributes.as_str()),
+        (OD_B, "y")
+    );
+
+    // Jobs: Print-Job style, Create-Job + documents.
+    let doc = |key: &str| NewDocument {
+        format: "application/pdf".into(),
+        compression: "none".into(),
+        name: "d".into(),
+        blob: key.into(),
+        size: 2048,
+    };
+    let job = |doc: Option<NewDocument>| NewJob {
+        printer_id: p.id.clone(),
+        uuid: "urn:uuid:1".into(),
+        owner: USER.into(),
+        name: "j".into(),
+        attributes: String::new(),
+        document: doc,
+    };
+    let j1 = store
+        .create_job(&job(Some(doc("blob-1"))), 100)
+        .await
+        .unwrap();
+    let j2 = store.create_job(&job(None), 101).await.unwrap();
+    assert_eq!((j1, j2), (1, 2));
+    let fetchable = |v: Vec<printbridge::store::infra::JobRow>| {
+        v.into_iter().map(|j| j.job_id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        fetchable(
+            store
+                .jobs(&p.id, WhichJobs::Fetchable, None, 10)
+                .await
+                .unwrap()
+        ),
+        vec![1]
+    );
+    assert_eq!(
+        store
+            .add_document(&p.id, j2, Some(&doc("blob-2")), false, 102)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .add_document(&p.id, j2, Some(&doc("blob-3")), true, 103)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        store
+            .add_document(&p.id, j2, None, true, 104)
+            .await
+            .unwrap(),
+        None
+    );
+    let j = store.job(&p.id, j2).await.unwrap().unwrap();
+    assert_eq!((j.documents, j.k_octets, j.complete), (2, 4, true));
+    assert_eq!(
+        fetchable(
+            store
+                .jobs(&p.id, WhichJobs::Fetchable, None, 10)
+                .await
+                .unwrap()
+        ),
+        vec![1, 2]
+    );
+    assert_eq!(
+        store
+            .jobs(&p.id, WhichJobs::All, Some(OTHER), 10)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(store.active_job_count(&p.id).await.unwrap(), 2);
+
+    // Assignment: exactly once.
+    assert_eq!(
+        store.acknowledge_job(&p.id, j1, OD_A, 110).await.unwrap(),
+        Acknowledged::Assigned
+    );
+    assert_eq!(
+        store.acknowledge_job(&p.id, j1, OD_A, 111).await.unwrap(),
+        Acknowledged::AlreadyYours
+    );
+    assert_eq!(
+        store.acknowledge_job(&p.id, j1, OD_B, 112).await.unwrap(),
+        Acknowledged::NotFetchable
+    );
+    assert_eq!(
+        store.acknowledge_job(&p.id, 99, OD_B, 112).await.unwrap(),
+        Acknowledged::NotFound
+    );
+    assert!(store
+        .set_document_state(&p.id, j1, 1, OD_A, 3, "none")
+        .await
+        .unwrap());
+    assert!(!store
+        .set_document_state(&p.id, j1, 1, OD_B, 3, "none")
+        .await
+        .unwrap());
+    let processing = JobUpdate {
+        state: 5,
+        reasons: "job-printing".into(),
+        message: Some("printing".into()),
+        impressions_completed: Some(1),
+    };
+    let j = store
+        .update_job_status(&p.id, j1, OD_A, &processing, 120)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (j.state, j.processing_at, j.message.as_str()),
+        (5, Some(120), "printing")
+    );
+    assert!(store
+        .update_job_status(&p.id, j1, OD_B, &processing, 121)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .touch_jobs(&p.id, OD_A, &[j1, j2, 77], 130)
+            .await
+            .unwrap(),
+        vec![(j2, 3), (77, 0)]
+    );
+
+    // Silence: released once, by one sweep.
+    assert_eq!(store.release_silent_jobs(125, 140).await.unwrap(), 0);
+    assert_eq!(store.release_silent_jobs(131, 141).await.unwrap(), 1);
+    assert_eq!(store.release_silent_jobs(131, 142).await.unwrap(), 0);
+    let j = store.job(&p.id, j1).await.unwrap().unwrap();
+    assert_eq!(
+        (j.state, j.reasons.as_str(), j.assigned_device),
+        (3, "job-fetchable", None)
+    );
+    let docs = store.documents(&p.id, j1).await.unwrap();
+    assert_eq!(docs[0].reasons, "document-fetchable");
+
+    // B takes it and finishes it; a deregistered A's jobs come back.
+    assert_eq!(
+        store.acknowledge_job(&p.id, j1, OD_B, 150).await.unwrap(),
+        Acknowledged::Assigned
+    );
+    let done = JobUpdate {
+        state: 9,
+        reasons: "job-completed-successfully".into(),
+        message: None,
+        impressions_completed: None,
+    };
+    let j = store
+        .update_job_status(&p.id, j1, OD_B, &done, 160)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (j.state, j.completed_at, j.impressions_completed),
+        (9, Some(160), 1)
+    );
+    assert_eq!(
+        store.acknowledge_job(&p.id, j2, OD_A, 170).await.unwrap(),
+        Acknowledged::Assigned
+    );
+    assert!(!store
+        .deregister_output_device(&p.id, OD_A, "dev-2", 171)
+        .await
+        .unwrap());
+    assert!(store
+        .deregister_output_device(&p.id, OD_A, "dev-1", 172)
+        .await
+        .unwrap());
+    assert_eq!(
+        fetchable(
+            store
+                .jobs(&p.id, WhichJobs::Fetchable, None, 10)
+                .await
+                .unwrap()
+        ),
+        vec![2]
+    );
+    assert_eq!(store.cancel_job(&p.id, j2, 180).await.unwrap(), Some(()));
+    assert_eq!(store.cancel_job(&p.id, j2, 181).await.unwrap(), None);
+    assert_eq!(
+        fetchable(
+            store
+                .jobs(&p.id, WhichJobs::Completed, None, 10)
+                .await
+                .unwrap()
+        ),
+        vec![2, 1]
+    );
+
+    // Blobs of finished jobs are handed out once.
+    let mut blobs = store.take_finished_blobs().await.unwrap();
+    blobs.sort();
+    assert_eq!(blobs, vec!["blob-1", "blob-2", "blob-3"]);
+    assert!(store.take_finished_blobs().await.unwrap().is_empty());
+
+    // Subscriptions see the events posted after them, in order.
+    let sub = store
+        .create_subscription(&p.id, "device:dev-1", "job-fetchable", 60, 200)
+        .await
+        .unwrap();
+    let s = store.subscription(&p.id, sub, 201).await.unwrap().unwrap();
+    assert!(store.subscription(&p.id, sub, 261).await.unwrap().is_none());
+    assert!(store
+        .events_from(&p.id, s.first_seq, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let j3 = store
+        .create_job(&job(Some(doc("blob-4"))), 210)
+        .await
+        .unwrap();
+    let events = store.events_from(&p.id, s.first_seq, 100).await.unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names, vec!["job-created", "job-fetchable"]);
+    assert_eq!(events[1].job_id, Some(j3));
+    assert_eq!(events[1].seq, events[0].seq + 1);
+    let all = store.events_from(&p.id, 1, 1000).await.unwrap();
+    assert!(all.windows(2).all(|w| w[1].seq == w[0].seq + 1), "{all:?}");
+    store.purge_infra(205, 300).await.unwrap();
+    assert_eq!(store.events_from(&p.id, 1, 1000).await.unwrap().len(), 2);
+    assert!(store.subscription(&p.id, sub, 201).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infra_store_battery_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = printbridge::store::Store::open(&printbridge::store::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    infra_store_battery(&store).await;
+    store.close().await;
+}
+
+#[test]
+fn infra_store_battery_postgresql() {
+    let pg = common::postgres::Postgres::start();
+    let url = pg.create_db("battery");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = printbridge::store::Store::open(&url).await.unwrap();
+        assert_eq!(store.backend(), printbridge::store::Backend::Postgres);
+        infra_store_battery(&store).await;
+        store.close().await;
+    });
 }

@@ -763,18 +763,35 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Blob keys of finished jobs' documents, cleared in the same statement so that exactly one
-    /// caller (of any instance) deletes each blob.
+    /// Blob keys of finished jobs' documents, each handed to exactly one caller (of any
+    /// instance): a key is cleared by a conditional UPDATE, and only the caller whose UPDATE
+    /// cleared it gets it (RETURNING would show the cleared value, not the key).
     pub async fn take_finished_blobs(&self) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<Option<String>> = sqlx::query_scalar(
-            "UPDATE infra_documents SET blob = NULL WHERE blob IS NOT NULL AND EXISTS ( \
-               SELECT 1 FROM infra_jobs j WHERE j.printer_id = infra_documents.printer_id \
-                 AND j.job_id = infra_documents.job_id AND j.state >= 7) \
-             RETURNING blob",
+        let rows = sqlx::query(
+            "SELECT d.printer_id, d.job_id, d.number, d.blob FROM infra_documents d \
+             JOIN infra_jobs j ON j.printer_id = d.printer_id AND j.job_id = d.job_id \
+             WHERE d.blob IS NOT NULL AND j.state >= 7 LIMIT 500",
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().flatten().collect())
+        let mut taken = Vec::new();
+        for r in &rows {
+            let key: String = r.try_get("blob")?;
+            let cleared = sqlx::query(
+                "UPDATE infra_documents SET blob = NULL \
+                 WHERE printer_id = $1 AND job_id = $2 AND number = $3 AND blob = $4",
+            )
+            .bind(r.try_get::<String, _>("printer_id")?)
+            .bind(r.try_get::<i64, _>("job_id")?)
+            .bind(r.try_get::<i64, _>("number")?)
+            .bind(&key)
+            .execute(self.pool())
+            .await?;
+            if cleared.rows_affected() == 1 {
+                taken.push(key);
+            }
+        }
+        Ok(taken)
     }
 
     // ---- subscriptions and events --------------------------------------------------------
