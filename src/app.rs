@@ -87,6 +87,8 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         resolutions_dpi: p.resolutions_dpi.clone(),
         ..Capabilities::default()
     };
+    // Jobs that leave an option out print with the default this queue advertises.
+    spool.set_ticket_defaults(crate::convert::ticket::JobTicket::defaults_for(&caps));
     // Values set over IPP (Set-Printer-Attributes) were set after the file was written: they win.
     let mut desc = Description {
         name: p.name.clone(),

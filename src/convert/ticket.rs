@@ -2,7 +2,7 @@
 //! data the imposition code reads, with the printer's `*-default` values where the job has none.
 
 use crate::codec::ipp::{Attribute, Value};
-use crate::model::printer::{media_by_name, standard_media};
+use crate::model::printer::{media_by_name, standard_media, Capabilities};
 
 /// The media the ticket falls back to when the job names none (media-default).
 pub const DEFAULT_MEDIA: &str = "iso_a4_210x297mm";
@@ -230,10 +230,40 @@ fn member<'a>(c: &'a [Attribute], name: &str) -> Option<&'a Attribute> {
 }
 
 impl JobTicket {
-    /// Builds the ticket from a job's validated job template attributes. Values the validator
-    /// would not have let through fall back to the default rather than failing: the job was
-    /// accepted, so it prints with what can be honoured.
+    /// The ticket of a job that asks for nothing on a printer with `caps`: the `*-default`
+    /// values the printer advertises (crate::ipp::attributes), so that what a client reads as
+    /// the default is what prints (RFC 8011 §5.2: a job without an attribute gets the default).
+    pub fn defaults_for(caps: &Capabilities) -> JobTicket {
+        let m = caps.default_media();
+        JobTicket {
+            media: Media::from_hmm(m.name.clone(), m.width, m.length),
+            sides: match caps.sides_default.as_str() {
+                "two-sided-long-edge" => Sides::TwoSidedLongEdge,
+                "two-sided-short-edge" => Sides::TwoSidedShortEdge,
+                _ => Sides::OneSided,
+            },
+            color_mode: color_mode(Some(&caps.color_mode_default)),
+            ..JobTicket::default()
+        }
+    }
+
+    /// Builds the ticket from a job's validated job template attributes over the built-in
+    /// defaults; see [`JobTicket::from_attributes_over`].
     pub fn from_attributes(
+        attrs: &[Attribute],
+        job_name: &str,
+        user: &str,
+        time: i64,
+    ) -> JobTicket {
+        Self::from_attributes_over(&JobTicket::default(), attrs, job_name, user, time)
+    }
+
+    /// Builds the ticket from a job's validated job template attributes; what the job does not
+    /// say comes from `defaults` (the printer's, [`JobTicket::defaults_for`]). Values the
+    /// validator would not have let through fall back to the default rather than failing: the
+    /// job was accepted, so it prints with what can be honoured.
+    pub fn from_attributes_over(
+        defaults: &JobTicket,
         attrs: &[Attribute],
         job_name: &str,
         user: &str,
@@ -243,7 +273,7 @@ impl JobTicket {
             job_name: job_name.to_string(),
             user: user.to_string(),
             time,
-            ..JobTicket::default()
+            ..defaults.clone()
         };
         for a in attrs {
             match a.name.as_str() {
@@ -321,15 +351,7 @@ impl JobTicket {
                         t.output_bin = k.to_string();
                     }
                 }
-                "print-color-mode" => {
-                    t.color_mode = match keyword(a) {
-                        Some("monochrome" | "process-monochrome" | "bi-level") => {
-                            ColorMode::Monochrome
-                        }
-                        Some("color") => ColorMode::Color,
-                        _ => ColorMode::Auto,
-                    };
-                }
+                "print-color-mode" => t.color_mode = color_mode(keyword(a)),
                 "page-delivery" => {
                     t.reverse_order = keyword(a).is_some_and(|k| k.starts_with("reverse-order"));
                 }
@@ -348,6 +370,14 @@ impl JobTicket {
     /// Whether 1-based page `n` of a document is selected by page-ranges.
     pub fn page_selected(&self, n: u32) -> bool {
         self.page_ranges.is_empty() || self.page_ranges.iter().any(|&(lo, hi)| lo <= n && n <= hi)
+    }
+}
+
+fn color_mode(keyword: Option<&str>) -> ColorMode {
+    match keyword {
+        Some("monochrome" | "process-monochrome" | "bi-level") => ColorMode::Monochrome,
+        Some("color") => ColorMode::Color,
+        _ => ColorMode::Auto,
     }
 }
 
@@ -437,6 +467,38 @@ mod tests {
         assert!(t.duplex());
         assert_eq!(t.color_mode, ColorMode::Monochrome);
         assert!(t.reverse_order && t.cover_sheet);
+    }
+
+    #[test]
+    fn printer_defaults_fill_what_the_job_leaves_out() {
+        let caps = Capabilities {
+            media_default: "na_letter_8.5x11in".into(),
+            sides_default: "two-sided-long-edge".into(),
+            color_mode_default: "monochrome".into(),
+            ..Capabilities::default()
+        };
+        let d = JobTicket::defaults_for(&caps);
+        let t = JobTicket::from_attributes_over(&d, &[], "j", "u", 5);
+        assert_eq!(t.media.name, "na_letter_8.5x11in");
+        assert!((t.media.width_pt - 612.0).abs() < 0.1 && (t.media.height_pt - 792.0).abs() < 0.1);
+        assert_eq!(t.sides, Sides::TwoSidedLongEdge);
+        assert_eq!(t.color_mode, ColorMode::Monochrome);
+        assert_eq!((t.job_name.as_str(), t.time), ("j", 5));
+        // What the job says wins over the printer's default.
+        let attrs = [
+            kw("media", "iso_a5_148x210mm"),
+            kw("sides", "one-sided"),
+            kw("print-color-mode", "color"),
+        ];
+        let t = JobTicket::from_attributes_over(&d, &attrs, "j", "u", 5);
+        assert_eq!(t.media.name, "iso_a5_148x210mm");
+        assert_eq!(t.sides, Sides::OneSided);
+        assert_eq!(t.color_mode, ColorMode::Color);
+        // The built-in printer's defaults are the built-in ticket's.
+        assert_eq!(
+            JobTicket::defaults_for(&Capabilities::default()),
+            JobTicket::default()
+        );
     }
 
     #[test]

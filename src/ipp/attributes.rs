@@ -207,11 +207,7 @@ pub fn pwg_raster_types(caps: &Capabilities) -> Vec<&'static str> {
 pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -> Vec<Attribute> {
     let mut a: Vec<Attribute> = Vec::new();
     let mut put = |n: &str, v: Vec<Value>| a.push(Attribute::set(n, v));
-    let default_media = caps
-        .media
-        .iter()
-        .find(|m| m.name == caps.media_default)
-        .unwrap_or(&caps.media[0]);
+    let default_media = caps.default_media();
     let ready: Vec<&MediaSize> = caps
         .media_ready
         .iter()
@@ -226,12 +222,8 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
             units: 3,
         })
         .collect();
-    let default_res = caps
-        .resolutions_dpi
-        .iter()
-        .copied()
-        .find(|r| *r == 300)
-        .unwrap_or(caps.resolutions_dpi[0]);
+    // The renderer and the device use the same defaults (convert::ticket::JobTicket::defaults_for).
+    let default_res = caps.resolution_default_dpi();
 
     put("charset-configured", vec![Value::Charset("utf-8".into())]);
     put(
@@ -328,8 +320,8 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
         "media-col-default",
         vec![media_col(
             default_media,
-            Some(&caps.media_sources[1.min(caps.media_sources.len() - 1)]),
-            &caps.media_types[0],
+            Some(&caps.media_source_default),
+            &caps.media_type_default,
             caps.margin,
         )],
     );
@@ -340,8 +332,8 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
             .map(|m| {
                 media_col(
                     m,
-                    Some(&caps.media_sources[1.min(caps.media_sources.len() - 1)]),
-                    &caps.media_types[0],
+                    Some(&caps.media_source_default),
+                    &caps.media_type_default,
                     caps.margin,
                 )
             })
@@ -477,13 +469,14 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
         "preferred-attributes-supported",
         vec![Value::Boolean(false)],
     );
-    let color_modes: &[&str] = if caps.color {
-        &["auto", "color", "monochrome"]
-    } else {
-        &["auto", "monochrome"]
-    };
-    put("print-color-mode-default", vec![kw("auto")]);
-    put("print-color-mode-supported", kws(color_modes));
+    put(
+        "print-color-mode-default",
+        vec![kw(&caps.color_mode_default)],
+    );
+    put(
+        "print-color-mode-supported",
+        caps.color_modes_supported().iter().map(|s| kw(s)).collect(),
+    );
     put("print-content-optimize-default", vec![kw("auto")]);
     put(
         "print-content-optimize-supported",
@@ -540,12 +533,11 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
             Value::UriScheme("https".into()),
         ],
     );
-    let mut sides = vec!["one-sided"];
-    if caps.duplex {
-        sides.extend(["two-sided-long-edge", "two-sided-short-edge"]);
-    }
-    put("sides-default", vec![kw("one-sided")]);
-    put("sides-supported", kws(&sides));
+    put("sides-default", vec![kw(&caps.sides_default)]);
+    put(
+        "sides-supported",
+        caps.sides_supported().iter().map(|s| kw(s)).collect(),
+    );
     put(
         "urf-supported",
         urf_supported(caps).iter().map(|s| kw(s)).collect(),

@@ -187,7 +187,7 @@ pub fn check_job_template(job_group: &[Attribute], caps: &Capabilities) -> Check
                 })
             }
             "print-color-mode" => matches!(single(a), Some(Value::Keyword(k))
-                if k == "auto" || k == "monochrome" || (caps.color && k == "color")),
+                if caps.color_modes_supported().contains(k)),
             "print-content-optimize" => matches!(single(a), Some(Value::Keyword(k))
                 if ["auto", "graphic", "photo", "text", "text-and-graphic"].contains(&k.as_str())),
             "print-quality" => matches!(single(a), Some(Value::Enum(3..=5))),
@@ -198,7 +198,7 @@ pub fn check_job_template(job_group: &[Attribute], caps: &Capabilities) -> Check
             "printer-resolution" => matches!(single(a), Some(Value::Resolution { x, y, units: 3 })
                 if x == y && caps.resolutions_dpi.contains(x)),
             "sides" => matches!(single(a), Some(Value::Keyword(k))
-                if k == "one-sided" || (caps.duplex && (k == "two-sided-long-edge" || k == "two-sided-short-edge"))),
+                if caps.sides_supported().contains(k)),
             // Informational attributes clients send with the job; harmless to keep.
             "job-name" | "document-name-supplied" => true,
             _ => false,

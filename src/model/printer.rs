@@ -56,6 +56,61 @@ pub struct Capabilities {
     pub document_formats: Vec<String>,
     pub pages_per_minute: i32,
     pub pages_per_minute_color: i32,
+    /// sides-supported; empty: derived from `duplex` (see [`Capabilities::sides_supported`]).
+    pub sides: Vec<String>,
+    /// sides-default, one of the supported values.
+    pub sides_default: String,
+    /// print-color-mode-supported; empty: derived from `color`.
+    pub color_modes: Vec<String>,
+    /// print-color-mode-default, one of the supported values.
+    pub color_mode_default: String,
+    /// The media-source and media-type of media-col-default.
+    pub media_source_default: String,
+    pub media_type_default: String,
+    /// printer-resolution-default, dpi; one of `resolutions_dpi` (the first when it is not).
+    pub resolution_default: i32,
+}
+
+impl Capabilities {
+    /// sides-supported (RFC 8011 §5.2.8): the explicit list (from a PPD), else what `duplex` says.
+    pub fn sides_supported(&self) -> Vec<String> {
+        if !self.sides.is_empty() {
+            return self.sides.clone();
+        }
+        let mut v = vec!["one-sided".to_string()];
+        if self.duplex {
+            v.extend(["two-sided-long-edge".into(), "two-sided-short-edge".into()]);
+        }
+        v
+    }
+
+    /// print-color-mode-supported (PWG 5100.13): the explicit list (from a PPD), else `auto`,
+    /// `monochrome` and, on a colour device, `color`.
+    pub fn color_modes_supported(&self) -> Vec<String> {
+        if !self.color_modes.is_empty() {
+            return self.color_modes.clone();
+        }
+        let list: &[&str] = if self.color {
+            &["auto", "color", "monochrome"]
+        } else {
+            &["auto", "monochrome"]
+        };
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// printer-resolution-default, always one of the supported resolutions.
+    pub fn resolution_default_dpi(&self) -> i32 {
+        if self.resolutions_dpi.contains(&self.resolution_default) {
+            self.resolution_default
+        } else {
+            self.resolutions_dpi.first().copied().unwrap_or(300)
+        }
+    }
+
+    /// The default media size, always one of `media`.
+    pub fn default_media(&self) -> &MediaSize {
+        media_by_name(&self.media, &self.media_default).unwrap_or(&self.media[0])
+    }
 }
 
 impl Default for Capabilities {
@@ -85,6 +140,13 @@ impl Default for Capabilities {
             ],
             pages_per_minute: 20,
             pages_per_minute_color: 15,
+            sides: Vec::new(),
+            sides_default: "one-sided".into(),
+            color_modes: Vec::new(),
+            color_mode_default: "auto".into(),
+            media_source_default: "main".into(),
+            media_type_default: "stationery".into(),
+            resolution_default: 300,
         }
     }
 }

@@ -27,9 +27,15 @@ pub fn rendered_path(spool: &Spool, job_id: u32) -> PathBuf {
     spool.dir.join("rendered").join(format!("{job_id}.pdf"))
 }
 
-/// The ticket of a job, from its stored job template attributes.
-pub fn ticket(job: &Job) -> JobTicket {
-    JobTicket::from_attributes(&job.attributes, &job.name, &job.owner, job.time_created)
+/// The ticket of a job, from its stored job template attributes over the queue's defaults.
+pub fn ticket(spool: &Spool, job: &Job) -> JobTicket {
+    JobTicket::from_attributes_over(
+        &spool.ticket_defaults(),
+        &job.attributes,
+        &job.name,
+        &job.owner,
+        job.time_created,
+    )
 }
 
 /// Renders `job` (or reuses a rendering finished before a crash) and returns the PDF's path.
@@ -49,7 +55,7 @@ pub async fn render(spool: &Spool, job: &Job) -> Result<PathBuf, RenderFailure> 
             )
         })
         .collect();
-    let ticket = ticket(job);
+    let ticket = ticket(spool, job);
     let out = target.clone();
     let id = job.id;
     tokio::task::spawn_blocking(move || render_blocking(id, &docs, &ticket, &out))
@@ -112,7 +118,151 @@ fn render_blocking(
     Ok(())
 }
 
+/// Removes what an earlier run left in `rendered/`: PDFs of jobs that are gone or have ended (a
+/// crash between the end of a job and [`discard`], or jobs purged since) and `.partial` files of
+/// renderings that were interrupted. Called when the spool opens, before any worker runs, so no
+/// rendering is in progress. Returns how many files were removed.
+pub(super) fn sweep_stale(spool: &Spool) -> std::io::Result<usize> {
+    let dir = spool.dir.join("rendered");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let keep = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".pdf"))
+            .and_then(|id| id.parse::<u32>().ok())
+            .and_then(|id| spool.get(id))
+            .is_some_and(|job| !job.status.state.is_terminal());
+        if !keep && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed stale rendered files");
+    }
+    Ok(removed)
+}
+
 /// Drops a job's rendered PDF once the job is finished (it is kept while the job may print again).
 pub async fn discard(spool: &Spool, job_id: u32) {
     let _ = tokio::fs::remove_file(rendered_path(spool, job_id)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::codec::ipp::{Attribute, Value};
+    use crate::model::clock::SystemClock;
+    use crate::model::job::JobEvent;
+    use crate::model::printer::Capabilities;
+    use crate::spool::{DocumentMeta, NewJob};
+
+    async fn job(spool: &Spool, attributes: Vec<Attribute>) -> Arc<Job> {
+        let d = spool.stage_document(&b"%PDF-1.4"[..], 0).await.unwrap();
+        let meta = DocumentMeta {
+            format: "application/pdf".into(),
+            compression: "none".into(),
+            name: None,
+        };
+        let new = NewJob {
+            owner: "alice".into(),
+            name: "j".into(),
+            attributes,
+            hold: None,
+        };
+        spool.create_job(new, Some((d, meta)), true).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn tickets_take_the_queues_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
+        let plain = job(&spool, Vec::new()).await;
+        let a5 = job(
+            &spool,
+            vec![Attribute::new(
+                "media",
+                Value::Keyword("iso_a5_148x210mm".into()),
+            )],
+        )
+        .await;
+        // Before the queue says otherwise: the built-in defaults (A4).
+        assert_eq!(ticket(&spool, &plain).media.name, "iso_a4_210x297mm");
+        let caps = Capabilities {
+            media_default: "na_letter_8.5x11in".into(),
+            color_mode_default: "monochrome".into(),
+            ..Capabilities::default()
+        };
+        spool.set_ticket_defaults(JobTicket::defaults_for(&caps));
+        let t = ticket(&spool, &plain);
+        assert_eq!(t.media.name, "na_letter_8.5x11in");
+        assert_eq!(t.color_mode, crate::convert::ticket::ColorMode::Monochrome);
+        assert_eq!(t.user, "alice");
+        let t = ticket(&spool, &a5);
+        assert_eq!(t.media.name, "iso_a5_148x210mm", "the job's own media wins");
+        assert_eq!(t.color_mode, crate::convert::ticket::ColorMode::Monochrome);
+    }
+
+    #[tokio::test]
+    async fn opening_the_spool_sweeps_stale_renderings() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pending, done);
+        {
+            let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+                .await
+                .unwrap();
+            pending = job(&spool, Vec::new()).await.id;
+            done = job(&spool, Vec::new()).await.id;
+            spool
+                .transition(done, JobEvent::StartProcessing)
+                .await
+                .unwrap();
+            spool.transition(done, JobEvent::Completed).await.unwrap();
+            let rendered = dir.path().join("rendered");
+            std::fs::create_dir_all(&rendered).unwrap();
+            for name in [
+                format!("{pending}.pdf"),
+                format!("{done}.pdf"),
+                "999.pdf".to_string(),
+                format!(".{pending}.pdf.partial"),
+                "notes.txt".to_string(),
+            ] {
+                std::fs::write(rendered.join(name), b"%PDF").unwrap();
+            }
+            spool.close().await;
+        }
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path().join("rendered"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [format!("{pending}.pdf")],
+            "only the pending job's rendering is kept"
+        );
+        assert_eq!(
+            rendered_path(&spool, pending),
+            dir.path().join("rendered").join(format!("{pending}.pdf"))
+        );
+        // Nothing to sweep is not an error, nor is a spool that never rendered.
+        assert_eq!(sweep_stale(&spool).unwrap(), 0);
+        let fresh = tempfile::tempdir().unwrap();
+        Spool::open(fresh.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
+    }
 }

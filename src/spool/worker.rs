@@ -89,7 +89,9 @@ async fn process(spool: &Arc<Spool>, device: &dyn Device, job: &Job) -> Outcome 
         id,
         name: job.name.clone(),
         rendered,
-        ticket: super::render::ticket(&job),
+        ticket: super::render::ticket(spool, &job),
+        attributes: job.attributes.clone(),
+        ledger: Some(spool.clone()),
         documents: job
             .documents
             .iter()
