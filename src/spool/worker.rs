@@ -90,8 +90,6 @@ async fn process(spool: &Arc<Spool>, device: &dyn Device, job: &Job) -> Outcome 
         name: job.name.clone(),
         rendered,
         ticket: super::render::ticket(spool, &job),
-        attributes: job.attributes.clone(),
-        ledger: Some(spool.clone()),
         documents: job
             .documents
             .iter()
