@@ -840,7 +840,9 @@ fn two_instances_on_postgresql_assign_each_job_once() {
 /// printer keeps serving.
 #[test]
 fn hostile_requests_get_precise_answers() {
-    let s = sqlite_cloud("[infra]\nmax_document_bytes = 4096\n");
+    let s = sqlite_cloud(
+        "[infra]\nmax_document_bytes = 4096\n[limits]\nsign_in_failures_per_account = 3\n",
+    );
     let (base, p, token) = (&s.cloud.base, &s.printer, &s.token);
     register_output_device(base, p, token, OD_A, simple_device_attrs("A"));
     let addr = base.trim_start_matches("http://");
@@ -935,6 +937,53 @@ fn hostile_requests_get_precise_answers() {
     assert_eq!(job_op(base, p, token, 0x0041, job, OD_A).msg.code, 0);
     let r = ipp_call(base, &p.path, Some(&bearer(token)), &m, b"");
     assert_eq!(r.msg.code, 0x0400);
+    // Job privacy as on the appliance: another user allowed on the printer sees bob's job
+    // without its name and owner, and may not cancel it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = printbridge::store::Store::open(&printbridge::store::sqlite_url(
+            &s._dir.path().join("data"),
+        ))
+        .await
+        .unwrap();
+        store.allow_printer_user(&p.id, OTHER, 1).await.unwrap();
+        store.close().await;
+    });
+    let mut m = request(0x0009, &p.uri, 50);
+    op(&mut m, "job-id", Value::Integer(job));
+    let carol = basic(OTHER, OTHER_PASSWORD);
+    let r = ipp_call(base, &p.path, Some(&carol), &m, b"");
+    assert_eq!(r.msg.code, 0, "{:?}", r.msg);
+    assert!(attr(&r.msg, tag::JOB, "job-state").is_some());
+    assert!(attr(&r.msg, tag::JOB, "job-originating-user-name").is_none());
+    assert!(attr(&r.msg, tag::JOB, "job-name").is_none());
+    let r = ipp_call(base, &p.path, Some(&basic(USER, USER_PASSWORD)), &m, b"");
+    assert_eq!(
+        attr(&r.msg, tag::JOB, "job-originating-user-name").and_then(Value::as_str),
+        Some(USER)
+    );
+    let mut c = request(0x0008, &p.uri, 51);
+    op(&mut c, "job-id", Value::Integer(job));
+    assert_eq!(
+        ipp_call(base, &p.path, Some(&carol), &c, b"").msg.code,
+        0x0401
+    );
+    // Failed passwords count against the account: after the limit even the right one waits.
+    for _ in 0..3 {
+        let r = ipp_call(
+            base,
+            &p.path,
+            Some(&basic(OTHER, "wrong password")),
+            &m,
+            b"",
+        );
+        assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
+    }
+    let r = ipp_call(base, &p.path, Some(&carol), &m, b"");
+    assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
     // Still serving.
     let r = ipp_call(
         base,
