@@ -36,6 +36,16 @@ pub enum AdminCommand {
         #[arg(long)]
         link: bool,
     },
+    /// Queue an instruction for a device on its control channel; prints the instruction's id.
+    Instruct {
+        /// The device's id (`device_id` in its `/api/v1/device`).
+        device: String,
+        /// sign-in, sign-out, power-save, apply-settings or identify.
+        kind: String,
+        /// A JSON object with the instruction's details.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +62,8 @@ pub enum AdminError {
     Mismatch,
     #[error("an organisation name must be 1 to 100 characters without control characters")]
     BadOrgName,
+    #[error(transparent)]
+    Control(#[from] super::control::ControlError),
 }
 
 /// What the admin commands need besides the command itself.
@@ -102,6 +114,18 @@ pub async fn run(cx: &AdminContext<'_>, cmd: AdminCommand) -> Result<(), AdminEr
                 role.as_str()
             );
             finish(cx, &user.id, link).await
+        }
+        AdminCommand::Instruct {
+            device,
+            kind,
+            payload,
+        } => {
+            let i = super::control::queue(cx.store, &device, &kind, &payload, cx.now).await?;
+            println!(
+                "queued {} #{} for device {}: {}",
+                i.kind, i.seq, i.device_id, i.id
+            );
+            Ok(())
         }
     }
 }

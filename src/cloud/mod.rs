@@ -4,6 +4,7 @@
 //! instances can share one PostgreSQL behind a load balancer.
 //!
 //! - [`config`]: the cloud's TOML configuration.
+//! - [`control`]: the devices' control channel (long poll, instruction queue, acknowledgements).
 //! - [`accounts`]: passwords, sign-in/out, sessions, CSRF, set-password links.
 //! - [`device_auth`]: RFC 8414 metadata, device authorization and token endpoints, the
 //!   verification page, bearer tokens.
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod admin_pages;
 pub mod blob;
 pub mod config;
+pub mod control;
 pub mod device_auth;
 pub mod enrolment;
 pub mod infra;
@@ -246,6 +248,8 @@ pub fn router(cloud: Arc<Cloud>) -> Router {
             get(accounts::set_password_get).post(accounts::set_password_post),
         )
         .route("/api/v1/device", get(da::api_device))
+        .route(control::CONTROL_PATH, get(control::poll))
+        .route("/api/v1/control/{id}/ack", post(control::ack))
         .route(admin_pages::ADMIN_PATH, get(admin_pages::admin_get))
         .route(
             admin_pages::ACCESS_DECISION_PATH,

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod control;
 pub mod device_auth;
 pub mod infra;
 pub mod registry;

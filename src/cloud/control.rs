@@ -1,0 +1,254 @@
+//! The device control channel: JSON over HTTP(S), authenticated by the device's access token.
+//! A device holds `GET /api/v1/control?wait=SECONDS` open (a long poll) and gets its
+//! unacknowledged instructions (sign-in, sign-out, power-save, apply-settings, identify) as soon
+//! as one is queued; it acknowledges each with `POST /api/v1/control/{id}/ack`. Instructions live
+//! in the database, so the instance that queues one need not be the one holding the poll: a held
+//! poll re-reads the queue every second, and at once when this instance queues for it. Only the
+//! plumbing: what the group sign-in policies send through it comes later (specs/groups.md).
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::device_auth::bearer_device;
+use super::Cloud;
+use crate::store::control::{AckOutcome, Instruction};
+use crate::store::StoreError;
+
+pub const CONTROL_PATH: &str = "/api/v1/control";
+/// The instruction kinds a device understands.
+pub const KINDS: [&str; 5] = [
+    "sign-in",
+    "sign-out",
+    "power-save",
+    "apply-settings",
+    "identify",
+];
+/// Longest hold of a poll; the default when the device names none.
+const MAX_WAIT_SECONDS: u64 = 60;
+const DEFAULT_WAIT_SECONDS: u64 = 30;
+/// A payload is a JSON object of at most this many bytes.
+pub const MAX_PAYLOAD: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(
+        "unknown instruction {0:?}; one of sign-in, sign-out, power-save, apply-settings, identify"
+    )]
+    Kind(String),
+    #[error("the payload must be a JSON object of at most 16 KiB")]
+    Payload,
+    #[error("no such device")]
+    NoDevice,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Wakes this instance's held polls when it queues an instruction.
+fn wake() -> &'static tokio::sync::Notify {
+    static WAKE: OnceLock<tokio::sync::Notify> = OnceLock::new();
+    WAKE.get_or_init(tokio::sync::Notify::new)
+}
+
+/// Checks an instruction: a known kind and a JSON object payload of bounded size; the payload
+/// as it will be stored.
+pub fn validate(kind: &str, payload: &str) -> Result<String, ControlError> {
+    if !KINDS.contains(&kind) {
+        return Err(ControlError::Kind(kind.to_string()));
+    }
+    let parsed: Value = serde_json::from_str(payload).map_err(|_| ControlError::Payload)?;
+    if payload.len() > MAX_PAYLOAD || !parsed.is_object() {
+        return Err(ControlError::Payload);
+    }
+    Ok(parsed.to_string())
+}
+
+/// Queues `kind` with `payload` (JSON object text) for `device_id` in `store`.
+pub async fn queue(
+    store: &crate::store::Store,
+    device_id: &str,
+    kind: &str,
+    payload: &str,
+    now: i64,
+) -> Result<Instruction, ControlError> {
+    let payload = validate(kind, payload)?;
+    if store.device(device_id).await?.is_none() {
+        return Err(ControlError::NoDevice);
+    }
+    let i = store
+        .queue_instruction(device_id, kind, &payload, now)
+        .await?;
+    tracing::info!(device = %device_id, instruction = %i.id, kind, "instruction queued");
+    wake().notify_waiters();
+    Ok(i)
+}
+
+fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+fn store_failed(e: StoreError) -> Response {
+    tracing::error!("control channel: {e}");
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "the service could not complete the request",
+    )
+}
+
+fn view(i: &Instruction) -> Value {
+    json!({
+        "id": i.id,
+        "seq": i.seq,
+        "kind": i.kind,
+        "payload": serde_json::from_str::<Value>(&i.payload).unwrap_or(Value::Null),
+        "created_at": i.created_at,
+    })
+}
+
+/// GET /api/v1/control?wait=SECONDS.
+pub async fn poll(
+    State(cloud): State<Arc<Cloud>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let device = match bearer_device(&cloud, &headers).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(resp)) => return resp,
+        Err(e) => return store_failed(e),
+    };
+    let wait = match q.get("wait").map(|w| w.parse::<u64>()) {
+        None => DEFAULT_WAIT_SECONDS,
+        Some(Ok(w)) => w.min(MAX_WAIT_SECONDS),
+        Some(Err(_)) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "wait must be a number of seconds",
+            )
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        // Registered before the read, so a queue between the read and the wait is not missed.
+        let woken = wake().notified();
+        let open = match cloud.store.open_instructions(&device.id).await {
+            Ok(o) => o,
+            Err(e) => return store_failed(e),
+        };
+        if !open.is_empty() || tokio::time::Instant::now() >= deadline {
+            let list: Vec<Value> = open.iter().map(view).collect();
+            return Json(json!({"instructions": list})).into_response();
+        }
+        let tick = tokio::time::sleep(Duration::from_secs(1));
+        tokio::select! {
+            _ = woken => {}
+            _ = tick => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AckBody {
+    status: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// POST /api/v1/control/{id}/ack with `{"status": "done" | "failed" | "rejected", "message"}`.
+pub async fn ack(
+    State(cloud): State<Arc<Cloud>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<AckBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let device = match bearer_device(&cloud, &headers).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(resp)) => return resp,
+        Err(e) => return store_failed(e),
+    };
+    let Ok(Json(b)) = body else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be JSON with status and message",
+        );
+    };
+    if !["done", "failed", "rejected"].contains(&b.status.as_str()) {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "status must be done, failed or rejected",
+        );
+    }
+    // The message is the device's own text: kept short and on one line.
+    let message: String = b
+        .message
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(500)
+        .collect();
+    match cloud
+        .store
+        .acknowledge_instruction(&device.id, &id, &b.status, &message, cloud.now())
+        .await
+    {
+        Ok(AckOutcome::Recorded) => {
+            tracing::info!(device = %device.id, instruction = %id, status = %b.status,
+                "instruction acknowledged");
+            Json(json!({"id": id, "status": b.status})).into_response()
+        }
+        Ok(AckOutcome::AlreadyAcknowledged) => json_error(
+            StatusCode::CONFLICT,
+            "already_acknowledged",
+            "this instruction was acknowledged before",
+        ),
+        Ok(AckOutcome::NotFound) => {
+            json_error(StatusCode::NOT_FOUND, "not_found", "no such instruction")
+        }
+        Err(e) => store_failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_are_checked() {
+        assert_eq!(validate("identify", "{}").unwrap(), "{}");
+        assert_eq!(
+            validate("apply-settings", r#"{"a": 1}"#).unwrap(),
+            r#"{"a":1}"#
+        );
+        assert!(matches!(
+            validate("reboot", "{}"),
+            Err(ControlError::Kind(_))
+        ));
+        assert!(matches!(
+            validate("identify", "[1]"),
+            Err(ControlError::Payload)
+        ));
+        assert!(matches!(
+            validate("identify", "{"),
+            Err(ControlError::Payload)
+        ));
+        let big = format!(r#"{{"x": "{}"}}"#, "a".repeat(MAX_PAYLOAD));
+        assert!(matches!(
+            validate("identify", &big),
+            Err(ControlError::Payload)
+        ));
+    }
+}
