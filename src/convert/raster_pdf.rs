@@ -375,6 +375,8 @@ struct OpenPage {
     rows: u32,
 }
 
+// One per conversion, moved only between pages: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Out<W: Write> {
     /// Between pages: PDF syntax goes straight to the output.
     Plain(Counting<W>),
