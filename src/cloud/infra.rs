@@ -1148,7 +1148,7 @@ async fn print_job(
         document: Some(document),
     };
     let job_id = cx.cloud.store.create_job(&job, cx.now()).await?;
-    cx.cloud.events.wake();
+    cx.cloud.events.wake(&cx.printer.id);
     Ok(job_created(
         cx,
         job_id,
@@ -1170,7 +1170,7 @@ async fn create_job(cx: &Ctx<'_>, req: Message) -> Result<Message, Status> {
         document: None,
     };
     let job_id = cx.cloud.store.create_job(&job, cx.now()).await?;
-    cx.cloud.events.wake();
+    cx.cloud.events.wake(&cx.printer.id);
     Ok(job_created(
         cx,
         job_id,
@@ -1255,7 +1255,7 @@ async fn send_document(
         }
         return Err(Status::not_possible("the job takes no more documents"));
     }
-    cx.cloud.events.wake();
+    cx.cloud.events.wake(&cx.printer.id);
     let reasons = if last {
         "job-fetchable"
     } else {
@@ -1296,7 +1296,7 @@ async fn cancel_job(cx: &Ctx<'_>, req: Message) -> Result<Message, Status> {
             job.job_id
         )));
     }
-    cx.cloud.events.wake();
+    cx.cloud.events.wake(&cx.printer.id);
     Ok(response(status::OK, None))
 }
 
@@ -1575,7 +1575,7 @@ async fn deregister_output_device(cx: &Ctx<'_>, req: Message) -> Result<Message,
     {
         return Err(Status::not_found("unknown output-device-uuid"));
     }
-    cx.cloud.events.wake();
+    cx.cloud.events.wake(&cx.printer.id);
     Ok(response(status::OK, None))
 }
 
@@ -1838,7 +1838,7 @@ async fn update_job_status(cx: &Ctx<'_>, req: Message) -> Result<Message, Status
         .await?
     {
         Some(_) => {
-            cx.cloud.events.wake();
+            cx.cloud.events.wake(&cx.printer.id);
             Ok(response(status::OK, None))
         }
         None => Err(Status::not_possible(format!(
@@ -1904,6 +1904,7 @@ async fn update_active_jobs(cx: &Ctx<'_>, req: Message) -> Result<Message, Statu
 /// Runs until `stop`: makes jobs of silent output devices fetchable again, deletes the documents
 /// of finished jobs and old events. Every instance runs it; each step is idempotent.
 pub async fn maintenance(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let watcher = tokio::spawn(super::notify::watch_events(cloud.clone(), stop.clone()));
     let silence = cloud.config.infra.device_silence_seconds;
     let tick = Duration::from_secs((silence / 4).clamp(1, 30) as u64);
     loop {
@@ -1912,7 +1913,7 @@ pub async fn maintenance(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiv
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!("{n} job(s) of silent output devices are fetchable again");
-                cloud.events.wake();
+                cloud.events.wake_all();
             }
             Err(e) => tracing::warn!("releasing jobs of silent output devices failed: {e}"),
         }
@@ -1935,7 +1936,10 @@ pub async fn maintenance(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiv
         }
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => {
+                watcher.abort();
+                return;
+            }
         }
     }
 }

@@ -1,9 +1,13 @@
 //! Printer subscriptions and ippget notifications (RFC 3995, RFC 3996) for the Infrastructure
 //! Printers: Create-Printer-Subscriptions and Get-Notifications with notify-wait, so a Proxy
 //! learns of a new job at once without polling. Events are rows in the database (any instance
-//! may have posted them); a waiting request re-checks on a short tick and whenever this
-//! instance posts an event ([`EventHub::wake`]).
+//! may have posted them). A held request looks at them again when [`EventHub`] wakes its
+//! printer: at once when this instance posts an event, and within a tick when another instance
+//! did ([`watch_events`] reads every watched printer's event counter with one query per tick, so
+//! the database load does not grow with the number of held requests).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -19,33 +23,99 @@ use crate::store::registry::PrinterRow;
 
 /// How long events are kept for Get-Notifications (ippget-event-life, RFC 3996 §5.3.1).
 pub const EVENT_LIFE_SECONDS: i64 = 300;
-/// How often a held Get-Notifications looks for events another instance posted.
+/// How often this instance looks for events another instance posted.
 const TICK: Duration = Duration::from_millis(250);
 /// Events one Get-Notifications response carries at most.
 const MAX_EVENTS: i64 = 100;
 /// Subscriptions one request may name.
 const MAX_SUBSCRIPTIONS: usize = 32;
 
-/// Wakes this instance's waiting Get-Notifications requests when it posts an event.
+/// Wakes this instance's held Get-Notifications requests, per printer.
+#[derive(Default)]
 pub struct EventHub {
-    tx: watch::Sender<u64>,
+    printers: Mutex<HashMap<String, Watched>>,
 }
 
-impl Default for EventHub {
-    fn default() -> Self {
-        EventHub {
-            tx: watch::channel(0).0,
+struct Watched {
+    tx: watch::Sender<u64>,
+    /// The printer's event counter (`printers.next_event_seq`) when last looked at.
+    seen: i64,
+}
+
+impl EventHub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watched>> {
+        // A panic while holding the lock leaves only counters behind: keep going.
+        self.printers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the requests held for `printer` (after this instance posted an event).
+    pub fn wake(&self, printer: &str) {
+        if let Some(w) = self.lock().get(printer) {
+            w.tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Wakes every held request (after a change whose printers are not known here).
+    pub fn wake_all(&self) {
+        for w in self.lock().values() {
+            w.tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// A receiver that changes when `printer` may have new events.
+    pub fn subscribe(&self, printer: &str) -> watch::Receiver<u64> {
+        self.lock()
+            .entry(printer.to_string())
+            .or_insert_with(|| Watched {
+                tx: watch::channel(0).0,
+                seen: -1,
+            })
+            .tx
+            .subscribe()
+    }
+
+    /// Printers someone waits for; forgets the others.
+    fn watched(&self) -> Vec<String> {
+        let mut map = self.lock();
+        map.retain(|_, w| w.tx.receiver_count() > 0);
+        map.keys().cloned().collect()
+    }
+
+    /// Wakes the printers whose event counter moved.
+    fn observe(&self, counters: &[(String, i64)]) {
+        let mut map = self.lock();
+        for (printer, seq) in counters {
+            if let Some(w) = map.get_mut(printer) {
+                // The first look wakes too: an event may have landed between a request's own
+                // look at the database and this one.
+                if w.seen != *seq {
+                    w.tx.send_modify(|n| *n = n.wrapping_add(1));
+                    w.seen = *seq;
+                }
+            }
         }
     }
 }
 
-impl EventHub {
-    pub fn wake(&self) {
-        self.tx.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.tx.subscribe()
+/// Runs until `stop`: every [`TICK`], reads the event counters of the printers that have held
+/// requests here and wakes those whose counter moved (events posted by another instance).
+pub async fn watch_events(cloud: Arc<Cloud>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let printers = cloud.events.watched();
+        if !printers.is_empty() {
+            match cloud.store.event_counters(&printers).await {
+                Ok(c) => cloud.events.observe(&c),
+                Err(e) => {
+                    tracing::warn!("reading event counters failed: {e}");
+                    // Let the held requests look for themselves.
+                    cloud.events.wake_all();
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }
 
@@ -182,7 +252,7 @@ pub async fn get_notifications(
         let from = seqs.get(i).copied().unwrap_or(1).max(s.first_seq);
         subs.push((s, from));
     }
-    let mut wake = cloud.events.subscribe();
+    let mut wake = cloud.events.subscribe(&printer.id);
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(cloud.config.infra.notify_wait_seconds);
     let min_from = subs.iter().map(|(_, f)| *f).min().unwrap_or(1);
@@ -247,7 +317,6 @@ pub async fn get_notifications(
         }
         tokio::select! {
             _ = wake.changed() => {}
-            _ = tokio::time::sleep(TICK) => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
@@ -260,6 +329,27 @@ fn up(t: i64) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hub_wakes_the_printer_whose_counter_moved() {
+        let hub = EventHub::default();
+        let mut a = hub.subscribe("a");
+        let mut b = hub.subscribe("b");
+        let mut watched = hub.watched();
+        watched.sort();
+        assert_eq!(watched, vec!["a", "b"]);
+        hub.observe(&[("a".into(), 5), ("b".into(), 7)]);
+        assert!(a.has_changed().unwrap() && b.has_changed().unwrap());
+        a.mark_unchanged();
+        b.mark_unchanged();
+        hub.observe(&[("a".into(), 6), ("b".into(), 7)]);
+        assert!(a.has_changed().unwrap());
+        assert!(!b.has_changed().unwrap());
+        hub.wake("b");
+        assert!(b.has_changed().unwrap());
+        drop(a);
+        assert_eq!(hub.watched(), vec!["b"]);
+    }
 
     #[test]
     fn job_state_changed_covers_created_and_completed() {

@@ -895,6 +895,31 @@ impl Store {
             .collect()
     }
 
+    /// The event counters (`next_event_seq`) of `printers`: a counter moves whenever an event
+    /// is posted for its printer, by any instance.
+    pub async fn event_counters(
+        &self,
+        printers: &[String],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut out = Vec::with_capacity(printers.len());
+        // Chunks keep the statement within every backend's parameter limit.
+        for chunk in printers.chunks(500) {
+            let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, next_event_seq FROM printers WHERE id IN ({})",
+                params.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for p in chunk {
+                q = q.bind(p);
+            }
+            for r in q.fetch_all(self.pool()).await? {
+                out.push((r.try_get("id")?, r.try_get("next_event_seq")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes events older than `event_cutoff` and expired subscriptions. Idempotent.
     pub async fn purge_infra(&self, event_cutoff: i64, now: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM infra_events WHERE created_at < $1")
