@@ -739,6 +739,7 @@ fn two_instances_on_postgresql_assign_each_job_once() {
     }
     all.sort();
     let taken: Arc<Mutex<Vec<(i32, &'static str)>>> = Arc::default();
+    let draining = Instant::now();
     let proxies: Vec<_> = [(a.base.clone(), OD_A), (b.base.clone(), OD_B)]
         .into_iter()
         .map(|(base, od)| {
@@ -771,13 +772,14 @@ fn two_instances_on_postgresql_assign_each_job_once() {
     for t in proxies {
         t.join().unwrap();
     }
+    let drained = draining.elapsed();
     let taken = taken.lock().unwrap().clone();
     let mut ids: Vec<i32> = taken.iter().map(|(j, _)| *j).collect();
     ids.sort();
     assert_eq!(ids, all, "every job acknowledged exactly once: {taken:?}");
     let per_device = |od: &str| taken.iter().filter(|(_, d)| *d == od).count();
     println!(
-        "{JOBS} jobs: {} to A, {} to B",
+        "{JOBS} jobs: {} to A, {} to B; fetched, acknowledged and completed in {drained:?}",
         per_device(OD_A),
         per_device(OD_B)
     );
