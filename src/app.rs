@@ -37,6 +37,17 @@ pub enum AppError {
     NoListener,
     #[error(transparent)]
     Device(#[from] device::SetupError),
+    #[error("cannot read the PPD {path}: {source}")]
+    PpdRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The parser's message starts with the line number ("line 12: ...").
+    #[error("PPD {path}: {source}")]
+    Ppd {
+        path: PathBuf,
+        source: crate::codec::ppd::PpdError,
+    },
 }
 
 /// The resource path of the default queue.
@@ -77,7 +88,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     };
 
     let p = &config.printer;
-    let caps = Capabilities {
+    let mut caps = Capabilities {
         make_and_model: p.make_and_model.clone(),
         color: p.color,
         duplex: p.duplex,
@@ -87,6 +98,10 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         resolutions_dpi: p.resolutions_dpi.clone(),
         ..Capabilities::default()
     };
+    if let Some(path) = &p.ppd {
+        caps = load_ppd(path, &caps)?;
+        tracing::info!("capabilities from PPD {}", path.display());
+    }
     // Jobs that leave an option out print with the default this queue advertises.
     spool.set_ticket_defaults(crate::convert::ticket::JobTicket::defaults_for(&caps));
     // Values set over IPP (Set-Printer-Attributes) were set after the file was written: they win.
@@ -124,7 +139,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
             state_dir: state_dir.clone(),
             socket_format: p.socket_format,
             timeout: Duration::from_secs(p.device_timeout_seconds),
-            resolution_dpi: p.resolutions_dpi.iter().copied().max().unwrap_or(300) as u32,
+            resolution_dpi: caps.resolutions_dpi.iter().copied().max().unwrap_or(300) as u32,
             file_output: config.output.mode,
         },
         shutdown.clone(),
@@ -264,6 +279,20 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     }
     spool.close().await;
     Ok(())
+}
+
+/// A queue's capabilities from its PPD (a local file named in the configuration, never anything
+/// from the network); any parse error stops the start, naming the file and the line.
+fn load_ppd(path: &std::path::Path, base: &Capabilities) -> Result<Capabilities, AppError> {
+    let bytes = std::fs::read(path).map_err(|source| AppError::PpdRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let ppd = crate::codec::ppd::parse(&bytes).map_err(|source| AppError::Ppd {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Capabilities::from_ppd(&ppd, base))
 }
 
 /// The URI a person would type for a listener.

@@ -118,6 +118,10 @@ pub struct PrinterConfig {
     pub socket_format: crate::device::SocketFormat,
     /// Seconds an output device may take to accept a connection or make progress.
     pub device_timeout_seconds: u64,
+    /// A PPD describing the device: its media, trays, duplex, colour and resolutions replace
+    /// `media_default`, `color`, `duplex` and `resolutions_dpi`. Read once at start, from this
+    /// local path only.
+    pub ppd: Option<PathBuf>,
 }
 
 impl PrinterConfig {
@@ -151,6 +155,7 @@ impl Default for PrinterConfig {
             device_uri: None,
             socket_format: crate::device::SocketFormat::Pdf,
             device_timeout_seconds: 30,
+            ppd: None,
         }
     }
 }
@@ -368,6 +373,13 @@ mod tests {
         assert!(err.contains("printer.device_uri"), "{err}");
         assert!(err.contains("unknown scheme 'lpd'"), "{err}");
         assert!(Config::parse("[printer]\nsocket_format = \"ps\"\n", Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn ppd_path_is_read_from_the_printer_section() {
+        assert_eq!(Config::default().printer.ppd, None);
+        let c = Config::parse("[printer]\nppd = \"/etc/pb/laser.ppd\"\n", Path::new("x")).unwrap();
+        assert_eq!(c.printer.ppd, Some(PathBuf::from("/etc/pb/laser.ppd")));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What a printer can do (media, resolutions, formats, colour, duplex) and its settable description:
 //! plain data that the IPP layer turns into attributes and job-template validation checks against.
 
+use crate::codec::ppd::{self, Ppd};
+
 /// One media size (PWG 5101.1 self-describing name, dimensions in hundredths of millimetres).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaSize {
@@ -151,6 +153,120 @@ impl Default for Capabilities {
     }
 }
 
+impl Capabilities {
+    /// The capabilities of a printer described by a PPD (PPD 4.3; mapped by
+    /// [`crate::codec::ppd::capabilities`]): its media, sources, types, sides, colour modes and
+    /// resolutions, with the PPD's defaults, so the queue never advertises what the device cannot
+    /// do. What a PPD does not say (document formats, speed, and media-ready where the PPD lacks
+    /// the configured sizes) comes from `base`.
+    pub fn from_ppd(ppd: &Ppd, base: &Capabilities) -> Capabilities {
+        let pc = ppd::capabilities(ppd);
+        let mut media: Vec<MediaSize> = Vec::new();
+        for m in &pc.media {
+            if media_by_name(&media, &m.pwg_name).is_none() {
+                media.push(MediaSize {
+                    name: m.pwg_name.clone(),
+                    width: m.width as i32,
+                    length: m.length as i32,
+                });
+            }
+        }
+        if media.is_empty() {
+            media = base.media.clone();
+        }
+        let media_default = pc
+            .media_default
+            .filter(|d| media_by_name(&media, d).is_some())
+            .unwrap_or_else(|| media[0].name.clone());
+        let mut media_ready: Vec<String> = base
+            .media_ready
+            .iter()
+            .filter(|n| media_by_name(&media, n).is_some())
+            .cloned()
+            .collect();
+        if !media_ready.contains(&media_default) {
+            media_ready.insert(0, media_default.clone());
+        }
+        // IPP keywords (sanitized by the mapping) and the default, falling back to `fallback`
+        // when the PPD has no such option.
+        let keywords = |list: &[ppd::Mapped], default: Option<String>, fallback: &str| {
+            let mut v: Vec<String> = Vec::new();
+            for m in list {
+                if !v.contains(&m.ipp) {
+                    v.push(m.ipp.clone());
+                }
+            }
+            if v.is_empty() {
+                v.push(fallback.to_string());
+            }
+            let d = default
+                .filter(|d| v.contains(d))
+                .unwrap_or_else(|| v[0].clone());
+            (v, d)
+        };
+        let (media_sources, media_source_default) =
+            keywords(&pc.media_sources, pc.media_source_default, "auto");
+        let (media_types, media_type_default) =
+            keywords(&pc.media_types, pc.media_type_default, "stationery");
+        let (sides, sides_default) = keywords(&pc.sides, pc.sides_default, "one-sided");
+        let (color_modes, color_mode_default) =
+            keywords(&pc.color_modes, pc.color_mode_default, "monochrome");
+        // printer-resolution here is square (cross-feed = feed); a 1200x600dpi choice is offered
+        // as its lower square value rather than as a resolution the device lacks.
+        let mut resolutions_dpi: Vec<i32> = Vec::new();
+        for r in &pc.resolutions {
+            let dpi = r.x_dpi.min(r.y_dpi) as i32;
+            if (72..=2400).contains(&dpi) && !resolutions_dpi.contains(&dpi) {
+                resolutions_dpi.push(dpi);
+            }
+        }
+        if resolutions_dpi.is_empty() {
+            resolutions_dpi = base.resolutions_dpi.clone();
+        }
+        let resolution_default = pc
+            .resolution_default
+            .map(|r| r.x_dpi.min(r.y_dpi) as i32)
+            .filter(|d| resolutions_dpi.contains(d))
+            .unwrap_or(resolutions_dpi[0]);
+        // One margin for every size (media-*-margin-supported): the widest the PPD's imageable
+        // areas need, so nothing is placed where the device cannot print.
+        let margin = pc
+            .media
+            .iter()
+            .filter_map(|m| m.margins)
+            .filter(|m| !m.is_borderless())
+            .map(|m| m.bottom.max(m.left).max(m.right).max(m.top) as i32)
+            .max()
+            .unwrap_or(base.margin);
+        let make_and_model = ppd
+            .nickname
+            .as_deref()
+            .or(ppd.model_name.as_deref())
+            .map(|s| s.chars().filter(|c| !c.is_control()).take(127).collect())
+            .unwrap_or_else(|| base.make_and_model.clone());
+        Capabilities {
+            make_and_model,
+            color: color_modes.iter().any(|m| m == "color"),
+            duplex: sides.iter().any(|s| s.starts_with("two-sided")),
+            media,
+            media_default,
+            media_ready,
+            media_sources,
+            media_types,
+            margin,
+            resolutions_dpi,
+            sides,
+            sides_default,
+            color_modes,
+            color_mode_default,
+            media_source_default,
+            media_type_default,
+            resolution_default,
+            ..base.clone()
+        }
+    }
+}
+
 /// The settable description of a printer (Set-Printer-Attributes in a later issue; config now).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Description {
@@ -161,4 +277,47 @@ pub struct Description {
     pub organizational_unit: String,
     /// `geo:` URI (RFC 5870) or empty for unknown.
     pub geo_location: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_ppd(file: &str) -> Capabilities {
+        let path = format!("{}/ppd/{file}", env!("CARGO_MANIFEST_DIR"));
+        let ppd = ppd::parse(&std::fs::read(path).unwrap()).unwrap();
+        Capabilities::from_ppd(&ppd, &Capabilities::default())
+    }
+
+    #[test]
+    fn a_monochrome_laser_ppd_offers_only_what_it_has() {
+        let c = from_ppd("printbridge-postscript-laser.ppd");
+        assert!(!c.color);
+        assert_eq!(c.color_modes_supported(), ["monochrome"]);
+        assert_eq!(c.color_mode_default, "monochrome");
+        assert!(c.duplex);
+        assert_eq!(c.sides_default, "one-sided");
+        assert_eq!(c.media_default, "iso_a4_210x297mm");
+        assert!(media_by_name(&c.media, "na_legal_8.5x14in").is_some());
+        assert!(media_by_name(&c.media, "iso_a6_105x148mm").is_none());
+        assert_eq!(c.resolutions_dpi, [600]);
+        assert_eq!(c.resolution_default_dpi(), 600);
+        assert!(c
+            .media_ready
+            .iter()
+            .all(|m| media_by_name(&c.media, m).is_some()));
+    }
+
+    #[test]
+    fn a_colour_inkjet_ppd_keeps_its_defaults() {
+        let c = from_ppd("printbridge-color-inkjet.ppd");
+        assert!(c.color && !c.duplex);
+        assert_eq!(c.sides_supported(), ["one-sided"]);
+        assert_eq!(c.color_mode_default, "color");
+        assert_eq!(c.media_default, "na_letter_8.5x11in");
+        assert_eq!(c.resolutions_dpi, [300, 600]);
+        assert_eq!(c.resolution_default_dpi(), 300);
+        assert!(c.media_types.len() >= 3, "{:?}", c.media_types);
+        assert!(c.media_sources.contains(&c.media_source_default));
+    }
 }
