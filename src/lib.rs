@@ -7,6 +7,7 @@
 //! - [`ipp`]: the IPP service, one function per operation; takes parsed requests, no sockets.
 //! - [`spool`]: the durable job store (SQLite + document files) and the worker that prints.
 //! - [`convert`]: streaming conversion to PDF (PWG raster and Apple raster → PDF so far).
+//! - [`convert_cmd`]: `printbridge convert IN OUT`, the conversions as a command.
 //! - [`device`]: output devices behind one trait (file directory for now).
 //! - [`dnssd`]: DNS-SD advertisement behind one trait: Avahi over D-Bus, or the embedded responder.
 //! - [`net`]: the only code that binds or accepts sockets: HTTP/1.1 serving of IPP.
@@ -28,6 +29,7 @@ pub mod cloud;
 pub mod codec;
 pub mod config;
 pub mod convert;
+pub mod convert_cmd;
 pub mod device;
 pub mod dnssd;
 pub mod ipp;

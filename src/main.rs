@@ -32,6 +32,8 @@ enum Command {
     User(printbridge::auth::cli::UserArgs),
     /// Run the cloud print service on 127.0.0.1:8080, or administer it (`cloud admin ...`).
     Cloud(printbridge::cloud::CloudArgs),
+    /// Convert a document as the appliance would (PDF, PWG raster, URF; `-o number-up=2` ...).
+    Convert(printbridge::convert_cmd::ConvertArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -118,6 +120,9 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from),
             Command::Cloud(args) => printbridge::cloud::main(args)
                 .await
+                .map_err(anyhow::Error::from),
+            Command::Convert(args) => printbridge::convert_cmd::run(&args)
+                .map(drop)
                 .map_err(anyhow::Error::from),
         }
     });

@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -19,6 +21,54 @@ use printbridge::convert::RasterFormat;
 use printbridge::model::printer::MediaSize;
 
 use common::require_program;
+
+// Heap held by the current thread (the renderer runs on the calling thread), for the memory test.
+struct ThreadHeap;
+
+thread_local! {
+    static HELD: Cell<isize> = const { Cell::new(0) };
+    static MOST: Cell<isize> = const { Cell::new(0) };
+}
+
+fn account(delta: isize) {
+    let _ = HELD.try_with(|h| {
+        let now = h.get() + delta;
+        h.set(now);
+        let _ = MOST.try_with(|m| m.set(m.get().max(now)));
+    });
+}
+
+unsafe impl GlobalAlloc for ThreadHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            account(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        account(-(layout.size() as isize));
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            account(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static HEAP: ThreadHeap = ThreadHeap;
+
+/// The most heap `f` held at once on this thread, above what was held before.
+fn peak_heap(f: impl FnOnce()) -> usize {
+    let before = HELD.with(Cell::get);
+    MOST.with(|m| m.set(before));
+    f();
+    (MOST.with(Cell::get) - before).max(0) as usize
+}
 
 fn a4() -> MediaSize {
     MediaSize {
@@ -676,5 +726,35 @@ fn oversized_document_is_refused() {
     assert!(
         matches!(err, PdfRasterError::DocumentTooLarge { .. }),
         "{err}"
+    );
+}
+
+#[test]
+fn memory_is_one_page_not_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = BARS_PS.split_once('\n').unwrap().1;
+    let two = gs_pdf(dir.path(), "two", BARS_PS, &[]);
+    let twenty = gs_pdf(
+        dir.path(),
+        "twenty",
+        &format!("%!PS\n10 {{\n{body}}} repeat\n"),
+        &[],
+    );
+    assert_eq!(pdfinfo(&twenty).0, 20);
+    let target = RasterTarget::new(RasterFormat::Pwg, 100, RasterColor::Srgb8, Some(a4()));
+    let run = |pdf: &Path| {
+        let data = std::fs::read(pdf).unwrap();
+        peak_heap(|| {
+            let stats = pdf_to_raster(&data[..], &target, std::io::sink()).unwrap();
+            assert!(stats.pages == 2 || stats.pages == 20);
+        })
+    };
+    let (p2, p20) = (run(&two), run(&twenty));
+    // One rendered A4 page at 100 dpi is 827 x 1169 x 4 bytes = 3.9 MB.
+    let page = 827 * 1169 * 4;
+    assert!(p2 < 3 * page, "2 pages held {p2} bytes");
+    assert!(
+        p20 < p2 + page / 4,
+        "20 pages held {p20} bytes, 2 pages {p2}: memory grows with the page count"
     );
 }

@@ -613,6 +613,25 @@ fn write_page<W: Write>(
         row.fill(white);
         if oy_out >= oy && oy_out < oy + ch {
             let cy = oy_out - oy;
+            // The common case (page upright, not mirrored): the content row is contiguous.
+            let straight = !src.rotate && !flip_x;
+            if straight && t.color != RasterColor::Black1 {
+                let start = src.at(0, cy);
+                let line = &src.rgba[start..start + cw * 4];
+                if t.color == RasterColor::Srgb8 {
+                    let dst = &mut row[ox * 3..(ox + cw) * 3];
+                    for (d, p) in dst.chunks_exact_mut(3).zip(line.chunks_exact(4)) {
+                        d.copy_from_slice(&p[..3]);
+                    }
+                } else {
+                    for (d, p) in row[ox..ox + cw].iter_mut().zip(line.chunks_exact(4)) {
+                        *d = luma(p);
+                    }
+                }
+                enc.push_row(&row, &mut out.buf)?;
+                out.maybe_flush()?;
+                continue;
+            }
             for x in 0..w {
                 let ox_out = if flip_x { w - 1 - x } else { x };
                 if ox_out < ox || ox_out >= ox + cw {
