@@ -876,13 +876,13 @@ fn hostile_requests_get_precise_answers() {
     assert_eq!(status, 200);
     let (m, _) = parse_message(&body, &Limits::default()).unwrap();
     assert_eq!((m.code, m.request_id), (0x0400, 42));
-    // Too many attributes: request-entity-too-large.
+    // Too many attributes: client-error-request-entity-too-large (0x0408, RFC 8011 App. B).
     let mut big = request(0x000B, &p.uri, 43);
     for i in 0..3000 {
         op(&mut big, &format!("x-{i}"), Value::Integer(i));
     }
     let r = ipp_call(base, &p.path, Some(&bearer(token)), &big, b"");
-    assert_eq!((r.msg.code, r.msg.request_id), (0x0409, 43));
+    assert_eq!((r.msg.code, r.msg.request_id), (0x0408, 43));
     // Printer ids are ours: anything else is not found (and never a path).
     for bad in ["..%2F..%2Fetc%2Fpasswd", "not-a-printer", uuid_like()] {
         let path = format!("/ipp/print/{bad}");
@@ -909,7 +909,7 @@ fn hostile_requests_get_precise_answers() {
         &m,
         &vec![b'%'; 10_000],
     );
-    assert_eq!(r.msg.code, 0x0409, "{:?}", r.msg);
+    assert_eq!(r.msg.code, 0x0408, "{:?}", r.msg);
     let documents = s._dir.path().join("data/documents");
     let kept = std::fs::read_dir(&documents)
         .map(|d| d.count())
@@ -986,6 +986,18 @@ fn hostile_requests_get_precise_answers() {
     }
     let r = ipp_call(base, &p.path, Some(&carol), &m, b"");
     assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
+    // Push subscriptions are not offered: every group refused (RFC 3995 §11.1.2).
+    let mut m = request(0x0016, &p.uri, 52);
+    m.group_mut(tag::SUBSCRIPTION).push(Attribute::new(
+        "notify-recipient-uri",
+        Value::Uri("mailto:x@example.com".into()),
+    ));
+    let r = ipp_call(base, &p.path, Some(&bearer(token)), &m, b"");
+    assert_eq!(r.msg.code, 0x0414, "{:?}", r.msg);
+    assert_eq!(
+        attr(&r.msg, tag::SUBSCRIPTION, "notify-status-code"),
+        Some(&Value::Enum(0x040B))
+    );
     // Still serving.
     let r = ipp_call(
         base,

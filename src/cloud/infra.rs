@@ -46,6 +46,12 @@ use crate::store::StoreError;
 pub const NOT_AUTHORIZED: u16 = 0x0403;
 /// client-error-not-fetchable (PWG 5100.18 §9.2).
 pub const NOT_FETCHABLE: u16 = 0x0420;
+/// client-error-timeout, client-error-request-entity-too-large and
+/// client-error-request-value-too-long (RFC 8011 §5.4.14, Appendix B). Spelled out here because
+/// `crate::ipp::status::REQUEST_ENTITY_TOO_LARGE` (0x0409) is request-value-too-long.
+pub const CLIENT_TIMEOUT: u16 = 0x0405;
+pub const ENTITY_TOO_LARGE: u16 = 0x0408;
+pub const VALUE_TOO_LONG: u16 = 0x0409;
 
 /// PWG 5100.18 operation codes.
 pub mod op {
@@ -295,7 +301,7 @@ pub async fn post(
         Err((buf, SectionError::Frame(e))) => return frame_error(&buf, e, peer),
         Err((buf, SectionError::TimedOut)) => {
             return ipp_http(
-                status_reply(&buf, 0x0407, "the request was not received in time"),
+                status_reply(&buf, CLIENT_TIMEOUT, "the request was not received in time"),
                 None,
             )
         }
@@ -1088,7 +1094,7 @@ async fn store_document(
         Ok(b) => b,
         Err(super::blob::BlobError::TooLarge(n)) => {
             return Err(Status::new(
-                status::REQUEST_ENTITY_TOO_LARGE,
+                ENTITY_TOO_LARGE,
                 format!("document larger than {n} bytes"),
             ))
         }
@@ -1538,7 +1544,7 @@ async fn update_output_device_attributes(cx: &Ctx<'_>, req: Message) -> Result<M
     let stored = encode_attributes(tag::PRINTER, &attrs);
     if stored.len() > 2 * 1024 * 1024 {
         return Err(Status::new(
-            status::REQUEST_ENTITY_TOO_LARGE,
+            ENTITY_TOO_LARGE,
             "too many output device attributes",
         ));
     }
@@ -1856,10 +1862,7 @@ async fn update_active_jobs(cx: &Ctx<'_>, req: Message) -> Result<Message, Statu
         None => Vec::new(),
         Some(a) => {
             if a.values.len() > 1000 {
-                return Err(Status::new(
-                    status::REQUEST_ENTITY_TOO_LARGE,
-                    "too many job-ids",
-                ));
+                return Err(Status::new(ENTITY_TOO_LARGE, "too many job-ids"));
             }
             a.values
                 .iter()
@@ -1987,10 +1990,10 @@ where
 
 fn frame_error(buf: &[u8], e: FrameError, peer: SocketAddr) -> Response {
     tracing::info!(%peer, "rejected malformed IPP request: {e}");
-    let code = if e.is_too_large() {
-        status::REQUEST_ENTITY_TOO_LARGE
-    } else {
-        status::BAD_REQUEST
+    let code = match e {
+        FrameError::ValueTooLong { .. } => VALUE_TOO_LONG,
+        ref e if e.is_too_large() => ENTITY_TOO_LARGE,
+        _ => status::BAD_REQUEST,
     };
     ipp_http(
         status_reply(buf, code, &format!("malformed request: {e}")),

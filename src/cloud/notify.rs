@@ -29,6 +29,12 @@ const TICK: Duration = Duration::from_millis(250);
 const MAX_EVENTS: i64 = 100;
 /// Subscriptions one request may name.
 const MAX_SUBSCRIPTIONS: usize = 32;
+/// Live subscriptions one user or device may hold on one printer.
+const MAX_PER_OWNER: i64 = 64;
+/// client-error-ignored-all-subscriptions and client-error-too-many-subscriptions (RFC 3995
+/// §13.1).
+const IGNORED_ALL_SUBSCRIPTIONS: u16 = 0x0414;
+const TOO_MANY_SUBSCRIPTIONS: u16 = 0x0415;
 
 /// Wakes this instance's held Get-Notifications requests, per printer.
 #[derive(Default)]
@@ -148,8 +154,21 @@ pub async fn create_printer_subscriptions(
         return Err(Status::bad_request("missing subscription attributes group"));
     }
     let mut resp = response(status::OK, None);
+    let mut held = cloud
+        .store
+        .subscription_count(&printer.id, owner, cloud.now())
+        .await?;
+    let mut created = 0;
     for g in groups.into_iter().take(MAX_SUBSCRIPTIONS) {
         let mut out = Group::new(tag::SUBSCRIPTION);
+        if held >= MAX_PER_OWNER {
+            out.push(Attribute::new(
+                "notify-status-code",
+                en(i32::from(TOO_MANY_SUBSCRIPTIONS)),
+            ));
+            resp.groups.push(out);
+            continue;
+        }
         let method = g.get("notify-pull-method").and_then(|a| a.first());
         if g.get("notify-recipient-uri").is_some()
             || !matches!(method, Some(Value::Keyword(m)) if m == "ippget")
@@ -193,6 +212,12 @@ pub async fn create_printer_subscriptions(
         out.push(Attribute::new("notify-subscription-id", int(id as i32)));
         out.push(Attribute::new("notify-lease-duration", int(lease as i32)));
         resp.groups.push(out);
+        held += 1;
+        created += 1;
+    }
+    if created == 0 {
+        // RFC 3995 §11.1.2: every group refused.
+        resp.code = IGNORED_ALL_SUBSCRIPTIONS;
     }
     Ok(resp)
 }

@@ -838,6 +838,24 @@ impl Store {
         Ok(id)
     }
 
+    /// Live subscriptions of `owner` on the printer.
+    pub async fn subscription_count(
+        &self,
+        printer_id: &str,
+        owner: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM infra_subscriptions \
+             WHERE printer_id = $1 AND owner = $2 AND expires_at > $3",
+        )
+        .bind(printer_id)
+        .bind(owner)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     pub async fn subscription(
         &self,
         printer_id: &str,
