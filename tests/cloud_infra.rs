@@ -843,7 +843,8 @@ fn two_instances_on_postgresql_assign_each_job_once() {
 #[test]
 fn hostile_requests_get_precise_answers() {
     let s = sqlite_cloud(
-        "[infra]\nmax_document_bytes = 4096\n[limits]\nsign_in_failures_per_account = 3\n",
+        "[infra]\nmax_document_bytes = 4096\n\
+         [limits]\nsign_in_failures_per_account = 3\nsign_in_failures_per_client = 5\n",
     );
     let (base, p, token) = (&s.cloud.base, &s.printer, &s.token);
     register_output_device(base, p, token, OD_A, simple_device_attrs("A"));
@@ -986,6 +987,13 @@ fn hostile_requests_get_precise_answers() {
     }
     let r = ipp_call(base, &p.path, Some(&carol), &m, b"");
     assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
+    // And per client: spraying addresses from one place stops there too.
+    for who in ["x1@example.com", "x2@example.com"] {
+        let r = ipp_call(base, &p.path, Some(&basic(who, "guess")), &m, b"");
+        assert_eq!(r.http_status, 401);
+    }
+    let r = ipp_call(base, &p.path, Some(&basic(USER, USER_PASSWORD)), &m, b"");
+    assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
     // Push subscriptions are not offered: every group refused (RFC 3995 §11.1.2).
     let mut m = request(0x0016, &p.uri, 52);
     m.group_mut(tag::SUBSCRIPTION).push(Attribute::new(
@@ -1002,7 +1010,7 @@ fn hostile_requests_get_precise_answers() {
     let r = ipp_call(
         base,
         &p.path,
-        Some(&basic(USER, USER_PASSWORD)),
+        Some(&bearer(token)),
         &request(0x000B, &p.uri, 49),
         b"",
     );

@@ -335,7 +335,8 @@ pub async fn post(
     let version = msg.version;
     let request_id = msg.request_id;
     let unknown = unknown_operation_attributes(&msg);
-    let outcome = handle(&cloud, &printer_id, &headers, msg, &mut doc).await;
+    let client = peer.ip().to_string();
+    let outcome = handle(&cloud, &printer_id, &headers, &client, msg, &mut doc).await;
     let (mut reply, challenge) = match outcome {
         Ok(r) => (r, None),
         Err(Refusal::Status(s)) => (Reply::from(s.into_response()), None),
@@ -421,6 +422,7 @@ async fn handle(
     cloud: &Cloud,
     printer_id: &str,
     headers: &HeaderMap,
+    client: &str,
     req: Message,
     doc: &mut (dyn AsyncRead + Send + Unpin),
 ) -> Result<Reply, Refusal> {
@@ -436,7 +438,7 @@ async fn handle(
     };
     let uris = printer_uris(&cloud.public_url, &printer.id);
     check_target(&req, &printer)?;
-    let principal = match authenticate(cloud, headers).await? {
+    let principal = match authenticate(cloud, headers, client).await? {
         Ok(Some(p)) => p,
         Ok(None) => return Err(Refusal::Auth(AuthFailure::BadCredentials)),
         Err(f) => return Err(Refusal::Auth(f)),
@@ -552,6 +554,7 @@ fn check_target(req: &Message, printer: &PrinterRow) -> Result<(), Status> {
 async fn authenticate(
     cloud: &Cloud,
     headers: &HeaderMap,
+    client: &str,
 ) -> Result<Result<Option<Principal>, AuthFailure>, StoreError> {
     let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return Ok(Ok(None));
@@ -579,11 +582,20 @@ async fn authenticate(
     };
     let now = cloud.now();
     let window = cloud.config.limits.window_seconds;
-    let failures = cloud
+    let limits = &cloud.config.limits;
+    // Per account against guessing one password, per client against spraying many accounts
+    // (and making us run argon2 for each).
+    if cloud
         .store
         .throttle_count(IPP_SIGN_IN, &email, now, window)
-        .await?;
-    if failures >= cloud.config.limits.sign_in_failures_per_account {
+        .await?
+        >= limits.sign_in_failures_per_account
+        || cloud
+            .store
+            .throttle_count(IPP_SIGN_IN_CLIENT, client, now, window)
+            .await?
+            >= limits.sign_in_failures_per_client
+    {
         return Ok(Err(AuthFailure::Throttled));
     }
     let user = cloud.store.user_by_email(&email).await?;
@@ -598,11 +610,16 @@ async fn authenticate(
             .store
             .throttle_hit(IPP_SIGN_IN, &email, now, window)
             .await?;
+        cloud
+            .store
+            .throttle_hit(IPP_SIGN_IN_CLIENT, client, now, window)
+            .await?;
         Ok(Err(AuthFailure::BadCredentials))
     }
 }
 
 const IPP_SIGN_IN: &str = "ipp-sign-in-account";
+const IPP_SIGN_IN_CLIENT: &str = "ipp-sign-in-client";
 
 async fn device_token(
     cloud: &Cloud,
