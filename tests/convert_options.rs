@@ -678,7 +678,9 @@ fn appliance_renders_jobs_with_their_options() {
          EXPECT page-delivery-supported OF-TYPE keyword WITH-VALUE reverse-order-face-down\n \
          EXPECT page-delivery-default OF-TYPE keyword COUNT 1 WITH-VALUE same-order-face-down\n \
          EXPECT job-creation-attributes-supported WITH-VALUE number-up-layout\n \
-         EXPECT job-creation-attributes-supported WITH-VALUE page-delivery\n}\n"
+         EXPECT job-creation-attributes-supported WITH-VALUE page-delivery\n \
+         EXPECT orientation-requested-default OF-TYPE no-value\n \
+         EXPECT orientation-requested-supported WITH-VALUE 7\n}\n"
             .to_string(),
     ]
     .concat();

@@ -431,10 +431,16 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
         "operations-supported",
         OPERATIONS.iter().map(|o| en(*o as i32)).collect(),
     );
-    put("orientation-requested-default", vec![en(3)]);
+    // Without orientation-requested the renderer turns each page to fit the medium best
+    // (convert::ticket::JobTicket::orientation None): that is 'none' (7, PWG 5100.13), and the
+    // default is reported as no-value, as CUPS does, since RFC 8011 §5.2.10 defaults are 3..6.
+    put(
+        "orientation-requested-default",
+        vec![Value::OutOfBand(crate::codec::ipp::tag::NO_VALUE)],
+    );
     put(
         "orientation-requested-supported",
-        vec![en(3), en(4), en(5), en(6)],
+        vec![en(3), en(4), en(5), en(6), en(7)],
     );
     put("output-bin-default", vec![kw("face-down")]);
     put("output-bin-supported", vec![kw("face-down")]);

@@ -172,7 +172,7 @@ pub fn check_job_template(job_group: &[Attribute], caps: &Capabilities) -> Check
                 if NUMBER_UP_LAYOUTS.contains(&k.as_str())),
             "page-delivery" => matches!(single(a), Some(Value::Keyword(k))
                 if PAGE_DELIVERIES.contains(&k.as_str())),
-            "orientation-requested" => matches!(single(a), Some(Value::Enum(3..=6))),
+            "orientation-requested" => matches!(single(a), Some(Value::Enum(3..=7))),
             "output-bin" => {
                 matches!(single(a), Some(v) if is_keyword_or_name(v) && v.as_str() == Some("face-down"))
             }
