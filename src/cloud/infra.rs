@@ -24,7 +24,7 @@ use base64::Engine;
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::io::AsyncRead;
 
-use super::registry::{normalize_uuid, printer_uris, PrinterUris};
+use super::registry::{normalize_uuid, uris_for, PrinterUris};
 use super::secrets::hash_secret;
 use super::Cloud;
 use crate::codec::ipp::{
@@ -436,7 +436,7 @@ async fn handle(
     let Some(printer) = printer else {
         return Err(Status::not_found("no such printer").into());
     };
-    let uris = printer_uris(&cloud.public_url, &printer.id);
+    let uris = uris_for(cloud, &printer.id);
     check_target(&req, &printer)?;
     let principal = match authenticate(cloud, headers, client).await? {
         Ok(Some(p)) => p,
@@ -800,9 +800,18 @@ async fn full_printer_attributes(cx: &Ctx<'_>) -> Result<Vec<Attribute>, Status>
     };
     let kws = |l: &[&str]| l.iter().map(|s| kw(s)).collect::<Vec<_>>();
     let mut own = vec![
-        Attribute::new("printer-uri-supported", uri(&cx.uris.ipp)),
-        Attribute::new("uri-security-supported", kw(cx.uris.security)),
-        Attribute::new("uri-authentication-supported", kw("basic")),
+        Attribute::set(
+            "printer-uri-supported",
+            cx.uris.supported().iter().map(|(u, _)| uri(u)).collect(),
+        ),
+        Attribute::set(
+            "uri-security-supported",
+            cx.uris.supported().iter().map(|(_, s)| kw(s)).collect(),
+        ),
+        Attribute::set(
+            "uri-authentication-supported",
+            cx.uris.supported().iter().map(|_| kw("basic")).collect(),
+        ),
         Attribute::new("printer-name", name(&p.name)),
         Attribute::new("printer-location", text(&p.location)),
         Attribute::new("printer-info", text(&p.info)),

@@ -87,10 +87,35 @@ pub struct PrinterUris {
     pub ipp: String,
     /// "none" or "tls" (uri-security-supported).
     pub security: &'static str,
+    /// The `ipps://` form too, when the public URL is http but the listener also speaks TLS on
+    /// the same port.
+    pub secure: Option<String>,
 }
 
-/// The URIs of printer `id` under `public_url` (no trailing slash).
-pub fn printer_uris(public_url: &str, id: &str) -> PrinterUris {
+impl PrinterUris {
+    /// printer-uri-supported with its uri-security-supported values, in order.
+    pub fn supported(&self) -> Vec<(&str, &'static str)> {
+        let mut v = vec![(self.ipp.as_str(), self.security)];
+        if let Some(s) = &self.secure {
+            v.push((s.as_str(), "tls"));
+        }
+        v
+    }
+}
+
+/// The URIs of printer `id` of this service.
+pub fn uris_for(cloud: &Cloud, id: &str) -> PrinterUris {
+    let s = &cloud.config.server;
+    printer_uris(
+        &cloud.public_url,
+        id,
+        s.tls_self_signed || s.tls_certificate.is_some(),
+    )
+}
+
+/// The URIs of printer `id` under `public_url` (no trailing slash); `tls` when the listener
+/// speaks TLS on the same port.
+pub fn printer_uris(public_url: &str, id: &str, tls: bool) -> PrinterUris {
     let http = format!("{public_url}{IPP_PREFIX}{id}");
     let (scheme, rest, port, security) = if let Some(r) = public_url.strip_prefix("https://") {
         ("ipps", r, 443, "tls")
@@ -110,10 +135,13 @@ pub fn printer_uris(public_url: &str, id: &str) -> PrinterUris {
     } else {
         format!("{authority}:{port}")
     };
+    let secure =
+        (tls && scheme == "ipp").then(|| format!("ipps://{authority}{path}{IPP_PREFIX}{id}"));
     PrinterUris {
         http,
         ipp: format!("{scheme}://{authority}{path}{IPP_PREFIX}{id}"),
         security,
+        secure,
     }
 }
 
@@ -138,7 +166,7 @@ fn text(field: &str, value: &str) -> Result<String, RegistryError> {
 }
 
 fn describe(cloud: &Cloud, p: &PrinterRow, users: Vec<String>) -> Value {
-    let uris = printer_uris(&cloud.public_url, &p.id);
+    let uris = uris_for(cloud, &p.id);
     json!({
         "id": p.id,
         "uuid": p.uuid,
@@ -147,6 +175,7 @@ fn describe(cloud: &Cloud, p: &PrinterRow, users: Vec<String>) -> Value {
         "info": p.info,
         "make_and_model": p.make_and_model,
         "printer_uri": uris.ipp,
+        "printer_uri_supported": uris.supported().iter().map(|(u, _)| *u).collect::<Vec<_>>(),
         "url": uris.http,
         "users": users,
     })
@@ -229,16 +258,26 @@ mod tests {
 
     #[test]
     fn uris_spell_out_the_port() {
-        let u = printer_uris("http://127.0.0.1:8080", "p1");
+        let u = printer_uris("http://127.0.0.1:8080", "p1", false);
+        assert_eq!(u.secure, None);
         assert_eq!(u.http, "http://127.0.0.1:8080/ipp/print/p1");
         assert_eq!(u.ipp, "ipp://127.0.0.1:8080/ipp/print/p1");
         assert_eq!(u.security, "none");
-        let u = printer_uris("https://print.example.com/cloud", "p2");
+        let u = printer_uris("https://print.example.com/cloud", "p2", true);
+        assert_eq!(u.secure, None, "the ipps form is already the primary one");
         assert_eq!(u.http, "https://print.example.com/cloud/ipp/print/p2");
         assert_eq!(u.ipp, "ipps://print.example.com:443/cloud/ipp/print/p2");
         assert_eq!(u.security, "tls");
-        let u = printer_uris("http://[::1]", "p3");
+        let u = printer_uris("http://[::1]", "p3", true);
         assert_eq!(u.ipp, "ipp://[::1]:80/ipp/print/p3");
+        assert_eq!(u.secure.as_deref(), Some("ipps://[::1]:80/ipp/print/p3"));
+        assert_eq!(
+            u.supported(),
+            vec![
+                ("ipp://[::1]:80/ipp/print/p3", "none"),
+                ("ipps://[::1]:80/ipp/print/p3", "tls")
+            ]
+        );
     }
 
     #[test]
