@@ -91,6 +91,8 @@ struct EvePrinter {
     child: Option<Child>,
     port: u16,
     formats: String,
+    /// More command-line options, e.g. `-2` for two-sided printing.
+    extra: Vec<String>,
     spool: PathBuf,
     log: PathBuf,
     bus: DbusBus,
@@ -99,12 +101,17 @@ struct EvePrinter {
 
 impl EvePrinter {
     fn start(formats: &str) -> EvePrinter {
+        Self::start_with(formats, &[])
+    }
+
+    fn start_with(formats: &str, extra: &[&str]) -> EvePrinter {
         let dir = tempfile::tempdir().unwrap();
         let bus = DbusBus::start(&dir.path().join("dbus"));
         let mut eve = EvePrinter {
             child: None,
             port: 0,
             formats: formats.to_string(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
             spool: dir.path().join("spool-1"),
             log: dir.path().join("ippeveprinter-1.log"),
             bus,
@@ -127,6 +134,7 @@ impl EvePrinter {
         let mut child = Command::new(program)
             .args(["-r", "off", "-n", "localhost", "-p", &self.port.to_string()])
             .args(["-f", &self.formats, "-k", "-v"])
+            .args(&self.extra)
             .arg("-d")
             .arg(&self.spool)
             .arg("pbdownstream")
@@ -176,6 +184,18 @@ impl EvePrinter {
 
     fn uri(&self) -> String {
         format!("ipp://127.0.0.1:{}/ipp/print", self.port)
+    }
+
+    /// Sends `signal` (STOP, CONT) to the running ippeveprinter.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("ippeveprinter running").id();
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{signal} {pid} failed");
     }
 
     fn log(&self) -> String {
@@ -465,4 +485,365 @@ fn canceling_our_job_cancels_it_at_the_printer() {
         eve.log()
     );
     assert_eq!(job_state(&appliance.uri, id).map(|s| s.0), Some(7));
+}
+
+/// Runs an ipptool test file against `uri` and returns what it printed.
+fn run_ipptool(uri: &str, test: &str, vars: &[(&str, &str)]) -> String {
+    let program = common::require_program("ipptool", "cups-ipp-utils");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.test");
+    fs::write(&file, test).unwrap();
+    let mut cmd = Command::new(program);
+    cmd.args(["-T", "20", "-t"]);
+    for (k, v) in vars {
+        cmd.arg("-d").arg(format!("{k}={v}"));
+    }
+    let out = cmd.arg(uri).arg(&file).output().expect("run ipptool");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The PDFs in ippeveprinter's kept spool files whose text contains `text`.
+fn copies_at(eve: &EvePrinter, text: &str) -> Vec<PathBuf> {
+    eve.spooled()
+        .into_iter()
+        .filter(|f| is_pdf_with(f, text))
+        .collect()
+}
+
+#[test]
+fn a_job_followed_downstream_is_not_printed_again_after_sigkill() {
+    let eve = EvePrinter::start("application/pdf");
+    let state = tempfile::tempdir().unwrap();
+    let mut appliance = appliance_with_device(state.path(), &eve.uri(), "");
+    let file = state.path().join("doc.pdf");
+    fs::write(&file, common::one_page_pdf("exactly once downstream")).unwrap();
+    let id = print_job(&appliance.uri, &file, "application/pdf", "once");
+
+    // ippeveprinter logs Send-Document once it has the document; printbridge recorded the
+    // downstream job before sending it. Frozen there, the printer cannot finish the job, so
+    // printbridge is still following it when it dies.
+    assert!(
+        common::wait_until(Duration::from_secs(60), || eve
+            .log()
+            .contains("Send-Document")),
+        "the document never reached ippeveprinter:\n{}",
+        eve.log()
+    );
+    eve.signal("STOP");
+    let downstream_before = job_state(&appliance.uri, id);
+    appliance.kill9();
+    eve.signal("CONT");
+    assert!(
+        matches!(downstream_before, Some((3 | 5, _))),
+        "our job was not still in progress at the kill: {downstream_before:?}"
+    );
+
+    // Same state directory: the job comes back as pending and must not be sent again.
+    let appliance = appliance_with_device(state.path(), &eve.uri(), "");
+    let done = wait_job_done(&appliance.uri, id, Duration::from_secs(150));
+    assert_eq!(
+        done.as_ref().map(|d| d.0),
+        Some(9),
+        "{done:?}\n{}",
+        eve.log()
+    );
+    assert_eq!(
+        job_state(&eve.uri(), 1).map(|s| s.0),
+        Some(9),
+        "{}",
+        eve.log()
+    );
+    assert!(
+        job_state(&eve.uri(), 2).is_none(),
+        "ippeveprinter got the job a second time:\n{}",
+        eve.log()
+    );
+    let copies = copies_at(&eve, "exactly once downstream");
+    assert_eq!(
+        copies.len(),
+        1,
+        "printed exactly once: {copies:?}\n{}",
+        eve.log()
+    );
+}
+
+#[test]
+fn job_options_reach_the_printer_when_it_supports_them() {
+    // -2: ippeveprinter offers two-sided printing; its print-color-mode-supported is
+    // monochrome only, so color must be left out rather than refused.
+    let eve = EvePrinter::start_with("application/pdf", &["-2"]);
+    let state = tempfile::tempdir().unwrap();
+    let appliance = appliance_with_device(state.path(), &eve.uri(), "");
+    let file = state.path().join("doc.pdf");
+    fs::write(&file, common::one_page_pdf("options downstream")).unwrap();
+    let out = run_ipptool(
+        &appliance.uri,
+        r#"{
+  NAME "Print-Job with options"
+  OPERATION Print-Job
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR name requesting-user-name tester
+  ATTR name job-name options
+  ATTR mimeMediaType document-format application/pdf
+  GROUP job-attributes-tag
+  ATTR keyword sides two-sided-long-edge
+  ATTR enum print-quality 5
+  ATTR keyword media iso_a4_210x297mm
+  ATTR keyword print-color-mode color
+  ATTR integer copies 2
+  FILE $file
+  STATUS successful-ok
+  EXPECT job-id
+  DISPLAY job-id
+}
+"#,
+        &[("file", file.to_str().unwrap())],
+    );
+    let id: u32 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("job-id (integer) = "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("Print-Job with options failed:\n{out}"));
+    let done = wait_job_done(&appliance.uri, id, Duration::from_secs(120));
+    assert_eq!(
+        done.as_ref().map(|d| d.0),
+        Some(9),
+        "{done:?}\n{}",
+        eve.log()
+    );
+
+    let theirs = run_ipptool(
+        &eve.uri(),
+        r#"{
+  NAME "Get-Job-Attributes"
+  OPERATION Get-Job-Attributes
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR integer job-id 1
+  ATTR name requesting-user-name tester
+  ATTR keyword requested-attributes all
+  STATUS successful-ok
+  DISPLAY sides
+  DISPLAY print-quality
+  DISPLAY media
+  DISPLAY print-color-mode
+  DISPLAY copies
+}
+"#,
+        &[],
+    );
+    let shown = |name: &str| {
+        theirs.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(name)
+                .filter(|r| r.starts_with(" ("))
+                .and_then(|r| r.split_once(" = "))
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    assert_eq!(
+        shown("sides").as_deref(),
+        Some("two-sided-long-edge"),
+        "{theirs}"
+    );
+    assert_eq!(shown("print-quality").as_deref(), Some("high"), "{theirs}");
+    assert_eq!(
+        shown("media").as_deref(),
+        Some("iso_a4_210x297mm"),
+        "{theirs}"
+    );
+    // Not listed by the printer: left out. Copies are in the PDF already: never passed on.
+    assert_eq!(shown("print-color-mode"), None, "{theirs}");
+    assert_eq!(shown("copies"), None, "{theirs}");
+    assert_eq!(
+        copies_at(&eve, "options downstream").len(),
+        1,
+        "one document, with both copies inside it:\n{}",
+        eve.log()
+    );
+}
+
+/// Create-Job at ippeveprinter without a document: its job waits, held, for data that never
+/// comes (job-data-insufficient), as after a crash between Create-Job and Send-Document.
+fn empty_downstream_job(eve: &EvePrinter) -> i32 {
+    let out = run_ipptool(
+        &eve.uri(),
+        r#"{
+  NAME "Create-Job"
+  OPERATION Create-Job
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR name requesting-user-name printbridge
+  STATUS successful-ok
+  DISPLAY job-id
+}
+"#,
+        &[],
+    );
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("job-id (integer) = "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("Create-Job at ippeveprinter failed:\n{out}"))
+}
+
+/// The ipp:// device driven in-process with the spool as its ledger, each retry starting from a
+/// record an earlier (crashed) attempt could have left: what ippeveprinter says about the
+/// recorded job decides, and nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_asks_the_printer_about_the_recorded_job_before_sending() {
+    use printbridge::device::{self, DeviceError, DeviceJob, DownstreamRecord, JobLedger};
+    use printbridge::spool::{DocumentMeta, NewJob, Spool};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    let eve = EvePrinter::start("application/pdf");
+    let state = tempfile::tempdir().unwrap();
+    let spool = Spool::open(
+        &state.path().join("spool"),
+        Arc::new(printbridge::model::clock::SystemClock),
+        false,
+    )
+    .await
+    .unwrap();
+    let settings = device::Settings {
+        state_dir: state.path().to_path_buf(),
+        socket_format: device::SocketFormat::Pdf,
+        timeout: Duration::from_secs(5),
+        resolution_dpi: 300,
+        file_output: device::file::OutputMode::Pdf,
+    };
+    let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+    let uri = device::DeviceUri::parse(&eve.uri()).unwrap();
+    let output = device::from_uri(&uri, &settings, shutdown).unwrap();
+    let printer_uri = output.description.clone();
+
+    // One spool job per case, each with its own text so its copies at the printer can be told
+    // apart; the record is what a crashed attempt would have left.
+    let mut case = 0;
+    let mut run = |record: DownstreamRecord| {
+        case += 1;
+        let spool = spool.clone();
+        let device = output.device.clone();
+        let dir = state.path().to_path_buf();
+        async move {
+            let text = format!("retry case {case}");
+            let pdf = dir.join(format!("case-{case}.pdf"));
+            fs::write(&pdf, common::one_page_pdf(&text)).unwrap();
+            let staged = spool
+                .stage_document(&b"%PDF-1.4 placeholder"[..], 1 << 20)
+                .await
+                .unwrap();
+            let meta = DocumentMeta {
+                format: "application/pdf".into(),
+                compression: "none".into(),
+                name: None,
+            };
+            let new = NewJob {
+                owner: "tester".into(),
+                name: text.clone(),
+                attributes: Vec::new(),
+                hold: None,
+            };
+            let id = spool
+                .create_job(new, Some((staged, meta)), true)
+                .await
+                .unwrap()
+                .id;
+            spool.record_device_job(id, &record).await.unwrap();
+            let job = DeviceJob {
+                id,
+                name: text.clone(),
+                documents: Vec::new(),
+                rendered: Some(pdf),
+                ticket: Default::default(),
+                attributes: Vec::new(),
+                ledger: Some(spool.clone() as Arc<dyn JobLedger>),
+            };
+            let result = device.print(&job, Arc::new(AtomicBool::new(false))).await;
+            (result, text)
+        }
+    };
+    let record = |job_id: Option<i32>, job_uuid: Option<&str>, submitted: bool| DownstreamRecord {
+        printer_uri: printer_uri.clone(),
+        document: 0,
+        job_id,
+        job_uuid: job_uuid.map(str::to_string),
+        submitted,
+    };
+    let eve_uri = eve.uri();
+    let eve_job = |id: u32| {
+        let uri = eve_uri.clone();
+        async move {
+            tokio::task::spawn_blocking(move || job_state(&uri, id).map(|s| s.0))
+                .await
+                .unwrap()
+        }
+    };
+
+    // 1. Created there but the document never arrived: that empty job is canceled and the job
+    //    sent again, as ippeveprinter's job 2.
+    let empty = empty_downstream_job(&eve);
+    assert_eq!(empty, 1);
+    let (result, text) = run(record(Some(empty), None, false)).await;
+    assert!(result.is_ok(), "{result:?}\n{}", eve.log());
+    assert_eq!(eve_job(1).await, Some(7), "{}", eve.log());
+    assert_eq!(eve_job(2).await, Some(9), "{}", eve.log());
+    assert_eq!(copies_at(&eve, &text).len(), 1, "{}", eve.log());
+
+    // 2. Its job completed there: ours completes without sending anything.
+    let (result, text) = run(record(Some(2), None, true)).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(copies_at(&eve, &text).len(), 0, "{}", eve.log());
+    assert_eq!(eve_job(3).await, None, "{}", eve.log());
+
+    // 3. Its job was canceled there: ours ends the same way, nothing is resent.
+    let (result, _) = run(record(Some(1), None, true)).await;
+    assert!(
+        matches!(
+            result,
+            Err(DeviceError::Fatal {
+                reason: "job-canceled-at-device",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(eve_job(3).await, None, "{}", eve.log());
+
+    // 4. The printer does not know the job (it restarted and forgot): sent again.
+    let (result, text) = run(record(Some(99), None, true)).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(eve_job(3).await, Some(9), "{}", eve.log());
+    assert_eq!(copies_at(&eve, &text).len(), 1, "{}", eve.log());
+
+    // 5. Same job-id but another job-uuid: another job reused the id, ours is gone: sent again.
+    let (result, text) = run(record(Some(2), Some("urn:uuid:not-the-one"), true)).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(eve_job(4).await, Some(9), "{}", eve.log());
+    assert_eq!(copies_at(&eve, &text).len(), 1, "{}", eve.log());
+
+    // 6. A Print-Job was in flight (no job-id known): it may have printed, so it is not resent.
+    let (result, _) = run(record(None, None, false)).await;
+    assert!(
+        matches!(
+            result,
+            Err(DeviceError::Fatal {
+                reason: "aborted-by-system",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(eve_job(5).await, None, "{}", eve.log());
 }

@@ -28,7 +28,8 @@ use tokio::sync::{watch, Notify};
 
 use super::{
     effective_format, pdf_of, rasterize, read_chunks, ChunkError, Chunks, Device, DeviceDocument,
-    DeviceError, DeviceFuture, DeviceJob, DeviceUri, RasterRequest, Reporter, Settings, SetupError,
+    DeviceError, DeviceFuture, DeviceJob, DeviceUri, DownstreamRecord, JobLedger, RasterRequest,
+    Reporter, Settings, SetupError,
 };
 use crate::codec::ipp::{encode_message, parse_message, tag, Attribute, Limits, Message, Value};
 use crate::convert::pdf_raster::RasterColor;
@@ -64,6 +65,9 @@ pub enum LinkError {
     /// Connected but the exchange broke or the answer is not IPP.
     #[error("{uri}: {why}")]
     Exchange { uri: String, why: String },
+    /// The printer answered, with an error status.
+    #[error("{uri}: {why}")]
+    Status { uri: String, why: String },
     /// The document could not be read or converted while it was being sent.
     #[error("{}", .0.message)]
     Document(ChunkError),
@@ -84,6 +88,12 @@ pub struct Downstream {
     pub pwg_types: Vec<String>,
     pub urf: Vec<String>,
     pub color: bool,
+    /// The job options passed on when the printer lists the value (RFC 8011 §5.2, PWG 5100.13).
+    pub sides: Vec<String>,
+    pub media: Vec<String>,
+    pub color_modes: Vec<String>,
+    pub qualities: Vec<i32>,
+    pub output_bins: Vec<String>,
 }
 
 impl Downstream {
@@ -149,6 +159,13 @@ impl Downstream {
                 .and_then(|a| a.first())
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            sides: strings("sides-supported"),
+            media: strings("media-supported"),
+            color_modes: strings("print-color-mode-supported"),
+            qualities: get("print-quality-supported")
+                .map(|a| a.values.iter().filter_map(Value::as_int).take(16).collect())
+                .unwrap_or_default(),
+            output_bins: strings("output-bin-supported"),
         }
     }
 
@@ -206,6 +223,56 @@ impl Downstream {
             .min_by_key(|r| r.abs_diff(wanted))
             .unwrap_or(wanted)
     }
+}
+
+/// What the printer says about one of its jobs (RFC 8011 §5.3.7-9, PWG 5100.13 job-uuid).
+#[derive(Debug, Clone, Default)]
+struct DownJob {
+    state: i32,
+    reasons: Vec<String>,
+    message: String,
+    uuid: Option<String>,
+}
+
+impl DownJob {
+    fn from_response(resp: &Message) -> DownJob {
+        let g = resp.group(tag::JOB);
+        let get = |name: &str| g.and_then(|g| g.get(name));
+        DownJob {
+            state: get("job-state")
+                .and_then(|a| a.first())
+                .and_then(Value::as_int)
+                .unwrap_or(3),
+            reasons: get("job-state-reasons")
+                .map(|a| {
+                    a.values
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(super::checked_keyword)
+                        .take(MAX_REASONS)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            message: get("job-state-message")
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .map(|s| super::checked_text(s, 255))
+                .unwrap_or_default(),
+            uuid: get("job-uuid")
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .map(|s| super::checked_text(s, 100))
+                .filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+/// Where a job picked up after a crash stands.
+enum Resumed {
+    /// The recorded downstream job ended as ours should: nothing more to send.
+    Finished,
+    /// Send the documents from this one (0-based) on.
+    SendFrom(usize),
 }
 
 /// How one document will be sent.
@@ -336,6 +403,10 @@ impl IppDevice {
                 "media-supported",
                 "media-ready",
                 "printer-resolution-supported",
+                "sides-supported",
+                "print-color-mode-supported",
+                "print-quality-supported",
+                "output-bin-supported",
             ]
             .iter()
             .map(|k| Value::Keyword(k.to_string()))
@@ -642,33 +713,86 @@ impl IppDevice {
             self.wake.notify_one();
             DeviceError::Retry(e.to_string())
         })?;
+        let plans = self.plan(job, &printer).await?;
+        // A job handed over before a crash: the printer says what became of it before anything
+        // is sent again (a job is never printed twice).
+        let mut first = 0;
+        if let Some(ledger) = &job.ledger {
+            let record = ledger.lookup(job.id).await.map_err(|e| {
+                DeviceError::Retry(format!("cannot read the downstream job record: {e}"))
+            })?;
+            if let Some(record) = record {
+                match self
+                    .resume(job, ledger.as_ref(), &record, plans.len(), cancel)
+                    .await?
+                {
+                    Resumed::Finished => return Ok(()),
+                    Resumed::SendFrom(i) => first = i,
+                }
+            }
+        }
         if !printer.accepting {
             return Err(DeviceError::Retry(format!(
                 "{} is not accepting jobs",
                 self.uri
             )));
         }
-        let plans = self.plan(job, &printer).await?;
         if plans.is_empty() {
             self.reporter.online();
             return Ok(());
         }
+        let options = self.job_options(job, &printer);
+        // Create-Job whenever the printer has it: its job-id is known and recorded before the
+        // document goes out, which Print-Job cannot offer (RFC 8011 §4.2.4).
         if printer.multi_document() {
-            let job_id = self.create_job(job).await?;
+            let job_id = self.create_job(job, &options).await?;
+            let job_uuid = self.job_uuid(job_id).await;
+            let mut record = DownstreamRecord {
+                printer_uri: self.uri.clone(),
+                // One downstream job carries every document.
+                document: plans.len() as u32 - 1,
+                job_id: Some(job_id),
+                job_uuid,
+                submitted: false,
+            };
+            if let Err(e) = self.remember(job, &record).await {
+                self.cancel_downstream(job_id).await;
+                return Err(e);
+            }
             self.reporter.online();
             for (i, plan) in plans.iter().enumerate() {
                 let last = i + 1 == plans.len();
                 if let Err(e) = self.send_document(job_id, plan, last, cancel).await {
-                    // Never leave half a job at the printer: it would print what it got.
-                    self.cancel_downstream(job_id).await;
+                    // Never leave half a job at the printer: it would print what it got. Once it
+                    // is canceled there, the record no longer speaks for this job.
+                    if self.cancel_downstream(job_id).await {
+                        self.forget(job).await;
+                    }
                     return Err(e);
                 }
+            }
+            record.submitted = true;
+            if let Err(e) = self.remember(job, &record).await {
+                // The downstream job has its document; a retry still finds it by the first record.
+                tracing::warn!(job = job.id, "{e:?}");
             }
             self.follow(job_id, cancel).await
         } else {
             // Print-Job carries one document: each document becomes a job of its own.
-            for plan in &plans {
-                let job_id = self.print_one(job, plan, cancel).await?;
+            for (i, plan) in plans.iter().enumerate().skip(first) {
+                let mut record = DownstreamRecord {
+                    printer_uri: self.uri.clone(),
+                    document: i as u32,
+                    job_id: None,
+                    job_uuid: None,
+                    submitted: false,
+                };
+                self.remember(job, &record).await?;
+                let job_id = self.print_one(job, plan, &options, cancel).await?;
+                record.job_uuid = self.job_uuid(job_id).await;
+                record.job_id = Some(job_id);
+                record.submitted = true;
+                self.remember(job, &record).await?;
                 self.reporter.online();
                 self.follow(job_id, cancel).await?;
             }
@@ -676,10 +800,189 @@ impl IppDevice {
         }
     }
 
-    async fn create_job(&self, job: &DeviceJob) -> Result<i32, DeviceError> {
+    /// Stores `record` durably before the printer may print what it describes; a job whose
+    /// record cannot be stored is not sent (it waits and tries again).
+    async fn remember(
+        &self,
+        job: &DeviceJob,
+        record: &DownstreamRecord,
+    ) -> Result<(), DeviceError> {
+        match &job.ledger {
+            None => Ok(()),
+            Some(ledger) => ledger
+                .record(job.id, record)
+                .await
+                .map_err(|e| DeviceError::Retry(format!("cannot record the downstream job: {e}"))),
+        }
+    }
+
+    async fn forget(&self, job: &DeviceJob) {
+        if let Some(ledger) = &job.ledger {
+            if let Err(e) = ledger.clear(job.id).await {
+                tracing::warn!(job = job.id, "cannot clear the downstream job record: {e}");
+            }
+        }
+    }
+
+    /// Picks a job up where a crashed attempt left it, from what the printer says about the
+    /// recorded job: completed → done; pending, held or processing → followed to its end;
+    /// canceled or aborted → ours ends the same way; unknown to the printer (it restarted and
+    /// forgot) → sent again.
+    async fn resume(
+        &self,
+        job: &DeviceJob,
+        ledger: &dyn JobLedger,
+        record: &DownstreamRecord,
+        documents: usize,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<Resumed, DeviceError> {
+        if record.printer_uri != self.uri {
+            return Err(DeviceError::Fatal {
+                reason: "aborted-by-system",
+                message: format!(
+                    "the job was handed to {} before the output device changed to {}; it is not sent again",
+                    record.printer_uri, self.uri
+                ),
+            });
+        }
+        let Some(job_id) = record.job_id else {
+            // Print-Job was on its way when we stopped: whether the printer got it is unknowable,
+            // and sending it again could print it twice (docs/config.md).
+            return Err(DeviceError::Fatal {
+                reason: "aborted-by-system",
+                message: format!(
+                    "printbridge stopped while sending the job to {} with Print-Job; the printer \
+                     may have printed it, so it is not sent again (print it again if nothing came out)",
+                    self.uri
+                ),
+            });
+        };
+        let found = match self.job_status(job_id).await {
+            Ok(found) => found,
+            Err(e @ LinkError::Status { .. }) => return Err(DeviceError::Retry(e.to_string())),
+            Err(e) => return Err(self.link_failed(e)),
+        };
+        let forgotten = match &found {
+            None => true,
+            Some(down) => matches!(
+                (&record.job_uuid, &down.uuid),
+                (Some(ours), Some(theirs)) if ours != theirs
+            ),
+        };
+        if forgotten {
+            tracing::warn!(
+                job = job.id,
+                "{}: job {job_id} is unknown to the printer (it restarted?); sending the job again",
+                self.uri
+            );
+            ledger.clear(job.id).await.map_err(|e| {
+                DeviceError::Retry(format!("cannot clear the downstream job record: {e}"))
+            })?;
+            return Ok(Resumed::SendFrom(record.document as usize));
+        }
+        let down = found.expect("not forgotten");
+        // Create-Job answered but the document never arrived: nothing can print, so the empty
+        // job is taken back and the job sent anew.
+        if !record.submitted
+            && matches!(down.state, 3 | 4)
+            && down.reasons.iter().any(|r| r == "job-data-insufficient")
+        {
+            if !self.cancel_downstream(job_id).await {
+                return Err(DeviceError::Retry(format!(
+                    "{}: cannot cancel the incomplete job {job_id} left by an earlier attempt",
+                    self.uri
+                )));
+            }
+            tracing::info!(
+                job = job.id,
+                "{}: job {job_id} never got its document; sending the job again",
+                self.uri
+            );
+            ledger.clear(job.id).await.map_err(|e| {
+                DeviceError::Retry(format!("cannot clear the downstream job record: {e}"))
+            })?;
+            return Ok(Resumed::SendFrom(record.document as usize));
+        }
+        tracing::info!(
+            job = job.id,
+            "{}: following job {job_id} from an earlier attempt (state {})",
+            self.uri,
+            down.state
+        );
+        self.reporter.online();
+        self.follow(job_id, cancel).await?;
+        let next = record.document as usize + 1;
+        Ok(if next < documents {
+            Resumed::SendFrom(next)
+        } else {
+            Resumed::Finished
+        })
+    }
+
+    /// The job options the printer is told (RFC 8011 §5.2, PWG 5100.13), from what the person
+    /// asked for and only with values the printer lists in its `*-supported`. copies, number-up
+    /// and page-ranges are already in the rendered PDF, and so is orientation-requested (the
+    /// renderer turns the pages): passing them on would apply them twice.
+    fn job_options(&self, job: &DeviceJob, printer: &Downstream) -> Vec<Attribute> {
+        let asked = |name: &str| {
+            job.attributes
+                .iter()
+                .find(|a| a.name == name)
+                .and_then(|a| a.first())
+        };
+        let mut out = Vec::new();
+        let mut keyword = |name: &str, value: Option<&str>, supported: &[String]| {
+            let Some(k) = value else { return };
+            if supported.iter().any(|s| s == k) {
+                out.push(Attribute::new(name, Value::Keyword(k.to_string())));
+            } else {
+                tracing::debug!(
+                    job = job.id,
+                    "{} does not list {name} {k}; left to the printer",
+                    self.uri
+                );
+            }
+        };
+        keyword(
+            "sides",
+            asked("sides").and_then(Value::as_str),
+            &printer.sides,
+        );
+        // media-col becomes the media name the ticket read from it: the printer picks its
+        // source and type itself, as with a plain media keyword.
+        let media = asked("media")
+            .and_then(Value::as_str)
+            .or_else(|| asked("media-col").map(|_| job.ticket.media.name.as_str()));
+        keyword("media", media, &printer.media);
+        keyword(
+            "print-color-mode",
+            asked("print-color-mode").and_then(Value::as_str),
+            &printer.color_modes,
+        );
+        keyword(
+            "output-bin",
+            asked("output-bin").and_then(Value::as_str),
+            &printer.output_bins,
+        );
+        if let Some(q) = asked("print-quality").and_then(Value::as_int) {
+            if printer.qualities.contains(&q) {
+                out.push(Attribute::new("print-quality", Value::Enum(q)));
+            } else {
+                tracing::debug!(
+                    job = job.id,
+                    "{} does not list print-quality {q}; left to the printer",
+                    self.uri
+                );
+            }
+        }
+        out
+    }
+
+    async fn create_job(&self, job: &DeviceJob, options: &[Attribute]) -> Result<i32, DeviceError> {
         let mut req = self.request(OP_CREATE_JOB);
         req.group_mut(tag::OPERATION)
             .push(Attribute::new("job-name", Value::Name(job_name(job))));
+        push_options(&mut req, options);
         let resp = self
             .exchange(&req, None, &Arc::default())
             .await
@@ -691,6 +994,48 @@ impl IppDevice {
                 self.uri
             ))
         })
+    }
+
+    /// The printer's job-uuid of a job it just made, when it has one (PWG 5100.13 §5.3); the
+    /// creation answer rarely carries it.
+    async fn job_uuid(&self, job_id: i32) -> Option<String> {
+        match self.job_status(job_id).await {
+            Ok(Some(down)) => down.uuid,
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!("{}: no job-uuid for job {job_id}: {e}", self.uri);
+                None
+            }
+        }
+    }
+
+    /// Get-Job-Attributes (RFC 8011 §4.3.4) of a job at the printer; `None` when it does not
+    /// know the job.
+    async fn job_status(&self, job_id: i32) -> Result<Option<DownJob>, LinkError> {
+        let mut req = self.request(OP_GET_JOB_ATTRIBUTES);
+        let g = req.group_mut(tag::OPERATION);
+        g.push(Attribute::new("job-id", Value::Integer(job_id)));
+        g.push(Attribute::set(
+            "requested-attributes",
+            [
+                "job-state",
+                "job-state-reasons",
+                "job-state-message",
+                "job-uuid",
+            ]
+            .iter()
+            .map(|k| Value::Keyword(k.to_string()))
+            .collect(),
+        ));
+        let resp = self.exchange(&req, None, &Arc::default()).await?;
+        match resp.code {
+            NOT_FOUND => Ok(None),
+            0x0000..=0x00FF => Ok(Some(DownJob::from_response(&resp))),
+            _ => Err(LinkError::Status {
+                uri: self.uri.clone(),
+                why: format!("Get-Job-Attributes answered {}", status_text(&resp)),
+            }),
+        }
     }
 
     async fn send_document(
@@ -716,10 +1061,14 @@ impl IppDevice {
         self.accepted(&resp, "Send-Document")
     }
 
+    /// Print-Job; the caller recorded it as in flight. When it surely did not reach the printer
+    /// (no connection, refused, the document broke before the request ended) the mark is
+    /// cleared, so that only a truly unknown outcome stops the job from being sent again.
     async fn print_one(
         &self,
         job: &DeviceJob,
         plan: &Plan,
+        options: &[Attribute],
         cancel: &Arc<AtomicBool>,
     ) -> Result<i32, DeviceError> {
         let mut req = self.request(OP_PRINT_JOB);
@@ -729,12 +1078,21 @@ impl IppDevice {
             "document-format",
             Value::MimeMediaType(plan.format.clone()),
         ));
+        push_options(&mut req, options);
         let body = self.source(plan);
-        let resp = self
-            .exchange(&req, Some(body), cancel)
-            .await
-            .map_err(|e| self.link_failed(e))?;
-        self.accepted(&resp, "Print-Job")?;
+        let resp = match self.exchange(&req, Some(body), cancel).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                if matches!(e, LinkError::Unreachable { .. } | LinkError::Document(_)) {
+                    self.forget(job).await;
+                }
+                return Err(self.link_failed(e));
+            }
+        };
+        if let Err(e) = self.accepted(&resp, "Print-Job") {
+            self.forget(job).await;
+            return Err(e);
+        }
         job_id_of(&resp).ok_or_else(|| {
             DeviceError::Retry(format!("{}: Print-Job answered without a job-id", self.uri))
         })
@@ -777,18 +1135,8 @@ impl IppDevice {
                 // Our job is already canceled; the printer's answer changes nothing.
                 return Err(DeviceError::Canceled);
             }
-            let mut req = self.request(OP_GET_JOB_ATTRIBUTES);
-            let g = req.group_mut(tag::OPERATION);
-            g.push(Attribute::new("job-id", Value::Integer(job_id)));
-            g.push(Attribute::set(
-                "requested-attributes",
-                ["job-state", "job-state-reasons", "job-state-message"]
-                    .iter()
-                    .map(|k| Value::Keyword(k.to_string()))
-                    .collect(),
-            ));
-            match self.exchange(&req, None, &Arc::default()).await {
-                Ok(resp) if resp.code == NOT_FOUND => {
+            match self.job_status(job_id).await {
+                Ok(None) => {
                     // Like CUPS: a job the printer no longer knows has ended there.
                     tracing::warn!(
                         "{}: job {job_id} is gone from the printer; taking it as completed",
@@ -796,37 +1144,14 @@ impl IppDevice {
                     );
                     return Ok(());
                 }
-                Ok(resp) if resp.code < 0x0100 => {
+                Ok(Some(down)) => {
                     self.reporter.waiting();
-                    let g = resp.group(tag::JOB);
-                    let state = g
-                        .and_then(|g| g.get("job-state"))
-                        .and_then(|a| a.first())
-                        .and_then(Value::as_int)
-                        .unwrap_or(3);
-                    let reasons: Vec<String> = g
-                        .and_then(|g| g.get("job-state-reasons"))
-                        .map(|a| {
-                            a.values
-                                .iter()
-                                .filter_map(Value::as_str)
-                                .filter_map(super::checked_keyword)
-                                .take(MAX_REASONS)
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let message = g
-                        .and_then(|g| g.get("job-state-message"))
-                        .and_then(|a| a.first())
-                        .and_then(Value::as_str)
-                        .map(|s| super::checked_text(s, 255))
-                        .unwrap_or_default();
-                    let detail = if message.is_empty() {
-                        reasons.join(", ")
+                    let detail = if down.message.is_empty() {
+                        down.reasons.join(", ")
                     } else {
-                        format!("{message} ({})", reasons.join(", "))
+                        format!("{} ({})", down.message, down.reasons.join(", "))
                     };
-                    match state {
+                    match down.state {
                         9 => return Ok(()),
                         7 => {
                             return Err(DeviceError::Fatal {
@@ -843,13 +1168,7 @@ impl IppDevice {
                         _ => {}
                     }
                 }
-                Ok(resp) => {
-                    tracing::warn!(
-                        "{}: Get-Job-Attributes answered {}",
-                        self.uri,
-                        status_text(&resp)
-                    );
-                }
+                Err(e @ LinkError::Status { .. }) => tracing::warn!("{e}"),
                 Err(e) => {
                     self.reporter.offline(e.to_string());
                     self.wake.notify_one();
@@ -859,21 +1178,28 @@ impl IppDevice {
         }
     }
 
-    /// Cancel-Job at the printer (RFC 8011 §4.3.3), best effort.
-    async fn cancel_downstream(&self, job_id: i32) {
+    /// Cancel-Job at the printer (RFC 8011 §4.3.3), best effort; whether the printer said yes.
+    async fn cancel_downstream(&self, job_id: i32) -> bool {
         let mut req = self.request(OP_CANCEL_JOB);
         req.group_mut(tag::OPERATION)
             .push(Attribute::new("job-id", Value::Integer(job_id)));
         match self.exchange(&req, None, &Arc::default()).await {
             Ok(resp) if resp.code < 0x0100 => {
-                tracing::info!("{}: canceled job {job_id} there", self.uri)
+                tracing::info!("{}: canceled job {job_id} there", self.uri);
+                true
             }
-            Ok(resp) => tracing::warn!(
-                "{}: Cancel-Job {job_id} answered {}",
-                self.uri,
-                status_text(&resp)
-            ),
-            Err(e) => tracing::warn!("{}: cannot cancel job {job_id}: {e}", self.uri),
+            Ok(resp) => {
+                tracing::warn!(
+                    "{}: Cancel-Job {job_id} answered {}",
+                    self.uri,
+                    status_text(&resp)
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!("{}: cannot cancel job {job_id}: {e}", self.uri);
+                false
+            }
         }
     }
 }
@@ -911,6 +1237,17 @@ fn job_name(job: &DeviceJob) -> String {
         format!("job {}", job.id)
     } else {
         name
+    }
+}
+
+/// The job options go in the job attributes group (RFC 8011 §4.2.1.1).
+fn push_options(req: &mut Message, options: &[Attribute]) {
+    if options.is_empty() {
+        return;
+    }
+    let g = req.group_mut(tag::JOB);
+    for a in options {
+        g.push(a.clone());
     }
 }
 

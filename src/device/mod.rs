@@ -50,6 +50,45 @@ pub struct DeviceJob {
     pub rendered: Option<PathBuf>,
     /// The job's options; devices that pass them on (sides, output-bin) read them here.
     pub ticket: crate::convert::ticket::JobTicket,
+    /// The job template attributes as the client sent them (validated): what the person asked
+    /// for, as opposed to the ticket's defaults, for devices that pass options downstream.
+    pub attributes: Vec<crate::codec::ipp::Attribute>,
+    /// Where a device that hands the job to another system keeps what it handed over, so that a
+    /// retry after a crash asks that system instead of printing twice. `None` in tests of
+    /// devices that need none.
+    pub ledger: Option<Arc<dyn JobLedger>>,
+}
+
+/// What a device handed to a downstream printer for one job (stored by the spool, fsynced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownstreamRecord {
+    /// printer-uri of the printer the job went to.
+    pub printer_uri: String,
+    /// The last of the documents sent (0-based) that the downstream job carries: all of them
+    /// with Create-Job, its own one with Print-Job (each document a job; earlier ones are done).
+    pub document: u32,
+    /// The printer's job-id; `None` while a Print-Job is in flight and its answer was not seen.
+    pub job_id: Option<i32>,
+    /// The printer's job-uuid, when it told: tells a restarted printer's reused job-id apart.
+    pub job_uuid: Option<String>,
+    /// The printer acknowledged the last document: from here on the job is only followed.
+    pub submitted: bool,
+}
+
+pub type LedgerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// Durable memory of downstream jobs, one record per job of ours. `record` returns only once the
+/// record is on disk; the record disappears by itself when the job finishes here.
+pub trait JobLedger: Send + Sync {
+    fn record<'a>(&'a self, job: u32, record: &'a DownstreamRecord) -> LedgerFuture<'a, ()>;
+    fn lookup(&self, job: u32) -> LedgerFuture<'_, Option<DownstreamRecord>>;
+    fn clear(&self, job: u32) -> LedgerFuture<'_, ()>;
+}
+
+impl std::fmt::Debug for dyn JobLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobLedger")
+    }
 }
 
 pub type DeviceFuture<'a> = Pin<Box<dyn Future<Output = Result<(), DeviceError>> + Send + 'a>>;

@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, Mutex, Notify};
 
 use crate::codec::ipp::{self, Attribute, Limits};
 use crate::convert::ticket::JobTicket;
+use crate::device::{DownstreamRecord, JobLedger, LedgerFuture};
 use crate::model::clock::Clock;
 use crate::model::job::{Effect, JobEvent, JobState, JobStatus, TransitionError};
 
@@ -534,6 +535,14 @@ impl Spool {
         if status != old.status {
             let mut tx = self.db.begin().await?;
             write_status(&mut tx, id, &status).await?;
+            // A finished job is never sent again, and a restarted one (Restart-Job) is meant to
+            // print anew: either way what a device handed downstream no longer speaks for it.
+            if status.state.is_terminal() || old.status.state.is_terminal() {
+                sqlx::query("DELETE FROM device_jobs WHERE job_id = ?")
+                    .bind(id as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
         }
         let mut job = (*old).clone();
@@ -669,6 +678,80 @@ impl Spool {
 
     pub async fn close(&self) {
         self.db.close().await;
+    }
+
+    /// Remembers what the output device handed to a downstream printer for job `id` (see
+    /// [`DownstreamRecord`]); on disk when it returns (synchronous=FULL). Refused for a job that
+    /// already finished, so a late record cannot outlive it.
+    pub async fn record_device_job(&self, id: u32, r: &DownstreamRecord) -> Result<(), SpoolError> {
+        let _guard = self.write.lock().await;
+        let job = self.get(id).ok_or(SpoolError::NotFound(id))?;
+        if job.status.state.is_terminal() {
+            return Err(SpoolError::Transition(TransitionError {
+                state: job.status.state,
+                action: "given a downstream job record",
+            }));
+        }
+        sqlx::query(
+            "INSERT INTO device_jobs (job_id, printer_uri, document, downstream_job_id, downstream_job_uuid, submitted) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET printer_uri = excluded.printer_uri, \
+             document = excluded.document, downstream_job_id = excluded.downstream_job_id, \
+             downstream_job_uuid = excluded.downstream_job_uuid, submitted = excluded.submitted",
+        )
+        .bind(id as i64)
+        .bind(&r.printer_uri)
+        .bind(r.document as i64)
+        .bind(r.job_id.map(i64::from))
+        .bind(&r.job_uuid)
+        .bind(r.submitted)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// What the output device recorded for job `id`, if anything.
+    pub async fn device_job(&self, id: u32) -> Result<Option<DownstreamRecord>, SpoolError> {
+        let row = sqlx::query("SELECT * FROM device_jobs WHERE job_id = ?")
+            .bind(id as i64)
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(row.map(|r| DownstreamRecord {
+            printer_uri: r.get("printer_uri"),
+            document: r.get::<i64, _>("document") as u32,
+            job_id: r
+                .get::<Option<i64>, _>("downstream_job_id")
+                .and_then(|v| i32::try_from(v).ok()),
+            job_uuid: r.get("downstream_job_uuid"),
+            submitted: r.get::<i64, _>("submitted") != 0,
+        }))
+    }
+
+    /// Forgets the record of job `id` (the device took its downstream job back).
+    pub async fn clear_device_job(&self, id: u32) -> Result<(), SpoolError> {
+        let _guard = self.write.lock().await;
+        sqlx::query("DELETE FROM device_jobs WHERE job_id = ?")
+            .bind(id as i64)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+impl JobLedger for Spool {
+    fn record<'a>(&'a self, job: u32, record: &'a DownstreamRecord) -> LedgerFuture<'a, ()> {
+        Box::pin(async move {
+            self.record_device_job(job, record)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn lookup(&self, job: u32) -> LedgerFuture<'_, Option<DownstreamRecord>> {
+        Box::pin(async move { self.device_job(job).await.map_err(|e| e.to_string()) })
+    }
+
+    fn clear(&self, job: u32) -> LedgerFuture<'_, ()> {
+        Box::pin(async move { self.clear_device_job(job).await.map_err(|e| e.to_string()) })
     }
 }
 
@@ -860,5 +943,54 @@ mod tests {
                 .id,
             last + 1
         );
+    }
+
+    #[tokio::test]
+    async fn downstream_record_survives_restart_and_ends_with_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = DownstreamRecord {
+            printer_uri: "ipp://printer:631/ipp/print".into(),
+            document: 0,
+            job_id: Some(7),
+            job_uuid: Some("urn:uuid:1".into()),
+            submitted: false,
+        };
+        let id;
+        {
+            let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+                .await
+                .unwrap();
+            let d = doc(&spool, b"%PDF-1 a").await.unwrap();
+            id = spool
+                .create_job(new_job("a", None), Some((d, meta())), true)
+                .await
+                .unwrap()
+                .id;
+            spool
+                .transition(id, JobEvent::StartProcessing)
+                .await
+                .unwrap();
+            spool.record_device_job(id, &record).await.unwrap();
+            spool.close().await;
+        }
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
+        assert_eq!(spool.device_job(id).await.unwrap(), Some(record.clone()));
+        let submitted = DownstreamRecord {
+            submitted: true,
+            ..record.clone()
+        };
+        spool.record_device_job(id, &submitted).await.unwrap();
+        assert_eq!(spool.device_job(id).await.unwrap(), Some(submitted));
+        spool
+            .transition(id, JobEvent::StartProcessing)
+            .await
+            .unwrap();
+        spool.transition(id, JobEvent::Completed).await.unwrap();
+        assert_eq!(spool.device_job(id).await.unwrap(), None);
+        // Too late: a finished job takes no record.
+        assert!(spool.record_device_job(id, &record).await.is_err());
+        assert_eq!(spool.device_job(id).await.unwrap(), None);
     }
 }

@@ -90,6 +90,8 @@ async fn process(spool: &Arc<Spool>, device: &dyn Device, job: &Job) -> Outcome 
         name: job.name.clone(),
         rendered,
         ticket: super::render::ticket(spool, &job),
+        attributes: job.attributes.clone(),
+        ledger: Some(spool.clone()),
         documents: job
             .documents
             .iter()
