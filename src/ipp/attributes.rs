@@ -596,3 +596,63 @@ pub fn encode_each(attrs: &[Attribute]) -> EncodedAttributes {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::ticket::{ColorMode, JobTicket, Layout, Scaling};
+
+    /// RFC 8011 §5.2: a job without an attribute is printed as its `*-default` says; the
+    /// renderer's ticket for such a job must therefore say the same as the attributes.
+    #[test]
+    fn advertised_defaults_are_what_the_renderer_uses() {
+        let ppd_like = Capabilities {
+            media_default: "na_letter_8.5x11in".into(),
+            sides_default: "two-sided-long-edge".into(),
+            color_mode_default: "monochrome".into(),
+            ..Capabilities::default()
+        };
+        for caps in [Capabilities::default(), ppd_like] {
+            let attrs = static_attributes(&caps, 300);
+            let get = |n: &str| {
+                attrs
+                    .iter()
+                    .find(|a| a.name == n)
+                    .and_then(|a| a.first())
+                    .unwrap_or_else(|| panic!("{n} missing"))
+                    .clone()
+            };
+            let kw_of = |n: &str| get(n).as_str().unwrap().to_string();
+            let t = JobTicket::defaults_for(&caps);
+            assert_eq!(kw_of("media-default"), t.media.name);
+            assert_eq!(kw_of("sides-default"), t.sides.keyword());
+            let mode = match t.color_mode {
+                ColorMode::Auto => "auto",
+                ColorMode::Color => "color",
+                ColorMode::Monochrome => "monochrome",
+            };
+            assert_eq!(kw_of("print-color-mode-default"), mode);
+            assert_eq!(kw_of("number-up-layout-default"), "lrtb");
+            assert_eq!(t.layout, Layout::Lrtb);
+            assert_eq!(kw_of("page-delivery-default"), "same-order-face-down");
+            assert!(!t.reverse_order);
+            assert_eq!(kw_of("print-scaling-default"), "auto");
+            assert_eq!(t.scaling, Scaling::Auto);
+            assert_eq!(kw_of("output-bin-default"), t.output_bin);
+            assert_eq!(kw_of("job-sheets-default"), "none");
+            assert!(!t.cover_sheet);
+            assert_eq!(
+                kw_of("multiple-document-handling-default"),
+                "separate-documents-collated-copies"
+            );
+            assert!(t.collate);
+            assert_eq!(get("copies-default").as_int(), Some(t.copies as i32));
+            assert_eq!(get("number-up-default").as_int(), Some(t.number_up as i32));
+            assert!(matches!(
+                get("orientation-requested-default"),
+                Value::OutOfBand(_)
+            ));
+            assert_eq!(t.orientation, None);
+        }
+    }
+}
