@@ -94,7 +94,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("the appliance stopped")
 }
 
+/// Large allocations (argon2's ~19 MiB per password check, a rendered raster page) go straight to
+/// mmap and back to the kernel when freed. Left alone, glibc raises its mmap threshold after the
+/// first such free and serves later ones from per-thread arenas that keep the memory, so a
+/// server's RSS would grow by that much for every worker thread that ever checked a password.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_allocations() {
+    // SAFETY: mallopt only tunes the allocator; called first thing, before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_allocations() {}
+
 fn main() -> ExitCode {
+    return_large_allocations();
     let cli = Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

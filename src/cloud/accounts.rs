@@ -112,18 +112,94 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
 }
 
+/// Passwords recently verified against a given PHC string, so that a client sending Basic
+/// credentials with every IPP request (as they all do) costs one argon2 run every few minutes,
+/// not one per request (tens of milliseconds and ~19 MiB each). Entries are keyed by a BLAKE2
+/// hash under a random per-process key of (PHC, password): nothing stored helps offline guessing,
+/// and a changed password (a new PHC string) simply misses. Only an optimisation: every instance
+/// keeps its own, and nothing depends on it.
+struct VerifiedCache {
+    key: [u8; 32],
+    entries: std::sync::Mutex<HashMap<[u8; 32], std::time::Instant>>,
+}
+
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+const VERIFIED_MAX: usize = 10_000;
+
+impl VerifiedCache {
+    fn get() -> &'static VerifiedCache {
+        static CACHE: std::sync::OnceLock<VerifiedCache> = std::sync::OnceLock::new();
+        CACHE.get_or_init(|| {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).expect("random bytes");
+            VerifiedCache {
+                key,
+                entries: std::sync::Mutex::new(HashMap::new()),
+            }
+        })
+    }
+
+    fn digest(&self, password: &str, phc: &str) -> [u8; 32] {
+        use blake2::Digest as _;
+        let mut h = blake2::Blake2s256::new();
+        h.update(self.key);
+        h.update((phc.len() as u64).to_be_bytes());
+        h.update(phc.as_bytes());
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    fn contains(&self, d: &[u8; 32]) -> bool {
+        let entries = self.entries.lock().expect("verified cache");
+        entries.get(d).is_some_and(|t| t.elapsed() < VERIFIED_FOR)
+    }
+
+    fn insert(&self, d: [u8; 32]) {
+        let mut entries = self.entries.lock().expect("verified cache");
+        if entries.len() >= VERIFIED_MAX {
+            entries.retain(|_, t| t.elapsed() < VERIFIED_FOR);
+            if entries.len() >= VERIFIED_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(d, std::time::Instant::now());
+    }
+}
+
+/// At most this many argon2 runs at once: each holds ~19 MiB and a core.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
+    })
+}
+
 pub(crate) async fn verify_blocking(
     password: String,
     hash: Option<String>,
 ) -> Result<bool, PageError> {
-    Ok(tokio::task::spawn_blocking(move || match &hash {
+    let cache = VerifiedCache::get();
+    let digest = hash.as_deref().map(|h| cache.digest(&password, h));
+    if digest.as_ref().is_some_and(|d| cache.contains(d)) {
+        return Ok(true);
+    }
+    let _slot = hashing_slots().acquire().await.ok();
+    let ok = tokio::task::spawn_blocking(move || match &hash {
         Some(h) => verify_password(&password, h),
         None => {
             verify_password(&password, dummy_hash());
             false
         }
     })
-    .await?)
+    .await?;
+    if let (true, Some(d)) = (ok, digest) {
+        cache.insert(d);
+    }
+    Ok(ok)
 }
 
 pub async fn hash_blocking(password: String) -> Result<String, PageError> {
@@ -554,6 +630,22 @@ fn capitalise(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[tokio::test]
+    async fn verified_passwords_are_remembered_per_hash() {
+        let h = hash_password("correct horse battery").unwrap();
+        let other = hash_password("another long password").unwrap();
+        let ok = |p: &str, h: &str| verify_blocking(p.to_string(), Some(h.to_string()));
+        assert!(ok("correct horse battery", &h).await.unwrap());
+        // Now from the cache; a wrong password or another hash still fails.
+        assert!(ok("correct horse battery", &h).await.unwrap());
+        assert!(!ok("correct horse batterY", &h).await.unwrap());
+        assert!(!ok("correct horse battery", &other).await.unwrap());
+        assert!(!verify_blocking("correct horse battery".into(), None)
+            .await
+            .unwrap());
+    }
+
     use super::*;
 
     #[test]
