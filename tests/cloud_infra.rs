@@ -1350,9 +1350,17 @@ async fn infra_store_battery(store: &printbridge::store::Store) {
     assert_eq!(events[1].seq, events[0].seq + 1);
     let all = store.events_from(&p.id, 1, 1000).await.unwrap();
     assert!(all.windows(2).all(|w| w[1].seq == w[0].seq + 1), "{all:?}");
-    store.purge_infra(205, 300).await.unwrap();
+    store.purge_infra(205, 170, 300).await.unwrap();
     assert_eq!(store.events_from(&p.id, 1, 1000).await.unwrap().len(), 2);
     assert!(store.subscription(&p.id, sub, 201).await.unwrap().is_none());
+    // Finished jobs go after their history time (j1 finished at 160, j2 at 180), documents and
+    // all; unfinished ones stay.
+    assert!(store.job(&p.id, j1).await.unwrap().is_none());
+    assert!(store.documents(&p.id, j1).await.unwrap().is_empty());
+    assert!(store.job(&p.id, j2).await.unwrap().is_some());
+    store.purge_infra(205, 1000, 300).await.unwrap();
+    assert!(store.job(&p.id, j2).await.unwrap().is_none());
+    assert!(store.job(&p.id, j3).await.unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

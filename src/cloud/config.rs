@@ -178,6 +178,8 @@ pub struct InfraConfig {
     pub notify_wait_seconds: u64,
     /// Output devices one printer may have.
     pub max_output_devices: i64,
+    /// How long finished jobs stay listed (Get-Jobs which-jobs=completed), seconds.
+    pub job_history_seconds: i64,
 }
 
 impl Default for InfraConfig {
@@ -187,6 +189,7 @@ impl Default for InfraConfig {
             device_silence_seconds: 300,
             notify_wait_seconds: 30,
             max_output_devices: 16,
+            job_history_seconds: 86_400,
         }
     }
 }
@@ -251,10 +254,11 @@ impl CloudConfig {
             || i.device_silence_seconds < 1
             || !(1..=300).contains(&i.notify_wait_seconds)
             || i.max_output_devices < 1
+            || i.job_history_seconds < 60
         {
             return bad(
                 "infra.*: max_document_bytes >= 1024, device_silence_seconds >= 1, \
-                 notify_wait_seconds 1..=300, max_output_devices >= 1",
+                 notify_wait_seconds 1..=300, max_output_devices >= 1, job_history_seconds >= 60",
             );
         }
         if let Some(u) = &self.server.public_url {

@@ -1958,7 +1958,11 @@ pub async fn maintenance(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiv
         }
         if let Err(e) = cloud
             .store
-            .purge_infra(now - super::notify::EVENT_LIFE_SECONDS, now)
+            .purge_infra(
+                now - super::notify::EVENT_LIFE_SECONDS,
+                now - cloud.config.infra.job_history_seconds,
+                now,
+            )
             .await
         {
             tracing::warn!("purging old events failed: {e}");

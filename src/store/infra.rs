@@ -938,8 +938,22 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes events older than `event_cutoff` and expired subscriptions. Idempotent.
-    pub async fn purge_infra(&self, event_cutoff: i64, now: i64) -> Result<(), StoreError> {
+    /// Deletes events older than `event_cutoff`, expired subscriptions, and jobs finished before
+    /// `job_cutoff` whose documents are gone from the blob store. Idempotent.
+    pub async fn purge_infra(
+        &self,
+        event_cutoff: i64,
+        job_cutoff: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM infra_jobs WHERE state >= 7 AND completed_at < $1 AND NOT EXISTS ( \
+               SELECT 1 FROM infra_documents d WHERE d.printer_id = infra_jobs.printer_id \
+                 AND d.job_id = infra_jobs.job_id AND d.blob IS NOT NULL)",
+        )
+        .bind(job_cutoff)
+        .execute(self.pool())
+        .await?;
         sqlx::query("DELETE FROM infra_events WHERE created_at < $1")
             .bind(event_cutoff)
             .execute(self.pool())
