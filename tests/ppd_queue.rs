@@ -1,7 +1,8 @@
 //! PPD-described queues: `printbridge serve` with `[printer] ppd = "..."` for each PPD in `ppd/`,
 //! asked with Debian's ipptool what it can do. The expectations below were read off the PPD files
 //! by hand (their `*PageSize`, `*Duplex`, `*ColorModel`/`*ColorDevice`, `*Resolution` lines), not
-//! computed with printbridge's own parser. Then Debian's `ipp-everywhere.test` suite runs against
+//! computed with printbridge's own parser. A job that says nothing prints with the PPD's defaults.
+//! Then Debian's `ipp-everywhere.test` suite runs against
 //! a PPD queue with no failure, and a PPD that cannot be parsed stops the start naming the file
 //! and the line.
 
@@ -139,6 +140,98 @@ fn colour_inkjet_ppd_queue() {
             "media-type-supported COUNT 3",
         ],
         &["keyword sides two-sided-long-edge"],
+    );
+}
+
+/// A job that names no media and no colour mode prints as the PPD's defaults say: on the PCL
+/// laser (`*DefaultPageSize: Letter`, no colour) a colour JPEG comes out on Letter, in gray.
+#[test]
+fn jobs_print_with_the_ppd_defaults() {
+    let docs = common::ipptool::test_docs();
+    let state = tempfile::tempdir().unwrap();
+    let appliance = appliance_with(&ppd("printbridge-pcl-laser.ppd"), state.path());
+    let test = state.path().join("print.test");
+    std::fs::write(
+        &test,
+        format!(
+            "{{\n NAME \"plain job\"\n OPERATION Print-Job\n GROUP operation-attributes-tag\n \
+             ATTR charset attributes-charset utf-8\n ATTR naturalLanguage attributes-natural-language en\n \
+             ATTR uri printer-uri $uri\n ATTR name requesting-user-name tester\n \
+             ATTR name job-name plain\n ATTR mimeMediaType document-format image/jpeg\n \
+             FILE {}\n STATUS successful-ok\n}}\n",
+            docs.join("color.jpg").display()
+        ),
+    )
+    .unwrap();
+    let run = common::ipptool::run(&[&appliance.uri, test.to_str().unwrap()]);
+    assert!(run.failed == 0 && run.passed == 1, "{}", run.output);
+    let out_dir = appliance.output_dir();
+    let mut found = None;
+    common::wait_until(std::time::Duration::from_secs(60), || {
+        found = std::fs::read_dir(&out_dir).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with("-plain.pdf"))
+        });
+        found.is_some()
+    });
+    let pdf = found.unwrap_or_else(|| panic!("no rendered PDF in {}", out_dir.display()));
+
+    let pdfinfo = common::require_program("pdfinfo", "poppler-utils");
+    let info = Command::new(pdfinfo).arg(&pdf).output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    let size = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Page size:"))
+        .unwrap_or_else(|| panic!("no page size in pdfinfo output:\n{info}"));
+    let mut it = size.split_whitespace();
+    let w: f32 = it.next().unwrap().parse().unwrap();
+    it.next();
+    let h: f32 = it.next().unwrap().parse().unwrap();
+    assert!(
+        (w - 612.0).abs() < 1.0 && (h - 792.0).abs() < 1.0,
+        "Letter expected, got {w} × {h}"
+    );
+
+    // Every pixel gray: the colour test image was rendered monochrome.
+    let pdftoppm = common::require_program("pdftoppm", "poppler-utils");
+    let prefix = state.path().join("page");
+    let st = Command::new(pdftoppm)
+        .args(["-r", "20", "-singlefile"])
+        .arg(&pdf)
+        .arg(&prefix)
+        .status()
+        .unwrap();
+    assert!(st.success(), "pdftoppm failed");
+    let ppm = std::fs::read(prefix.with_extension("ppm")).unwrap();
+    // P6 header: four whitespace-separated fields, then one whitespace byte.
+    let mut fields = 0;
+    let mut pos = 0;
+    while fields < 4 {
+        while ppm[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        while !ppm[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        fields += 1;
+    }
+    let rgb = &ppm[pos + 1..];
+    let coloured = rgb
+        .chunks_exact(3)
+        .filter(|p| {
+            let (lo, hi) = (p.iter().min().unwrap(), p.iter().max().unwrap());
+            hi - lo > 24
+        })
+        .count();
+    let non_white = rgb
+        .chunks_exact(3)
+        .filter(|p| p.iter().any(|&v| v < 200))
+        .count();
+    assert!(non_white > 100, "the image is missing from the page");
+    assert_eq!(
+        coloured, 0,
+        "{coloured} coloured pixels on a monochrome queue's default job"
     );
 }
 
