@@ -994,6 +994,46 @@ fn hostile_requests_get_precise_answers() {
     }
     let r = ipp_call(base, &p.path, Some(&basic(USER, USER_PASSWORD)), &m, b"");
     assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
+    // The printer's state follows its output device (PWG 5100.18 §5).
+    let gpa = |base: &str| {
+        let mut m = request(0x000B, &p.uri, 53);
+        op(
+            &mut m,
+            "requested-attributes",
+            Value::Keyword("printer-state-reasons".into()),
+        );
+        m.group_mut(tag::OPERATION)
+            .attributes
+            .last_mut()
+            .unwrap()
+            .values
+            .push(Value::Keyword("printer-state".into()));
+        let r = ipp_call(base, &p.path, Some(&bearer(token)), &m, b"");
+        let g = r.msg.group(tag::PRINTER).unwrap().clone();
+        let state = g.get("printer-state").and_then(|a| a.first()).cloned();
+        let reasons: Vec<String> = g
+            .get("printer-state-reasons")
+            .map(|a| {
+                a.values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (state, reasons)
+    };
+    assert_eq!(gpa(base), (Some(Value::Enum(3)), vec!["none".to_string()]));
+    let mut stopped = simple_device_attrs("A");
+    stopped.push(Attribute::new("printer-state", Value::Enum(5)));
+    stopped.push(Attribute::set(
+        "printer-state-reasons",
+        vec![Value::Keyword("media-empty-error".into())],
+    ));
+    register_output_device(base, p, token, OD_A, stopped);
+    assert_eq!(
+        gpa(base),
+        (Some(Value::Enum(5)), vec!["media-empty-error".to_string()])
+    );
     // Push subscriptions are not offered: every group refused (RFC 3995 §11.1.2).
     let mut m = request(0x0016, &p.uri, 52);
     m.group_mut(tag::SUBSCRIPTION).push(Attribute::new(

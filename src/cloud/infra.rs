@@ -744,11 +744,44 @@ pub fn decode_attributes(stored: &str) -> Vec<Attribute> {
 /// The printer's attributes aggregated from its output devices (PWG 5100.18 §5): a `-supported`
 /// or `-ready` attribute is the union of the devices' values; any other the value of the most
 /// recently updated device that has it.
-async fn device_attributes(cx: &Ctx<'_>) -> Result<(Vec<Attribute>, usize), Status> {
+/// What the output devices say about their condition (PWG 5100.18 §5: the Infrastructure
+/// Printer's state follows its output devices').
+#[derive(Debug, Default)]
+struct DeviceCondition {
+    devices: usize,
+    /// Output devices reporting printer-state stopped.
+    stopped: usize,
+    /// Their printer-state-reasons other than "none", without duplicates.
+    reasons: Vec<String>,
+}
+
+async fn device_attributes(cx: &Ctx<'_>) -> Result<(Vec<Attribute>, DeviceCondition), Status> {
     let devices = cx.cloud.store.output_devices(&cx.printer.id).await?;
     let mut merged: Vec<Attribute> = Vec::new();
+    let mut condition = DeviceCondition {
+        devices: devices.len(),
+        ..DeviceCondition::default()
+    };
     for d in &devices {
         for a in decode_attributes(&d.attributes) {
+            match (a.name.as_str(), a.values.as_slice()) {
+                ("printer-state", [Value::Enum(5)]) => condition.stopped += 1,
+                ("printer-state-reasons", values) => {
+                    for r in values.iter().filter_map(Value::as_str) {
+                        let ok = r != "none"
+                            && r.len() <= 255
+                            && r.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                        if ok
+                            && !condition.reasons.iter().any(|x| x == r)
+                            && condition.reasons.len() < 32
+                        {
+                            condition.reasons.push(r.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            }
             if CLOUD_OWNED.contains(&a.name.as_str()) {
                 continue;
             }
@@ -765,7 +798,7 @@ async fn device_attributes(cx: &Ctx<'_>) -> Result<(Vec<Attribute>, usize), Stat
             }
         }
     }
-    Ok((merged, devices.len()))
+    Ok((merged, condition))
 }
 
 fn find<'a>(attrs: &'a [Attribute], n: &str) -> Option<&'a Attribute> {
@@ -781,7 +814,7 @@ const DEFAULT_FORMATS: &[&str] = &[
 ];
 
 async fn full_printer_attributes(cx: &Ctx<'_>) -> Result<Vec<Attribute>, Status> {
-    let (mut attrs, device_count) = device_attributes(cx).await?;
+    let (mut attrs, condition) = device_attributes(cx).await?;
     let p = &cx.printer;
     let now = cx.now();
     let queued = cx.cloud.store.active_job_count(&p.id).await?;
@@ -791,13 +824,22 @@ async fn full_printer_attributes(cx: &Ctx<'_>) -> Result<Vec<Attribute>, Status>
         .jobs(&p.id, WhichJobs::State(job_state::PROCESSING), None, 1)
         .await?
         .is_empty();
-    let (state, reason) = if device_count == 0 {
-        (5, "offline-report")
+    // Stopped when no output device is there or all of them are stopped; the reasons are the
+    // output devices' own.
+    let state = if condition.devices == 0 || condition.stopped == condition.devices {
+        5
     } else if processing {
-        (4, "none")
+        4
     } else {
-        (3, "none")
+        3
     };
+    let mut reasons = condition.reasons;
+    if condition.devices == 0 {
+        reasons.push("offline-report".into());
+    }
+    if reasons.is_empty() {
+        reasons.push("none".into());
+    }
     let kws = |l: &[&str]| l.iter().map(|s| kw(s)).collect::<Vec<_>>();
     let mut own = vec![
         Attribute::set(
@@ -821,7 +863,10 @@ async fn full_printer_attributes(cx: &Ctx<'_>) -> Result<Vec<Attribute>, Status>
             uri(&format!("{}/", cx.cloud.public_url)),
         ),
         Attribute::new("printer-state", en(state)),
-        Attribute::new("printer-state-reasons", kw(reason)),
+        Attribute::set(
+            "printer-state-reasons",
+            reasons.iter().map(|r| kw(r)).collect(),
+        ),
         Attribute::new("printer-state-message", text("")),
         Attribute::new("printer-is-accepting-jobs", Value::Boolean(true)),
         Attribute::new("queued-job-count", int(queued.min(i32::MAX as i64) as i32)),
