@@ -465,7 +465,7 @@ async fn handle(
     if proxy_op {
         require_proxy(&cx)?;
     } else {
-        require_client(&cx, &req).await?;
+        require_client(&cx).await?;
     }
     let reply = match code {
         op::PRINT_JOB => print_job(&cx, req, doc).await?.into(),
@@ -657,7 +657,7 @@ fn require_proxy(cx: &Ctx<'_>) -> Result<(), Status> {
 }
 
 /// Client operations: a user allowed on the printer, or the printer's own device.
-async fn require_client(cx: &Ctx<'_>, _req: &Message) -> Result<(), Status> {
+async fn require_client(cx: &Ctx<'_>) -> Result<(), Status> {
     match &cx.principal {
         Principal::User(email) => {
             if cx
@@ -1021,10 +1021,7 @@ async fn get_printer_attributes(cx: &Ctx<'_>, req: Message) -> Result<Message, S
 
 // ---- job creation ----------------------------------------------------------------------------
 
-/// Checks the operation and job template attributes of a job creation request against the
-/// printer's (aggregated) capabilities (RFC 8011 §4.2.1.2, §5.2). Returns the accepted job
-/// template attributes, the document format and compression, and the attributes to report as
-/// unsupported.
+/// What the checks of a job creation request found.
 struct Creation {
     accepted: Vec<Attribute>,
     format: String,
@@ -1033,12 +1030,15 @@ struct Creation {
     job_name: String,
 }
 
-async fn creation_checks(cx: &Ctx<'_>, req: &Message, with_doc: bool) -> Result<Creation, Status> {
+/// Checks the operation and job template attributes of a job creation request against the
+/// printer's (aggregated) capabilities (RFC 8011 §4.2.1.2, §5.2): the accepted job template
+/// attributes, the document format and compression, and the attributes to report as
+/// unsupported (or refuse, with ipp-attribute-fidelity).
+async fn creation_checks(cx: &Ctx<'_>, req: &Message) -> Result<Creation, Status> {
     let printer = full_printer_attributes(cx).await?;
     let format = check_format(op_attr(req, "document-format"), &printer)?;
     let compression =
         validate::check_compression(op_attr(req, "compression").and_then(|a| a.first()))?;
-    let _ = with_doc;
     let fidelity = op_bool(req, "ipp-attribute-fidelity").unwrap_or(false);
     let mut accepted = Vec::new();
     let mut unsupported = Vec::new();
@@ -1141,7 +1141,7 @@ fn template_supported(a: &Attribute, printer: &[Attribute]) -> bool {
 
 async fn validate_job(cx: &Ctx<'_>, req: Message) -> Result<Message, Status> {
     requester(cx, &req).await?;
-    let c = creation_checks(cx, &req, false).await?;
+    let c = creation_checks(cx, &req).await?;
     Ok(with_unsupported(response(status::OK, None), c.unsupported))
 }
 
@@ -1214,7 +1214,7 @@ async fn print_job(
     doc: &mut (dyn AsyncRead + Send + Unpin),
 ) -> Result<Message, Status> {
     let owner = requester(cx, &req).await?;
-    let c = creation_checks(cx, &req, true).await?;
+    let c = creation_checks(cx, &req).await?;
     let document = store_document(cx, &req, doc, &c.format, &c.compression).await?;
     let job = NewJob {
         printer_id: cx.printer.id.clone(),
@@ -1237,7 +1237,7 @@ async fn print_job(
 
 async fn create_job(cx: &Ctx<'_>, req: Message) -> Result<Message, Status> {
     let owner = requester(cx, &req).await?;
-    let c = creation_checks(cx, &req, false).await?;
+    let c = creation_checks(cx, &req).await?;
     let job = NewJob {
         printer_id: cx.printer.id.clone(),
         uuid: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
