@@ -610,7 +610,11 @@ async fn store_battery(store: &Store) {
     store.delete_session("sess").await.unwrap();
     assert!(store.session("sess", now).await.unwrap().is_none());
 
-    // One-time links: used once, concurrently too.
+    // One-time links: used once, concurrently too; setting the password ends bob's sessions.
+    store
+        .create_session("bob-sess", &bob.id, "csrf", now, now + 600)
+        .await
+        .unwrap();
     store
         .create_link("link", &bob.id, "set-password", now, now + 60)
         .await
@@ -644,6 +648,7 @@ async fn store_battery(store: &Store) {
             .as_deref(),
         Some("newhash")
     );
+    assert!(store.session("bob-sess", now).await.unwrap().is_none());
 
     // Throttle counters: windows, and no lost update under concurrency.
     assert_eq!(store.throttle_hit("b", "k", now, 60).await.unwrap(), 1);

@@ -274,8 +274,9 @@ impl Store {
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
-    /// Uses up a set-password link and sets the password in one transaction. `None` when the
-    /// link is unknown, used (also by a concurrent request) or expired.
+    /// Uses up a set-password link, sets the password and ends the user's web sessions, in one
+    /// transaction. `None` when the link is unknown, used (also by a concurrent request) or
+    /// expired.
     pub async fn use_link_set_password(
         &self,
         token_hash: &str,
@@ -299,6 +300,11 @@ impl Store {
         };
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        // A new password ends every web session signed in with the old one (whoever had it).
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(&user_id)
             .execute(&mut *tx)
             .await?;
