@@ -436,8 +436,9 @@ enum SectionError {
     TimedOut,
 }
 
-/// client-error-timeout (RFC 8011 §5.4.14: the client took too long to send the request).
-const CLIENT_ERROR_TIMEOUT: u16 = 0x0407;
+/// client-error-timeout, 0x0405 (RFC 8011 Appendix B: the client took too long to
+/// send the request).
+const CLIENT_ERROR_TIMEOUT: u16 = 0x0405;
 
 /// Reads `body` until [`Scanner`] finds the end of the IPP attribute section, before `deadline`.
 /// Returns the bytes read so far (possibly some document data past the section) and the section's
