@@ -84,7 +84,10 @@ fn access_requests_from_a_device_are_decided_on_the_admin_page() {
     let r = browser.get("/admin");
     assert_eq!(r.status, 303);
     let to = r.header("location").unwrap_or_default().to_string();
-    assert!(to.starts_with("/signin?next=") && to.ends_with("admin"), "{to}");
+    assert!(
+        to.starts_with("/signin?next=") && to.ends_with("admin"),
+        "{to}"
+    );
     let mut bob_browser = Http::new(&cloud.base);
     sign_in(&mut bob_browser, BOB, BOB_PASSWORD);
     assert_eq!(bob_browser.get("/admin").status, 403);
@@ -157,6 +160,17 @@ fn access_requests_from_a_device_are_decided_on_the_admin_page() {
         access_state(&mut device, &token, &carol_id).json()["status"],
         "pending"
     );
+    // The overview shows who asks on which device.
+    let page = browser.get("/admin");
+    for want in [
+        "carol@example.com",
+        "Front desk",
+        "printbridge appliance",
+        "2nd floor",
+    ] {
+        assert!(page.body.contains(want), "{want} not on the overview");
+    }
+    assert!(page.body.contains("7d1b0c2e-3f4a-4b5c-8d6e-9f0a1b2c3d4e"));
     let r = decide_access(&mut browser, &carol_id, "approve");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("carol@example.com"), "{}", r.body);

@@ -44,6 +44,8 @@ pub struct AccessRow {
     pub id: String,
     pub device_name: String,
     pub device_location: String,
+    pub device_make_and_model: String,
+    pub device_uuid: String,
     pub email: String,
     pub time_left: String,
 }
@@ -134,6 +136,8 @@ async fn overview(
             id: r.id,
             device_name: r.device_name,
             device_location: r.device_location,
+            device_make_and_model: r.device_make_and_model,
+            device_uuid: r.device_uuid,
             email: r.email,
             time_left: duration_text(r.expires_at - now),
         })
@@ -237,7 +241,7 @@ pub async fn access_decision(
                     "access request approved");
                 let device = DeviceFacts {
                     name: &request.device_name,
-                    make_and_model: "",
+                    make_and_model: &request.device_make_and_model,
                     location: &request.device_location,
                 };
                 let email = &request.email;

@@ -548,7 +548,8 @@ fn check_target(req: &Message, printer: &PrinterRow) -> Result<(), Status> {
     }
 }
 
-/// Credentials: `Authorization: Bearer TOKEN` (a device), or Basic with a user's address and
+/// Credentials: `Authorization: Bearer TOKEN` (a device's access token, or a user's personal
+/// access token), or Basic with a user's address and
 /// cloud password, or Basic with user name `device` and the access token as password (for
 /// clients such as ipptool that cannot send bearer tokens). `Ok(Ok(None))`: no credentials.
 async fn authenticate(
@@ -628,12 +629,15 @@ async fn device_token(
     if token.is_empty() || token.len() > 512 {
         return Ok(Err(AuthFailure::BadToken));
     }
-    let Some(grant) = cloud
-        .store
-        .access_grant(&hash_secret(token), cloud.now())
-        .await?
-    else {
-        return Ok(Err(AuthFailure::BadToken));
+    let hash = hash_secret(token);
+    let Some(grant) = cloud.store.access_grant(&hash, cloud.now()).await? else {
+        // Not a device's: perhaps a user's personal access token.
+        return Ok(
+            match cloud.store.user_email_by_token(&hash, cloud.now()).await? {
+                Some(email) => Ok(Some(Principal::User(email))),
+                None => Err(AuthFailure::BadToken),
+            },
+        );
     };
     Ok(match cloud.store.device(&grant.device_id).await? {
         Some(d) => Ok(Some(Principal::Device(d))),

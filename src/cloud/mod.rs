@@ -12,6 +12,7 @@
 //!   administrator's overview page and devices' access requests.
 //! - [`enrolment`]: accounts and set-password mails for users approved before they had one.
 //! - [`pages`]: templates and page responses; [`secrets`]: tokens, hashes and user codes.
+//! - [`user_tokens`]: users' personal access tokens (Bearer credentials for print clients).
 //! - [`registry`]: the printer registry API for approved devices.
 //! - [`infra`]: the Infrastructure Printers at `/ipp/print/{printer}`; [`notify`]: their
 //!   subscriptions and ippget notifications; [`blob`]: where documents are kept.
@@ -29,6 +30,7 @@ pub mod notify;
 pub mod pages;
 pub mod registry;
 pub mod secrets;
+pub mod user_tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -248,6 +250,10 @@ pub fn router(cloud: Arc<Cloud>) -> Router {
             get(accounts::set_password_get).post(accounts::set_password_post),
         )
         .route("/api/v1/device", get(da::api_device))
+        .route(
+            user_tokens::TOKENS_PATH,
+            get(user_tokens::tokens_get).post(user_tokens::tokens_post),
+        )
         .route(control::CONTROL_PATH, get(control::poll))
         .route("/api/v1/control/{id}/ack", post(control::ack))
         .route(admin_pages::ADMIN_PATH, get(admin_pages::admin_get))

@@ -14,6 +14,8 @@ pub struct AccessRequest {
     pub device_id: String,
     pub device_name: String,
     pub device_location: String,
+    pub device_make_and_model: String,
+    pub device_uuid: String,
     pub org_id: String,
     pub email: String,
     pub status: String,
@@ -22,7 +24,8 @@ pub struct AccessRequest {
 }
 
 const REQUEST_COLUMNS: &str = "r.id, r.device_id, d.name AS device_name, \
-     d.location AS device_location, r.org_id, r.email, r.status, r.created_at, r.expires_at";
+     d.location AS device_location, d.make_and_model AS device_make_and_model, \
+     d.uuid AS device_uuid, r.org_id, r.email, r.status, r.created_at, r.expires_at";
 
 fn request_row(r: &AnyRow) -> Result<AccessRequest, sqlx::Error> {
     Ok(AccessRequest {
@@ -30,6 +33,8 @@ fn request_row(r: &AnyRow) -> Result<AccessRequest, sqlx::Error> {
         device_id: r.try_get("device_id")?,
         device_name: r.try_get("device_name")?,
         device_location: r.try_get("device_location")?,
+        device_make_and_model: r.try_get("device_make_and_model")?,
+        device_uuid: r.try_get("device_uuid")?,
         org_id: r.try_get("org_id")?,
         email: r.try_get("email")?,
         status: r.try_get("status")?,

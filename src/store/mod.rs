@@ -15,6 +15,7 @@ pub mod device_auth;
 pub mod infra;
 pub mod registry;
 pub mod throttle;
+pub mod user_tokens;
 
 use std::path::Path;
 use std::str::FromStr;
