@@ -1,5 +1,6 @@
 //! The cloud's listener: `printbridge cloud --tls-self-signed` serves TLS and plain HTTP on one
-//! port (checked with curl, trusting the certificate the server made), advertises https URLs,
+//! port (checked with curl, trusting the certificate the server made, and with ipptool printing to
+//! an Infrastructure Printer over ipps://), advertises https URLs,
 //! drops clients that send nothing, and believes `X-Forwarded-For` only from a trusted proxy (seen
 //! through the per-client limit on device authorization requests).
 
@@ -124,4 +125,76 @@ fn forwarded_for_counts_only_from_a_trusted_proxy() {
     assert_eq!(authorize_from(&mut http, "198.51.100.1"), 200);
     assert_eq!(authorize_from(&mut http, "198.51.100.2"), 200);
     assert_eq!(authorize_from(&mut http, "198.51.100.3"), 429);
+}
+
+/// ipptool (CUPS' own TLS client) asks a cloud Infrastructure Printer for its attributes and
+/// prints a job over ipps:// on the same port the plain-HTTP device flow used.
+#[test]
+fn ipptool_reaches_a_cloud_printer_over_ipps() {
+    use common::cloud::{admin, approve, redeem, request_code, sign_in};
+    const ADMIN: &str = "ann@example.com";
+    const ADMIN_PASSWORD: &str = "correct horse battery staple";
+    const BOB: &str = "bob@example.com";
+    const BOB_PASSWORD: &str = "bobs-long-password";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    admin(
+        &data,
+        None,
+        &["create-org", "Acme", "--admin", ADMIN],
+        ADMIN_PASSWORD,
+    );
+    admin(&data, None, &["add-user", "Acme", BOB], BOB_PASSWORD);
+    let config = write_config(dir.path(), "[device_authorization]\ninterval_seconds = 1\n");
+    let cloud = start_cloud_with(&data, None, Some(&config), &["--tls-self-signed"]);
+    let port = cloud.base.rsplit(':').next().unwrap().to_string();
+    let plain = format!("http://127.0.0.1:{port}");
+    let mut device = Http::new(&plain);
+    let mut browser = Http::new(&plain);
+    sign_in(&mut browser, ADMIN, ADMIN_PASSWORD);
+    let code = request_code(
+        &mut device,
+        "urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+        BOB,
+    );
+    approve(&mut browser, code["user_code"].as_str().unwrap(), BOB);
+    let token = redeem(&mut device, code["device_code"].as_str().unwrap());
+    let auth = format!("Bearer {token}");
+    let body =
+        serde_json::json!({"printers": [{"uuid": "urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6e",
+        "name": "Front desk", "location": "", "make_and_model": "Example"}]})
+        .to_string();
+    let r = device.send(
+        "POST",
+        "/api/v1/printers",
+        &[("Authorization", auth.as_str())],
+        Some("application/json"),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.json()["printers"][0]["id"].as_str().unwrap().to_string();
+    let uri = format!("ipps://bob%40example.com:{BOB_PASSWORD}@127.0.0.1:{port}/ipp/print/{id}");
+    // Get-Printer-Attributes and Print-Job as bob, over TLS; the printer says it is reachable
+    // by ipps:// too.
+    let test = dir.path().join("over-ipps.test");
+    std::fs::write(
+        &test,
+        "{\n NAME \"Get-Printer-Attributes over ipps\"\n OPERATION Get-Printer-Attributes\n \
+         GROUP operation-attributes-tag\n ATTR charset attributes-charset utf-8\n \
+         ATTR naturalLanguage attributes-natural-language en\n ATTR uri printer-uri $uri\n \
+         STATUS successful-ok\n EXPECT printer-uri-supported WITH-VALUE \"/^ipps:/\"\n}\n\
+         {\n NAME \"Print-Job over ipps\"\n OPERATION Print-Job\n \
+         GROUP operation-attributes-tag\n ATTR charset attributes-charset utf-8\n \
+         ATTR naturalLanguage attributes-natural-language en\n ATTR uri printer-uri $uri\n \
+         ATTR name job-name \"over ipps\"\n \
+         ATTR mimeMediaType document-format application/pdf\n FILE document-a4.pdf\n \
+         STATUS successful-ok\n EXPECT job-id OF-TYPE integer COUNT 1\n}\n",
+    )
+    .unwrap();
+    let run = common::ipptool::run(&[&uri, test.to_str().unwrap()]);
+    assert!(
+        run.failed == 0 && run.passed == 2,
+        "ipptool over ipps://:\n{}",
+        run.output
+    );
 }
