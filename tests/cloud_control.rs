@@ -6,8 +6,8 @@
 mod common;
 
 use common::cloud::{
-    admin, approve, cloud_cmd, device_info, redeem, request_code, sign_in, start_cloud,
-    write_config, Http, Resp,
+    bootstrap_acme, cloud_cmd, device_info, register_device, sign_in, start_cloud, write_config,
+    Http, Resp,
 };
 use serde_json::{json, Value};
 
@@ -55,11 +55,8 @@ fn instruct(data: &std::path::Path, args: &[&str]) -> (bool, String) {
 }
 
 fn register(base: &str, browser: &mut Http, uuid: &str) -> (String, String) {
-    let mut device = Http::new(base);
-    let code = request_code(&mut device, uuid, BOB);
-    approve(browser, code["user_code"].as_str().unwrap(), BOB);
-    let token = redeem(&mut device, code["device_code"].as_str().unwrap());
-    let id = device_info(&mut device, &token)["device_id"]
+    let token = register_device(base, browser, uuid, BOB);
+    let id = device_info(&mut Http::new(base), &token)["device_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -70,18 +67,7 @@ fn register(base: &str, browser: &mut Http, uuid: &str) -> (String, String) {
 fn instructions_reach_a_held_poll_and_are_acknowledged_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    admin(
-        &data,
-        None,
-        &["create-org", "Acme", "--admin", ADMIN],
-        ADMIN_PASSWORD,
-    );
-    admin(
-        &data,
-        None,
-        &["add-user", "Acme", BOB],
-        "bob's long password",
-    );
+    bootstrap_acme(&data, ADMIN, ADMIN_PASSWORD, BOB, "bob's long password");
     let config = write_config(dir.path(), "[device_authorization]\ninterval_seconds = 1\n");
     let cloud = start_cloud(&data, None, Some(&config));
     let base = cloud.base.clone();

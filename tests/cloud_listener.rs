@@ -131,48 +131,31 @@ fn forwarded_for_counts_only_from_a_trusted_proxy() {
 /// prints a job over ipps:// on the same port the plain-HTTP device flow used.
 #[test]
 fn ipptool_reaches_a_cloud_printer_over_ipps() {
-    use common::cloud::{admin, approve, redeem, request_code, sign_in};
+    use common::cloud::{bootstrap_acme, register_device, register_printer, sign_in};
     const ADMIN: &str = "ann@example.com";
     const ADMIN_PASSWORD: &str = "correct horse battery staple";
     const BOB: &str = "bob@example.com";
     const BOB_PASSWORD: &str = "bobs-long-password";
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    admin(
-        &data,
-        None,
-        &["create-org", "Acme", "--admin", ADMIN],
-        ADMIN_PASSWORD,
-    );
-    admin(&data, None, &["add-user", "Acme", BOB], BOB_PASSWORD);
+    bootstrap_acme(&data, ADMIN, ADMIN_PASSWORD, BOB, BOB_PASSWORD);
     let config = write_config(dir.path(), "[device_authorization]\ninterval_seconds = 1\n");
     let cloud = start_cloud_with(&data, None, Some(&config), &["--tls-self-signed"]);
     let port = cloud.base.rsplit(':').next().unwrap().to_string();
     let plain = format!("http://127.0.0.1:{port}");
-    let mut device = Http::new(&plain);
     let mut browser = Http::new(&plain);
     sign_in(&mut browser, ADMIN, ADMIN_PASSWORD);
-    let code = request_code(
-        &mut device,
+    let token = register_device(
+        &plain,
+        &mut browser,
         "urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
         BOB,
     );
-    approve(&mut browser, code["user_code"].as_str().unwrap(), BOB);
-    let token = redeem(&mut device, code["device_code"].as_str().unwrap());
-    let auth = format!("Bearer {token}");
-    let body =
-        serde_json::json!({"printers": [{"uuid": "urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6e",
-        "name": "Front desk", "location": "", "make_and_model": "Example"}]})
-        .to_string();
-    let r = device.send(
-        "POST",
-        "/api/v1/printers",
-        &[("Authorization", auth.as_str())],
-        Some("application/json"),
-        body.as_bytes(),
+    let (id, _) = register_printer(
+        &plain,
+        &token,
+        "urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6e",
     );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let id = r.json()["printers"][0]["id"].as_str().unwrap().to_string();
     let uri = format!("ipps://bob%40example.com:{BOB_PASSWORD}@127.0.0.1:{port}/ipp/print/{id}");
     // Get-Printer-Attributes and Print-Job as bob, over TLS; the printer says it is reachable
     // by ipps:// too.

@@ -5,7 +5,8 @@
 mod common;
 
 use common::cloud::{
-    admin, approve, redeem, request_code, sign_in, start_cloud, write_config, Http, Resp,
+    bootstrap_acme, register_device, register_printer, sign_in, start_cloud, write_config, Http,
+    Resp,
 };
 use printbridge::codec::ipp::{
     encode_message, parse_message, tag, Attribute, Limits, Message, Value,
@@ -79,13 +80,7 @@ fn new_token(browser: &mut Http, name: &str) -> String {
 fn a_users_token_prints_for_that_user_until_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    admin(
-        &data,
-        None,
-        &["create-org", "Acme", "--admin", ADMIN],
-        ADMIN_PASSWORD,
-    );
-    admin(&data, None, &["add-user", "Acme", BOB], BOB_PASSWORD);
+    bootstrap_acme(&data, ADMIN, ADMIN_PASSWORD, BOB, BOB_PASSWORD);
     let config = write_config(dir.path(), "[device_authorization]\ninterval_seconds = 1\n");
     let cloud = start_cloud(&data, None, Some(&config));
     let mut http = Http::new(&cloud.base);
@@ -93,29 +88,18 @@ fn a_users_token_prints_for_that_user_until_revoked() {
     // A device registered for bob, with one printer.
     let mut admin_browser = Http::new(&cloud.base);
     sign_in(&mut admin_browser, ADMIN, ADMIN_PASSWORD);
-    let code = request_code(
-        &mut http,
+    let device = register_device(
+        &cloud.base,
+        &mut admin_browser,
         "urn:uuid:3b2a1c0d-9e8f-4a7b-8c6d-5e4f3a2b1c0d",
         BOB,
     );
-    approve(&mut admin_browser, code["user_code"].as_str().unwrap(), BOB);
-    let device = redeem(&mut http, code["device_code"].as_str().unwrap());
-    let auth = format!("Bearer {device}");
-    let body =
-        serde_json::json!({"printers": [{"uuid": "urn:uuid:3b2a1c0d-9e8f-4a7b-8c6d-5e4f3a2b1c0e",
-        "name": "Front desk", "location": "", "make_and_model": "Example"}]})
-        .to_string();
-    let r = http.send(
-        "POST",
-        "/api/v1/printers",
-        &[("Authorization", auth.as_str())],
-        Some("application/json"),
-        body.as_bytes(),
+    let (id, uri) = register_printer(
+        &cloud.base,
+        &device,
+        "urn:uuid:3b2a1c0d-9e8f-4a7b-8c6d-5e4f3a2b1c0e",
     );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let p = &r.json()["printers"][0];
-    let uri = p["printer_uri"].as_str().unwrap().to_string();
-    let path = format!("/ipp/print/{}", p["id"].as_str().unwrap());
+    let path = format!("/ipp/print/{id}");
 
     // Not signed in: the page sends to sign-in.
     let r = http.get("/account/tokens");

@@ -381,3 +381,44 @@ pub fn device_info(device: &mut Http, token: &str) -> Value {
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()
 }
+
+/// Organisation "Acme" with administrator `admin` and user `user`, made with the admin commands.
+pub fn bootstrap_acme(data: &Path, admin_email: &str, admin_pw: &str, user: &str, user_pw: &str) {
+    admin(
+        data,
+        None,
+        &["create-org", "Acme", "--admin", admin_email],
+        admin_pw,
+    );
+    admin(data, None, &["add-user", "Acme", user], user_pw);
+}
+
+/// A device registered for `user` through RFC 8628, approved by the signed-in administrator in
+/// `admin_browser`: its access token.
+pub fn register_device(base: &str, admin_browser: &mut Http, uuid: &str, user: &str) -> String {
+    let mut device = Http::new(base);
+    let code = request_code(&mut device, uuid, user);
+    approve(admin_browser, code["user_code"].as_str().unwrap(), user);
+    redeem(&mut device, code["device_code"].as_str().unwrap())
+}
+
+/// Registers one printer for the device holding `token`: (printer id, printer-uri).
+pub fn register_printer(base: &str, token: &str, uuid: &str) -> (String, String) {
+    let auth = format!("Bearer {token}");
+    let body = serde_json::json!({"printers": [{"uuid": uuid, "name": "Front desk",
+        "location": "", "make_and_model": "Example"}]})
+    .to_string();
+    let r = Http::new(base).send(
+        "POST",
+        "/api/v1/printers",
+        &[("Authorization", auth.as_str())],
+        Some("application/json"),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = &r.json()["printers"][0];
+    (
+        p["id"].as_str().unwrap().to_string(),
+        p["printer_uri"].as_str().unwrap().to_string(),
+    )
+}
