@@ -96,8 +96,10 @@ pub struct JobSummary {
 
 impl Store {
     /// Records a pending request for `email` on `device_id`, unless the same address has one
-    /// already or the device holds `max_pending` live ones (counted in the same statement, so
-    /// concurrent requests through several instances cannot exceed it).
+    /// already or the device holds `max_pending` live ones. The transaction starts by writing the
+    /// device's row, which PostgreSQL locks until commit (and SQLite's single writer serialises),
+    /// so concurrent requests for one device through several instances are counted one after
+    /// the other and cannot exceed the limit.
     pub async fn create_access_request(
         &self,
         device_id: &str,
@@ -107,6 +109,11 @@ impl Store {
         expires_at: i64,
         max_pending: i64,
     ) -> Result<AccessOutcome, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE devices SET id = id WHERE id = $1")
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
         let existing: Option<String> = sqlx::query_scalar(
             "SELECT id FROM access_requests WHERE device_id = $1 AND email = $2 \
              AND status = 'pending' AND expires_at > $3",
@@ -114,18 +121,26 @@ impl Store {
         .bind(device_id)
         .bind(email)
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(id) = existing {
             return Ok(AccessOutcome::Existing(id));
         }
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM access_requests WHERE device_id = $1 \
+             AND status = 'pending' AND expires_at > $2",
+        )
+        .bind(device_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        if pending >= max_pending {
+            return Ok(AccessOutcome::TooMany);
+        }
         let id = new_id();
-        let done = sqlx::query(
+        sqlx::query(
             "INSERT INTO access_requests (id, device_id, org_id, email, status, created_at, \
-               expires_at) \
-             SELECT $1, $2, $3, $4, 'pending', $5, $6 \
-             WHERE (SELECT COUNT(*) FROM access_requests WHERE device_id = $2 \
-                    AND status = 'pending' AND expires_at > $5) < $7",
+               expires_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6)",
         )
         .bind(&id)
         .bind(device_id)
@@ -133,14 +148,10 @@ impl Store {
         .bind(email)
         .bind(now)
         .bind(expires_at)
-        .bind(max_pending)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(if done.rows_affected() == 1 {
-            AccessOutcome::Created(id)
-        } else {
-            AccessOutcome::TooMany
-        })
+        tx.commit().await?;
+        Ok(AccessOutcome::Created(id))
     }
 
     pub async fn access_request(&self, id: &str) -> Result<Option<AccessRequest>, StoreError> {
