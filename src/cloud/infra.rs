@@ -334,7 +334,7 @@ pub async fn post(
 
     let version = msg.version;
     let request_id = msg.request_id;
-    let unknown = unknown_operation_attributes(&msg);
+    let unknown = status::unknown_operation_attributes(&msg, KNOWN_OPERATION_ATTRIBUTES);
     let client = peer.ip().to_string();
     let outcome = handle(&cloud, &printer_id, &headers, &client, msg, &mut doc).await;
     let (mut reply, challenge) = match outcome {
@@ -355,24 +355,7 @@ pub async fn post(
         ),
     };
     let resp = &mut reply.msg;
-    if !unknown.is_empty() && resp.code < 0x0400 {
-        if resp.code == status::OK {
-            resp.code = status::OK_IGNORED_OR_SUBSTITUTED;
-        }
-        let g = resp.group_mut(tag::UNSUPPORTED);
-        for a in unknown {
-            if g.get(&a.name).is_none() {
-                g.push(Attribute::new(
-                    a.name,
-                    Value::OutOfBand(tag::UNSUPPORTED_VALUE),
-                ));
-            }
-        }
-        if let Some(i) = resp.groups.iter().position(|g| g.tag == tag::UNSUPPORTED) {
-            let g = resp.groups.remove(i);
-            resp.groups.insert(1.min(resp.groups.len()), g);
-        }
-    }
+    status::report_unknown_operation_attributes(resp, unknown);
     resp.version = if status::version_supported(version) {
         version
     } else {
@@ -2115,16 +2098,4 @@ fn ipp_http(msg: Message, document: Option<Box<dyn AsyncRead + Send + Unpin>>) -
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/ipp"));
     r
-}
-
-fn unknown_operation_attributes(req: &Message) -> Vec<Attribute> {
-    req.group(tag::OPERATION)
-        .map(|g| {
-            g.attributes
-                .iter()
-                .filter(|a| !KNOWN_OPERATION_ATTRIBUTES.contains(&a.name.as_str()))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -177,31 +177,12 @@ impl Printer {
         let version = req.version;
         let request_id = req.request_id;
         let op = req.code;
-        let unknown = unknown_operation_attributes(&req);
+        let unknown = status::unknown_operation_attributes(&req, KNOWN_OPERATION_ATTRIBUTES);
         let mut resp = match self.dispatch(req, doc, ctx).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
-        // Unsupported operation attributes are ignored and reported (RFC 8011 §4.1.7).
-        if !unknown.is_empty() && resp.code < 0x0400 {
-            if resp.code == status::OK {
-                resp.code = status::OK_IGNORED_OR_SUBSTITUTED;
-            }
-            let g = resp.group_mut(tag::UNSUPPORTED);
-            for a in unknown {
-                if g.get(&a.name).is_none() {
-                    g.push(Attribute::new(
-                        a.name,
-                        Value::OutOfBand(tag::UNSUPPORTED_VALUE),
-                    ));
-                }
-            }
-            // The unsupported group belongs right after the operation group.
-            if let Some(i) = resp.groups.iter().position(|g| g.tag == tag::UNSUPPORTED) {
-                let g = resp.groups.remove(i);
-                resp.groups.insert(1.min(resp.groups.len()), g);
-            }
-        }
+        status::report_unknown_operation_attributes(&mut resp, unknown);
         // Answer in the client's version when we speak it (RFC 8011 §4.1.8).
         resp.version = if status::version_supported(version) {
             version
@@ -380,18 +361,6 @@ const KNOWN_OPERATION_ATTRIBUTES: &[&str] = &[
     "requesting-user-uri",
     "which-jobs",
 ];
-
-fn unknown_operation_attributes(req: &Message) -> Vec<Attribute> {
-    req.group(tag::OPERATION)
-        .map(|g| {
-            g.attributes
-                .iter()
-                .filter(|a| !KNOWN_OPERATION_ATTRIBUTES.contains(&a.name.as_str()))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// A response with attributes-charset and attributes-natural-language, plus status-message.
 pub fn response(code: u16, message: Option<&str>) -> Message {

@@ -30,6 +30,45 @@ pub fn version_supported(v: (u8, u8)) -> bool {
     matches!(v, (1, 0) | (1, 1) | (2, 0) | (2, 1) | (2, 2))
 }
 
+/// Operation attributes of `req` outside `known` (each service knows its own set).
+pub fn unknown_operation_attributes(req: &Message, known: &[&str]) -> Vec<Attribute> {
+    req.group(tag::OPERATION)
+        .map(|g| {
+            g.attributes
+                .iter()
+                .filter(|a| !known.contains(&a.name.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Finishes a response to a request that carried `unknown` operation attributes: they are ignored
+/// and reported (RFC 8011 §4.1.7) in the unsupported-attributes group, which belongs right after
+/// the operation group, and a plain successful-ok becomes successful-ok-ignored-or-substituted.
+/// Error responses are left alone.
+pub fn report_unknown_operation_attributes(resp: &mut Message, unknown: Vec<Attribute>) {
+    if unknown.is_empty() || resp.code >= 0x0400 {
+        return;
+    }
+    if resp.code == OK {
+        resp.code = OK_IGNORED_OR_SUBSTITUTED;
+    }
+    let g = resp.group_mut(tag::UNSUPPORTED);
+    for a in unknown {
+        if g.get(&a.name).is_none() {
+            g.push(Attribute::new(
+                a.name,
+                crate::codec::ipp::Value::OutOfBand(tag::UNSUPPORTED_VALUE),
+            ));
+        }
+    }
+    if let Some(i) = resp.groups.iter().position(|g| g.tag == tag::UNSUPPORTED) {
+        let g = resp.groups.remove(i);
+        resp.groups.insert(1.min(resp.groups.len()), g);
+    }
+}
+
 /// An operation's failure: the status code, a message for the user (status-message) and attributes
 /// to return in the unsupported-attributes group.
 #[derive(Debug, Clone)]
