@@ -7,6 +7,7 @@
 //! in the keyed digest that identifies a cached successful check.
 
 pub mod cli;
+pub mod password;
 pub mod users;
 
 use std::collections::HashMap;
@@ -16,7 +17,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use blake2::Digest as _;
 
 pub use users::{Role, UserStore, UsersError};
 
@@ -100,33 +100,16 @@ pub fn parse_basic(header: &[u8]) -> Option<Credentials> {
 pub struct Authenticator {
     users: UserStore,
     throttle: Mutex<Throttle>,
-    verified: Mutex<HashMap<[u8; 32], Verified>>,
-    /// Password checks in flight at once (each takes 19 MiB and a core for ~0.1 s).
-    hashing: tokio::sync::Semaphore,
-    /// Key of the digests that identify cached successful checks; new every start.
-    secret: [u8; 32],
-}
-
-struct Verified {
-    identity: Identity,
-    generation: Option<(u64, u64, u64, i64, i64)>,
-    until: Instant,
+    /// argon2 checks, bounded and remembered for a while (clients authenticate every request).
+    checks: password::PasswordChecks,
 }
 
 impl Authenticator {
     pub fn new(state_dir: &Path) -> Authenticator {
-        let mut secret = [0u8; 32];
-        if getrandom::fill(&mut secret).is_err() {
-            // Without randomness the cache key is merely predictable, which leaks nothing; the
-            // cache still only holds digests.
-            tracing::warn!("no system randomness for the credential cache key");
-        }
         Authenticator {
             users: UserStore::new(state_dir),
             throttle: Mutex::new(Throttle::default()),
-            verified: Mutex::new(HashMap::new()),
-            hashing: tokio::sync::Semaphore::new(2),
-            secret,
+            checks: password::PasswordChecks::new(VERIFIED_TTL, MAX_VERIFIED),
         }
     }
 
@@ -165,53 +148,20 @@ impl Authenticator {
             tracing::error!("{e}");
             AuthError::Unavailable
         })?;
-        let generation = self.users.generation();
-        let key = self.digest(&creds);
-        if let Some(v) = self.verified.lock().expect("verified").get(&key) {
-            if v.generation == generation && v.until > Instant::now() {
-                let identity = v.identity.clone();
-                self.throttle.lock().expect("throttle").succeeded(client);
-                return Ok(Some(identity));
-            }
-        }
+        // A user's role comes from the file every time; only the argon2 check is remembered,
+        // keyed by the user's PHC string, so a changed password or a removed user never matches.
         let user = users.iter().find(|u| u.name == creds.user).cloned();
-        let phc = user
-            .as_ref()
-            .map(|u| u.phc.clone())
-            .unwrap_or_else(|| users::dummy_phc().to_string());
-        let ok = {
-            let _slot = self
-                .hashing
-                .acquire()
-                .await
-                .map_err(|_| AuthError::Unavailable)?;
-            let password = creds.password.clone();
-            tokio::task::spawn_blocking(move || users::verify_password(&phc, &password))
-                .await
-                .unwrap_or(false)
-        };
+        let ok = self
+            .checks
+            .check(&creds.password, user.as_ref().map(|u| u.phc.as_str()))
+            .await;
         match user {
             Some(u) if ok => {
-                let identity = Identity {
+                self.throttle.lock().expect("throttle").succeeded(client);
+                Ok(Some(Identity {
                     name: u.name.clone(),
                     admin: u.role == Role::Admin,
-                };
-                self.throttle.lock().expect("throttle").succeeded(client);
-                let mut verified = self.verified.lock().expect("verified");
-                let now = Instant::now();
-                verified.retain(|_, v| v.until > now);
-                if verified.len() >= MAX_VERIFIED {
-                    verified.clear();
-                }
-                verified.insert(
-                    key,
-                    Verified {
-                        identity: identity.clone(),
-                        generation,
-                        until: now + VERIFIED_TTL,
-                    },
-                );
-                Ok(Some(identity))
+                }))
             }
             _ => {
                 self.failed(client, peer, Some(&creds.user));
@@ -235,15 +185,6 @@ impl Authenticator {
             ),
             None => tracing::info!(%peer, "failed sign-in for {who}"),
         }
-    }
-
-    fn digest(&self, creds: &Credentials) -> [u8; 32] {
-        let mut h = blake2::Blake2s256::new();
-        h.update(self.secret);
-        h.update((creds.user.len() as u64).to_be_bytes());
-        h.update(creds.user.as_bytes());
-        h.update(creds.password.as_bytes());
-        h.finalize().into()
     }
 }
 

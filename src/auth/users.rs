@@ -9,9 +9,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-
 /// The file name of the user database inside the state directory.
 pub const USERS_FILE: &str = "users";
 
@@ -84,40 +81,9 @@ pub fn valid_name(name: &str) -> bool {
 
 /// Argon2id with the crate's default parameters (RFC 9106's second recommendation as adopted by
 /// OWASP: m=19 MiB, t=2, p=1): about 0.1 s on a Raspberry Pi 4.
-fn hasher() -> Argon2<'static> {
-    Argon2::default()
-}
-
 /// Hashes `password` with a fresh random salt into a PHC string.
 pub fn hash_password(password: &str) -> Result<String, UsersError> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| UsersError::Hash(e.to_string()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| UsersError::Hash(e.to_string()))?;
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| UsersError::Hash(e.to_string()))
-}
-
-/// Checks `password` against a PHC string; a malformed string never matches. Slow by design: call
-/// it off the async threads.
-pub fn verify_password(phc: &str, password: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(h) => hasher().verify_password(password.as_bytes(), &h).is_ok(),
-        Err(_) => false,
-    }
-}
-
-/// A PHC string of a password nobody knows, verified for unknown user names so that a wrong name
-/// takes as long as a wrong password.
-pub(super) fn dummy_phc() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let mut pw = [0u8; 24];
-        let _ = getrandom::fill(&mut pw);
-        let pw: String = pw.iter().map(|b| format!("{b:02x}")).collect();
-        hash_password(&pw).unwrap_or_default()
-    })
+    super::password::hash_password(password).map_err(|e| UsersError::Hash(e.to_string()))
 }
 
 fn validate_password(password: &str) -> Result<(), UsersError> {
@@ -194,14 +160,6 @@ impl UserStore {
         let users = std::sync::Arc::new(self.read_file()?);
         *cache = Some((stamp, users.clone()));
         Ok(users)
-    }
-
-    /// A stamp that changes whenever the file does (to drop cached verifications).
-    pub(super) fn generation(&self) -> Option<(u64, u64, u64, i64, i64)> {
-        fs::metadata(&self.path).ok().map(|m| {
-            let s = FileStamp::of(&m);
-            (s.dev, s.ino, s.size, s.mtime, s.mtime_nsec)
-        })
     }
 
     fn read_file(&self) -> Result<Vec<User>, UsersError> {
@@ -329,7 +287,7 @@ fn parse(text: &str) -> Result<Vec<User>, usize> {
             "user" => Role::User,
             _ => return Err(i + 1),
         };
-        if !valid_name(name) || PasswordHash::new(phc).is_err() {
+        if !valid_name(name) || argon2::password_hash::PasswordHash::new(phc).is_err() {
             return Err(i + 1);
         }
         users.push(User {
@@ -399,8 +357,14 @@ mod tests {
         assert_eq!(users.len(), 2);
         assert_eq!(users[0].role, Role::Admin);
         assert!(users[0].phc.starts_with("$argon2id$"));
-        assert!(verify_password(&users[0].phc, "correct horse"));
-        assert!(!verify_password(&users[0].phc, "correct horsE"));
+        assert!(super::super::password::verify_password(
+            "correct horse",
+            &users[0].phc
+        ));
+        assert!(!super::super::password::verify_password(
+            "correct horsE",
+            &users[0].phc
+        ));
         let mode = fs::metadata(store.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let text = fs::read_to_string(store.path()).unwrap();

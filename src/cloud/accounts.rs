@@ -6,8 +6,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use argon2::password_hash::SaltString;
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -83,123 +81,33 @@ pub fn check_password(password: &str, min_length: usize) -> Result<(), AccountEr
     Ok(())
 }
 
-/// An argon2id PHC string for `password` with a fresh random salt (CPU-heavy: call off the async
-/// threads).
+/// An argon2id PHC string for `password` (CPU-heavy: call off the async threads).
 pub fn hash_password(password: &str) -> Result<String, AccountError> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| AccountError::Hash(e.to_string()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hash(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AccountError::Hash(e.to_string()))
+    crate::auth::password::hash_password(password).map_err(|e| AccountError::Hash(e.to_string()))
 }
 
 /// Whether `password` matches the PHC string `hash` (false for a malformed hash).
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    crate::auth::password::verify_password(password, hash)
 }
 
-/// A hash of a random password, verified against when the account does not exist (or has no
-/// password yet) so that an unknown address takes as long as a wrong password.
-fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
-}
-
-/// Passwords recently verified against a given PHC string, so that a client sending Basic
-/// credentials with every IPP request (as they all do) costs one argon2 run every few minutes,
-/// not one per request (tens of milliseconds and ~19 MiB each). Entries are keyed by a BLAKE2
-/// hash under a random per-process key of (PHC, password): nothing stored helps offline guessing,
-/// and a changed password (a new PHC string) simply misses. Only an optimisation: every instance
-/// keeps its own, and nothing depends on it.
-struct VerifiedCache {
-    key: [u8; 32],
-    entries: std::sync::Mutex<HashMap<[u8; 32], std::time::Instant>>,
-}
-
-const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
-const VERIFIED_MAX: usize = 10_000;
-
-impl VerifiedCache {
-    fn get() -> &'static VerifiedCache {
-        static CACHE: std::sync::OnceLock<VerifiedCache> = std::sync::OnceLock::new();
-        CACHE.get_or_init(|| {
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key).expect("random bytes");
-            VerifiedCache {
-                key,
-                entries: std::sync::Mutex::new(HashMap::new()),
-            }
-        })
-    }
-
-    fn digest(&self, password: &str, phc: &str) -> [u8; 32] {
-        use blake2::Digest as _;
-        let mut h = blake2::Blake2s256::new();
-        h.update(self.key);
-        h.update((phc.len() as u64).to_be_bytes());
-        h.update(phc.as_bytes());
-        h.update(password.as_bytes());
-        h.finalize().into()
-    }
-
-    fn contains(&self, d: &[u8; 32]) -> bool {
-        let entries = self.entries.lock().expect("verified cache");
-        entries.get(d).is_some_and(|t| t.elapsed() < VERIFIED_FOR)
-    }
-
-    fn insert(&self, d: [u8; 32]) {
-        let mut entries = self.entries.lock().expect("verified cache");
-        if entries.len() >= VERIFIED_MAX {
-            entries.retain(|_, t| t.elapsed() < VERIFIED_FOR);
-            if entries.len() >= VERIFIED_MAX {
-                entries.clear();
-            }
-        }
-        entries.insert(d, std::time::Instant::now());
-    }
-}
-
-/// At most this many argon2 runs at once: each holds ~19 MiB and a core.
-fn hashing_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        tokio::sync::Semaphore::new(
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
-        )
+/// The cloud's password checks: every IPP request from a user carries Basic credentials, so
+/// successes are remembered for five minutes (see [`crate::auth::password::PasswordChecks`]).
+fn password_checks() -> &'static crate::auth::password::PasswordChecks {
+    static CHECKS: std::sync::OnceLock<crate::auth::password::PasswordChecks> =
+        std::sync::OnceLock::new();
+    CHECKS.get_or_init(|| {
+        crate::auth::password::PasswordChecks::new(std::time::Duration::from_secs(300), 10_000)
     })
 }
 
+/// Checks `password` against `hash`; `None` (no account, or no password yet) takes as long and
+/// fails.
 pub(crate) async fn verify_blocking(
     password: String,
     hash: Option<String>,
 ) -> Result<bool, PageError> {
-    let cache = VerifiedCache::get();
-    let digest = hash.as_deref().map(|h| cache.digest(&password, h));
-    if digest.as_ref().is_some_and(|d| cache.contains(d)) {
-        return Ok(true);
-    }
-    let _slot = hashing_slots().acquire().await.ok();
-    let ok = tokio::task::spawn_blocking(move || match &hash {
-        Some(h) => verify_password(&password, h),
-        None => {
-            verify_password(&password, dummy_hash());
-            false
-        }
-    })
-    .await?;
-    if let (true, Some(d)) = (ok, digest) {
-        cache.insert(d);
-    }
-    Ok(ok)
+    Ok(password_checks().check(&password, hash.as_deref()).await)
 }
 
 pub async fn hash_blocking(password: String) -> Result<String, PageError> {
@@ -683,7 +591,7 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterY", &h));
         assert!(!verify_password("x", "not a hash"));
-        assert!(!verify_password("x", dummy_hash()));
+        assert!(!verify_password("x", crate::auth::password::dummy_phc()));
         assert!(check_password("short", 10).is_err());
         assert!(check_password("long enough!", 10).is_ok());
     }
