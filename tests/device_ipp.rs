@@ -18,72 +18,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::dbus::DbusBus;
 use tempfile::TempDir;
 
 use common::cupsd::PrivateCupsd;
 use device_support::{
     appliance_with_device, files_under, job_state, print_job, printer_condition, wait_job_done,
 };
-
-/// A private D-Bus system bus, killed on drop.
-struct DbusBus {
-    child: Child,
-    address: String,
-}
-
-impl DbusBus {
-    fn start(dir: &Path) -> DbusBus {
-        let daemon = common::require_program("dbus-daemon", "dbus-daemon");
-        fs::create_dir_all(dir).unwrap();
-        let socket = dir.join("bus.sock");
-        let config = dir.join("bus.conf");
-        fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"#,
-                socket.display()
-            ),
-        )
-        .unwrap();
-        let log = fs::File::create(dir.join("dbus.log")).unwrap();
-        let mut child = Command::new(daemon)
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--nopidfile"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn dbus-daemon");
-        if !common::wait_until(Duration::from_secs(10), || socket.exists()) {
-            let _ = child.kill();
-            panic!("dbus-daemon did not create {}", socket.display());
-        }
-        DbusBus {
-            child,
-            address: format!("unix:path={}", socket.display()),
-        }
-    }
-}
-
-impl Drop for DbusBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// An `ippeveprinter` keeping its job files (`-k`) in its spool directory; can be stopped and
 /// started again on the same port.

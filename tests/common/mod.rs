@@ -4,6 +4,7 @@
 pub mod chromium;
 pub mod cloud;
 pub mod cupsd;
+pub mod dbus;
 pub mod ipptool;
 pub mod postgres;
 
