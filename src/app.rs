@@ -34,6 +34,8 @@ pub enum AppError {
         source: std::io::Error,
     },
     #[error(transparent)]
+    StateLock(#[from] crate::state_lock::StateLockError),
+    #[error(transparent)]
     Net(#[from] net::NetError),
     #[error(transparent)]
     Tls(#[from] net::tls::TlsError),
@@ -120,6 +122,8 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         dir: state_dir.clone(),
         source,
     })?;
+    // Before anything reads the spool: a second appliance here must not start at all (issue 11).
+    crate::state_lock::StateLock::acquire(&state_dir)?.hold_until_exit();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (shutdown_tx, shutdown) = watch::channel(false);
 

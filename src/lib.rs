@@ -15,6 +15,7 @@
 //! - [`web`]: the status and administration pages (axum + askama), mounted by `net`.
 //! - [`auth`]: local users (argon2) and HTTP Basic authentication with throttling.
 //! - [`config`]: plain-data configuration with validation.
+//! - [`state_lock`]: one appliance per state directory (an flock held for the process's life).
 //! - [`app`]: the composition root that wires the parts together.
 //! - [`client`]: the command-line IPP client behind `printbridge print` and `printbridge jobs`.
 //! - [`cloud`]: the cloud print service (`printbridge cloud`): accounts, RFC 8628 device
@@ -37,5 +38,6 @@ pub mod model;
 pub mod net;
 pub mod notify;
 pub mod spool;
+pub mod state_lock;
 pub mod store;
 pub mod web;
