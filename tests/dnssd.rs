@@ -630,6 +630,66 @@ impl Lab {
         );
     }
 
+    /// Stops avahi-daemon as its service manager would (SIGTERM: it leaves the bus cleanly).
+    fn stop_avahi(&mut self) {
+        for mut d in self.daemons.drain(..) {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+            let stopped = wait_until(Duration::from_secs(10), || {
+                d.try_wait().map(|s| s.is_some()).unwrap_or(true)
+            });
+            if !stopped {
+                let _ = d.kill();
+            }
+            let _ = d.wait();
+        }
+    }
+
+    /// Takes the system bus away at once (SIGKILL, as a crash or a container stop would): every
+    /// client's connection closes.
+    fn stop_bus(&mut self) {
+        self.bus = None;
+    }
+
+    /// Prints a one-page PDF on the appliance at `port` with ipptool (over loopback, inside the
+    /// lab) and waits until the job is completed.
+    fn print_and_wait(&self, port: u16) {
+        let pdf = self.path("page.pdf");
+        fs::write(&pdf, common::one_page_pdf("while the bus is gone")).unwrap();
+        let test = self.path("print-and-wait.test");
+        fs::write(
+            &test,
+            "{\n NAME \"Print-Job\"\n OPERATION Print-Job\n GROUP operation-attributes-tag\n \
+             ATTR charset attributes-charset utf-8\n \
+             ATTR naturalLanguage attributes-natural-language en\n ATTR uri printer-uri $uri\n \
+             ATTR name requesting-user-name dnssd-test\n \
+             ATTR mimeMediaType document-format application/pdf\n FILE $filename\n \
+             STATUS successful-ok\n EXPECT job-id\n}\n\
+             {\n NAME \"Wait for the job\"\n OPERATION Get-Job-Attributes\n \
+             GROUP operation-attributes-tag\n ATTR charset attributes-charset utf-8\n \
+             ATTR naturalLanguage attributes-natural-language en\n ATTR uri printer-uri $uri\n \
+             ATTR integer job-id $job-id\n STATUS successful-ok\n \
+             EXPECT job-state WITH-VALUE >6 REPEAT-NO-MATCH\n}\n\
+             {\n NAME \"The job completed\"\n OPERATION Get-Job-Attributes\n \
+             GROUP operation-attributes-tag\n ATTR charset attributes-charset utf-8\n \
+             ATTR naturalLanguage attributes-natural-language en\n ATTR uri printer-uri $uri\n \
+             ATTR integer job-id $job-id\n STATUS successful-ok\n \
+             EXPECT job-state WITH-VALUE 9\n}\n",
+        )
+        .unwrap();
+        let mut cmd = self.cmd("ipptool");
+        cmd.args(["-T", "30", "-t", "-f"])
+            .arg(&pdf)
+            .arg(format!("ipp://127.0.0.1:{port}/ipp/print"))
+            .arg(&test);
+        let o = run(cmd, Duration::from_secs(120));
+        let out = text(&o);
+        assert!(
+            o.status.success() && out.contains("[PASS]") && !out.contains("[FAIL]"),
+            "printing a job failed:\n{out}"
+        );
+    }
+
     /// Stops an appliance with SIGTERM (a clean shutdown) and waits for it.
     fn stop(&self, mut r: Running) {
         // SAFETY: plain kill(2) on our own child's pid.
@@ -1137,4 +1197,112 @@ fn two_queues_are_two_instances_with_avahi() {
 #[test]
 fn two_queues_are_two_instances_with_the_embedded_responder() {
     two_queues_are_two_instances("embedded", NS_HOST, "avahi");
+}
+
+/// CPU time (user + system, in clock ticks) that process `pid` has used, from /proc/PID/stat.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/stat: {e}"));
+    // The command name (field 2) may hold spaces and parentheses; the fields after its last
+    // ')' start at field 3 (state), so utime (14) and stime (15) are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').expect("comm in /proc/PID/stat") + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// The share of one core that `pid` used over about `span` (CPU time over elapsed time: a
+/// bound on the work done, whatever the machine's speed).
+fn cpu_share(pid: u32, span: Duration) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let (t0, c0) = (Instant::now(), cpu_ticks(pid));
+    std::thread::sleep(span);
+    let (t1, c1) = (Instant::now(), cpu_ticks(pid));
+    (c1 - c0) as f64 / ticks_per_second / (t1 - t0).as_secs_f64()
+}
+
+/// How many times `needle` is in the appliance's log.
+fn count_in_log(r: &Running, needle: &str) -> usize {
+    r.log_text().matches(needle).count()
+}
+
+/// Issue 11: with DNS-SD through Avahi, Avahi stops and then the system bus itself. The
+/// appliance must not spin (it used to burn a core in a loop over the ended signal streams,
+/// stop answering and ignore SIGTERM): it stays under 5% of a core, goes on printing, publishes
+/// again once the bus and Avahi are back, and stops promptly on SIGTERM while the bus is gone.
+#[test]
+fn losing_the_system_bus_neither_spins_nor_blocks_printing_or_shutdown() {
+    const LOST: &str = "DNS-SD: lost Avahi";
+    const ADVERTISED: &str = "DNS-SD: advertised as \"printbridge\"";
+    let mut lab = Lab::new();
+    let port = 8631;
+    let app = lab.start("a", "avahi", port);
+    assert_eq!(lab.advertised(&app), "printbridge");
+    let pid = app.child.id();
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap_or_default()
+            .trim(),
+        "printbridge",
+        "the measured process is not the appliance"
+    );
+
+    // Avahi goes first (already handled before), then the bus.
+    lab.stop_avahi();
+    assert!(
+        wait_until(Duration::from_secs(20), || app
+            .log_text()
+            .contains("Avahi left the system bus")),
+        "the appliance did not notice Avahi leaving:\n{}",
+        app.log_text()
+    );
+    lab.stop_bus();
+    // Give a spinning process time to show it: the measurement starts once the loss is logged,
+    // or after 5 s if it never is (and then fails below).
+    wait_until(Duration::from_secs(5), || count_in_log(&app, LOST) >= 1);
+    let share = cpu_share(pid, Duration::from_secs(5));
+    assert!(
+        share < 0.05,
+        "with the system bus gone the appliance used {:.0}% of a core:\n{}",
+        share * 100.0,
+        app.log_text()
+    );
+    assert!(
+        count_in_log(&app, LOST) >= 1,
+        "the appliance did not notice the bus going:\n{}",
+        app.log_text()
+    );
+
+    // It goes on answering and printing.
+    lab.print_and_wait(port);
+
+    // The bus and Avahi come back: it publishes again by itself.
+    let before = count_in_log(&app, ADVERTISED);
+    lab.start_bus_and_avahi();
+    assert!(
+        wait_until(Duration::from_secs(60), || count_in_log(&app, ADVERTISED)
+            > before),
+        "the appliance did not publish again after the bus and Avahi came back:\n{}",
+        app.log_text()
+    );
+    lab.browse_until("_ipp._tcp", "printbridge back", |f| {
+        both_families(f, "printbridge")
+    });
+
+    // The bus goes while the services are published; SIGTERM then stops the appliance (`stop`
+    // fails the test if it is still running 20 s later or exits unsuccessfully).
+    lab.stop_bus();
+    assert!(
+        wait_until(Duration::from_secs(20), || count_in_log(&app, LOST) >= 2),
+        "the appliance did not notice the bus going a second time:\n{}",
+        app.log_text()
+    );
+    let share = cpu_share(pid, Duration::from_secs(3));
+    assert!(
+        share < 0.05,
+        "with the system bus gone again the appliance used {:.0}% of a core:\n{}",
+        share * 100.0,
+        app.log_text()
+    );
+    lab.stop(app);
 }

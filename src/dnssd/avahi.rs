@@ -6,6 +6,13 @@
 //! Entry group states (avahi-common/defs.h): 0 uncommitted, 1 registering, 2 established,
 //! 3 collision, 4 failure. Server states: 0 invalid, 1 registering, 2 running, 3 collision,
 //! 4 failure.
+//!
+//! The system bus itself can go (a dbus package upgrade restarts it; a container may stop it).
+//! Then the connection closes and every signal stream ends: that is [`Event::Lost`], and this
+//! advertiser is finished; [`super::run`] connects again with back-off. Every method call has a
+//! deadline, so a bus that hangs rather than closes cannot hold a caller for long either.
+
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use zbus::proxy::{Builder, CacheProperties, SignalStream};
@@ -26,6 +33,11 @@ const SERVER_REGISTERING: i32 = 1;
 const SERVER_RUNNING: i32 = 2;
 const SERVER_COLLISION: i32 = 3;
 const SERVER_FAILURE: i32 = 4;
+
+/// How long connecting to the bus and asking Avahi whether it runs may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one D-Bus method call may wait for its answer (zbus waits forever by default).
+const METHOD_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct AvahiAdvertiser {
     conn: Connection,
@@ -79,7 +91,16 @@ impl AvahiAdvertiser {
     /// Connects to the system bus (`$DBUS_SYSTEM_BUS_ADDRESS` or the standard socket) and checks
     /// that `org.freedesktop.Avahi` is there and running.
     pub async fn connect() -> Result<AvahiAdvertiser, DnssdError> {
-        let conn = Connection::system().await?;
+        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_now())
+            .await
+            .map_err(|_| DnssdError::Timeout("connecting to the system bus"))?
+    }
+
+    async fn connect_now() -> Result<AvahiAdvertiser, DnssdError> {
+        let conn = zbus::connection::Builder::system()?
+            .method_timeout(METHOD_TIMEOUT)
+            .build()
+            .await?;
         let bus = proxy(
             &conn,
             "org.freedesktop.DBus",
@@ -260,14 +281,22 @@ impl Advertiser for AvahiAdvertiser {
 
     async fn next_event(&mut self) -> Event {
         enum Got {
-            Group(Option<(i32, String)>),
+            Group((i32, String)),
             Server(i32, String),
             Owner(String),
+            /// A stream ended or the connection closed: the bus is gone.
+            Closed,
+            /// A signal whose body is not what the interface says; ignored.
             Nothing,
         }
         loop {
+            // A stream that has ended answers every poll with `None` at once. Taking that for
+            // "nothing to report" and polling again was a loop that never yielded: a runtime
+            // thread at 100% and a task that no shutdown could reach (issue 11). An ended stream
+            // ends this advertiser instead.
             let got = {
                 let Self {
+                    conn,
                     group,
                     server_states,
                     owner_changes,
@@ -280,34 +309,37 @@ impl Advertiser for AvahiAdvertiser {
                     }
                 };
                 tokio::select! {
+                    () = conn.closed() => Got::Closed,
                     m = group_state => match m {
-                        None => Got::Group(None),
+                        None => Got::Closed,
                         Some(m) => match m.body().deserialize::<(i32, String)>() {
-                            Ok(v) => Got::Group(Some(v)),
+                            Ok(v) => Got::Group(v),
                             Err(_) => Got::Nothing,
                         },
                     },
-                    m = server_states.next() => {
-                        match m.map(|m| m.body().deserialize::<(i32, String)>()) {
-                            Some(Ok((state, error))) => Got::Server(state, error),
-                            _ => Got::Nothing,
-                        }
-                    }
-                    m = owner_changes.next() => {
-                        match m.map(|m| m.body().deserialize::<(String, String, String)>()) {
-                            Some(Ok((_, _, new_owner))) => Got::Owner(new_owner),
-                            _ => Got::Nothing,
-                        }
-                    }
+                    m = server_states.next() => match m {
+                        None => Got::Closed,
+                        Some(m) => match m.body().deserialize::<(i32, String)>() {
+                            Ok((state, error)) => Got::Server(state, error),
+                            Err(_) => Got::Nothing,
+                        },
+                    },
+                    m = owner_changes.next() => match m {
+                        None => Got::Closed,
+                        Some(m) => match m.body().deserialize::<(String, String, String)>() {
+                            Ok((_, _, new_owner)) => Got::Owner(new_owner),
+                            Err(_) => Got::Nothing,
+                        },
+                    },
                 }
             };
             match got {
                 Got::Nothing => {}
-                Got::Group(None) => {
+                Got::Closed => {
                     self.group = None;
-                    return Event::Republish;
+                    return Event::Lost("the connection to the system bus closed".into());
                 }
-                Got::Group(Some((state, error))) => match state {
+                Got::Group((state, error)) => match state {
                     GROUP_ESTABLISHED => return Event::Established,
                     GROUP_COLLISION => return Event::Collision,
                     GROUP_FAILURE => return Event::Failed(error),

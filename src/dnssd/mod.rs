@@ -12,6 +12,11 @@
 //! printer keeps it across restarts (Bonjour Printing 1.2.1 §7.2-7.3), and withdraws everything
 //! on shutdown.
 //!
+//! DNS-SD never holds up the rest of the appliance: when the system bus goes away, [`run`]
+//! connects again with bounded back-off (never a loop without a wait) and publishes again once
+//! Avahi is back; every wait races the shutdown signal, and withdrawing at shutdown has a short
+//! deadline ([`WITHDRAW_DEADLINE`]), since goodbye packets are a courtesy and a stop is not.
+//!
 //! Nothing here browses: no announcement from the network is read or acted on (no CUPS browse
 //! protocol, no UDP 631). The responders answer queries and defend our names; that is all.
 
@@ -39,6 +44,15 @@ const DEBOUNCE: Duration = Duration::from_secs(1);
 const RETRY: Duration = Duration::from_secs(5);
 /// Give up renaming after this many collisions.
 const MAX_NAME_ATTEMPTS: u32 = 1000;
+/// The first wait before connecting to Avahi again after the system bus went away; it doubles
+/// with each failed attempt up to [`RECONNECT_MAX`]. An attempt while the bus is gone is one
+/// failed connect(2), so a short cap costs nothing and brings the advertisement back soon.
+const RECONNECT_MIN: Duration = Duration::from_secs(1);
+const RECONNECT_MAX: Duration = Duration::from_secs(10);
+/// A connection that lasted this long was good: the next loss starts the back-off over.
+const CONNECTION_PROVEN: Duration = Duration::from_secs(60);
+/// The longest a shutdown waits for the services to be withdrawn.
+pub const WITHDRAW_DEADLINE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnssdError {
@@ -50,6 +64,8 @@ pub enum DnssdError {
     DBus(#[from] zbus::Error),
     #[error("Avahi: {0}")]
     Avahi(String),
+    #[error("no answer in time while {0}")]
+    Timeout(&'static str),
     #[error("mDNS responder: {0}")]
     Mdns(#[from] mdns_sd::Error),
     #[error(transparent)]
@@ -96,6 +112,9 @@ pub enum Event {
     Republish,
     /// The responder gave up on the registration.
     Failed(String),
+    /// The connection to the responder is gone (the system bus stopped): this advertiser can
+    /// do nothing more; a new one must be made.
+    Lost(String),
 }
 
 /// An mDNS responder that publishes one printer.
@@ -141,43 +160,117 @@ pub fn advertised_port(listeners: impl IntoIterator<Item = SocketAddr>) -> Optio
 /// Advertises `printer` until `shutdown`, then withdraws it.
 pub async fn run(printer: Arc<Printer>, settings: Settings, mut shutdown: watch::Receiver<bool>) {
     let wanted = settings.backend;
-    loop {
-        if wanted == DnssdBackend::Off {
-            return;
-        }
-        if wanted != DnssdBackend::Embedded {
-            match avahi::AvahiAdvertiser::connect().await {
+    if wanted == DnssdBackend::Off {
+        return;
+    }
+    if wanted != DnssdBackend::Embedded {
+        // With `auto`, Avahi is chosen (or not) once, at start; once chosen it is waited for
+        // when it goes, as a host's one responder should be.
+        let mut chosen = wanted == DnssdBackend::Avahi;
+        let mut backoff = Backoff::new();
+        let mut failures = 0u32;
+        loop {
+            let connected = tokio::select! {
+                r = avahi::AvahiAdvertiser::connect() => r,
+                _ = shutdown.changed() => return,
+            };
+            match connected {
                 Ok(adv) => {
                     tracing::info!(
                         "DNS-SD: publishing through Avahi (host {})",
                         adv.host_name()
                     );
-                    return supervise(adv, printer, settings, shutdown).await;
+                    chosen = true;
+                    failures = 0;
+                    let since = Instant::now();
+                    match supervise(adv, &printer, &settings, &mut shutdown).await {
+                        Ended::Shutdown => return,
+                        Ended::Lost(why) => {
+                            if since.elapsed() >= CONNECTION_PROVEN {
+                                backoff = Backoff::new();
+                            }
+                            // Even a bus that accepts and drops us at once is not asked
+                            // again without a wait.
+                            let wait = backoff.next_wait();
+                            tracing::warn!(
+                                "DNS-SD: lost Avahi ({why}); connecting again in {wait:?}, then \
+                                 at most every {} s",
+                                RECONNECT_MAX.as_secs()
+                            );
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait) => {}
+                                _ = shutdown.changed() => return,
+                            }
+                        }
+                    }
                 }
-                Err(e) if wanted == DnssdBackend::Avahi => {
-                    tracing::warn!("DNS-SD: cannot use Avahi ({e}); trying again in 5 s");
+                Err(e) if chosen => {
+                    let wait = backoff.next_wait();
+                    // The first failure in a row is worth a warning; the rest of an outage
+                    // would only fill the log.
+                    if failures == 0 {
+                        tracing::warn!(
+                            "DNS-SD: cannot use Avahi ({e}); trying again in {wait:?}, then at \
+                             most every {} s",
+                            RECONNECT_MAX.as_secs()
+                        );
+                    } else {
+                        tracing::debug!("DNS-SD: cannot use Avahi ({e}); trying again in {wait:?}");
+                    }
+                    failures = failures.saturating_add(1);
                     tokio::select! {
-                        _ = tokio::time::sleep(RETRY) => continue,
+                        _ = tokio::time::sleep(wait) => {}
                         _ = shutdown.changed() => return,
                     }
                 }
-                Err(e) => tracing::info!("DNS-SD: Avahi not available ({e})"),
-            }
-        }
-        match embedded::EmbeddedAdvertiser::new() {
-            Ok(adv) => {
-                tracing::info!(
-                    "DNS-SD: publishing with the embedded responder (host {})",
-                    adv.host_name()
-                );
-                return supervise(adv, printer, settings, shutdown).await;
-            }
-            Err(e) => {
-                tracing::error!("DNS-SD: the embedded responder cannot start: {e}");
-                return;
+                Err(e) => {
+                    tracing::info!("DNS-SD: Avahi not available ({e})");
+                    break;
+                }
             }
         }
     }
+    match embedded::EmbeddedAdvertiser::new() {
+        Ok(adv) => {
+            tracing::info!(
+                "DNS-SD: publishing with the embedded responder (host {})",
+                adv.host_name()
+            );
+            // The embedded responder lives in this process: it is never lost.
+            let _ = supervise(adv, &printer, &settings, &mut shutdown).await;
+        }
+        Err(e) => tracing::error!("DNS-SD: the embedded responder cannot start: {e}"),
+    }
+}
+
+/// Waits between attempts to reach a responder that went away: doubling from
+/// [`RECONNECT_MIN`] up to [`RECONNECT_MAX`].
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            next: RECONNECT_MIN,
+        }
+    }
+
+    fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(RECONNECT_MAX);
+        wait
+    }
+}
+
+/// Why [`supervise`] returned.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Shutdown (the services were withdrawn), or advertising was given up for good.
+    Shutdown,
+    /// The responder is gone ([`Event::Lost`]): connect again.
+    Lost(String),
 }
 
 /// The instance name and how many times it collided.
@@ -209,14 +302,16 @@ impl Naming {
     }
 }
 
-/// Keeps `adv` publishing the printer until shutdown.
+/// Keeps `adv` publishing the printer until shutdown (then withdraws, within
+/// [`WITHDRAW_DEADLINE`]) or until the responder is lost. Every wait here, the responder's calls
+/// included, races `shutdown`.
 async fn supervise<A: Advertiser>(
     mut adv: A,
-    printer: Arc<Printer>,
-    settings: Settings,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mirror = Mirror::of(&printer);
+    printer: &Arc<Printer>,
+    settings: &Settings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Ended {
+    let mirror = Mirror::of(printer);
     let mut stored = match printer.spool.setting(NAME_SETTING).await {
         Ok(s) => s,
         Err(e) => {
@@ -233,16 +328,14 @@ async fn supervise<A: Advertiser>(
     let mut retry_at: Option<Instant> = Some(Instant::now());
     let mut update_at: Option<Instant> = None;
 
-    loop {
+    let ended = loop {
         if published.is_none() && retry_at.is_some_and(|t| t <= Instant::now()) {
-            let ad = advertisement(
-                &printer,
-                &mirror,
-                &settings,
-                &adv.host_name(),
-                naming.name(),
-            );
-            match adv.register(&ad).await {
+            let ad = advertisement(printer, &mirror, settings, &adv.host_name(), naming.name());
+            let registered = tokio::select! {
+                r = adv.register(&ad) => r,
+                _ = shutdown.changed() => break Ended::Shutdown,
+            };
+            match registered {
                 Ok(()) => {
                     tracing::debug!("DNS-SD: registering \"{}\"", ad.name);
                     published = Some(ad);
@@ -250,7 +343,7 @@ async fn supervise<A: Advertiser>(
                 }
                 Err(DnssdError::Collision) => {
                     if !renamed(&mut naming) {
-                        break;
+                        break Ended::Shutdown;
                     }
                     continue;
                 }
@@ -262,8 +355,10 @@ async fn supervise<A: Advertiser>(
         }
         let far = Instant::now() + Duration::from_secs(3600);
         tokio::select! {
-            _ = shutdown.changed() => break,
-            ev = adv.next_event(), if published.is_some() => match ev {
+            _ = shutdown.changed() => break Ended::Shutdown,
+            // Polled while nothing is published too: that is when a lost bus must still be
+            // noticed (a registration failing every few seconds would not say so).
+            ev = adv.next_event() => match ev {
                 Event::Established => {
                     let name = naming.name();
                     tracing::info!(
@@ -280,7 +375,7 @@ async fn supervise<A: Advertiser>(
                 }
                 Event::Collision => {
                     if !renamed(&mut naming) {
-                        break;
+                        break Ended::Shutdown;
                     }
                     published = None;
                     retry_at = Some(Instant::now());
@@ -294,6 +389,8 @@ async fn supervise<A: Advertiser>(
                     published = None;
                     retry_at = Some(Instant::now() + RETRY);
                 }
+                // Nothing to withdraw through a connection that is gone.
+                Event::Lost(why) => return Ended::Lost(why),
             },
             r = changes.changed() => {
                 if r.is_ok() && update_at.is_none() {
@@ -320,11 +417,15 @@ async fn supervise<A: Advertiser>(
                     continue;
                 }
                 let Some(current) = published.as_ref() else { continue };
-                let ad = advertisement(&printer, &mirror, &settings, &adv.host_name(), naming.name());
+                let ad = advertisement(printer, &mirror, settings, &adv.host_name(), naming.name());
                 if &ad == current {
                     continue;
                 }
-                match adv.update(&ad).await {
+                let updated = tokio::select! {
+                    r = adv.update(&ad) => r,
+                    _ = shutdown.changed() => break Ended::Shutdown,
+                };
+                match updated {
                     Ok(()) => published = Some(ad),
                     Err(e) => {
                         tracing::warn!("DNS-SD: cannot update the TXT records: {e}");
@@ -335,11 +436,16 @@ async fn supervise<A: Advertiser>(
             }
             _ = tokio::time::sleep_until(retry_at.unwrap_or(far)), if published.is_none() && retry_at.is_some() => {}
         }
+    };
+    match tokio::time::timeout(WITHDRAW_DEADLINE, adv.withdraw()).await {
+        Ok(Ok(())) => tracing::info!("DNS-SD: services withdrawn"),
+        Ok(Err(e)) => tracing::warn!("DNS-SD: cannot withdraw the services: {e}"),
+        Err(_) => tracing::warn!(
+            "DNS-SD: withdrawing the services took longer than {} s; stopping without",
+            WITHDRAW_DEADLINE.as_secs()
+        ),
     }
-    match adv.withdraw().await {
-        Ok(()) => tracing::info!("DNS-SD: services withdrawn"),
-        Err(e) => tracing::warn!("DNS-SD: cannot withdraw the services: {e}"),
-    }
+    ended
 }
 
 fn renamed(naming: &mut Naming) -> bool {
@@ -525,6 +631,141 @@ mod tests {
         let mut n = Naming::new("pb", Some("pb"));
         assert!(n.bump());
         assert_eq!(n.name(), "pb (2)");
+    }
+
+    #[test]
+    fn reconnecting_backs_off_to_a_bound() {
+        let mut b = Backoff::new();
+        let waits: Vec<Duration> = (0..8).map(|_| b.next_wait()).collect();
+        assert_eq!(waits[0], RECONNECT_MIN);
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert!(waits
+            .iter()
+            .all(|w| *w >= RECONNECT_MIN && *w <= RECONNECT_MAX));
+        assert_eq!(*waits.last().unwrap(), RECONNECT_MAX);
+    }
+
+    /// What the responder does in [`Fake`]: answers, or never answers.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Behaviour {
+        Answers,
+        Hangs,
+    }
+
+    /// An in-process responder that records the calls made to it and hangs where told to,
+    /// as one behind a stalled bus would.
+    struct Fake {
+        register: Behaviour,
+        withdraw: Behaviour,
+        events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+        calls: Arc<std::sync::Mutex<Vec<&'static str>>>,
+    }
+
+    impl Advertiser for Fake {
+        fn host_name(&self) -> String {
+            "fake.local".into()
+        }
+        async fn register(&mut self, _ad: &Advertisement) -> Result<(), DnssdError> {
+            self.calls.lock().unwrap().push("register");
+            if self.register == Behaviour::Hangs {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+        async fn update(&mut self, _ad: &Advertisement) -> Result<(), DnssdError> {
+            self.calls.lock().unwrap().push("update");
+            Ok(())
+        }
+        async fn withdraw(&mut self) -> Result<(), DnssdError> {
+            self.calls.lock().unwrap().push("withdraw");
+            if self.withdraw == Behaviour::Hangs {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+        async fn next_event(&mut self) -> Event {
+            match self.events.recv().await {
+                Some(e) => e,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    /// Runs [`supervise`] over a [`Fake`] until it returns; `drive` gets the event sender and
+    /// the shutdown sender once supervise has registered (or started to). Only a bound against
+    /// a hang: each case ends in well under a second, or in [`WITHDRAW_DEADLINE`].
+    async fn supervise_fake(
+        register: Behaviour,
+        withdraw: Behaviour,
+        drive: impl FnOnce(&tokio::sync::mpsc::UnboundedSender<Event>, &watch::Sender<bool>),
+    ) -> (Ended, Vec<&'static str>) {
+        let dir = tempfile::tempdir().unwrap();
+        let base = crate::model::printer::Capabilities::default();
+        let printer = queue(dir.path(), "printbridge", "/ipp/print", "/", base).await;
+        let settings = Settings {
+            backend: DnssdBackend::Avahi,
+            port: 8631,
+            tls: false,
+            auth_required: false,
+        };
+        let (event_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let (shutdown_tx, mut shutdown) = watch::channel(false);
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let fake = Fake {
+            register,
+            withdraw,
+            events,
+            calls: calls.clone(),
+        };
+        let task =
+            tokio::spawn(async move { supervise(fake, &printer, &settings, &mut shutdown).await });
+        let registered = calls.clone();
+        let called = async {
+            while registered.lock().unwrap().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), called)
+            .await
+            .expect("supervise never called register");
+        drive(&event_tx, &shutdown_tx);
+        let ended = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("supervise did not return")
+            .unwrap();
+        let calls = calls.lock().unwrap().clone();
+        (ended, calls)
+    }
+
+    #[tokio::test]
+    async fn a_lost_responder_ends_supervision_without_withdrawing() {
+        let (ended, calls) = supervise_fake(Behaviour::Answers, Behaviour::Hangs, |events, _| {
+            events.send(Event::Established).unwrap();
+            events.send(Event::Lost("bus gone".into())).unwrap();
+        })
+        .await;
+        assert_eq!(ended, Ended::Lost("bus gone".into()));
+        assert_eq!(calls, ["register"]);
+    }
+
+    #[tokio::test]
+    async fn a_withdrawal_that_never_answers_does_not_hold_up_shutdown() {
+        let (ended, calls) = supervise_fake(Behaviour::Answers, Behaviour::Hangs, |_, stop| {
+            stop.send(true).unwrap();
+        })
+        .await;
+        assert_eq!(ended, Ended::Shutdown);
+        assert_eq!(calls, ["register", "withdraw"]);
+    }
+
+    #[tokio::test]
+    async fn a_registration_that_never_answers_does_not_hold_up_shutdown() {
+        let (ended, calls) = supervise_fake(Behaviour::Hangs, Behaviour::Answers, |_, stop| {
+            stop.send(true).unwrap();
+        })
+        .await;
+        assert_eq!(ended, Ended::Shutdown);
+        assert_eq!(calls, ["register", "withdraw"]);
     }
 
     /// A queue as app.rs builds it, over a spool in `dir`.

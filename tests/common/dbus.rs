@@ -19,6 +19,9 @@ impl DbusBus {
         let daemon = super::require_program("dbus-daemon", "dbus-daemon");
         fs::create_dir_all(dir).unwrap();
         let socket = dir.join("bus.sock");
+        // A bus killed before (a test that stops the bus and starts it again) leaves its socket
+        // file, which would pass for this one's before it listens.
+        let _ = fs::remove_file(&socket);
         let config = dir.join("bus.conf");
         fs::write(
             &config,
