@@ -15,8 +15,10 @@
 //! subtype, ipptool's Get-Printer-Attributes for the attributes the TXT keys mirror, and CUPS'
 //! `ippfind`, whose URI (with the advertised `.local` host, resolved through nss-mdns) ipptool then
 //! uses. With a `[[queue]]` beside the default queue, each queue is its own instance with its own
-//! rp, UUID and TXT, and is renamed on its own in a conflict. Needs root (CI is root); a missing
-//! program fails the test with the package to install.
+//! rp, UUID and TXT, and is renamed on its own in a conflict. Avahi and the system bus are also
+//! stopped and started again under a running appliance, which must neither spin nor stop printing
+//! nor ignore SIGTERM meanwhile. Needs root (CI is root); a missing program fails the test with the
+//! package to install.
 
 mod common;
 
