@@ -111,6 +111,23 @@ pub trait Device: Send + Sync {
     fn makes_monochrome_itself(&self) -> bool {
         false
     }
+
+    /// What an attempt stopped by a server shutdown (`cancel` set while the job was being sent)
+    /// left behind for job `job`, so the worker knows whether sending it again later is safe.
+    /// Asking forgets what the device kept about the attempt.
+    fn interrupted(&self, _job: u32) -> Interruption {
+        Interruption::MayHoldPart
+    }
+}
+
+/// What an interrupted print left at the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// Nothing the device keeps, or something it can be asked about later: printing the job
+    /// again after the restart cannot print any of it twice.
+    SafeToResend,
+    /// The device may have taken part of the job and cannot be asked what it printed.
+    MayHoldPart,
 }
 
 // ---- device URIs, the factory and the status report (issue 4) ----
@@ -273,6 +290,19 @@ pub struct DeviceReport {
     pub downstream_message: String,
     /// Its printer-state is `stopped` (RFC 8011 §5.4.11): nothing prints until someone acts there.
     pub downstream_stopped: bool,
+    /// Jobs keep failing on this device (set by the worker, not the device): why, and whether the
+    /// queue's error policy stopped the queue for it.
+    pub trouble: Option<Trouble>,
+}
+
+/// A device that keeps failing, as the worker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trouble {
+    /// What went wrong, for people: printer-state-message.
+    pub message: String,
+    /// `error_policy = "stop-printer"` stopped the queue: `other-error` instead of
+    /// `other-warning` (RFC 8011 §5.4.12: "-error" means the printer has stopped).
+    pub queue_stopped: bool,
 }
 
 impl DeviceReport {
@@ -283,6 +313,16 @@ impl DeviceReport {
         }
         if self.offline.is_some() {
             r.push("offline-report".to_string());
+        }
+        if let Some(t) = &self.trouble {
+            r.push(
+                if t.queue_stopped {
+                    "other-error"
+                } else {
+                    "other-warning"
+                }
+                .to_string(),
+            );
         }
         for d in &self.downstream_reasons {
             if !r.contains(d) {
@@ -300,9 +340,10 @@ impl DeviceReport {
 
     /// A message for people, empty when there is nothing to say.
     pub fn message(&self) -> String {
-        match &self.offline {
-            Some(why) => why.clone(),
-            None => self.downstream_message.clone(),
+        match (&self.trouble, &self.offline) {
+            (Some(t), _) => t.message.clone(),
+            (None, Some(why)) => why.clone(),
+            (None, None) => self.downstream_message.clone(),
         }
     }
 }
@@ -358,6 +399,11 @@ impl Reporter {
         });
     }
 
+    /// Jobs keep failing on the device (`Some`), or one printed again (`None`).
+    pub fn trouble(&self, trouble: Option<Trouble>) {
+        self.update(|r| r.trouble = trouble);
+    }
+
     pub fn current(&self) -> DeviceReport {
         self.tx.borrow().clone()
     }
@@ -371,6 +417,8 @@ pub struct Output {
     pub monitor: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// What the device is, for logs: the URI without anything secret.
     pub description: String,
+    /// Where the worker reports jobs that keep failing ([`Reporter::trouble`]).
+    pub reporter: Reporter,
     /// For a downstream IPP printer: what it last said it can do, updated by the monitor each
     /// time it answers something else (`None` until it answered).
     pub capabilities: Option<watch::Receiver<Option<Arc<DownstreamCaps>>>>,
@@ -383,6 +431,7 @@ pub fn from_uri(
     shutdown: watch::Receiver<bool>,
 ) -> Result<Output, SetupError> {
     let (reporter, status) = Reporter::new();
+    let own_reporter = reporter.clone();
     match uri {
         DeviceUri::File(dir) => {
             let device =
@@ -397,6 +446,7 @@ pub fn from_uri(
                 status,
                 monitor: None,
                 description: format!("file://{}", dir.display()),
+                reporter: own_reporter,
                 capabilities: None,
             })
         }
@@ -410,6 +460,7 @@ pub fn from_uri(
             status,
             monitor: None,
             description: format!("socket://{host}:{port}"),
+            reporter: own_reporter,
             capabilities: None,
         }),
         DeviceUri::Ipp { .. } => {
@@ -422,6 +473,7 @@ pub fn from_uri(
                 status,
                 monitor: Some(Box::pin(monitor)),
                 description,
+                reporter: own_reporter,
                 capabilities,
             })
         }

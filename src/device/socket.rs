@@ -2,7 +2,7 @@
 //! document, the document written as PDF or PWG raster, then a half-close and a wait for the
 //! printer to close its side, which is how such printers say they have taken the job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +22,9 @@ pub struct SocketDevice {
     /// Documents of a job already delivered, so a retry after a later document failed does not
     /// print the earlier ones again. Forgotten when the job ends.
     delivered: Mutex<HashMap<u32, u32>>,
+    /// Jobs whose current attempt reached the printer (a connection was open for them): if that
+    /// attempt is interrupted, the printer may hold part of the job and cannot be asked.
+    reached: Mutex<HashSet<u32>>,
 }
 
 impl SocketDevice {
@@ -32,6 +35,7 @@ impl SocketDevice {
             settings,
             reporter,
             delivered: Mutex::new(HashMap::new()),
+            reached: Mutex::new(HashSet::new()),
         }
     }
 
@@ -86,6 +90,7 @@ impl SocketDevice {
             }
         };
         self.reporter.online();
+        self.reached.lock().expect("reached lock").insert(job.id);
         let mut chunks = source;
         while let Some(chunk) = chunks.recv().await {
             if cancel.load(Ordering::Relaxed) {
@@ -212,6 +217,7 @@ impl SocketDevice {
 impl Device for SocketDevice {
     fn print<'a>(&'a self, job: &'a DeviceJob, cancel: Arc<AtomicBool>) -> DeviceFuture<'a> {
         Box::pin(async move {
+            self.reached.lock().expect("reached lock").remove(&job.id);
             let result = self.print_job(job, &cancel).await;
             if !matches!(result, Err(DeviceError::Retry(_))) {
                 self.delivered
@@ -230,5 +236,22 @@ impl Device for SocketDevice {
 
     fn makes_monochrome_itself(&self) -> bool {
         self.settings.socket_format == SocketFormat::PwgRaster
+    }
+
+    /// AppSocket has no job ids and no way to ask what was printed: once a connection carried
+    /// any of the job (or an earlier document of it was delivered), the printer may hold part.
+    fn interrupted(&self, job: u32) -> super::Interruption {
+        let reached = self.reached.lock().expect("reached lock").remove(&job);
+        let delivered = self
+            .delivered
+            .lock()
+            .expect("delivered lock")
+            .remove(&job)
+            .is_some_and(|n| n > 0);
+        if reached || delivered {
+            super::Interruption::MayHoldPart
+        } else {
+            super::Interruption::SafeToResend
+        }
     }
 }
