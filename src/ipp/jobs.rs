@@ -187,12 +187,11 @@ impl Printer {
         // silently: the client learns the name it chose is not the job's.
         for attr in ["job-name", "document-name"] {
             if let Some(len) = op_str(req, attr).map(str::len).filter(|&n| n > 255) {
-                let mut s = Status::new(
+                // Not echoed in the unsupported group: the value itself is not valid IPP.
+                return Err(Status::new(
                     status::REQUEST_VALUE_TOO_LONG,
                     format!("{attr} is {len} octets long; at most 255 are allowed"),
-                );
-                s.unsupported = op_attr(req, attr).into_iter().cloned().collect();
-                return Err(s);
+                ));
             }
         }
         Ok((checked, format, compression))
