@@ -229,6 +229,21 @@ fn a_device_error_that_cannot_go_away_aborts_the_job_with_the_reason() {
     assert_next_job_prints(&appliance.uri, state.path());
 }
 
+/// The appliance's status page (GET /), as text.
+fn status_page(port: u16) -> String {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let _ = conn.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
 /// A raw-socket printer that records each connection's bytes.
 struct Recorder {
     received: Arc<Mutex<Vec<Vec<u8>>>>,
@@ -332,6 +347,12 @@ fn error_policy_stop_printer_stops_the_queue_until_resumed_and_keeps_the_job() {
     );
     assert_eq!(printer_state(&appliance.uri), 5);
     assert_eq!(job_state(&appliance.uri, id).map(|s| s.0), Some(3));
+    // The status page says it too, in words.
+    let page = status_page(appliance.port);
+    assert!(
+        page.contains(&format!("Stopped: job {id} could not be printed")),
+        "the status page does not say why the queue stopped:\n{page}"
+    );
 
     // Fixed, then resumed by the administrator: the job prints, once.
     let recorder = Recorder::start(port);
