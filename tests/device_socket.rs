@@ -192,8 +192,9 @@ fn socket_device_down_keeps_the_job_pending_then_prints_it_once() {
     assert!(pdf_text(&jobs[0]).contains("printed once"));
 }
 
-/// A slow AppSocket printer: takes each connection, reads the job to its end, then "prints" for
-/// `hold` before it closes the connection, which is when the sender may count the job as taken.
+/// A slow AppSocket printer: takes each connection, reads the job to its end, then "prints" the
+/// first job for `hold` before it closes the connection, which is when the sender may count the
+/// job as taken; later jobs are taken at once.
 struct SlowPrinter {
     port: u16,
     /// Connections accepted so far (a transfer started).
@@ -212,12 +213,18 @@ impl SlowPrinter {
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
-                *count.lock().unwrap() += 1;
+                let first = {
+                    let mut n = count.lock().unwrap();
+                    *n += 1;
+                    *n == 1
+                };
                 let keep = keep.clone();
                 std::thread::spawn(move || {
                     let mut bytes = Vec::new();
                     let _ = conn.read_to_end(&mut bytes);
-                    std::thread::sleep(hold);
+                    if first {
+                        std::thread::sleep(hold);
+                    }
                     keep.lock().unwrap().push(bytes);
                 });
             }
@@ -297,4 +304,58 @@ fn sigterm_past_the_grace_holds_the_job_instead_of_sending_it_again() {
     assert!(reasons.contains("job-held-for-review"), "{reasons}");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(printer.accepted(), 1, "the job was sent a second time");
+}
+
+#[test]
+fn sigkill_during_a_transfer_holds_the_job_after_the_restart_instead_of_sending_it_again() {
+    // The printer is still "printing" when printbridge dies: nothing recorded the outcome.
+    let printer = SlowPrinter::start(0, Duration::from_secs(60));
+    let state = tempfile::tempdir().unwrap();
+    let device = format!("socket://127.0.0.1:{}", printer.port);
+    let mut appliance = appliance_with_device(state.path(), &device, "");
+    let file = state.path().join("doc.pdf");
+    std::fs::write(&file, common::one_page_pdf("killed mid-transfer")).unwrap();
+    let id = print_job(&appliance.uri, &file, "application/pdf", "killed");
+    assert!(
+        common::wait_until(Duration::from_secs(60), || printer.accepted() == 1),
+        "the transfer never started"
+    );
+    appliance.kill9();
+
+    let appliance = appliance_with_device(state.path(), &device, "");
+    let mut seen = None;
+    assert!(
+        common::wait_until(Duration::from_secs(30), || {
+            seen = device_support::job_state(&appliance.uri, id);
+            matches!(seen, Some((4, _)))
+        }),
+        "the job was not held after the restart: {seen:?}"
+    );
+    let reasons = seen.unwrap().1;
+    assert!(reasons.contains("job-held-for-review"), "{reasons}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(printer.accepted(), 1, "the job was sent a second time");
+
+    // Its owner decides to print it again: it goes out once more, and completes.
+    let out = common::ipptool::run_text(
+        &["-t"],
+        &[&appliance.uri],
+        r#"{
+  NAME "Release-Job"
+  OPERATION Release-Job
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR integer job-id $jobid
+  ATTR name requesting-user-name tester
+  STATUS successful-ok
+}
+"#,
+        &[("jobid", &id.to_string())],
+    );
+    assert!(out.contains("[PASS]"), "{out}");
+    let done = wait_job_done(&appliance.uri, id, Duration::from_secs(60));
+    assert_eq!(done.as_ref().map(|d| d.0), Some(9), "{done:?}");
+    assert_eq!(printer.accepted(), 2);
 }

@@ -30,6 +30,11 @@ pub enum DeviceError {
     },
     #[error("canceled")]
     Canceled,
+    /// An earlier attempt may have left part of the job at a device that cannot be asked what it
+    /// printed (printbridge stopped without recording the outcome): the job is held for review,
+    /// never sent again on its own.
+    #[error("{message}")]
+    Held { message: String },
 }
 
 /// One document handed to a device: the spooled file and how it was sent.

@@ -10,8 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{
-    read_chunks, Chunks, Device, DeviceDocument, DeviceError, DeviceFuture, DeviceJob, Reporter,
-    Settings, SocketFormat,
+    read_chunks, Chunks, Device, DeviceDocument, DeviceError, DeviceFuture, DeviceJob,
+    DownstreamRecord, Reporter, Settings, SocketFormat,
 };
 
 pub struct SocketDevice {
@@ -55,11 +55,40 @@ impl SocketDevice {
             .get(&job.id)
             .copied()
             .unwrap_or(0);
+        if let Some(ledger) = &job.ledger {
+            let earlier = ledger.lookup(job.id).await.map_err(|e| {
+                DeviceError::Retry(format!("cannot read the spool's record of the job: {e}"))
+            })?;
+            if let Some(r) = earlier.filter(|r| r.printer_uri.starts_with("socket://")) {
+                return Err(DeviceError::Held {
+                    message: format!(
+                        "printbridge stopped without a clean shutdown while document {} of this \
+                         job was being sent to {}: the printer may have printed all or part of \
+                         it. Release the job to print it again, or cancel it.",
+                        r.document + 1,
+                        r.printer_uri
+                    ),
+                });
+            }
+        }
         for (i, doc) in super::documents_to_send(job).iter().enumerate() {
             if (i as u32) < done {
                 continue;
             }
-            self.send_document(job, doc, cancel).await?;
+            let sent = self.send_document(job, doc, i as u32, cancel).await;
+            // The outcome is known now (taken, or failed and to be sent again): the record of
+            // the attempt in flight has served its purpose.
+            if matches!(sent, Ok(()) | Err(DeviceError::Retry(_))) {
+                if let Some(ledger) = &job.ledger {
+                    if let Err(e) = ledger.clear(job.id).await {
+                        tracing::warn!(
+                            job = job.id,
+                            "cannot clear the record of the transfer: {e}"
+                        );
+                    }
+                }
+            }
+            sent?;
             self.delivered
                 .lock()
                 .expect("delivered lock")
@@ -72,6 +101,7 @@ impl SocketDevice {
         &self,
         job: &DeviceJob,
         doc: &DeviceDocument,
+        index: u32,
         cancel: &AtomicBool,
     ) -> Result<(), DeviceError> {
         let source = self.source_for(job, doc).await?;
@@ -90,6 +120,21 @@ impl SocketDevice {
             }
         };
         self.reporter.online();
+        // Before the first byte: a crash from here on (kill -9, power loss) leaves this record,
+        // and the next attempt holds the job instead of printing it again (AppSocket cannot be
+        // asked what the printer got).
+        if let Some(ledger) = &job.ledger {
+            let record = DownstreamRecord {
+                printer_uri: self.name(),
+                document: index,
+                job_id: None,
+                job_uuid: None,
+                submitted: false,
+            };
+            ledger.record(job.id, &record).await.map_err(|e| {
+                DeviceError::Retry(format!("cannot record the transfer in the spool: {e}"))
+            })?;
+        }
         self.reached.lock().expect("reached lock").insert(job.id);
         let mut chunks = source;
         while let Some(chunk) = chunks.recv().await {

@@ -400,6 +400,16 @@ async fn process(
             super::render::discard(spool, id).await;
             return Outcome::Done;
         }
+        Err(DeviceError::Held { message }) => {
+            tracing::warn!(job = id, "holding the job for review: {message}");
+            let held = spool
+                .transition(id, JobEvent::Interrupted { message })
+                .await;
+            if held.is_ok() {
+                forget_transfer(spool, id).await;
+            }
+            return Outcome::Done;
+        }
         Err(DeviceError::Fatal { reason, message }) => {
             tracing::warn!(
                 job = id,
@@ -470,10 +480,20 @@ async fn interrupted(
             }
         }
     };
-    if let Err(e) = spool.transition(id, event).await {
-        tracing::error!(job = id, "cannot record the interrupted transfer: {e}");
+    let held = matches!(event, JobEvent::Interrupted { .. });
+    match spool.transition(id, event).await {
+        Ok(_) if held => forget_transfer(spool, id).await,
+        Ok(_) => {}
+        Err(e) => tracing::error!(job = id, "cannot record the interrupted transfer: {e}"),
     }
     Outcome::Stopped
+}
+
+/// A held job's record of its transfer is done with: releasing the job prints it again.
+async fn forget_transfer(spool: &Spool, id: u32) {
+    if let Err(e) = spool.clear_device_job(id).await {
+        tracing::warn!(job = id, "cannot clear the record of the transfer: {e}");
+    }
 }
 
 /// job-impressions-completed and job-media-sheets-completed of a job the device took whole
