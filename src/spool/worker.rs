@@ -24,13 +24,15 @@ use crate::model::job::{JobEvent, JobState};
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorPolicy {
     /// Set the job aside for the retry bound and print the jobs behind it meanwhile; try it
-    /// again after that, for as long as it takes.
+    /// again after that, for as long as it takes. The default: nothing is lost, one bad job
+    /// never holds up the others, and a printer that was off (at night) is printed to again
+    /// without anyone resuming the queue, which an unattended appliance needs.
+    #[default]
     RetryJob,
     /// Abort the job (job-aborted-by-system, job-state-message says why) and go on.
     AbortJob,
     /// Keep the job and stop the queue (printer-state stopped, `paused` and `other-error`) until
     /// an administrator resumes it: nothing is lost and someone is sure to notice. CUPS's default.
-    #[default]
     StopPrinter,
 }
 
@@ -419,8 +421,14 @@ async fn process(
             JobEvent::Aborted { reason, message }
         }
         Err(DeviceError::Retry(why)) => {
+            if let Err(super::SpoolError::Transition(_)) =
+                spool.transition(id, JobEvent::Requeue).await
+            {
+                // Canceled while the device failed: nothing is waiting for the device.
+                super::render::discard(spool, id).await;
+                return Outcome::Done;
+            }
             tracing::warn!(job = id, "output device failed, will retry: {why}");
-            let _ = spool.transition(id, JobEvent::Requeue).await;
             return Outcome::DeviceFailed(why);
         }
     };
