@@ -244,6 +244,25 @@ mod tests {
     }
 
     #[test]
+    fn errors_that_cannot_go_away_end_the_job_and_others_wait() {
+        let dir = Path::new("/out");
+        for errno in [libc::ENAMETOOLONG, libc::EISDIR, libc::EINVAL, libc::EILSEQ] {
+            let e = failure("x", dir, std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, DeviceError::Fatal { .. }), "{errno}: {e:?}");
+        }
+        for errno in [
+            libc::EACCES,
+            libc::EROFS,
+            libc::ENOSPC,
+            libc::EIO,
+            libc::ENOENT,
+        ] {
+            let e = failure("x", dir, std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, DeviceError::Retry(_)), "{errno}: {e:?}");
+        }
+    }
+
+    #[test]
     fn multi_byte_names_are_cut_by_bytes_on_a_character_boundary() {
         // 100 x U+1D400 (4 bytes each) and 85 CJK characters (3 bytes each): both over the
         // limit in bytes while under it in characters, the case that failed forever.

@@ -783,6 +783,30 @@ mod uri_tests {
     }
 
     #[test]
+    fn trouble_reported_by_the_worker_shows_first_and_clears() {
+        let (r, rx) = Reporter::new();
+        r.offline("connection refused".into());
+        r.trouble(Some(Trouble {
+            message: "Job 3 is waiting: connection refused".into(),
+            queue_stopped: false,
+        }));
+        assert_eq!(rx.borrow().reasons(), ["offline-report", "other-warning"]);
+        assert_eq!(
+            rx.borrow().message(),
+            "Job 3 is waiting: connection refused"
+        );
+        r.trouble(Some(Trouble {
+            message: "Stopped".into(),
+            queue_stopped: true,
+        }));
+        assert_eq!(rx.borrow().reasons(), ["offline-report", "other-error"]);
+        r.trouble(None);
+        r.online();
+        assert!(rx.borrow().reasons().is_empty());
+        assert_eq!(rx.borrow().message(), "");
+    }
+
+    #[test]
     fn device_keywords_and_text_are_checked() {
         assert_eq!(
             checked_keyword("toner-low-warning").as_deref(),
