@@ -270,12 +270,12 @@ impl Recorder {
     }
 }
 
-/// An appliance whose socket:// device points at a closed port, failing for 3 s before `policy`.
+/// An appliance whose socket:// device points at a closed port, failing for 5 s before `policy`.
 fn failing_appliance(state: &Path, port: u16, policy: &str) -> common::Appliance {
     appliance_with_device(
         state,
         &format!("socket://127.0.0.1:{port}"),
-        &format!("error_policy = \"{policy}\"\nerror_retry_seconds = 3"),
+        &format!("error_policy = \"{policy}\"\nerror_retry_seconds = 5"),
     )
 }
 
