@@ -271,8 +271,16 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
+    // Workers may take their queue's shutdown grace to finish a transfer, and a little more to
+    // record its outcome; everything else ends at once.
+    let grace = std::iter::once(&config.printer)
+        .chain(&config.queues)
+        .map(|q| q.shutdown_grace_seconds)
+        .max()
+        .unwrap_or(0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(grace.max(5) + 5);
     for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        let _ = tokio::time::timeout_at(deadline, t).await;
     }
     for q in &queues {
         q.spool.close().await;
@@ -406,6 +414,8 @@ pub async fn start_queue(
         Some(name) => tracing::info!("queue {name}: output device: {}", output.description),
     }
     let device: Arc<dyn Device> = output.device;
+    let device_reporter = output.reporter.clone();
+    let device_name = output.description.clone();
     let printer = Printer::new(
         spool.clone(),
         caps,
@@ -448,6 +458,13 @@ pub async fn start_queue(
         crate::spool::worker::run(
             spool.clone(),
             device,
+            queue_control(printer.clone(), device_reporter),
+            crate::spool::worker::Settings {
+                device_name,
+                error_policy: p.error_policy,
+                retry_for: Duration::from_secs(p.error_retry_seconds),
+                shutdown_grace: Duration::from_secs(p.shutdown_grace_seconds),
+            },
             printer.paused_watch(),
             shutdown.clone(),
         ),
@@ -660,6 +677,22 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// What the worker reports about failing jobs goes into the device's report (so into
+/// printer-state-reasons and -message); error_policy stop-printer pauses the printer, as
+/// Pause-Printer would, so Resume-Printer starts it again.
+fn queue_control(
+    printer: Arc<Printer>,
+    reporter: device::Reporter,
+) -> Arc<dyn crate::spool::worker::QueueControl> {
+    Arc::new(crate::spool::worker::ReportedControl {
+        reporter,
+        stop: move || {
+            printer.set_paused(true);
+            printer.post_printer_event("printer-state-changed");
+        },
+    })
 }
 
 /// Carries the output device's condition into the printer's printer-state-reasons and -message.

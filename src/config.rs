@@ -122,6 +122,13 @@ pub struct PrinterConfig {
     pub socket_format: crate::device::SocketFormat,
     /// Seconds an output device may take to accept a connection or make progress.
     pub device_timeout_seconds: u64,
+    /// What happens to a job that keeps failing on the device for `error_retry_seconds`
+    /// (CUPS's printer-error-policy): `retry-job`, `abort-job` or `stop-printer`.
+    pub error_policy: crate::spool::worker::ErrorPolicy,
+    /// How long a job may keep failing on the device before `error_policy` applies.
+    pub error_retry_seconds: u64,
+    /// How long a graceful stop (SIGTERM, SIGINT) waits for the job in transfer to finish.
+    pub shutdown_grace_seconds: u64,
     /// A PPD describing the device: its media, trays, duplex, colour and resolutions replace
     /// `media_default`, `color`, `duplex` and `resolutions_dpi`. Read once at start, from this
     /// local path only.
@@ -189,6 +196,16 @@ impl PrinterConfig {
         if self.device_timeout_seconds == 0 {
             return Err(format!("{section}.device_timeout_seconds must be positive"));
         }
+        if self.error_retry_seconds == 0 || self.error_retry_seconds > 7 * 24 * 3600 {
+            return Err(format!(
+                "{section}.error_retry_seconds must be between 1 and 604800 (a week)"
+            ));
+        }
+        if self.shutdown_grace_seconds > 3600 {
+            return Err(format!(
+                "{section}.shutdown_grace_seconds must be at most 3600"
+            ));
+        }
         Ok(())
     }
 }
@@ -225,6 +242,9 @@ impl Default for PrinterConfig {
             device_uri: None,
             socket_format: crate::device::SocketFormat::Pdf,
             device_timeout_seconds: 30,
+            error_policy: crate::spool::worker::ErrorPolicy::default(),
+            error_retry_seconds: 300,
+            shutdown_grace_seconds: 30,
             ppd: None,
         }
     }

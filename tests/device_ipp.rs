@@ -636,6 +636,55 @@ fn a_job_followed_downstream_is_not_printed_again_after_sigkill() {
 }
 
 #[test]
+fn sigterm_while_a_job_is_at_the_printer_never_prints_it_twice() {
+    let eve = EvePrinter::start("application/pdf");
+    let state = tempfile::tempdir().unwrap();
+    let extra = "shutdown_grace_seconds = 2";
+    let mut appliance = appliance_with_device(state.path(), &eve.uri(), extra);
+    let file = state.path().join("doc.pdf");
+    fs::write(&file, common::one_page_pdf("graceful stop downstream")).unwrap();
+    let id = print_job(&appliance.uri, &file, "application/pdf", "graceful");
+
+    // The document is at the printer, which is frozen: our job cannot end within the grace, so
+    // the graceful stop must leave it to be asked about after the restart.
+    assert!(
+        common::wait_until(Duration::from_secs(60), || eve
+            .log()
+            .contains("Send-Document")),
+        "the document never reached ippeveprinter:\n{}",
+        eve.log()
+    );
+    eve.signal("STOP");
+    let exited = device_support::sigterm_and_wait(&mut appliance, Duration::from_secs(30));
+    eve.signal("CONT");
+    assert!(
+        exited,
+        "printbridge did not stop soon after the grace period"
+    );
+
+    let appliance = appliance_with_device(state.path(), &eve.uri(), extra);
+    let done = wait_job_done(&appliance.uri, id, Duration::from_secs(150));
+    assert_eq!(
+        done.as_ref().map(|d| d.0),
+        Some(9),
+        "{done:?}\n{}",
+        eve.log()
+    );
+    assert!(
+        job_state(&eve.uri(), 2).is_none(),
+        "ippeveprinter got the job a second time:\n{}",
+        eve.log()
+    );
+    let copies = copies_at(&eve, "graceful stop downstream");
+    assert_eq!(
+        copies.len(),
+        1,
+        "printed exactly once: {copies:?}\n{}",
+        eve.log()
+    );
+}
+
+#[test]
 fn job_options_reach_the_printer_when_it_supports_them() {
     // -2: ippeveprinter offers two-sided printing; its print-color-mode-supported is
     // monochrome only, so color must be left out rather than refused.

@@ -91,6 +91,12 @@ impl Device for FileDevice {
     fn wants_rendered_pdf(&self) -> bool {
         self.mode == OutputMode::Pdf
     }
+
+    /// Output appears only by an atomic rename of a finished file: an interrupted attempt leaves
+    /// no output, only a temporary file the next attempt replaces.
+    fn interrupted(&self, _job: u32) -> super::Interruption {
+        super::Interruption::SafeToResend
+    }
 }
 
 fn write_document(
@@ -99,18 +105,25 @@ fn write_document(
     target: &Path,
     cancel: &AtomicBool,
 ) -> Result<(), DeviceError> {
-    let retry = |what: &str, e: std::io::Error| {
-        DeviceError::Retry(format!("{what} in {}: {e}", dir.display()))
-    };
-    let input = File::open(&doc.path).map_err(|e| retry("cannot open spooled document", e))?;
+    let retry = |what: &str, e: std::io::Error| failure(what, dir, e);
+    let input = File::open(&doc.path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            // The spool lost the document: no retry will bring it back.
+            DeviceError::Fatal {
+                reason: "job-aborted-by-system",
+                message: format!("document {} is missing from the spool", doc.number),
+            }
+        } else {
+            retry("cannot open spooled document", e)
+        }
+    })?;
     let mut reader: Box<dyn Read> = match doc.compression.as_str() {
         "gzip" => Box::new(flate2::read::MultiGzDecoder::new(input)),
         "deflate" => Box::new(flate2::read::ZlibDecoder::new(input)),
         _ => Box::new(input),
     };
-    let tmp = dir.join(format!(
-        ".{}.partial",
-        target.file_name().and_then(|n| n.to_str()).unwrap_or("job")
+    let tmp = dir.join(temporary_name(
+        target.file_name().and_then(|n| n.to_str()).unwrap_or("job"),
     ));
     let mut out = File::create(&tmp).map_err(|e| retry("cannot create output file", e))?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -148,27 +161,57 @@ fn write_document(
     Ok(())
 }
 
-/// A file-name-safe form of a job name: letters, digits, '-', '_' and '.' kept; everything else
-/// (path separators, control characters, spaces) becomes '_'; never empty, never hidden, bounded.
-pub fn sanitize(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
+/// Bytes of a job name kept in an output file name. Linux file names are at most 255 bytes
+/// (NAME_MAX) and the longest name we build around it (`.<job-id>-<name>-<doc>.<ext>.partial`,
+/// ids of up to ten digits) adds 36: cutting by characters let 80 four-byte characters through
+/// and made every attempt fail with ENAMETOOLONG.
+pub const NAME_BYTES: usize = 80;
+
+/// Sorts a file-system error: one that will come back however often the job is tried (this
+/// job's file name cannot exist here: too long, refused by the file system, taken by a
+/// directory) ends the job; anything else (permissions, a full or read-only disk, I/O errors)
+/// is the device's condition, which someone can fix, so the job waits (the queue's
+/// `error_policy` decides for how long).
+fn failure(what: &str, dir: &Path, e: std::io::Error) -> DeviceError {
+    let message = format!("{what} in {}: {e}", dir.display());
+    match e.raw_os_error() {
+        Some(libc::ENAMETOOLONG | libc::EISDIR | libc::EINVAL | libc::EILSEQ) => {
+            DeviceError::Fatal {
+                reason: "job-aborted-by-system",
+                message: format!("the file device cannot store this job: {message}"),
             }
-        })
-        .take(80)
-        .collect();
-    while s.starts_with('.') {
-        s.remove(0);
+        }
+        _ => DeviceError::Retry(message),
     }
+}
+
+/// The hidden name a document is written under before it is renamed into place.
+fn temporary_name(output_name: &str) -> String {
+    format!(".{output_name}.partial")
+}
+
+/// A file-name-safe form of a job name: letters, digits, '-', '_' and '.' kept; everything else
+/// (path separators, NUL and other control characters, spaces) becomes '_'; never empty, never
+/// hidden, at most [`NAME_BYTES`] bytes, cut on a UTF-8 character boundary.
+pub fn sanitize(name: &str) -> String {
+    let mut s = String::with_capacity(NAME_BYTES);
+    for c in name.chars() {
+        let c = if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+            c
+        } else {
+            '_'
+        };
+        if s.len() + c.len_utf8() > NAME_BYTES {
+            break;
+        }
+        s.push(c);
+    }
+    let s = s.trim_start_matches('.');
     if s.is_empty() {
-        s.push_str("job");
+        "job".to_string()
+    } else {
+        s.to_string()
     }
-    s
 }
 
 /// File extension for a document format.
@@ -194,7 +237,95 @@ mod tests {
         assert_eq!(sanitize("../../etc/passwd"), "_.._etc_passwd");
         assert_eq!(sanitize(".hidden"), "hidden");
         assert_eq!(sanitize(""), "job");
+        assert_eq!(sanitize("..."), "job");
+        assert_eq!(sanitize("a\0b/c"), "a_b_c");
         assert_eq!(sanitize("Report Q3.pdf"), "Report_Q3.pdf");
-        assert!(sanitize(&"x".repeat(500)).len() <= 80);
+        assert!(sanitize(&"x".repeat(500)).len() <= NAME_BYTES);
+    }
+
+    #[test]
+    fn errors_that_cannot_go_away_end_the_job_and_others_wait() {
+        let dir = Path::new("/out");
+        for errno in [libc::ENAMETOOLONG, libc::EISDIR, libc::EINVAL, libc::EILSEQ] {
+            let e = failure("x", dir, std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, DeviceError::Fatal { .. }), "{errno}: {e:?}");
+        }
+        for errno in [
+            libc::EACCES,
+            libc::EROFS,
+            libc::ENOSPC,
+            libc::EIO,
+            libc::ENOENT,
+        ] {
+            let e = failure("x", dir, std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, DeviceError::Retry(_)), "{errno}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn multi_byte_names_are_cut_by_bytes_on_a_character_boundary() {
+        // 100 x U+1D400 (4 bytes each) and 85 CJK characters (3 bytes each): both over the
+        // limit in bytes while under it in characters, the case that failed forever.
+        for name in ["\u{1D400}".repeat(100), "\u{6587}".repeat(85)] {
+            let s = sanitize(&name);
+            assert!(s.len() <= NAME_BYTES, "{} bytes", s.len());
+            assert!(s.len() > NAME_BYTES - 4, "cut too early: {} bytes", s.len());
+            assert!(name.starts_with(&s), "not a prefix on a boundary");
+        }
+    }
+
+    fn job_named(name: &str, documents: usize) -> DeviceJob {
+        DeviceJob {
+            id: u32::MAX,
+            name: name.to_string(),
+            documents: (1..=documents as u32)
+                .map(|n| DeviceDocument {
+                    path: PathBuf::from("/nonexistent"),
+                    number: n,
+                    format: "image/pwg-raster".into(),
+                    compression: "none".into(),
+                })
+                .collect(),
+            rendered: None,
+            ticket: crate::convert::ticket::JobTicket::default(),
+            attributes: Vec::new(),
+            ledger: None,
+        }
+    }
+
+    #[test]
+    fn output_and_temporary_names_fit_the_file_name_limit() {
+        let job = job_named(&"\u{1D400}".repeat(63), 2);
+        let doc = &job.documents[1];
+        for name in [
+            FileDevice::output_name(&job, doc),
+            FileDevice::rendered_name(&job),
+        ] {
+            let tmp = temporary_name(&name);
+            assert!(tmp.len() <= 255, "{} bytes: {tmp}", tmp.len());
+            assert!(!tmp.contains('/'));
+        }
+    }
+
+    #[test]
+    fn a_long_multi_byte_name_is_written() {
+        let out = tempfile::tempdir().unwrap();
+        let src = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(src.path(), b"%PDF-1.4 test").unwrap();
+        let device = FileDevice::with_mode(out.path(), OutputMode::Raw).unwrap();
+        let mut job = job_named(&"\u{1D400}".repeat(100), 1);
+        job.id = 4_000_000_000;
+        job.documents[0].path = src.path().to_path_buf();
+        job.documents[0].format = "application/pdf".into();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(device.print(&job, Arc::new(AtomicBool::new(false))))
+            .expect("written");
+        let names: Vec<_> = std::fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
     }
 }

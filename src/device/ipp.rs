@@ -1262,6 +1262,12 @@ impl Device for IppDevice {
     fn makes_monochrome_itself(&self) -> bool {
         self.last_known().is_some_and(|d| d.gets_gray_raster())
     }
+
+    /// The spool's ledger holds the downstream job before the printer can print it, and the retry
+    /// after the restart asks the printer first (or aborts when it cannot know): never twice.
+    fn interrupted(&self, _job: u32) -> super::Interruption {
+        super::Interruption::SafeToResend
+    }
 }
 
 async fn handshake<T>(io: T) -> Result<hyper::client::conn::http1::SendRequest<Body>, String>

@@ -30,6 +30,11 @@ pub enum DeviceError {
     },
     #[error("canceled")]
     Canceled,
+    /// An earlier attempt may have left part of the job at a device that cannot be asked what it
+    /// printed (printbridge stopped without recording the outcome): the job is held for review,
+    /// never sent again on its own.
+    #[error("{message}")]
+    Held { message: String },
 }
 
 /// One document handed to a device: the spooled file and how it was sent.
@@ -111,6 +116,23 @@ pub trait Device: Send + Sync {
     fn makes_monochrome_itself(&self) -> bool {
         false
     }
+
+    /// What an attempt stopped by a server shutdown (`cancel` set while the job was being sent)
+    /// left behind for job `job`, so the worker knows whether sending it again later is safe.
+    /// Asking forgets what the device kept about the attempt.
+    fn interrupted(&self, _job: u32) -> Interruption {
+        Interruption::MayHoldPart
+    }
+}
+
+/// What an interrupted print left at the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// Nothing the device keeps, or something it can be asked about later: printing the job
+    /// again after the restart cannot print any of it twice.
+    SafeToResend,
+    /// The device may have taken part of the job and cannot be asked what it printed.
+    MayHoldPart,
 }
 
 // ---- device URIs, the factory and the status report (issue 4) ----
@@ -273,6 +295,19 @@ pub struct DeviceReport {
     pub downstream_message: String,
     /// Its printer-state is `stopped` (RFC 8011 §5.4.11): nothing prints until someone acts there.
     pub downstream_stopped: bool,
+    /// Jobs keep failing on this device (set by the worker, not the device): why, and whether the
+    /// queue's error policy stopped the queue for it.
+    pub trouble: Option<Trouble>,
+}
+
+/// A device that keeps failing, as the worker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trouble {
+    /// What went wrong, for people: printer-state-message.
+    pub message: String,
+    /// `error_policy = "stop-printer"` stopped the queue: `other-error` instead of
+    /// `other-warning` (RFC 8011 §5.4.12: "-error" means the printer has stopped).
+    pub queue_stopped: bool,
 }
 
 impl DeviceReport {
@@ -283,6 +318,16 @@ impl DeviceReport {
         }
         if self.offline.is_some() {
             r.push("offline-report".to_string());
+        }
+        if let Some(t) = &self.trouble {
+            r.push(
+                if t.queue_stopped {
+                    "other-error"
+                } else {
+                    "other-warning"
+                }
+                .to_string(),
+            );
         }
         for d in &self.downstream_reasons {
             if !r.contains(d) {
@@ -300,9 +345,10 @@ impl DeviceReport {
 
     /// A message for people, empty when there is nothing to say.
     pub fn message(&self) -> String {
-        match &self.offline {
-            Some(why) => why.clone(),
-            None => self.downstream_message.clone(),
+        match (&self.trouble, &self.offline) {
+            (Some(t), _) => t.message.clone(),
+            (None, Some(why)) => why.clone(),
+            (None, None) => self.downstream_message.clone(),
         }
     }
 }
@@ -358,6 +404,11 @@ impl Reporter {
         });
     }
 
+    /// Jobs keep failing on the device (`Some`), or one printed again (`None`).
+    pub fn trouble(&self, trouble: Option<Trouble>) {
+        self.update(|r| r.trouble = trouble);
+    }
+
     pub fn current(&self) -> DeviceReport {
         self.tx.borrow().clone()
     }
@@ -371,6 +422,8 @@ pub struct Output {
     pub monitor: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// What the device is, for logs: the URI without anything secret.
     pub description: String,
+    /// Where the worker reports jobs that keep failing ([`Reporter::trouble`]).
+    pub reporter: Reporter,
     /// For a downstream IPP printer: what it last said it can do, updated by the monitor each
     /// time it answers something else (`None` until it answered).
     pub capabilities: Option<watch::Receiver<Option<Arc<DownstreamCaps>>>>,
@@ -383,6 +436,7 @@ pub fn from_uri(
     shutdown: watch::Receiver<bool>,
 ) -> Result<Output, SetupError> {
     let (reporter, status) = Reporter::new();
+    let own_reporter = reporter.clone();
     match uri {
         DeviceUri::File(dir) => {
             let device =
@@ -397,6 +451,7 @@ pub fn from_uri(
                 status,
                 monitor: None,
                 description: format!("file://{}", dir.display()),
+                reporter: own_reporter,
                 capabilities: None,
             })
         }
@@ -410,6 +465,7 @@ pub fn from_uri(
             status,
             monitor: None,
             description: format!("socket://{host}:{port}"),
+            reporter: own_reporter,
             capabilities: None,
         }),
         DeviceUri::Ipp { .. } => {
@@ -422,6 +478,7 @@ pub fn from_uri(
                 status,
                 monitor: Some(Box::pin(monitor)),
                 description,
+                reporter: own_reporter,
                 capabilities,
             })
         }
@@ -723,6 +780,30 @@ mod uri_tests {
         assert!(rx.borrow().stopped());
         assert_eq!(rx.borrow().reasons(), ["media-empty-error"]);
         assert_eq!(rx.borrow().message(), "Out of paper");
+    }
+
+    #[test]
+    fn trouble_reported_by_the_worker_shows_first_and_clears() {
+        let (r, rx) = Reporter::new();
+        r.offline("connection refused".into());
+        r.trouble(Some(Trouble {
+            message: "Job 3 is waiting: connection refused".into(),
+            queue_stopped: false,
+        }));
+        assert_eq!(rx.borrow().reasons(), ["offline-report", "other-warning"]);
+        assert_eq!(
+            rx.borrow().message(),
+            "Job 3 is waiting: connection refused"
+        );
+        r.trouble(Some(Trouble {
+            message: "Stopped".into(),
+            queue_stopped: true,
+        }));
+        assert_eq!(rx.borrow().reasons(), ["offline-report", "other-error"]);
+        r.trouble(None);
+        r.online();
+        assert!(rx.borrow().reasons().is_empty());
+        assert_eq!(rx.borrow().message(), "");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! document, the document written as PDF or PWG raster, then a half-close and a wait for the
 //! printer to close its side, which is how such printers say they have taken the job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -10,8 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{
-    read_chunks, Chunks, Device, DeviceDocument, DeviceError, DeviceFuture, DeviceJob, Reporter,
-    Settings, SocketFormat,
+    read_chunks, Chunks, Device, DeviceDocument, DeviceError, DeviceFuture, DeviceJob,
+    DownstreamRecord, Reporter, Settings, SocketFormat,
 };
 
 pub struct SocketDevice {
@@ -22,6 +22,9 @@ pub struct SocketDevice {
     /// Documents of a job already delivered, so a retry after a later document failed does not
     /// print the earlier ones again. Forgotten when the job ends.
     delivered: Mutex<HashMap<u32, u32>>,
+    /// Jobs whose current attempt reached the printer (a connection was open for them): if that
+    /// attempt is interrupted, the printer may hold part of the job and cannot be asked.
+    reached: Mutex<HashSet<u32>>,
 }
 
 impl SocketDevice {
@@ -32,6 +35,7 @@ impl SocketDevice {
             settings,
             reporter,
             delivered: Mutex::new(HashMap::new()),
+            reached: Mutex::new(HashSet::new()),
         }
     }
 
@@ -51,11 +55,40 @@ impl SocketDevice {
             .get(&job.id)
             .copied()
             .unwrap_or(0);
+        if let Some(ledger) = &job.ledger {
+            let earlier = ledger.lookup(job.id).await.map_err(|e| {
+                DeviceError::Retry(format!("cannot read the spool's record of the job: {e}"))
+            })?;
+            if let Some(r) = earlier.filter(|r| r.printer_uri.starts_with("socket://")) {
+                return Err(DeviceError::Held {
+                    message: format!(
+                        "printbridge stopped without a clean shutdown while document {} of this \
+                         job was being sent to {}: the printer may have printed all or part of \
+                         it. Release the job to print it again, or cancel it.",
+                        r.document + 1,
+                        r.printer_uri
+                    ),
+                });
+            }
+        }
         for (i, doc) in super::documents_to_send(job).iter().enumerate() {
             if (i as u32) < done {
                 continue;
             }
-            self.send_document(job, doc, cancel).await?;
+            let sent = self.send_document(job, doc, i as u32, cancel).await;
+            // The outcome is known now (taken, or failed and to be sent again): the record of
+            // the attempt in flight has served its purpose.
+            if matches!(sent, Ok(()) | Err(DeviceError::Retry(_))) {
+                if let Some(ledger) = &job.ledger {
+                    if let Err(e) = ledger.clear(job.id).await {
+                        tracing::warn!(
+                            job = job.id,
+                            "cannot clear the record of the transfer: {e}"
+                        );
+                    }
+                }
+            }
+            sent?;
             self.delivered
                 .lock()
                 .expect("delivered lock")
@@ -68,6 +101,7 @@ impl SocketDevice {
         &self,
         job: &DeviceJob,
         doc: &DeviceDocument,
+        index: u32,
         cancel: &AtomicBool,
     ) -> Result<(), DeviceError> {
         let source = self.source_for(job, doc).await?;
@@ -86,6 +120,22 @@ impl SocketDevice {
             }
         };
         self.reporter.online();
+        // Before the first byte: a crash from here on (kill -9, power loss) leaves this record,
+        // and the next attempt holds the job instead of printing it again (AppSocket cannot be
+        // asked what the printer got).
+        if let Some(ledger) = &job.ledger {
+            let record = DownstreamRecord {
+                printer_uri: self.name(),
+                document: index,
+                job_id: None,
+                job_uuid: None,
+                submitted: false,
+            };
+            ledger.record(job.id, &record).await.map_err(|e| {
+                DeviceError::Retry(format!("cannot record the transfer in the spool: {e}"))
+            })?;
+        }
+        self.reached.lock().expect("reached lock").insert(job.id);
         let mut chunks = source;
         while let Some(chunk) = chunks.recv().await {
             if cancel.load(Ordering::Relaxed) {
@@ -212,6 +262,7 @@ impl SocketDevice {
 impl Device for SocketDevice {
     fn print<'a>(&'a self, job: &'a DeviceJob, cancel: Arc<AtomicBool>) -> DeviceFuture<'a> {
         Box::pin(async move {
+            self.reached.lock().expect("reached lock").remove(&job.id);
             let result = self.print_job(job, &cancel).await;
             if !matches!(result, Err(DeviceError::Retry(_))) {
                 self.delivered
@@ -230,5 +281,22 @@ impl Device for SocketDevice {
 
     fn makes_monochrome_itself(&self) -> bool {
         self.settings.socket_format == SocketFormat::PwgRaster
+    }
+
+    /// AppSocket has no job ids and no way to ask what was printed: once a connection carried
+    /// any of the job (or an earlier document of it was delivered), the printer may hold part.
+    fn interrupted(&self, job: u32) -> super::Interruption {
+        let reached = self.reached.lock().expect("reached lock").remove(&job);
+        let delivered = self
+            .delivered
+            .lock()
+            .expect("delivered lock")
+            .remove(&job)
+            .is_some_and(|n| n > 0);
+        if reached || delivered {
+            super::Interruption::MayHoldPart
+        } else {
+            super::Interruption::SafeToResend
+        }
     }
 }

@@ -182,6 +182,18 @@ impl Printer {
                 return Err(Status::bad_request(format!("{attr} has the wrong syntax")));
             }
         }
+        // RFC 8011 §5.1.3: a 'name' is at most 255 octets. Longer names are refused with
+        // client-error-request-value-too-long (RFC 8011 Appendix B.1.4.10), not cut
+        // silently: the client learns the name it chose is not the job's.
+        for attr in ["job-name", "document-name"] {
+            if let Some(len) = op_str(req, attr).map(str::len).filter(|&n| n > 255) {
+                // Not echoed in the unsupported group: the value itself is not valid IPP.
+                return Err(Status::new(
+                    status::REQUEST_VALUE_TOO_LONG,
+                    format!("{attr} is {len} octets long; at most 255 are allowed"),
+                ));
+            }
+        }
         Ok((checked, format, compression))
     }
 
@@ -647,8 +659,11 @@ impl Printer {
         for a in attrs {
             match a.name.as_str() {
                 "job-name" => match a.values.as_slice() {
-                    [v @ (Value::Name(_) | Value::NameLang { .. })] => {
-                        new_name = v.as_str().map(|s| s.chars().take(255).collect())
+                    // RFC 8011 §5.1.3: at most 255 octets.
+                    [v @ (Value::Name(_) | Value::NameLang { .. })]
+                        if v.as_str().is_some_and(|s| s.len() <= 255) =>
+                    {
+                        new_name = v.as_str().map(str::to_string)
                     }
                     _ => bad.push(a),
                 },

@@ -12,6 +12,8 @@ pub const NOT_POSSIBLE: u16 = 0x0404;
 pub const NOT_FOUND: u16 = 0x0406;
 /// client-error-request-entity-too-large (RFC 8011 Appendix B; 0x0409 is request-value-too-long).
 pub const REQUEST_ENTITY_TOO_LARGE: u16 = 0x0408;
+/// client-error-request-value-too-long: a value longer than its syntax allows (RFC 8011 §5.1.3).
+pub const REQUEST_VALUE_TOO_LONG: u16 = 0x0409;
 pub const DOCUMENT_FORMAT_NOT_SUPPORTED: u16 = 0x040A;
 pub const ATTRIBUTES_OR_VALUES_NOT_SUPPORTED: u16 = 0x040B;
 pub const CHARSET_NOT_SUPPORTED: u16 = 0x040D;

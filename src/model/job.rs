@@ -82,6 +82,11 @@ pub enum JobEvent {
     /// The printer stopped under a processing job (Pause-Printer) or the server restarted during it:
     /// the job goes back to pending and its document starts again.
     Requeue,
+    /// The server stopped while the job was being sent to a device that cannot be asked what it
+    /// received (AppSocket): the device may hold part of it, so the job is never sent again on
+    /// its own. It waits held (job-held-for-review, PWG 5100.7) until someone releases or
+    /// cancels it; `message` says why.
+    Interrupted { message: String },
     /// Restart-Job / Reprocess-Job of a terminal job (RFC 8011 §4.3.7, deprecated but still required
     /// by PWG 5100.12): it becomes pending again.
     Restart,
@@ -181,6 +186,9 @@ impl JobStatus {
             JobEvent::Release => match self.state {
                 PendingHeld => {
                     self.state = Pending;
+                    if self.reasons.iter().any(|r| r == "job-held-for-review") {
+                        self.message = None;
+                    }
                     self.reasons.retain(|r| {
                         !matches!(
                             r.as_str(),
@@ -257,6 +265,15 @@ impl JobStatus {
                     effects.push(Effect::WakeWorker);
                 }
                 s => return err(s, "requeued"),
+            },
+            JobEvent::Interrupted { message } => match self.state {
+                Processing | ProcessingStopped => {
+                    self.state = PendingHeld;
+                    self.reasons.retain(|r| r != "job-printing");
+                    self.reasons.push("job-held-for-review".into());
+                    self.message = Some(message);
+                }
+                s => return err(s, "interrupted"),
             },
             JobEvent::Restart => match self.state {
                 Canceled | Aborted | Completed => {
@@ -335,6 +352,34 @@ mod tests {
         let fx = s.apply(JobEvent::Cancel { by_operator: true }, 3).unwrap();
         assert_eq!(fx, [Effect::StopProcessing]);
         assert_eq!(s.reasons, ["job-canceled-by-operator"]);
+    }
+
+    #[test]
+    fn an_interrupted_transfer_waits_held_until_released() {
+        let mut s = JobStatus::new(false, None);
+        s.apply(JobEvent::StartProcessing, 1).unwrap();
+        s.apply(
+            JobEvent::Interrupted {
+                message: "may hold part".into(),
+            },
+            2,
+        )
+        .unwrap();
+        assert_eq!(s.state, JobState::PendingHeld);
+        assert_eq!(s.reasons, ["job-held-for-review"]);
+        assert!(!s.is_printable(), "never sent again on its own");
+        assert_eq!(s.message.as_deref(), Some("may hold part"));
+        assert_eq!(s.apply(JobEvent::Release, 3).unwrap(), [Effect::WakeWorker]);
+        assert!(s.is_printable());
+        assert_eq!(s.message, None);
+        assert!(s
+            .apply(
+                JobEvent::Interrupted {
+                    message: String::new()
+                },
+                4
+            )
+            .is_err());
     }
 
     #[test]

@@ -336,11 +336,16 @@ impl Spool {
 
     /// The job the worker should print next: highest job-priority first, then oldest.
     pub fn next_printable(&self) -> Option<Arc<Job>> {
+        self.next_printable_except(|_| false)
+    }
+
+    /// [`Spool::next_printable`] among the jobs `skip` does not name (jobs the worker set aside).
+    pub fn next_printable_except(&self, skip: impl Fn(u32) -> bool) -> Option<Arc<Job>> {
         self.jobs
             .read()
             .expect("spool lock")
             .values()
-            .filter(|j| j.status.is_printable())
+            .filter(|j| j.status.is_printable() && !skip(j.id))
             .min_by_key(|j| (std::cmp::Reverse(j.priority()), j.id))
             .cloned()
     }

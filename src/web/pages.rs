@@ -20,6 +20,8 @@ pub struct PrinterView {
     /// CSS class suffix: idle, processing, stopped.
     pub state_class: &'static str,
     pub reasons: Vec<String>,
+    /// printer-state-message when the device has something to say (why jobs wait), else empty.
+    pub message: String,
     pub accepting: bool,
     pub location: String,
     pub info: String,
@@ -44,6 +46,12 @@ impl PrinterView {
             state_label,
             state_class,
             reasons: reasons.iter().filter_map(|r| reason_text(r)).collect(),
+            message: printer
+                .status
+                .read()
+                .expect("printer lock")
+                .device_message
+                .clone(),
             accepting,
             location: if desc.location.trim().is_empty() {
                 "Not set".to_string()
@@ -65,6 +73,8 @@ fn state_words(state: i32, reasons: &[String]) -> (&'static str, &'static str) {
     match state {
         3 => ("Ready", "idle"),
         4 => ("Printing", "processing"),
+        // error_policy stop-printer paused the queue, not an administrator.
+        _ if reasons.iter().any(|r| r == "other-error") => ("Stopped", "stopped"),
         _ if reasons.iter().any(|r| r == "paused") => ("Paused", "stopped"),
         _ => ("Stopped", "stopped"),
     }
@@ -103,6 +113,8 @@ fn reason_text(keyword: &str) -> Option<String> {
             "moving-to-paused" => "Pausing after the current job",
             "hold-new-jobs" => "New jobs are held until released",
             "identify-printer-requested" => "Identification requested",
+            "other-warning" => "Jobs are failing on the output device; retrying",
+            "other-error" => "Stopped because jobs kept failing on the output device",
             other => other,
         }
         .to_string(),

@@ -232,3 +232,22 @@ pub fn printer_attributes(
         .filter_map(|n| displayed(&out, n).map(|v| (n.to_string(), v)))
         .collect()
 }
+
+/// A graceful stop: SIGTERM to the appliance, then waits for it to exit. Returns whether it
+/// exited within `timeout` (it is killed otherwise, so the test can go on to say so).
+pub fn sigterm_and_wait(appliance: &mut Appliance, timeout: Duration) -> bool {
+    let pid = appliance.child.id();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -TERM {pid} failed");
+    let exited = common::wait_until(timeout, || {
+        matches!(appliance.child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        appliance.kill9();
+    }
+    exited
+}
