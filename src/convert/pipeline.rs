@@ -427,7 +427,7 @@ mod tests {
             &mut pdf,
         )
         .unwrap();
-        assert_eq!(media_boxes(&pdf), [letter.clone()]);
+        assert_eq!(media_boxes(&pdf), std::slice::from_ref(&letter));
         // Also with duplex: the blank back of a one-page document is letter too.
         let t = JobTicket {
             sides: super::super::ticket::Sides::TwoSidedLongEdge,
@@ -470,7 +470,7 @@ mod tests {
         RasterToPdf::default()
             .convert(RasterFormat::Pwg, &letter_raster()[..], &mut letter_pdf)
             .unwrap();
-        assert_eq!(media_boxes(&letter_pdf), [letter.clone()]);
+        assert_eq!(media_boxes(&letter_pdf), std::slice::from_ref(&letter));
         let mut pdf = Vec::new();
         render_job(
             [input("application/pdf", letter_pdf)],
