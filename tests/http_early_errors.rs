@@ -423,10 +423,10 @@ fn peak_rss_bytes(pid: u32) -> u64 {
         * 1024
 }
 
-/// Runs every case × body size × transport × framing against `app`, four exchanges at a time;
-/// returns the failures.
-async fn run_matrix(app: &Appliance, cases: Vec<Case>) -> Vec<String> {
-    let tls = tls_connector(&app.state_dir.join("tls/certificate.pem"));
+/// Runs every case × body size × transport × framing against the server on `port` (whose
+/// self-signed certificate is `cert`), four exchanges at a time; returns the failures.
+async fn run_matrix(port: u16, cert: &Path, cases: Vec<Case>) -> Vec<String> {
+    let tls = tls_connector(cert);
     let cases = Arc::new(cases);
     let mut cells = Vec::new();
     for c in 0..cases.len() {
@@ -441,7 +441,7 @@ async fn run_matrix(app: &Appliance, cases: Vec<Case>) -> Vec<String> {
     let limit = Arc::new(tokio::sync::Semaphore::new(4));
     let mut tasks = tokio::task::JoinSet::new();
     for (c, size, transport, framing) in cells {
-        let (cases, tls, limit, port) = (cases.clone(), tls.clone(), limit.clone(), app.port);
+        let (cases, tls, limit) = (cases.clone(), tls.clone(), limit.clone());
         tasks.spawn(async move {
             let _slot = limit.acquire().await.unwrap();
             let case = &cases[c];
@@ -466,6 +466,10 @@ async fn run_matrix(app: &Appliance, cases: Vec<Case>) -> Vec<String> {
     failures
 }
 
+fn certificate(app: &Appliance) -> std::path::PathBuf {
+    app.state_dir.join("tls/certificate.pem")
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -479,7 +483,7 @@ fn every_early_error_reaches_a_client_that_is_still_sending() {
     let state = tempfile::tempdir().unwrap();
     let app = Appliance::start(state.path(), &[]);
     let before = peak_rss_bytes(app.child.id());
-    let failures = runtime().block_on(run_matrix(&app, cases(app.port)));
+    let failures = runtime().block_on(run_matrix(app.port, &certificate(&app), cases(app.port)));
     let peak = peak_rss_bytes(app.child.id());
     println!(
         "appliance peak RSS: {} MiB before the exchanges, {} MiB after",
@@ -507,7 +511,11 @@ fn refusals_for_missing_or_wrong_credentials_reach_a_client_that_is_still_sendin
     let config = state.path().join("printbridge.toml");
     std::fs::write(&config, "[auth]\nprint_requires_authentication = true\n").unwrap();
     let app = Appliance::start(state.path(), &["--config", config.to_str().unwrap()]);
-    let failures = runtime().block_on(run_matrix(&app, auth_cases(app.port)));
+    let failures = runtime().block_on(run_matrix(
+        app.port,
+        &certificate(&app),
+        auth_cases(app.port),
+    ));
     assert!(
         failures.is_empty(),
         "{} exchange(s) lost or got the wrong answer:\n{}",
@@ -523,7 +531,7 @@ fn refusals_for_missing_or_wrong_credentials_reach_a_client_that_is_still_sendin
 fn a_client_that_keeps_sending_after_the_answer_is_cut_off() {
     let state = tempfile::tempdir().unwrap();
     let app = Appliance::start(state.path(), &[]);
-    let tls = tls_connector(&app.state_dir.join("tls/certificate.pem"));
+    let tls = tls_connector(&certificate(&app));
     let case = cases(app.port).remove(1); // bad request-id
     runtime().block_on(async {
         for transport in [Transport::Plain, Transport::Tls] {
@@ -547,4 +555,53 @@ fn a_client_that_keeps_sending_after_the_answer_is_cut_off() {
             );
         }
     });
+}
+
+/// The cloud's Infrastructure Printers are served through the same listener code: a bad request
+/// (request-id 0, RFC 8011 §4.1.1) and a printer that does not exist (client-error-not-found),
+/// each with every body size, transport and framing, reach the client too.
+#[test]
+fn the_clouds_early_errors_reach_a_client_that_is_still_sending() {
+    let data = tempfile::tempdir().unwrap();
+    let cloud = common::cloud::start_cloud_with(data.path(), None, None, &["--tls-self-signed"]);
+    let port: u16 = cloud
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no port in {}", cloud.base));
+    // A printer id of the right form that names no printer.
+    let path = "/ipp/print/0b0e2a6e-93f5-4bd4-9c4f-3f1d2b7c5a10";
+    let uri = format!("ipp://127.0.0.1:{port}{path}");
+    let case = |name, ipp, status, request_id| Case {
+        name,
+        path: path.into(),
+        ipp,
+        headers: Vec::new(),
+        http_status: &[200],
+        ipp_status: Some(status),
+        request_id,
+    };
+    let cases = vec![
+        case(
+            "cloud: bad request-id",
+            print_job((2, 0), 0, &uri, |_| {}),
+            0x0400,
+            0,
+        ),
+        case(
+            "cloud: no such printer",
+            print_job((2, 0), 31, &uri, |_| {}),
+            0x0406,
+            31,
+        ),
+    ];
+    let cert = data.path().join("tls/certificate.pem");
+    let failures = runtime().block_on(run_matrix(port, &cert, cases));
+    assert!(
+        failures.is_empty(),
+        "{} exchange(s) lost or got the wrong answer:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
