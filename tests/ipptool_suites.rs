@@ -1,11 +1,18 @@
-//! CUPS' IPP conformance suites against `printbridge serve`.
+//! CUPS' IPP conformance suites against `printbridge serve`, as a matrix of the ways clients
+//! really talk to it.
 //!
 //! Runs Debian's ipptool (cups-ipp-utils) with the suite files it installs, in place, in
-//! `/usr/share/cups/ipptool`: `ipp-1.1.test`, `ipp-2.0.test`, `ipp-2.1.test`, `ipp-2.2.test` and
-//! `ipp-everywhere.test`, each as `ipptool -I -t [-V version] -f document-a4.pdf URI SUITE`, one
-//! fresh appliance per suite, one suite at a time. A test passes when ipptool reports no failed
-//! test; on failure the panic message lists each failed test with ipptool's reasons, followed by
-//! the full output, which is also kept in `target/ipptool-reports/SUITE.log`.
+//! `/usr/share/cups/ipptool`: `ipp-1.1.test` with ipptool's default version (no `-V`) and at 1.0
+//! and 1.1, `ipp-2.0.test`, `ipp-2.1.test` and `ipp-2.2.test` at their versions, and
+//! `ipp-everywhere.test` at 2.0 — every version the appliance advertises — each over `ipp://` and
+//! `ipps://`, each with three documents as `-f`: a two-page PDF under 1 KB written here, a PDF
+//! written by Cairo (pdftocairo) and one over 1 MB written by Ghostscript; always with `-I -t
+//! -T 10`. The small document's cells run one after another on shared appliances (one for
+//! `ipp://`, one for `ipps://`), so that what one suite leaves behind (jobs, printer state) must
+//! not change another's result; the others each get a fresh appliance, four at a time. A cell
+//! passes when ipptool reports no failed test; on failure
+//! the panic message lists each failed test with ipptool's reasons, followed by the full output,
+//! which is also kept in `target/ipptool-reports/`.
 //!
 //! The suites send documents Debian does not ship (document-a4.pdf, color.jpg, the
 //! pwg-raster-samples-NNNdpi/... files of ipp-everywhere.test); `scripts/make-test-docs` draws them
@@ -54,37 +61,141 @@ const KNOWN_DEVIATIONS: &[KnownDeviation] = &[KnownDeviation {
           asks for (reported as istopwg/ippeveselfcert#15)",
 }];
 
-#[test]
-fn ipptool_ipp_1_1() {
-    run_suite("ipp-1.1.test", None);
+// ---- the matrix --------------------------------------------------------------------------------
+
+/// A suite run the way a client really talks: which suite, which IPP version (`None`: ipptool's
+/// default, what `ipptool` without `-V` sends), over which scheme, with which document as `-f`.
+#[derive(Clone, Debug)]
+struct Cell {
+    suite: &'static str,
+    version: Option<&'static str>,
+    scheme: Scheme,
+    document: &'static Document,
 }
 
-#[test]
-fn ipptool_ipp_2_0() {
-    run_suite("ipp-2.0.test", Some("2.0"));
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scheme {
+    Ipp,
+    Ipps,
 }
 
-#[test]
-fn ipptool_ipp_2_1() {
-    run_suite("ipp-2.1.test", Some("2.1"));
+/// The suites and the versions they run at: every version the appliance advertises in
+/// ipp-versions-supported (1.0 to 2.2) and ipptool's default. ipp-2.x.test includes the suites
+/// below it, so the 1.1 tests also run at every later version.
+const SUITES: &[(&str, Option<&str>)] = &[
+    ("ipp-1.1.test", None),
+    ("ipp-1.1.test", Some("1.0")),
+    ("ipp-1.1.test", Some("1.1")),
+    ("ipp-2.0.test", Some("2.0")),
+    ("ipp-2.1.test", Some("2.1")),
+    ("ipp-2.2.test", Some("2.2")),
+    ("ipp-everywhere.test", Some("2.0")),
+];
+
+/// A document for ipptool's `-f`, made at test time.
+#[derive(Debug)]
+struct Document {
+    name: &'static str,
+    /// Who wrote the PDF.
+    producer: &'static str,
 }
 
-#[test]
-fn ipptool_ipp_2_2() {
-    run_suite("ipp-2.2.test", Some("2.2"));
+/// A two-page PDF of well under 1 KB written here (like the 966-byte one of the report that
+/// found the lost-response bug).
+const SMALL: Document = Document {
+    name: "small-own.pdf",
+    producer: "printbridge's tests",
+};
+/// document-a4.pdf rewritten by Cairo (poppler's pdftocairo).
+const CAIRO: Document = Document {
+    name: "cairo.pdf",
+    producer: "Cairo",
+};
+/// Over 1 MB: a page with a 700 × 700 noise image, losslessly compressed, by Ghostscript.
+const LARGE: Document = Document {
+    name: "large-gs.pdf",
+    producer: "Ghostscript",
+};
+
+fn cells(document: &'static Document) -> Vec<Cell> {
+    let mut v = Vec::new();
+    for scheme in [Scheme::Ipp, Scheme::Ipps] {
+        for &(suite, version) in SUITES {
+            v.push(Cell {
+                suite,
+                version,
+                scheme,
+                document,
+            });
+        }
+    }
+    v
 }
 
+/// Every suite at every version with the small document against shared appliances, one after
+/// another on each: the jobs and state one suite leaves must not change another's result. The
+/// `ipp://` cells share one appliance and the `ipps://` cells another; the two run side by side.
 #[test]
-fn ipptool_ipp_everywhere() {
-    run_suite("ipp-everywhere.test", Some("2.0"));
+fn ipptool_matrix_on_shared_appliances() {
+    let docs = test_docs();
+    let (plain, tls): (Vec<Cell>, Vec<Cell>) = cells(&SMALL)
+        .into_iter()
+        .partition(|c| c.scheme == Scheme::Ipp);
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = [plain, tls]
+            .into_iter()
+            .map(|group| {
+                let docs = &docs;
+                scope.spawn(move || {
+                    let state = tempfile::tempdir().unwrap();
+                    let appliance = Appliance::start(state.path(), &[]);
+                    group
+                        .iter()
+                        .filter_map(|cell| run_cell(cell, &appliance, docs).err())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .flat_map(|r| r.join().expect("matrix thread"))
+            .collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// One suite at a time: each runs a server that converts documents, on machines with two cores.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// The same matrix with the Cairo and the large Ghostscript document, each cell on a fresh
+/// appliance, [`FRESH_AT_ONCE`] cells at a time (most of a suite's time is ipptool waiting).
+#[test]
+fn ipptool_matrix_on_a_fresh_appliance_per_suite() {
+    let docs = test_docs();
+    let queue = Mutex::new(cells(&CAIRO).into_iter().chain(cells(&LARGE)));
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..FRESH_AT_ONCE {
+            scope.spawn(|| loop {
+                let Some(cell) = queue.lock().unwrap().next() else {
+                    return;
+                };
+                let state = tempfile::tempdir().unwrap();
+                let appliance = Appliance::start(state.path(), &[]);
+                if let Err(e) = run_cell(&cell, &appliance, &docs) {
+                    failures.lock().unwrap().push(e);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
 
-fn run_suite(suite: &str, version: Option<&str>) {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+/// Fresh-appliance cells run at once.
+const FRESH_AT_ONCE: usize = 4;
+
+/// Runs one cell; Err holds the failure report (failed tests with ipptool's reasons, then the
+/// full output, also kept in `target/ipptool-reports/`).
+fn run_cell(cell: &Cell, appliance: &Appliance, docs: &Path) -> Result<(), String> {
     let ipptool = require_program("ipptool", "cups-ipp-utils");
+    let suite = cell.suite;
     let suite_path = Path::new(SUITE_DIR).join(suite);
     assert!(
         suite_path.is_file(),
@@ -92,28 +203,35 @@ fn run_suite(suite: &str, version: Option<&str>) {
          (scripts/test installs it automatically)",
         suite_path.display()
     );
-    let docs = test_docs();
-
-    let state = tempfile::tempdir().unwrap();
-    let appliance = Appliance::start(state.path(), &[]);
-
-    let mut args: Vec<String> = vec!["-I".into(), "-t".into()];
-    if let Some(v) = version {
+    let document = generated_docs().join(cell.document.name);
+    let uri = match cell.scheme {
+        Scheme::Ipp => appliance.uri.clone(),
+        Scheme::Ipps => appliance.uri.replacen("ipp://", "ipps://", 1),
+    };
+    // -T 10 as in the report that found the lost TLS responses: CUPS clients with a timeout read
+    // differently (a TLS record without application data ends the wait).
+    let mut args: Vec<String> = vec!["-I".into(), "-t".into(), "-T".into(), "10".into()];
+    if let Some(v) = cell.version {
         args.extend(["-V".into(), v.into()]);
     }
     args.extend([
         "-f".into(),
-        DEFAULT_DOCUMENT.into(),
-        appliance.uri.clone(),
+        document.display().to_string(),
+        uri,
         suite_path.display().to_string(),
     ]);
     let command_line = format!("cd {} && ipptool {}", docs.display(), args.join(" "));
-    println!("running: {command_line}");
+    let label = format!(
+        "{suite} -V {} {:?} {} ({})",
+        cell.version.unwrap_or("default"),
+        cell.scheme,
+        cell.document.name,
+        cell.document.producer
+    );
 
     let started = Instant::now();
-    let run = run_with_timeout(&ipptool, &args, &docs, IPPTOOL_TIMEOUT);
+    let run = run_with_timeout(&ipptool, &args, docs, IPPTOOL_TIMEOUT);
     let elapsed = started.elapsed();
-    drop(appliance);
 
     let report = Report::parse(&run.stdout);
     let log = format!(
@@ -123,16 +241,22 @@ fn run_suite(suite: &str, version: Option<&str>) {
         run.stdout,
         run.stderr
     );
-    let log_path = reports_dir().join(format!("{suite}.log"));
+    let log_name = format!(
+        "{suite}-{}-{:?}-{}.log",
+        cell.version.unwrap_or("default"),
+        cell.scheme,
+        cell.document.name
+    )
+    .to_lowercase();
+    let log_path = reports_dir().join(log_name);
     let _ = fs::create_dir_all(reports_dir()).and_then(|()| fs::write(&log_path, &log));
 
     println!(
-        "{suite}: {} passed, {} failed, {} skipped, {} waived, in {elapsed:.0?} (log: {})",
+        "{label}: {} passed, {} failed, {} skipped, {} waived, in {elapsed:.1?}",
         report.passed,
         report.failed.len(),
         report.skipped,
         report.waived.len(),
-        log_path.display()
     );
     for w in &report.waived {
         println!("  waived: [{}] {}\n    because {}", w.file, w.name, w.why);
@@ -164,11 +288,11 @@ fn run_suite(suite: &str, version: Option<&str>) {
         ));
     }
     if problems.is_empty() {
-        return;
+        return Ok(());
     }
 
     let mut msg = format!(
-        "{suite} against printbridge ({uri}): {problems}\n\
+        "{label} against printbridge ({uri}): {problems}\n\
          {passed} passed, {failed} failed, {skipped} skipped, {waived} waived\n",
         uri = run_uri(&args),
         problems = problems.join("; "),
@@ -191,7 +315,7 @@ fn run_suite(suite: &str, version: Option<&str>) {
         "\n=== full ipptool output (also in {}) ===\n{log}",
         log_path.display()
     );
-    panic!("{msg}");
+    Err(msg)
 }
 
 fn run_uri(args: &[String]) -> &str {
@@ -243,6 +367,104 @@ fn test_docs() -> PathBuf {
     })
     .clone()
     .unwrap_or_else(|e| panic!("test documents: {e}"))
+}
+
+/// The matrix's documents ([`SMALL`], [`CAIRO`], [`LARGE`]), made once per test run in
+/// `target/ipptool-matrix-docs` from scratch.
+fn generated_docs() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = target_dir().join("ipptool-matrix-docs");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+
+        let small = two_page_pdf();
+        assert!(small.len() < 1000, "the small PDF is {} bytes", small.len());
+        fs::write(dir.join(SMALL.name), small).unwrap();
+
+        let pdftocairo = require_program("pdftocairo", "poppler-utils");
+        let cairo = dir.join(CAIRO.name);
+        let st = Command::new(pdftocairo)
+            .arg("-pdf")
+            .arg(test_docs().join(DEFAULT_DOCUMENT))
+            .arg(&cairo)
+            .status()
+            .expect("run pdftocairo");
+        assert!(st.success(), "pdftocairo -pdf failed");
+        let head = fs::read(&cairo).unwrap();
+        assert!(
+            head.starts_with(b"%PDF-") && head.windows(5).any(|w| w == b"cairo"),
+            "pdftocairo did not write a Cairo PDF"
+        );
+
+        // 700 x 700 RGB samples from PostScript's rand, kept lossless (Flate, not JPEG): they do
+        // not compress, so the PDF is about 1.5 MB.
+        let ps = dir.join("noise.ps");
+        fs::write(
+            &ps,
+            "%!PS\n/w 700 def /buf w 3 mul string def\n72 200 translate 450 450 scale\n\
+             w w 8 [w 0 0 w neg 0 w] { 0 1 w 3 mul 1 sub { buf exch rand 255 and put } for buf }\n\
+             false 3 colorimage\n0 setgray /Helvetica findfont 0.05 scalefont setfont\n\
+             0 1.05 moveto (noise, by Ghostscript) show\nshowpage\n",
+        )
+        .unwrap();
+        let large = dir.join(LARGE.name);
+        let st = Command::new(require_program("gs", "ghostscript"))
+            .args(["-q", "-dBATCH", "-dNOPAUSE", "-dSAFER", "-sDEVICE=pdfwrite"])
+            .args(["-sPAPERSIZE=a4", "-dAutoFilterColorImages=false"])
+            .args([
+                "-sColorImageFilter=FlateEncode",
+                "-dDownsampleColorImages=false",
+            ])
+            .arg(format!("-sOutputFile={}", large.display()))
+            .arg(&ps)
+            .status()
+            .expect("run gs");
+        assert!(st.success(), "gs pdfwrite failed");
+        let size = fs::metadata(&large).unwrap().len();
+        assert!(size > 1_000_000, "the large PDF is only {size} bytes");
+        dir
+    })
+    .clone()
+}
+
+/// A valid two-page A4 PDF of about 700 bytes, xref offsets computed here.
+fn two_page_pdf() -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
+         /Resources << /Font << /F1 5 0 R >> >> /Contents 6 0 R >>"
+            .to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
+         /Resources << /Font << /F1 5 0 R >> >> /Contents 7 0 R >>"
+            .to_string(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+        stream("BT /F1 24 Tf 72 760 Td (Page 1) Tj ET"),
+        stream("BT /F1 24 Tf 72 760 Td (Page 2) Tj ET"),
+    ];
+    fn stream(content: &str) -> String {
+        format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        )
+    }
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    let size = objects.len() + 1;
+    pdf.extend_from_slice(format!("xref\n0 {size}\n0000000000 65535 f \n").as_bytes());
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    pdf
 }
 
 // ---- running ipptool ---------------------------------------------------------------------------

@@ -4,7 +4,10 @@
 //! undoes the page's /Rotate and crop-box origin. Output pages (impressions) are the job's media
 //! size; each holds `number-up` cells (PWG 5100.13 number-up, number-up-layout) into which the
 //! forms are drawn turned per orientation-requested (RFC 8011 §5.2.10), scaled per print-scaling
-//! and centred, clipped to the cell. Copies reuse the impressions' content streams, so 100 copies
+//! and centred, clipped to the cell. A raster page (PWG 5102.4, Apple raster) carries its medium
+//! in its own header and was laid out by the client for it: unless the job names `media` or
+//! `media-col`, and with one page per sheet, it keeps that size and its position, as CUPS's
+//! rastertopdf does, instead of being scaled onto the printer's default medium. Copies reuse the impressions' content streams, so 100 copies
 //! cost 100 small page dictionaries. Order: job-sheets cover first, then the documents with
 //! multiple-document-handling (RFC 8011 §5.2.4) collated or not; for two-sided jobs every copy and
 //! document starts on a front side (a blank back is added); page-delivery reverse-order reverses
@@ -89,6 +92,8 @@ struct Form {
 struct Source {
     forms: Vec<Form>,
     image: bool,
+    /// Raster pages, each the size its page header gave.
+    raster: bool,
 }
 
 /// What an output page shows.
@@ -184,8 +189,28 @@ impl<'t> Imposer<'t> {
             .out
             .max_id
             .max(self.out.objects.keys().map(|k| k.0).max().unwrap_or(0));
-        self.sources.push(Source { forms, image });
+        self.sources.push(Source {
+            forms,
+            image,
+            raster: false,
+        });
         Ok(())
+    }
+
+    /// Adds a document converted from PWG or Apple raster, whose page sizes are the media the
+    /// client rendered for (see the module documentation).
+    pub fn add_raster_document(&mut self, src: Document) -> Result<(), ImposeError> {
+        self.add_document(src, false)?;
+        if let Some(s) = self.sources.last_mut() {
+            s.raster = true;
+        }
+        Ok(())
+    }
+
+    /// Whether the impressions of `source` are sheets of each page's own size rather than of the
+    /// ticket's medium.
+    fn keeps_page_size(&self, source: &Source) -> bool {
+        source.raster && !self.ticket.media_from_job && self.ticket.number_up <= 1
     }
 
     /// The Form XObject for one page: (stream, visible width, visible height).
@@ -280,19 +305,27 @@ impl<'t> Imposer<'t> {
         let pages_id = self.out.new_object_id();
         let mono = t.color_mode == ColorMode::Monochrome;
 
-        // Impressions of each document, built once.
-        let mut contents: Vec<(ObjectId, ObjectId)> = Vec::new();
+        // Impressions of each document, built once, with the sheet size each is printed on.
+        let mut contents: Vec<(ObjectId, ObjectId, (f32, f32))> = Vec::new();
         let mut per_doc: Vec<Vec<Impression>> = Vec::new();
         let nup = t.number_up.max(1) as usize;
         for s in 0..self.sources.len() {
             let mut list = Vec::new();
             let forms = self.sources[s].forms.clone();
             let image = self.sources[s].image;
+            let own_size = self.keeps_page_size(&self.sources[s]);
             for group in forms.chunks(nup) {
-                let (content, resources) = self.impression(group, image, sw, sh, mono);
+                let (content, resources, sheet) = if own_size {
+                    let (w, h) = (group[0].w, group[0].h);
+                    let (c, r) = self.impression(group, image, true, w, h, mono);
+                    (c, r, (w, h))
+                } else {
+                    let (c, r) = self.impression(group, image, false, sw, sh, mono);
+                    (c, r, (sw, sh))
+                };
                 let c = self.out.add_object(Stream::new(dictionary! {}, content));
                 let r = self.out.add_object(resources);
-                contents.push((c, r));
+                contents.push((c, r, sheet));
                 list.push(Impression::Content(contents.len() - 1));
             }
             if t.duplex() && list.len() % 2 == 1 {
@@ -310,7 +343,7 @@ impl<'t> Imposer<'t> {
                 .out
                 .add_object(Stream::new(dictionary! {}, content.into_bytes()));
             let r = self.out.add_object(resources);
-            contents.push((c, r));
+            contents.push((c, r, (sw, sh)));
             sequence.push(Impression::Content(contents.len() - 1));
             if t.duplex() {
                 sequence.push(Impression::Blank);
@@ -350,17 +383,23 @@ impl<'t> Imposer<'t> {
         } else {
             None
         };
-        let media_box = vec![num(0.0), num(0.0), num(sw), num(sh)];
         let mut kids = Vec::with_capacity(sequence.len());
+        // A blank back is the size of the front it belongs to.
+        let mut last_sheet = (sw, sh);
         for imp in &sequence {
-            let (c, r) = match imp {
+            let (c, r, sheet) = match imp {
                 Impression::Content(i) => contents[*i],
-                Impression::Blank => blank.expect("allocated when used"),
+                Impression::Blank => {
+                    let (c, r) = blank.expect("allocated when used");
+                    (c, r, last_sheet)
+                }
             };
+            last_sheet = sheet;
+            let media_box = vec![num(0.0), num(0.0), num(sheet.0), num(sheet.1)];
             let page = self.out.add_object(dictionary! {
                 "Type" => "Page",
                 "Parent" => pages_id,
-                "MediaBox" => media_box.clone(),
+                "MediaBox" => media_box,
                 "Contents" => c,
                 "Resources" => r,
             });
@@ -389,10 +428,13 @@ impl<'t> Imposer<'t> {
     }
 
     /// The content stream and resources of one impression holding `forms` in number-up cells.
+    /// `as_rendered`: one raster page on a sheet of its own size, drawn as the client rendered it
+    /// (orientation and scaling were the client's to apply).
     fn impression(
         &self,
         forms: &[Form],
         image: bool,
+        as_rendered: bool,
         sw: f32,
         sh: f32,
         mono: bool,
@@ -409,6 +451,7 @@ impl<'t> Imposer<'t> {
             let (col, row) = t.layout.cell(i as u32, cols, rows);
             let (cx, cy) = (col as f32 * cw, sh - (row + 1) as f32 * ch);
             let degrees = match t.orientation {
+                _ if as_rendered => 0,
                 Some(o) => o.degrees(),
                 // Not asked: turn a landscape page onto portrait paper (and back), as CUPS does.
                 None if n == 1
@@ -421,6 +464,7 @@ impl<'t> Imposer<'t> {
                 None => 0,
             };
             let scaling = match t.scaling {
+                _ if as_rendered => Scaling::None,
                 // Several pages on a sheet only make sense scaled into their cells.
                 _ if n > 1 && t.scaling != Scaling::Fill => Scaling::Fit,
                 Scaling::Auto if image => Scaling::Fit,

@@ -189,12 +189,22 @@ fn image_error(doc: usize, e: image_pdf::ImageError) -> RenderError {
     }
 }
 
+/// What a document was before [`to_pdf`], which decides how the imposition treats its pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Pdf,
+    /// A photo: print-scaling auto means fit.
+    Image,
+    /// PWG or Apple raster: each page is the size of the medium in its header.
+    Raster,
+}
+
 /// Converts one document to a PDF document.
 fn to_pdf(
     doc: usize,
     input: DocumentInput<'_>,
     limits: &ConvertLimits,
-) -> Result<(Document, bool), RenderError> {
+) -> Result<(Document, Origin), RenderError> {
     let raster_limit = limits.max_raster_bytes;
     let whole_limit = limits.max_document_bytes;
     let (format, reader) = sniff::open(
@@ -212,19 +222,19 @@ fn to_pdf(
         }),
         Some(DocFormat::Pdf) => {
             let data = read_all(doc, compression, reader, whole_limit)?;
-            Ok((load_pdf(doc, &data, limits)?, false))
+            Ok((load_pdf(doc, &data, limits)?, Origin::Pdf))
         }
         Some(DocFormat::Jpeg) => {
             let data = read_all(doc, compression, reader, whole_limit)?;
             let d =
                 image_pdf::jpeg_document(data, &limits.image).map_err(|e| image_error(doc, e))?;
-            Ok((d, true))
+            Ok((d, Origin::Image))
         }
         Some(DocFormat::Png) => {
             let data = read_all(doc, compression, reader, whole_limit)?;
             let d = image_pdf::png_document(&data[..], &limits.image)
                 .map_err(|e| image_error(doc, e))?;
-            Ok((d, true))
+            Ok((d, Origin::Image))
         }
         Some(f @ (DocFormat::PwgRaster | DocFormat::Urf)) => {
             let settings = RasterToPdf {
@@ -241,7 +251,7 @@ fn to_pdf(
             settings
                 .convert(rf, reader, &mut pdf)
                 .map_err(|e| raster_error(doc, compression, e))?;
-            Ok((load_pdf(doc, &pdf, limits)?, false))
+            Ok((load_pdf(doc, &pdf, limits)?, Origin::Raster))
         }
     }
 }
@@ -309,8 +319,11 @@ pub fn render_job<'a>(
     let mut imposer = Imposer::new(ticket, limits.impose);
     let mut count = 0u32;
     for (i, input) in documents.into_iter().enumerate() {
-        let (doc, image) = to_pdf(i + 1, input, limits)?;
-        imposer.add_document(doc, image).map_err(impose_error)?;
+        let added = match to_pdf(i + 1, input, limits)? {
+            (doc, Origin::Raster) => imposer.add_raster_document(doc),
+            (doc, origin) => imposer.add_document(doc, origin == Origin::Image),
+        };
+        added.map_err(impose_error)?;
         count += 1;
     }
     if count == 0 {
@@ -368,8 +381,110 @@ mod tests {
         assert_eq!(e.job_state_reason(), "document-unprintable-error");
     }
 
+    /// The MediaBox of every page of `pdf`.
+    fn media_boxes(pdf: &[u8]) -> Vec<Vec<f32>> {
+        let doc = Document::load_mem(pdf).unwrap();
+        doc.page_iter()
+            .map(|id| {
+                let page = doc.get_dictionary(id).unwrap();
+                page.get(b"MediaBox")
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.as_float().unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// One letter page at 10 dpi (85 x 110 pixels), black in its top-left 10 x 10 pixels.
+    fn letter_raster() -> Vec<u8> {
+        use crate::codec::pwg::{self, ColorSpace, PageHeader, SYNC};
+        let h = PageHeader::new(85, 110, 10, ColorSpace::Sgray, 8);
+        let mut ras = SYNC.to_vec();
+        let rows: Vec<Vec<u8>> = (0..110)
+            .map(|y| {
+                (0..85)
+                    .map(|x| if x < 10 && y < 10 { 0 } else { 255 })
+                    .collect()
+            })
+            .collect();
+        pwg::encode_page(&h, rows.iter().map(Vec::as_slice), &mut ras).unwrap();
+        ras
+    }
+
     #[test]
-    fn a_raster_page_becomes_a_media_sized_pdf() {
+    fn a_raster_page_keeps_its_size_unless_the_job_names_media() {
+        let letter = vec![0.0, 0.0, 612.0, 792.0];
+        // Printer default A4, job silent: the page stays letter (PWG 5102.4 page header).
+        let mut pdf = Vec::new();
+        let t = JobTicket::default();
+        render_job(
+            [input("image/pwg-raster", letter_raster())],
+            &t,
+            &ConvertLimits::default(),
+            &mut pdf,
+        )
+        .unwrap();
+        assert_eq!(media_boxes(&pdf), std::slice::from_ref(&letter));
+        // Also with duplex: the blank back of a one-page document is letter too.
+        let t = JobTicket {
+            sides: super::super::ticket::Sides::TwoSidedLongEdge,
+            ..JobTicket::default()
+        };
+        let mut pdf = Vec::new();
+        render_job(
+            [input("image/pwg-raster", letter_raster())],
+            &t,
+            &ConvertLimits::default(),
+            &mut pdf,
+        )
+        .unwrap();
+        assert_eq!(media_boxes(&pdf), [letter.clone(), letter.clone()]);
+        // The job names A4: it gets A4.
+        let t = JobTicket::from_attributes(
+            &[crate::codec::ipp::Attribute::new(
+                "media",
+                crate::codec::ipp::Value::Keyword("iso_a4_210x297mm".into()),
+            )],
+            "j",
+            "u",
+            0,
+        );
+        let mut pdf = Vec::new();
+        render_job(
+            [input("image/pwg-raster", letter_raster())],
+            &t,
+            &ConvertLimits::default(),
+            &mut pdf,
+        )
+        .unwrap();
+        let a4 = &media_boxes(&pdf)[0];
+        assert!(
+            (a4[2] - 595.3).abs() < 0.5 && (a4[3] - 841.9).abs() < 0.5,
+            "{a4:?}"
+        );
+        // A letter PDF page is still put on the job's medium.
+        let mut letter_pdf = Vec::new();
+        RasterToPdf::default()
+            .convert(RasterFormat::Pwg, &letter_raster()[..], &mut letter_pdf)
+            .unwrap();
+        assert_eq!(media_boxes(&letter_pdf), std::slice::from_ref(&letter));
+        let mut pdf = Vec::new();
+        render_job(
+            [input("application/pdf", letter_pdf)],
+            &JobTicket::default(),
+            &ConvertLimits::default(),
+            &mut pdf,
+        )
+        .unwrap();
+        let a4 = &media_boxes(&pdf)[0];
+        assert!((a4[2] - 595.3).abs() < 0.5, "{a4:?}");
+    }
+
+    #[test]
+    fn a_raster_page_becomes_a_pdf_page() {
         use crate::codec::pwg::{self, ColorSpace, PageHeader, SYNC};
         let h = PageHeader::new(72, 36, 72, ColorSpace::Srgb, 8);
         let row = vec![0x80u8; h.bytes_per_line as usize];

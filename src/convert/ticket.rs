@@ -185,6 +185,10 @@ pub struct JobTicket {
     pub orientation: Option<Orientation>,
     pub scaling: Scaling,
     pub media: Media,
+    /// The job itself named `media` or `media-col`; false when `media` is the printer's default.
+    /// A raster page keeps the size in its own header unless the job asked (see
+    /// crate::convert::impose).
+    pub media_from_job: bool,
     pub sides: Sides,
     pub output_bin: String,
     pub color_mode: ColorMode,
@@ -209,6 +213,7 @@ impl Default for JobTicket {
             orientation: None,
             scaling: Scaling::Auto,
             media: Media::from_name(DEFAULT_MEDIA).expect("standard size"),
+            media_from_job: false,
             sides: Sides::OneSided,
             output_bin: "face-down".into(),
             color_mode: ColorMode::Auto,
@@ -328,6 +333,7 @@ impl JobTicket {
                 "media" => {
                     if let Some(m) = keyword(a).and_then(Media::from_name) {
                         t.media = m;
+                        t.media_from_job = true;
                     }
                 }
                 "media-col" => {
@@ -337,6 +343,7 @@ impl JobTicket {
                         .and_then(media_from_col)
                     {
                         t.media = m;
+                        t.media_from_job = true;
                     }
                 }
                 "sides" => {
@@ -464,6 +471,7 @@ mod tests {
         assert_eq!(t.orientation, Some(Orientation::Landscape));
         assert_eq!(t.scaling, Scaling::Fill);
         assert!((t.media.width_pt - 612.0).abs() < 0.1 && (t.media.height_pt - 792.0).abs() < 0.1);
+        assert!(t.media_from_job);
         assert!(t.duplex());
         assert_eq!(t.color_mode, ColorMode::Monochrome);
         assert!(t.reverse_order && t.cover_sheet);
@@ -481,6 +489,10 @@ mod tests {
         let t = JobTicket::from_attributes_over(&d, &[], "j", "u", 5);
         assert_eq!(t.media.name, "na_letter_8.5x11in");
         assert!((t.media.width_pt - 612.0).abs() < 0.1 && (t.media.height_pt - 792.0).abs() < 0.1);
+        assert!(
+            !t.media_from_job,
+            "the printer's media-default is not the job's choice"
+        );
         assert_eq!(t.sides, Sides::TwoSidedLongEdge);
         assert_eq!(t.color_mode, ColorMode::Monochrome);
         assert_eq!((t.job_name.as_str(), t.time), ("j", 5));
@@ -492,6 +504,7 @@ mod tests {
         ];
         let t = JobTicket::from_attributes_over(&d, &attrs, "j", "u", 5);
         assert_eq!(t.media.name, "iso_a5_148x210mm");
+        assert!(t.media_from_job);
         assert_eq!(t.sides, Sides::OneSided);
         assert_eq!(t.color_mode, ColorMode::Color);
         // The built-in printer's defaults are the built-in ticket's.

@@ -4,6 +4,7 @@
 //! framed with the bounded IPP reader before any parser sees them; the document streams on to the
 //! spool.
 
+pub mod linger;
 pub mod page;
 pub mod router;
 pub mod tls;
@@ -172,7 +173,7 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
             .keep_alive(true)
-            .serve_connection(TokioIo::new(io), svc)
+            .serve_connection(TokioIo::new(linger::LingeringClose::new(io)), svc)
             .with_upgrades();
         tokio::pin!(conn);
         tokio::select! {

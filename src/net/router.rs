@@ -125,7 +125,7 @@ async fn serve_connection<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_timeout)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(io), svc);
+        .serve_connection(TokioIo::new(super::linger::LingeringClose::new(io)), svc);
     tokio::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {

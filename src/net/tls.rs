@@ -224,6 +224,11 @@ impl Tls {
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // No TLS 1.3 session tickets (RFC 8446 §4.6.1). They arrive as a record of their own after
+        // the handshake, and CUPS clients with a timeout (`ipptool -T`, cupsd's ipp backend) read
+        // it while waiting for the response, find no application data and give up the connection
+        // ("0 bytes in response"). cupsd sends none either; a full handshake costs little on a LAN.
+        config.send_tls13_tickets = 0;
         Ok(Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             resolver,
