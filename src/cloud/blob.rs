@@ -45,6 +45,10 @@ pub trait BlobStore: Send + Sync {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), BlobError>>;
 }
 
+/// A staging file not written for this long belongs to no upload in progress (uploads that send
+/// nothing for 60 s are dropped), so a starting instance may remove it.
+const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Blobs as files `DIR/KEY`, staged as `DIR/.tmp-KEY`.
 pub struct FsBlobStore {
     dir: PathBuf,
@@ -58,11 +62,22 @@ impl FsBlobStore {
         }
     }
 
-    /// Uses (and creates) `dir`; removes staging files a crash left behind.
+    /// Uses (and creates) `dir`; removes staging files a crash left behind. Several cloud instances
+    /// may share `dir`, so only staging files untouched for [`STALE_STAGING`] are removed: an upload
+    /// in progress on another instance writes at least once per document idle timeout.
     pub fn open_dir(dir: &Path) -> Result<FsBlobStore, BlobError> {
         std::fs::create_dir_all(dir)?;
         for entry in std::fs::read_dir(dir)?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            if !entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= STALE_STAGING);
+            if stale {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -203,5 +218,26 @@ mod tests {
             assert!(matches!(store.open(key).await, Err(BlobError::BadKey)));
             assert!(matches!(store.delete(key).await, Err(BlobError::BadKey)));
         }
+    }
+
+    /// Two cloud instances share the documents directory: a starting one must not remove the
+    /// other's upload in progress, only staging files a crash left long ago.
+    #[test]
+    fn opening_removes_only_stale_staging_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let busy = dir.path().join(".tmp-busy");
+        let stale = dir.path().join(".tmp-stale");
+        std::fs::write(&busy, b"uploading").unwrap();
+        std::fs::write(&stale, b"left by a crash").unwrap();
+        let old = std::time::SystemTime::now() - STALE_STAGING - std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        FsBlobStore::open_dir(dir.path()).unwrap();
+        assert!(busy.exists(), "an upload in progress was removed");
+        assert!(!stale.exists(), "a stale staging file was kept");
     }
 }
