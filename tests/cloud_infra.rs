@@ -1057,6 +1057,151 @@ fn hostile_requests_get_precise_answers() {
     assert_eq!(r.msg.code, 0);
 }
 
+/// The operations PWG 5100.18 §4.6 requires of an Infrastructure Printer beyond the round trip,
+/// driven by ipptool: Validate-Document, Close-Job, Get-Documents, Get-Document-Attributes,
+/// Cancel-My-Jobs, Get-Printer-Supported-Values, the subscription operations (with unsupported
+/// events reported, RFC 3995 §11.1.2) and Get-Output-Device-Attributes.
+#[test]
+fn infra_required_operations_with_ipptool() {
+    let s = sqlite_cloud("");
+    let p = &s.printer;
+    let device_uri = with_credentials(&p.uri, "device", &s.token);
+    let bob_uri = with_credentials(&p.uri, USER, USER_PASSWORD);
+    run_script(&device_uri, "infra-proxy-setup.test");
+    run_script(&bob_uri, "infra-required-user.test");
+    run_script(&device_uri, "infra-required-proxy.test");
+}
+
+/// A `printbridge cloud` whose standard error is kept, to read its log.
+struct LoggedCloud {
+    _dir: tempfile::TempDir,
+    child: std::process::Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for LoggedCloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn logged_cloud(config: &str) -> LoggedCloud {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    bootstrap(&data, None);
+    let config = write_config(dir.path(), config);
+    let mut child = common::cloud::cloud_cmd(&data, None, Some(&config))
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn printbridge cloud");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().unwrap();
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[cloud] {line}");
+            kept.lock().unwrap().push(line);
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(pos) = line.find("listening on http") {
+                let url = line[pos + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_string();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("printbridge cloud did not print its URL within 60 s");
+    LoggedCloud {
+        _dir: dir,
+        child,
+        base,
+        log,
+    }
+}
+
+/// Failed authentications against an Infrastructure Printer are throttled per client address
+/// whatever the user name (not an address, like `root`) or the credential (a wrong token), and
+/// each refusal is logged with the client address, never the password or token.
+#[test]
+fn refused_authentication_is_throttled_per_client_and_logged() {
+    let c = logged_cloud("[limits]\nsign_in_failures_per_client = 5\n");
+    let token = device_token(&c.base);
+    let p = register_printer(&c.base, &token);
+    let gpa = |auth: &str| {
+        ipp_call(
+            &c.base,
+            &p.path,
+            Some(auth),
+            &request(0x000B, &p.uri, 7),
+            b"",
+        )
+    };
+    // The right credentials work before any failure.
+    assert_eq!(gpa(&basic(USER, USER_PASSWORD)).msg.code, 0);
+    // Four failures as `root` (not an address) and one wrong token from this address...
+    for _ in 0..4 {
+        let r = gpa(&basic("root", "hunter2-root-guess"));
+        assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
+    }
+    let r = gpa(&bearer("wrong-token-guess-123"));
+    assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
+    // ...and now even the right password and the right token wait.
+    let r = gpa(&basic(USER, USER_PASSWORD));
+    assert_eq!((r.http_status, r.msg.code), (401, 0x0402), "{:?}", r.msg);
+    let r = gpa(&bearer(&token));
+    assert_eq!((r.http_status, r.msg.code), (401, 0x0402), "{:?}", r.msg);
+    // Every refusal is in the log with the client address, no secret is.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = c.log.lock().unwrap().clone();
+        let refused: Vec<&String> = log
+            .iter()
+            .filter(|l| l.contains("authentication refused") && l.contains("127.0.0.1"))
+            .collect();
+        let complete = refused.len() >= 7
+            && refused.iter().filter(|l| l.contains("\"root\"")).count() == 4
+            && refused.iter().any(|l| l.contains("bearer"));
+        if complete {
+            for secret in [
+                "hunter2-root-guess",
+                "wrong-token-guess-123",
+                USER_PASSWORD,
+                token.as_str(),
+            ] {
+                assert!(
+                    !log.iter().any(|l| l.contains(secret)),
+                    "a secret is in the log"
+                );
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected 7 logged refusals from 127.0.0.1 (4 as \"root\", one bearer), got:\n{}",
+            log.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 // ---- the registry and INFRA store, on SQLite and on PostgreSQL ---------------------------------
 
 async fn add_device(store: &printbridge::store::Store, org: &str, id: &str, users: &[&str]) {

@@ -6,22 +6,16 @@ use std::sync::Arc;
 
 use tokio::io::AsyncReadExt;
 
-use super::attributes::{int, kw, name, text, uri};
-use super::status::{self, Status};
 use super::validate::{self, check_job_template};
-use super::{op_attr, op_bool, op_int, op_str, requested, DocumentBody, Printer, RequestContext};
+use super::{DocumentBody, Printer, RequestContext};
 use crate::codec::ipp::{date_time, tag, Attribute, Message, Value};
+use crate::codec::ipp_attr::{
+    int, kw, name, op_attr, op_bool, op_int, op_str, requested, text, uri, JobAttributes,
+};
+use crate::codec::ipp_check::check_compression;
+use crate::codec::ipp_status::{self as status, response, Status};
 use crate::model::job::{JobEvent, JobState};
 use crate::spool::{DocumentMeta, Job, NewJob, StagedDocument};
-
-/// Job Description attributes that job-privacy-attributes "default" hides from other users
-/// (PWG 5100.11 §5.3.2 / RFC 8011 §5.3.6).
-pub const PRIVATE: &[&str] = &[
-    "job-name",
-    "document-name-supplied",
-    "job-originating-user-name",
-    "job-originating-host-name",
-];
 
 impl Printer {
     /// requesting-user-name, or the authenticated user when there is one (RFC 8011 §9.3).
@@ -137,8 +131,7 @@ impl Printer {
             op_attr(req, "document-format").and_then(|a| a.first()),
             &self.caps(),
         )?;
-        let compression =
-            validate::check_compression(op_attr(req, "compression").and_then(|a| a.first()))?;
+        let compression = check_compression(op_attr(req, "compression").and_then(|a| a.first()))?;
         let job_group = req
             .group(tag::JOB)
             .map(|g| g.attributes.as_slice())
@@ -270,7 +263,7 @@ impl Printer {
         } else {
             status::OK_IGNORED_OR_SUBSTITUTED
         };
-        let mut resp = super::response(code, None);
+        let mut resp = response(code, None);
         if !unsupported.is_empty() {
             resp.group_mut(tag::UNSUPPORTED).attributes = unsupported;
         }
@@ -345,7 +338,7 @@ impl Printer {
         } else {
             status::OK_IGNORED_OR_SUBSTITUTED
         };
-        let mut resp = super::response(code, None);
+        let mut resp = response(code, None);
         if !checked.unsupported.is_empty() {
             resp.group_mut(tag::UNSUPPORTED).attributes = checked.unsupported;
         }
@@ -393,8 +386,7 @@ impl Printer {
             op_attr(&req, "document-format").and_then(|a| a.first()),
             &self.caps(),
         )?;
-        let compression =
-            validate::check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
+        let compression = check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
         let staged = self.stage(doc).await?;
         let job = if staged.size == 0 {
             if !last {
@@ -916,7 +908,7 @@ impl Printer {
             op_attr(&req, "document-format").and_then(|a| a.first()),
             &self.caps(),
         )?;
-        validate::check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
+        check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
         Ok(Printer::ok())
     }
 
@@ -1058,19 +1050,8 @@ impl Printer {
         owner: bool,
         default: &[&str],
     ) -> Vec<Attribute> {
-        let wanted: Vec<String> = wanted
-            .map(|w| w.to_vec())
-            .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
-        let all = wanted.iter().any(|w| w == "all");
-        let description = all || wanted.iter().any(|w| w == "job-description");
-        let template = all || wanted.iter().any(|w| w == "job-template");
-        let want = |n: &str| description || wanted.iter().any(|w| w == n);
-        let mut v = Vec::new();
-        let mut put = |n: &str, val: Value| {
-            if want(n) && (owner || !PRIVATE.contains(&n)) {
-                v.push(Attribute::new(n, val));
-            }
-        };
+        let mut out = JobAttributes::new(wanted, default, owner);
+        let mut put = |n: &str, val: Value| out.put(n, val);
         let s = &job.status;
         put("job-id", int(job.id as i32));
         put("job-uri", uri(&self.job_uri(ctx, job.id)));
@@ -1145,19 +1126,13 @@ impl Printer {
                 put("document-name-supplied", name(n));
             }
         }
-        if want("job-state-reasons") {
-            let mut reasons: Vec<Value> = s.reasons.iter().map(|r| kw(r)).collect();
-            if stopped_at_device {
-                reasons.push(kw("printer-stopped"));
-            }
-            v.push(Attribute::set("job-state-reasons", reasons));
+        let mut reasons: Vec<Value> = s.reasons.iter().map(|r| kw(r)).collect();
+        if stopped_at_device {
+            reasons.push(kw("printer-stopped"));
         }
-        for a in &job.attributes {
-            if template || wanted.contains(&a.name) {
-                v.push(a.clone());
-            }
-        }
-        v
+        out.put_set("job-state-reasons", reasons);
+        out.templates(&job.attributes);
+        out.finish()
     }
 }
 

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::attributes::{int, kw, name, text, uri};
-use super::status::{self, Status};
-use super::{op_attr, op_bool, op_int, Printer, RequestContext};
+use super::{Printer, RequestContext};
 use crate::codec::ipp::{date_time, tag, Attribute, Group, Message, Value};
+use crate::codec::ipp_attr::{int, kw, name, op_attr, op_bool, op_int, text, uri};
+use crate::codec::ipp_status::{self as status, Status};
 use crate::model::job::JobState;
 
 const MAX_SUBSCRIPTIONS: usize = 1000;
