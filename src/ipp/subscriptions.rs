@@ -199,7 +199,7 @@ impl Printer {
             resp.groups.push(Group::new(tag::SUBSCRIPTION));
             if refused {
                 let code = if g.get("notify-recipient-uri").is_some() {
-                    0x040C
+                    status::URI_SCHEME_NOT_SUPPORTED
                 } else {
                     status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED
                 };
@@ -214,7 +214,7 @@ impl Printer {
             }
             let mut subs = self.subscriptions.lock().expect("subscriptions lock");
             if subs.by_id.len() >= MAX_SUBSCRIPTIONS {
-                return Err(Status::new(0x0507, "too many subscriptions"));
+                return Err(Status::new(status::BUSY, "too many subscriptions"));
             }
             subs.next_id += 1;
             let id = subs.next_id;

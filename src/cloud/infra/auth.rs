@@ -28,9 +28,11 @@ const IPP_SIGN_IN_CLIENT: &str = "ipp-sign-in-client";
 /// bearer tokens). `Ok(Ok(None))`: no credentials.
 ///
 /// Every failure counts against the client address, whatever the user name or scheme, so a
-/// client guessing names that are not addresses, or a Proxy retrying a wrong token, is slowed
-/// down like one guessing passwords; every refusal is logged with the client address and the
-/// kind of credential, never its value.
+/// client guessing names that are not addresses, or a Proxy retrying a wrong token, is counted
+/// like one guessing passwords; past the limit, no password is checked from that address and a
+/// wrong token is answered as throttled. A right token still works there: tokens are random
+/// and cannot be guessed, and a Proxy behind the same address as a guesser must keep printing.
+/// Every refusal is logged with the client address and the kind of credential, never its value.
 pub(super) async fn authenticate(
     cloud: &Cloud,
     headers: &HeaderMap,
@@ -42,16 +44,18 @@ pub(super) async fn authenticate(
     let now = cloud.now();
     let limits = &cloud.config.limits;
     let window = limits.window_seconds;
-    if cloud
+    let client_throttled = cloud
         .store
         .throttle_count(IPP_SIGN_IN_CLIENT, client, now, window)
         .await?
-        >= limits.sign_in_failures_per_client
-    {
-        tracing::warn!(%client, "infrastructure printer: authentication refused, too many failures from this address");
-        return Ok(Err(AuthFailure::Throttled));
+        >= limits.sign_in_failures_per_client;
+    let mut attempt =
+        credentials(cloud, value.to_str().unwrap_or(""), now, client_throttled).await?;
+    if client_throttled {
+        if let Err(f) = &mut attempt.outcome {
+            *f = AuthFailure::Throttled;
+        }
     }
-    let attempt = credentials(cloud, value.to_str().unwrap_or(""), now).await?;
     if let Err(failure) = &attempt.outcome {
         if *failure != AuthFailure::Throttled {
             cloud
@@ -89,7 +93,14 @@ struct Attempt {
     outcome: Result<Principal, AuthFailure>,
 }
 
-async fn credentials(cloud: &Cloud, value: &str, now: i64) -> Result<Attempt, StoreError> {
+/// Checks the credentials in `value` (an Authorization header). With `client_throttled`, a
+/// password is not even checked (no argon2 work for a guesser); tokens still are.
+async fn credentials(
+    cloud: &Cloud,
+    value: &str,
+    now: i64,
+    client_throttled: bool,
+) -> Result<Attempt, StoreError> {
     let refused = |kind, user: Option<&str>, failure| Attempt {
         kind,
         user: user.map(|u| u.chars().take(64).collect()),
@@ -128,12 +139,14 @@ async fn credentials(cloud: &Cloud, value: &str, now: i64) -> Result<Attempt, St
         return Ok(refused("basic", Some(user), AuthFailure::BadCredentials));
     };
     let limits = &cloud.config.limits;
-    // Per account against guessing one password (the per-client count is checked before).
-    if cloud
-        .store
-        .throttle_count(IPP_SIGN_IN, &email, now, limits.window_seconds)
-        .await?
-        >= limits.sign_in_failures_per_account
+    // Per account against guessing one password, per client against spraying many accounts
+    // (and making us run argon2 for each).
+    if client_throttled
+        || cloud
+            .store
+            .throttle_count(IPP_SIGN_IN, &email, now, limits.window_seconds)
+            .await?
+            >= limits.sign_in_failures_per_account
     {
         return Ok(Attempt {
             kind: "basic",

@@ -7,7 +7,7 @@ use super::printer_attrs::{decode_attributes, encode_attributes};
 use super::{Ctx, InfraError, Reply};
 use crate::cloud::registry::normalize_uuid;
 use crate::codec::ipp::{tag, Attribute, Group, Message, Value};
-use crate::codec::ipp_attr::{en, int, kw, name, op_attr, op_int, PrinterAttributeSelection};
+use crate::codec::ipp_attr::{en, int, kw, name, op_attr, PrinterAttributeSelection};
 use crate::codec::ipp_status::{self as status, response, Status};
 use crate::model::job::{infra_transition, InfraEvent, JobState};
 use crate::store::infra::{Acknowledged, JobRow, JobUpdate};
@@ -174,12 +174,14 @@ pub(super) async fn fetch_job(cx: &Ctx<'_>, req: Message) -> Result<Message, Sta
     Ok(resp)
 }
 
+/// Whether the Proxy's fetch-status-code (PWG 5100.18 §6.1, §6.2) says it has the job or
+/// document; an error status declines it.
 pub(super) fn fetch_status_ok(req: &Message) -> bool {
-    op_int(req, "fetch-status-code").is_none_or(|c| c < 0x0400)
-        && !matches!(
-            op_attr(req, "fetch-status-code").and_then(|a| a.first()),
-            Some(Value::Enum(c)) if *c >= 0x0400
-        )
+    match op_attr(req, "fetch-status-code").and_then(|a| a.first()) {
+        // Status codes from 0x0400 on are errors (RFC 8011 §5.4.14).
+        Some(Value::Enum(c) | Value::Integer(c)) => *c < 0x0400,
+        _ => true,
+    }
 }
 
 /// Acknowledge-Job (PWG 5100.18 §6.2): assigns the job to this output device, exactly once.
