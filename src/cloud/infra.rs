@@ -73,7 +73,6 @@ const KNOWN_OPERATION_ATTRIBUTES: &[&str] = &[
     "my-jobs",
     "my-subscriptions",
     "notify-job-id",
-    "notify-lease-duration",
     "notify-sequence-numbers",
     "notify-subscription-id",
     "notify-subscription-ids",

@@ -321,9 +321,12 @@ pub enum InfraEvent {
     DocumentAdded { last: bool },
     /// Acknowledge-Job: an output device took the job (PWG 5100.18 §6.2), exactly once.
     Acknowledged,
-    /// Update-Job-Status: the assigned output device's job state and, when it gave any, its
-    /// reasons (PWG 5100.18 §6.10). The state is the raw value from the network.
-    DeviceReport { state: i32, reasons: Option<String> },
+    /// Update-Job-Status: the assigned output device's job state (checked by
+    /// [`infra_device_state`]) and, when it gave any, its reasons (PWG 5100.18 §6.10).
+    DeviceReport {
+        state: JobState,
+        reasons: Option<String>,
+    },
     /// Cancel-Job (or Cancel-My-Jobs) by the owner.
     Canceled,
     /// The output device went away (deregistered, or silent too long): fetchable again.
@@ -364,9 +367,9 @@ pub const INFRA_RELEASABLE: [JobState; 3] = [
 /// job-incoming, then job-fetchable, job-queued once assigned, then the output device's state).
 /// Pure: the store persists the result with a conditional UPDATE whose condition is the
 /// event's precondition, so two instances cannot both apply it.
-pub fn infra_transition(event: &InfraEvent) -> Result<InfraTransition, InfraReportError> {
+pub fn infra_transition(event: &InfraEvent) -> InfraTransition {
     use infra_reasons as r;
-    Ok(match event {
+    match event {
         InfraEvent::Created { complete: true } | InfraEvent::DocumentAdded { last: true } => {
             InfraTransition::new(JobState::Pending, r::FETCHABLE, Some("job-fetchable"))
         }
@@ -386,10 +389,7 @@ pub fn infra_transition(event: &InfraEvent) -> Result<InfraTransition, InfraRepo
             InfraTransition::new(JobState::Pending, r::FETCHABLE, Some("job-fetchable"))
         }
         InfraEvent::DeviceReport { state, reasons } => {
-            // pending-held is the Infrastructure Printer's business, not an output device's.
-            let state = JobState::from_i32(*state)
-                .filter(|s| *s != JobState::PendingHeld)
-                .ok_or(InfraReportError::StateOutOfRange(*state))?;
+            let state = *state;
             let reasons = reasons.clone().unwrap_or_else(|| {
                 match state {
                     JobState::Completed => r::COMPLETED,
@@ -410,7 +410,15 @@ pub fn infra_transition(event: &InfraEvent) -> Result<InfraTransition, InfraRepo
                 ..InfraTransition::new(state, reasons, Some(notify))
             }
         }
-    })
+    }
+}
+
+/// The job state an output device reports (output-device-job-state, PWG 5100.18 §6.10), from
+/// the network: any job state but pending-held, which is the Infrastructure Printer's business.
+pub fn infra_device_state(value: i32) -> Result<JobState, InfraReportError> {
+    JobState::from_i32(value)
+        .filter(|s| *s != JobState::PendingHeld)
+        .ok_or(InfraReportError::StateOutOfRange(value))
 }
 
 /// Why an output device's report cannot apply (client-error-bad-request).
@@ -494,23 +502,22 @@ mod tests {
 
     #[test]
     fn infra_jobs_go_from_incoming_to_fetchable_to_the_device_state() {
-        let t = infra_transition(&InfraEvent::Created { complete: false }).unwrap();
+        let t = infra_transition(&InfraEvent::Created { complete: false });
         assert_eq!(
             (t.state, t.reasons.as_str(), t.notify),
             (JobState::Pending, "job-incoming", None)
         );
-        let t = infra_transition(&InfraEvent::DocumentAdded { last: true }).unwrap();
+        let t = infra_transition(&InfraEvent::DocumentAdded { last: true });
         assert_eq!(
             (t.reasons.as_str(), t.notify),
             ("job-fetchable", Some("job-fetchable"))
         );
-        let t = infra_transition(&InfraEvent::Acknowledged).unwrap();
+        let t = infra_transition(&InfraEvent::Acknowledged);
         assert_eq!(t.reasons, "job-queued");
         let t = infra_transition(&InfraEvent::DeviceReport {
-            state: 5,
+            state: JobState::Processing,
             reasons: None,
-        })
-        .unwrap();
+        });
         assert_eq!(
             (t.state, t.reasons.as_str(), t.notify, t.device_state),
             (
@@ -521,10 +528,9 @@ mod tests {
             )
         );
         let t = infra_transition(&InfraEvent::DeviceReport {
-            state: 9,
+            state: JobState::Completed,
             reasons: Some("job-completed-with-warnings".into()),
-        })
-        .unwrap();
+        });
         assert_eq!(
             (t.state, t.reasons.as_str(), t.notify),
             (
@@ -535,19 +541,17 @@ mod tests {
         );
         for bad in [4, 2, 10, -1] {
             assert_eq!(
-                infra_transition(&InfraEvent::DeviceReport {
-                    state: bad,
-                    reasons: None
-                }),
+                infra_device_state(bad),
                 Err(InfraReportError::StateOutOfRange(bad))
             );
         }
-        let t = infra_transition(&InfraEvent::Canceled).unwrap();
+        assert_eq!(infra_device_state(6), Ok(JobState::ProcessingStopped));
+        let t = infra_transition(&InfraEvent::Canceled);
         assert_eq!(
             (t.state, t.notify),
             (JobState::Canceled, Some("job-completed"))
         );
-        let t = infra_transition(&InfraEvent::Released).unwrap();
+        let t = infra_transition(&InfraEvent::Released);
         assert_eq!(
             (t.state, t.reasons.as_str()),
             (JobState::Pending, "job-fetchable")

@@ -9,13 +9,13 @@ use sqlx::{AnyConnection, Row};
 use super::{Store, StoreError};
 
 use crate::model::job::{
-    infra_transition, InfraEvent, InfraTransition, JobState, INFRA_RELEASABLE,
+    infra_device_state, infra_transition, InfraEvent, InfraTransition, JobState, INFRA_RELEASABLE,
 };
 
 /// The transition `event` makes, from [`crate::model::job`] (the one place that decides a job's
-/// state); the events here are never refused there, only a device report can be.
+/// state).
 fn transition(event: InfraEvent) -> InfraTransition {
-    infra_transition(&event).unwrap_or_else(|e| unreachable!("{event:?}: {e}"))
+    infra_transition(&event)
 }
 
 /// SQL for "the job is in a state an output device's departure releases" (model::job).
@@ -622,12 +622,13 @@ impl Store {
         u: &JobUpdate,
         now: i64,
     ) -> Result<Option<JobRow>, StoreError> {
-        let Ok(t) = infra_transition(&InfraEvent::DeviceReport {
-            state: i32::try_from(u.state).unwrap_or(0),
-            reasons: Some(u.reasons.clone()),
-        }) else {
+        let Ok(state) = infra_device_state(i32::try_from(u.state).unwrap_or(0)) else {
             return Ok(None);
         };
+        let t = transition(InfraEvent::DeviceReport {
+            state,
+            reasons: Some(u.reasons.clone()),
+        });
         let mut tx = self.pool().begin().await?;
         let terminal = t.state.is_terminal();
         let r = sqlx::query(

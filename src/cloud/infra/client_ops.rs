@@ -17,7 +17,7 @@ use crate::codec::ipp_attr::{
 };
 use crate::codec::ipp_check;
 use crate::codec::ipp_status::{self as status, response, with_unsupported, Status};
-use crate::model::job::{infra_reasons, JobState};
+use crate::model::job::{infra_transition, InfraEvent, JobState};
 use crate::store::infra::{JobRow, NewDocument, NewJob, WhichJobs};
 
 /// Get-Printer-Attributes (RFC 8011 §4.2.5) of the Infrastructure Printer.
@@ -203,13 +203,16 @@ pub(super) async fn store_document(
     })
 }
 
+/// The answer to a job creation or a new document (RFC 8011 §4.2.1.2): the job's state after
+/// `event`, as model::job computes it (the store persisted the same).
 pub(super) fn job_created(
     cx: &Ctx<'_>,
     job_id: i64,
-    state: i64,
-    reasons: &str,
+    event: InfraEvent,
     unsupported: Vec<Attribute>,
 ) -> Message {
+    let t = infra_transition(&event);
+    let (state, reasons) = (t.state, t.reasons);
     let mut resp = response(status::OK, None);
     let g = resp.group_mut(tag::JOB);
     g.push(Attribute::new("job-id", int(job_id as i32)));
@@ -243,8 +246,7 @@ pub(super) async fn print_job(
     Ok(job_created(
         cx,
         job_id,
-        JobState::Pending as i64,
-        infra_reasons::FETCHABLE,
+        InfraEvent::Created { complete: true },
         c.unsupported,
     ))
 }
@@ -265,8 +267,7 @@ pub(super) async fn create_job(cx: &Ctx<'_>, req: Message) -> Result<Message, St
     Ok(job_created(
         cx,
         job_id,
-        JobState::Pending as i64,
-        infra_reasons::INCOMING,
+        InfraEvent::Created { complete: false },
         c.unsupported,
     ))
 }
@@ -347,16 +348,10 @@ pub(super) async fn send_document(
         return Err(Status::not_possible("the job takes no more documents"));
     }
     cx.cloud.events.wake(&cx.printer.id);
-    let reasons = if last {
-        infra_reasons::FETCHABLE
-    } else {
-        infra_reasons::INCOMING
-    };
     Ok(job_created(
         cx,
         job.job_id,
-        JobState::Pending as i64,
-        reasons,
+        InfraEvent::DocumentAdded { last },
         Vec::new(),
     ))
 }
@@ -572,8 +567,7 @@ pub(super) async fn close_job(cx: &Ctx<'_>, req: Message) -> Result<Message, Sta
     Ok(job_created(
         cx,
         job.job_id,
-        JobState::Pending as i64,
-        infra_reasons::FETCHABLE,
+        InfraEvent::DocumentAdded { last: true },
         Vec::new(),
     ))
 }

@@ -9,7 +9,7 @@ use crate::cloud::registry::normalize_uuid;
 use crate::codec::ipp::{tag, Attribute, Group, Message, Value};
 use crate::codec::ipp_attr::{en, int, kw, name, op_attr, PrinterAttributeSelection};
 use crate::codec::ipp_status::{self as status, response, Status};
-use crate::model::job::{infra_transition, InfraEvent, JobState};
+use crate::model::job::{infra_device_state, infra_transition, InfraEvent, JobState};
 use crate::store::infra::{Acknowledged, JobRow, JobUpdate};
 
 /// output-device-uuid of a Proxy request, normalised.
@@ -364,11 +364,12 @@ pub(super) async fn update_job_status(cx: &Ctx<'_>, req: Message) -> Result<Mess
         .or_else(|| keywords(get("job-state-reasons")));
     // model::job decides what the report makes of the job (and refuses states an output
     // device may not report); the store persists it.
+    let state = infra_device_state(i32::try_from(state).unwrap_or(0))
+        .map_err(|_| Status::bad_request("output-device-job-state out of range"))?;
     let t = infra_transition(&InfraEvent::DeviceReport {
-        state: i32::try_from(state).unwrap_or(0),
+        state,
         reasons: reported,
-    })
-    .map_err(|_| Status::bad_request("output-device-job-state out of range"))?;
+    });
     let message = get("output-device-job-state-message")
         .or_else(|| get("job-state-message"))
         .and_then(|a| a.first())
