@@ -1587,3 +1587,154 @@ fn infra_store_battery_postgresql() {
         store.close().await;
     });
 }
+
+/// The store's subscription operations on both backends: job subscriptions apart from printer
+/// ones, per owner, renewed and canceled once, and gone with their job.
+async fn subscription_store_battery(store: &printbridge::store::Store) {
+    use printbridge::store::infra::NewJob;
+    use printbridge::store::registry::NewPrinter;
+
+    let (org, _) = store
+        .create_org_with_admin("Subs", "root@example.com", None, 1)
+        .await
+        .unwrap();
+    add_device(store, &org.id, "dev-s", &[USER]).await;
+    let p = store
+        .register_printer(
+            &NewPrinter {
+                org_id: org.id.clone(),
+                device_id: "dev-s".into(),
+                uuid: PRINTER_UUID.into(),
+                name: "P".into(),
+                location: "L".into(),
+                info: "I".into(),
+                make_and_model: "M".into(),
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    let job = store
+        .create_job(
+            &NewJob {
+                printer_id: p.id.clone(),
+                uuid: "urn:uuid:00000000-0000-4000-8000-0000000000a1".into(),
+                owner: USER.into(),
+                name: "j".into(),
+                attributes: String::new(),
+                document: None,
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    let printer_sub = store
+        .create_subscription(&p.id, USER, "job-completed", 60, 100)
+        .await
+        .unwrap();
+    let job_sub = store
+        .create_job_subscription(&p.id, USER, Some(job), "job-completed", 0, 100)
+        .await
+        .unwrap();
+    let other = store
+        .create_subscription(&p.id, OTHER, "job-created", 60, 100)
+        .await
+        .unwrap();
+    let ids = |subs: Vec<printbridge::store::infra::SubscriptionRow>| {
+        subs.into_iter().map(|s| s.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store
+            .subscriptions(&p.id, None, Some(USER), 10, 101)
+            .await
+            .unwrap()),
+        vec![printer_sub]
+    );
+    assert_eq!(
+        ids(store
+            .subscriptions(&p.id, Some(job), Some(USER), 10, 101)
+            .await
+            .unwrap()),
+        vec![job_sub]
+    );
+    assert_eq!(
+        ids(store
+            .subscriptions(&p.id, None, None, 10, 101)
+            .await
+            .unwrap()),
+        vec![printer_sub, other]
+    );
+    let s = store
+        .subscription(&p.id, job_sub, 101)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.job_id, s.owner.as_str()), (Some(job), USER));
+    // Renewed from now; an expired one cannot be.
+    assert!(store
+        .renew_subscription(&p.id, printer_sub, 600, 150)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .subscription(&p.id, printer_sub, 151)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        750
+    );
+    assert!(!store
+        .renew_subscription(&p.id, other, 60, 500)
+        .await
+        .unwrap());
+    // Canceled once.
+    assert!(store.cancel_subscription(&p.id, printer_sub).await.unwrap());
+    assert!(!store.cancel_subscription(&p.id, printer_sub).await.unwrap());
+    assert!(store
+        .subscription(&p.id, printer_sub, 151)
+        .await
+        .unwrap()
+        .is_none());
+    // The job subscription ends with its job: canceled, then purged after its history.
+    assert_eq!(store.cancel_job(&p.id, job, 200).await.unwrap(), Some(()));
+    store.purge_infra(0, 100, 300).await.unwrap();
+    assert!(store
+        .subscription(&p.id, job_sub, 301)
+        .await
+        .unwrap()
+        .is_some());
+    store.purge_infra(0, 250, 300).await.unwrap();
+    assert!(store.job(&p.id, job).await.unwrap().is_none());
+    assert!(store
+        .subscription(&p.id, job_sub, 301)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn subscription_store_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = printbridge::store::Store::open(&printbridge::store::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    subscription_store_battery(&store).await;
+    store.close().await;
+}
+
+#[test]
+fn subscription_store_postgresql() {
+    let pg = common::postgres::Postgres::start();
+    let url = pg.create_db("subscriptions");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = printbridge::store::Store::open(&url).await.unwrap();
+        subscription_store_battery(&store).await;
+        store.close().await;
+    });
+}

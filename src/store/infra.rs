@@ -1019,8 +1019,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes events older than `event_cutoff`, expired subscriptions, and jobs finished before
-    /// `job_cutoff` whose documents are gone from the blob store. Idempotent.
+    /// Deletes events older than `event_cutoff`, expired subscriptions, jobs finished before
+    /// `job_cutoff` whose documents are gone from the blob store, and the subscriptions of jobs
+    /// that are gone. Idempotent.
     pub async fn purge_infra(
         &self,
         event_cutoff: i64,
@@ -1043,6 +1044,14 @@ impl Store {
             .bind(now)
             .execute(self.pool())
             .await?;
+        // A job subscription ends with its job (RFC 3995 §5.3.3.3): once the job is purged.
+        sqlx::query(
+            "DELETE FROM infra_subscriptions WHERE job_id IS NOT NULL AND NOT EXISTS ( \
+               SELECT 1 FROM infra_jobs j WHERE j.printer_id = infra_subscriptions.printer_id \
+                 AND j.job_id = infra_subscriptions.job_id)",
+        )
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }
