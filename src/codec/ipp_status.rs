@@ -46,6 +46,16 @@ status_codes! {
     ATTRIBUTES_NOT_SETTABLE = 0x0413, "client-error-attributes-not-settable";
     IGNORED_ALL_SUBSCRIPTIONS = 0x0414, "client-error-ignored-all-subscriptions";
     TOO_MANY_SUBSCRIPTIONS = 0x0415, "client-error-too-many-subscriptions";
+    /// PWG 5100.13 §8.
+    DOCUMENT_PASSWORD_ERROR = 0x0418, "client-error-document-password-error";
+    DOCUMENT_PERMISSION_ERROR = 0x0419, "client-error-document-permission-error";
+    DOCUMENT_SECURITY_ERROR = 0x041A, "client-error-document-security-error";
+    DOCUMENT_UNPRINTABLE_ERROR = 0x041B, "client-error-document-unprintable-error";
+    /// PWG 5100.16 §7 (job accounting).
+    ACCOUNT_INFO_NEEDED = 0x041C, "client-error-account-info-needed";
+    ACCOUNT_CLOSED = 0x041D, "client-error-account-closed";
+    ACCOUNT_LIMIT_REACHED = 0x041E, "client-error-account-limit-reached";
+    ACCOUNT_AUTHORIZATION_FAILED = 0x041F, "client-error-account-authorization-failed";
     /// PWG 5100.18 §9.2.
     NOT_FETCHABLE = 0x0420, "client-error-not-fetchable";
     INTERNAL_ERROR = 0x0500, "server-error-internal-error";
@@ -58,6 +68,9 @@ status_codes! {
     BUSY = 0x0507, "server-error-busy";
     JOB_CANCELED = 0x0508, "server-error-job-canceled";
     MULTIPLE_DOCUMENT_JOBS_NOT_SUPPORTED = 0x0509, "server-error-multiple-document-jobs-not-supported";
+    PRINTER_IS_DEACTIVATED = 0x050A, "server-error-printer-is-deactivated";
+    TOO_MANY_JOBS = 0x050B, "server-error-too-many-jobs";
+    TOO_MANY_DOCUMENTS = 0x050C, "server-error-too-many-documents";
 }
 
 /// The registered keyword of a status code, for logs; `None` for codes we never send.
