@@ -3,6 +3,7 @@
 //! 5100.11 §5.3.2): the vocabulary every IPP speaker in the crate builds responses with.
 
 use super::ipp::{tag, Attribute, Message, Value};
+use super::ipp_status::Status;
 
 pub fn kw(s: &str) -> Value {
     Value::Keyword(s.to_string())
@@ -54,6 +55,24 @@ pub fn op_bool(req: &Message, name: &str) -> Option<bool> {
     op_attr(req, name)
         .and_then(|a| a.first())
         .and_then(Value::as_bool)
+}
+
+/// An operation attribute that must be one positive integer when present (job-id, limit,
+/// first-index, document-number, notify-job-id ...); `Ok(None)` when absent.
+pub fn positive_int_operand(req: &Message, name: &str) -> Result<Option<i32>, Status> {
+    match op_attr(req, name).map(|a| a.values.as_slice()) {
+        None => Ok(None),
+        Some([Value::Integer(n)]) if *n > 0 => Ok(Some(*n)),
+        Some(_) => Err(Status::bad_request(format!(
+            "{name} must be one positive integer"
+        ))),
+    }
+}
+
+/// [`positive_int_operand`] for an attribute the operation requires.
+pub fn required_positive_int(req: &Message, name: &str) -> Result<i32, Status> {
+    positive_int_operand(req, name)?
+        .ok_or_else(|| Status::bad_request(format!("missing {name} operation attribute")))
 }
 
 /// requested-attributes as a list of keywords; `None` when absent.
@@ -216,6 +235,24 @@ impl JobAttributes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positive_integer_operands() {
+        let mut req = Message::new((2, 0), 0x0009, 1);
+        req.group_mut(tag::OPERATION)
+            .push(Attribute::new("job-id", int(7)));
+        req.group_mut(tag::OPERATION)
+            .push(Attribute::new("limit", int(0)));
+        req.group_mut(tag::OPERATION)
+            .push(Attribute::new("first-index", kw("one")));
+        assert_eq!(positive_int_operand(&req, "job-id").unwrap(), Some(7));
+        assert_eq!(required_positive_int(&req, "job-id").unwrap(), 7);
+        assert!(positive_int_operand(&req, "limit").is_err());
+        assert!(positive_int_operand(&req, "first-index").is_err());
+        assert_eq!(positive_int_operand(&req, "document-number").unwrap(), None);
+        let e = required_positive_int(&req, "document-number").unwrap_err();
+        assert_eq!(e.message, "missing document-number operation attribute");
+    }
 
     #[test]
     fn printer_attributes_are_selected_by_group_or_name() {

@@ -10,7 +10,8 @@ use super::validate::{self, check_job_template};
 use super::{DocumentBody, Printer, RequestContext};
 use crate::codec::ipp::{date_time, tag, Attribute, Message, Value};
 use crate::codec::ipp_attr::{
-    int, kw, name, op_attr, op_bool, op_int, op_str, requested, text, uri, JobAttributes,
+    int, kw, name, op_attr, op_bool, op_int, op_str, positive_int_operand, requested,
+    required_positive_int, text, uri, JobAttributes,
 };
 use crate::codec::ipp_check::check_compression;
 use crate::codec::ipp_status::{self as status, response, Status};
@@ -90,11 +91,7 @@ impl Printer {
                     Status::not_found(format!("job-uri '{u}' does not name a job of this printer"))
                 })?
         } else {
-            match op_attr(req, "job-id").map(|a| a.values.as_slice()) {
-                Some([Value::Integer(id)]) if *id > 0 => *id as u32,
-                Some(_) => return Err(Status::bad_request("job-id must be one positive integer")),
-                None => return Err(Status::bad_request("missing job-id operation attribute")),
-            }
+            required_positive_int(req, "job-id")? as u32
         };
         self.spool
             .get(id)
@@ -1001,20 +998,8 @@ impl Printer {
                 return Err(s);
             }
         };
-        let limit = match op_attr(&req, "limit").map(|a| a.values.as_slice()) {
-            None => usize::MAX,
-            Some([Value::Integer(n)]) if *n > 0 => *n as usize,
-            Some(_) => return Err(Status::bad_request("limit must be one positive integer")),
-        };
-        let first_index = match op_attr(&req, "first-index").map(|a| a.values.as_slice()) {
-            None => 1,
-            Some([Value::Integer(n)]) if *n > 0 => *n as usize,
-            Some(_) => {
-                return Err(Status::bad_request(
-                    "first-index must be one positive integer",
-                ))
-            }
-        };
+        let limit = positive_int_operand(&req, "limit")?.map_or(usize::MAX, |n| n as usize);
+        let first_index = positive_int_operand(&req, "first-index")?.map_or(1, |n| n as usize);
         let my_jobs = op_bool(&req, "my-jobs").unwrap_or(false);
         let me = self.requester(&req, ctx);
         let wanted = requested(&req);

@@ -12,8 +12,8 @@ use super::printer_attrs::{
 use super::{Ctx, InfraError, Principal};
 use crate::codec::ipp::{date_time, tag, Attribute, Group, Message, Value};
 use crate::codec::ipp_attr::{
-    en, int, kw, name, op_attr, op_bool, op_str, requested, text, uri, JobAttributes,
-    PrinterAttributeSelection, JOB_TEMPLATE,
+    en, int, kw, name, op_attr, op_bool, op_str, positive_int_operand, requested,
+    required_positive_int, text, uri, JobAttributes, PrinterAttributeSelection, JOB_TEMPLATE,
 };
 use crate::codec::ipp_check;
 use crate::codec::ipp_status::{self as status, response, with_unsupported, Status};
@@ -281,11 +281,7 @@ pub(super) async fn target_job(cx: &Ctx<'_>, req: &Message) -> Result<JobRow, St
             .filter(|n| *n > 0)
             .ok_or_else(|| Status::not_found(format!("job-uri '{u}' does not name a job")))?
     } else {
-        match op_attr(req, "job-id").map(|a| a.values.as_slice()) {
-            Some([Value::Integer(id)]) if *id > 0 => i64::from(*id),
-            Some(_) => return Err(Status::bad_request("job-id must be one positive integer")),
-            None => return Err(Status::bad_request("missing job-id operation attribute")),
-        }
+        i64::from(required_positive_int(req, "job-id")?)
     };
     cx.cloud
         .store
@@ -491,20 +487,8 @@ pub(super) async fn get_jobs(cx: &Ctx<'_>, req: Message) -> Result<Message, Stat
             return Err(s);
         }
     };
-    let limit = match op_attr(&req, "limit").map(|a| a.values.as_slice()) {
-        None => 1000,
-        Some([Value::Integer(n)]) if *n > 0 => i64::from(*n).min(1000),
-        Some(_) => return Err(Status::bad_request("limit must be one positive integer")),
-    };
-    let first_index = match op_attr(&req, "first-index").map(|a| a.values.as_slice()) {
-        None => 1,
-        Some([Value::Integer(n)]) if *n > 0 => *n as usize,
-        Some(_) => {
-            return Err(Status::bad_request(
-                "first-index must be one positive integer",
-            ))
-        }
-    };
+    let limit = positive_int_operand(&req, "limit")?.map_or(1000, |n| i64::from(n).min(1000));
+    let first_index = positive_int_operand(&req, "first-index")?.map_or(1, |n| n as usize);
     let my_jobs = op_bool(&req, "my-jobs").unwrap_or(false);
     let me = match &cx.principal {
         Principal::User(e) => Some(e.clone()),
@@ -701,19 +685,7 @@ pub(super) async fn get_documents(cx: &Ctx<'_>, req: Message) -> Result<Message,
 /// Get-Document-Attributes (PWG 5100.5 §6.4): one document of a job, by document-number.
 pub(super) async fn get_document_attributes(cx: &Ctx<'_>, req: Message) -> Result<Message, Status> {
     let job = target_job(cx, &req).await?;
-    let number = match op_attr(&req, "document-number").map(|a| a.values.as_slice()) {
-        Some([Value::Integer(n)]) if *n > 0 => i64::from(*n),
-        Some(_) => {
-            return Err(Status::bad_request(
-                "document-number must be one positive integer",
-            ))
-        }
-        None => {
-            return Err(Status::bad_request(
-                "missing document-number operation attribute",
-            ))
-        }
-    };
+    let number = i64::from(required_positive_int(&req, "document-number")?);
     let docs = cx.cloud.store.documents(&cx.printer.id, job.job_id).await?;
     let Some(d) = docs.iter().find(|d| d.number == number) else {
         return Err(Status::not_found(format!(

@@ -7,7 +7,9 @@ use super::printer_attrs::{decode_attributes, encode_attributes};
 use super::{Ctx, InfraError, Reply};
 use crate::cloud::registry::normalize_uuid;
 use crate::codec::ipp::{tag, Attribute, Group, Message, Value};
-use crate::codec::ipp_attr::{en, int, kw, name, op_attr, PrinterAttributeSelection};
+use crate::codec::ipp_attr::{
+    en, int, kw, name, op_attr, required_positive_int, PrinterAttributeSelection,
+};
 use crate::codec::ipp_status::{self as status, response, Status};
 use crate::model::job::{infra_device_state, infra_transition, InfraEvent, JobState};
 use crate::store::infra::{Acknowledged, JobRow, JobUpdate};
@@ -218,15 +220,7 @@ pub(super) async fn assigned_job(cx: &Ctx<'_>, req: &Message) -> Result<(String,
 }
 
 pub(super) fn document_number(req: &Message) -> Result<i64, Status> {
-    match op_attr(req, "document-number").map(|a| a.values.as_slice()) {
-        Some([Value::Integer(n)]) if *n > 0 => Ok(i64::from(*n)),
-        Some(_) => Err(Status::bad_request(
-            "document-number must be one positive integer",
-        )),
-        None => Err(Status::bad_request(
-            "missing document-number operation attribute",
-        )),
-    }
+    required_positive_int(req, "document-number").map(i64::from)
 }
 
 /// Fetch-Document (PWG 5100.18 §6.5): the document's attributes, then its data.

@@ -9,7 +9,10 @@ use std::time::Duration;
 use super::Ctx;
 use crate::cloud::notify::{delivered_as, NOTIFY_EVENTS};
 use crate::codec::ipp::{date_time, tag, Attribute, Group, Message, Value};
-use crate::codec::ipp_attr::{en, int, kw, name, op_attr, op_bool, op_int, text, uri};
+use crate::codec::ipp_attr::{
+    en, int, kw, name, op_attr, op_bool, op_int, positive_int_operand, required_positive_int, text,
+    uri,
+};
 use crate::codec::ipp_status::{self as status, response, Status};
 use crate::store::infra::{EventRow, SubscriptionRow};
 
@@ -37,15 +40,7 @@ pub(super) async fn create_job_subscriptions(
     cx: &Ctx<'_>,
     req: Message,
 ) -> Result<Message, Status> {
-    let job_id = match op_attr(&req, "notify-job-id").map(|a| a.values.as_slice()) {
-        Some([Value::Integer(j)]) if *j > 0 => i64::from(*j),
-        Some(_) => {
-            return Err(Status::bad_request(
-                "notify-job-id must be one positive integer",
-            ))
-        }
-        None => return Err(Status::bad_request("missing notify-job-id")),
-    };
+    let job_id = i64::from(required_positive_int(&req, "notify-job-id")?);
     let Some(job) = cx.cloud.store.job(&cx.printer.id, job_id).await? else {
         return Err(Status::not_found(format!("job {job_id} does not exist")));
     };
@@ -202,13 +197,7 @@ async fn create_subscriptions(
 }
 
 fn subscription_id(req: &Message) -> Result<i64, Status> {
-    match op_attr(req, "notify-subscription-id").map(|a| a.values.as_slice()) {
-        Some([Value::Integer(i)]) if *i > 0 => Ok(i64::from(*i)),
-        Some(_) => Err(Status::bad_request(
-            "notify-subscription-id must be one positive integer",
-        )),
-        None => Err(Status::bad_request("missing notify-subscription-id")),
-    }
+    required_positive_int(req, "notify-subscription-id").map(i64::from)
 }
 
 /// The live subscription named by notify-subscription-id.
@@ -286,15 +275,7 @@ pub(super) async fn get_subscription_attributes(
 /// Get-Subscriptions (RFC 3995 §11.2.4): the requester's own subscriptions (of notify-job-id,
 /// or the printer's), as my-subscriptions=true; others' are private to them.
 pub(super) async fn get_subscriptions(cx: &Ctx<'_>, req: Message) -> Result<Message, Status> {
-    let job_id = match op_attr(&req, "notify-job-id").map(|a| a.values.as_slice()) {
-        None => None,
-        Some([Value::Integer(j)]) if *j > 0 => Some(i64::from(*j)),
-        Some(_) => {
-            return Err(Status::bad_request(
-                "notify-job-id must be one positive integer",
-            ))
-        }
-    };
+    let job_id = positive_int_operand(&req, "notify-job-id")?.map(i64::from);
     let limit = match op_int(&req, "limit") {
         None => 100,
         Some(n) if n > 0 => i64::from(n).min(100),
