@@ -8,6 +8,12 @@
 //!   user seeing the job completed, and the refusals (a document of a job not assigned to the
 //!   output device, a second output device acknowledging an assigned job, a wrong or absent
 //!   token, a user not allowed on the printer);
+//! - the operations PWG 5100.18 §4.6 requires beyond that (tests/ipp/infra-required-*.test:
+//!   Validate-Document, Close-Job, Get-Documents, Get-Document-Attributes, Cancel-My-Jobs,
+//!   Get-Printer-Supported-Values, Get-Output-Device-Attributes and the RFC 3995 subscription
+//!   operations, unsupported events reported as such);
+//! - refused authentications are throttled per client address whatever the user name or
+//!   credential, and logged without the secret;
 //! - Debian's ipp-2.0.test runs against a cloud printer (the client side) with no failure;
 //! - a job of a silent output device is offered again;
 //! - two instances on one PostgreSQL: a held Get-Notifications on one learns of a job printed

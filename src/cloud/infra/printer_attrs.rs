@@ -96,20 +96,29 @@ pub(super) struct DeviceCondition {
     reasons: Vec<String>,
 }
 
-/// The printer's attributes aggregated from its output devices (PWG 5100.18 §5): a `-supported`
-/// or `-ready` attribute is the union of the devices' values; any other the value of the most
-/// recently updated device that has it.
+/// The printer's attributes aggregated from its output devices (PWG 5100.18 §5).
 pub(super) async fn device_attributes(
     cx: &Ctx<'_>,
 ) -> Result<(Vec<Attribute>, DeviceCondition), Status> {
     let devices = cx.cloud.store.output_devices(&cx.printer.id).await?;
+    Ok(merge_device_attributes(
+        devices.iter().map(|d| decode_attributes(&d.attributes)),
+    ))
+}
+
+/// Merges the output devices' attributes (PWG 5100.18 §5): a `-supported` or `-ready` attribute
+/// is the union of the devices' values; any other the value of the first device that has it.
+/// Attributes the cloud answers itself are left out; the devices' state goes to the condition.
+fn merge_device_attributes(
+    devices: impl ExactSizeIterator<Item = Vec<Attribute>>,
+) -> (Vec<Attribute>, DeviceCondition) {
     let mut merged: Vec<Attribute> = Vec::new();
     let mut condition = DeviceCondition {
         devices: devices.len(),
         ..DeviceCondition::default()
     };
-    for d in &devices {
-        for a in decode_attributes(&d.attributes) {
+    for attrs in devices {
+        for a in attrs {
             match (a.name.as_str(), a.values.as_slice()) {
                 ("printer-state", [Value::Enum(5)]) => condition.stopped += 1,
                 ("printer-state-reasons", values) => {
@@ -144,7 +153,7 @@ pub(super) async fn device_attributes(
             }
         }
     }
-    Ok((merged, condition))
+    (merged, condition)
 }
 
 pub(super) fn find<'a>(attrs: &'a [Attribute], n: &str) -> Option<&'a Attribute> {
@@ -336,4 +345,58 @@ pub(super) async fn full_printer_attributes(cx: &Ctx<'_>) -> Result<Vec<Attribut
 /// never goes back), clamped to the integer range.
 pub(super) fn up_time(t: i64) -> i32 {
     t.clamp(1, i32::MAX as i64) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_devices_attributes_are_merged() {
+        let a = vec![
+            Attribute::set("sides-supported", vec![kw("one-sided")]),
+            Attribute::new("printer-make-and-model", text("A")),
+            Attribute::new("printer-state", en(5)),
+            Attribute::set(
+                "printer-state-reasons",
+                vec![kw("media-empty-error"), kw("bad reason!")],
+            ),
+            Attribute::new("printer-name", name("not the cloud's")),
+        ];
+        let b = vec![
+            Attribute::set(
+                "sides-supported",
+                vec![kw("one-sided"), kw("two-sided-long-edge")],
+            ),
+            Attribute::new("printer-make-and-model", text("B")),
+            Attribute::new("printer-state", en(3)),
+            Attribute::set("printer-state-reasons", vec![kw("none")]),
+        ];
+        let (merged, condition) = merge_device_attributes(vec![a, b].into_iter());
+        let get = |n: &str| find(&merged, n).map(|a| a.values.clone());
+        assert_eq!(
+            get("sides-supported"),
+            Some(vec![kw("one-sided"), kw("two-sided-long-edge")])
+        );
+        assert_eq!(get("printer-make-and-model"), Some(vec![text("A")]));
+        assert_eq!(get("printer-name"), None, "the cloud names its printers");
+        assert_eq!(get("printer-state"), None);
+        assert_eq!(
+            (condition.devices, condition.stopped, condition.reasons),
+            (2, 1, vec!["media-empty-error".to_string()])
+        );
+    }
+
+    #[test]
+    fn stored_attributes_round_trip_and_garbage_is_empty() {
+        let attrs = vec![Attribute::set(
+            "media-supported",
+            vec![kw("iso_a4_210x297mm")],
+        )];
+        assert_eq!(
+            decode_attributes(&encode_attributes(crate::codec::ipp::tag::PRINTER, &attrs)),
+            attrs
+        );
+        assert!(decode_attributes("not base64 !").is_empty());
+    }
 }
