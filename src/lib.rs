@@ -2,9 +2,16 @@
 //!
 //! # Layout
 //!
-//! - [`codec`]: pure wire formats (IPP framing with limits); no I/O.
-//! - [`model`]: pure domain logic: the job state machine, printer capabilities, clock trait.
-//! - [`ipp`]: the IPP service, one function per operation; takes parsed requests, no sockets.
+//! - [`codec`]: pure wire formats; no I/O. The IPP core every IPP speaker shares lives here:
+//!   framing with limits ([`codec::ipp`]), the operations ([`codec::ipp_op`]), the status codes,
+//!   `Status` and the response builder ([`codec::ipp_status`]), the RFC 8011 §4.1 request checks
+//!   ([`codec::ipp_check`]) and the attribute builders ([`codec::ipp_attr`]).
+//! - [`model`]: pure domain logic: the job state machine (the appliance's jobs and the cloud's
+//!   INFRA jobs), printer capabilities, clock trait.
+//! - [`ipp`]: the appliance's IPP service, one function per operation; takes parsed requests, no
+//!   sockets. To add an operation, add a row to the operation table in `ipp/mod.rs` (it is both
+//!   the dispatch and `operations-supported`) and the function it names; the cloud's
+//!   Infrastructure Printer has the same kind of table in `cloud/infra.rs`.
 //! - [`spool`]: the durable job store (SQLite + document files) and the worker that prints.
 //! - [`convert`]: streaming conversion to PDF (PWG raster and Apple raster → PDF so far).
 //! - [`convert_cmd`]: `printbridge convert IN OUT`, the conversions as a command.

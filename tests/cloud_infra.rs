@@ -8,6 +8,12 @@
 //!   user seeing the job completed, and the refusals (a document of a job not assigned to the
 //!   output device, a second output device acknowledging an assigned job, a wrong or absent
 //!   token, a user not allowed on the printer);
+//! - the operations PWG 5100.18 §4.6 requires beyond that (tests/ipp/infra-required-*.test:
+//!   Validate-Document, Close-Job, Get-Documents, Get-Document-Attributes, Cancel-My-Jobs,
+//!   Get-Printer-Supported-Values, Get-Output-Device-Attributes and the RFC 3995 subscription
+//!   operations, unsupported events reported as such);
+//! - refused authentications are throttled per client address whatever the user name or
+//!   credential, and logged without the secret;
 //! - Debian's ipp-2.0.test runs against a cloud printer (the client side) with no failure;
 //! - a job of a silent output device is offered again;
 //! - two instances on one PostgreSQL: a held Get-Notifications on one learns of a job printed
@@ -1057,6 +1063,164 @@ fn hostile_requests_get_precise_answers() {
     assert_eq!(r.msg.code, 0);
 }
 
+/// The operations PWG 5100.18 §4.6 requires of an Infrastructure Printer beyond the round trip,
+/// driven by ipptool: Validate-Document, Close-Job, Get-Documents, Get-Document-Attributes,
+/// Cancel-My-Jobs, Get-Printer-Supported-Values, the subscription operations (with unsupported
+/// events reported, RFC 3995 §11.1.2) and Get-Output-Device-Attributes.
+#[test]
+fn infra_required_operations_with_ipptool() {
+    let s = sqlite_cloud("");
+    let p = &s.printer;
+    let device_uri = with_credentials(&p.uri, "device", &s.token);
+    let bob_uri = with_credentials(&p.uri, USER, USER_PASSWORD);
+    run_script(&device_uri, "infra-proxy-setup.test");
+    run_script(&bob_uri, "infra-required-user.test");
+    run_script(&device_uri, "infra-required-proxy.test");
+}
+
+/// A `printbridge cloud` whose standard error is kept, to read its log.
+struct LoggedCloud {
+    _dir: tempfile::TempDir,
+    child: std::process::Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for LoggedCloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn logged_cloud(config: &str) -> LoggedCloud {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    bootstrap(&data, None);
+    let config = write_config(dir.path(), config);
+    let mut child = common::cloud::cloud_cmd(&data, None, Some(&config))
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn printbridge cloud");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().unwrap();
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[cloud] {line}");
+            kept.lock().unwrap().push(line);
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(pos) = line.find("listening on http") {
+                let url = line[pos + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_string();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("printbridge cloud did not print its URL within 60 s");
+    LoggedCloud {
+        _dir: dir,
+        child,
+        base,
+        log,
+    }
+}
+
+/// Failed authentications against an Infrastructure Printer are throttled per client address
+/// whatever the user name (not an address, like `root`) or the credential (a wrong token), and
+/// each refusal is logged with the client address, never the password or token.
+#[test]
+fn refused_authentication_is_throttled_per_client_and_logged() {
+    let c = logged_cloud("[limits]\nsign_in_failures_per_client = 5\n");
+    let token = device_token(&c.base);
+    let p = register_printer(&c.base, &token);
+    let gpa = |auth: &str| {
+        ipp_call(
+            &c.base,
+            &p.path,
+            Some(auth),
+            &request(0x000B, &p.uri, 7),
+            b"",
+        )
+    };
+    // The right credentials work before any failure.
+    assert_eq!(gpa(&basic(USER, USER_PASSWORD)).msg.code, 0);
+    // Four failures as `root` (not an address) and one wrong token from this address...
+    for _ in 0..4 {
+        let r = gpa(&basic("root", "hunter2-root-guess"));
+        assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
+    }
+    let r = gpa(&bearer("wrong-token-guess-123"));
+    assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
+    // ...and now even the right password waits, and a wrong token is told so.
+    let r = gpa(&basic(USER, USER_PASSWORD));
+    assert_eq!((r.http_status, r.msg.code), (401, 0x0402), "{:?}", r.msg);
+    let throttled = |r: &IppReply| {
+        r.msg
+            .group(tag::OPERATION)
+            .and_then(|g| g.get("status-message"))
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.contains("too many failed sign-ins"))
+    };
+    assert!(throttled(&r), "{:?}", r.msg);
+    let r = gpa(&bearer("wrong-token-guess-123"));
+    assert_eq!((r.http_status, r.msg.code), (401, 0x0402));
+    assert!(throttled(&r), "{:?}", r.msg);
+    // A right token still works: tokens cannot be guessed, and a Proxy sharing the address
+    // must keep printing.
+    assert_eq!(gpa(&bearer(&token)).msg.code, 0);
+    // Every refusal is in the log with the client address, no secret is.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = c.log.lock().unwrap().clone();
+        let refused: Vec<&String> = log
+            .iter()
+            .filter(|l| l.contains("authentication refused") && l.contains("127.0.0.1"))
+            .collect();
+        let complete = refused.len() >= 7
+            && refused.iter().filter(|l| l.contains("\"root\"")).count() == 4
+            && refused.iter().filter(|l| l.contains("bearer")).count() == 2;
+        if complete {
+            for secret in [
+                "hunter2-root-guess",
+                "wrong-token-guess-123",
+                USER_PASSWORD,
+                token.as_str(),
+            ] {
+                assert!(
+                    !log.iter().any(|l| l.contains(secret)),
+                    "a secret is in the log"
+                );
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected 7 logged refusals from 127.0.0.1 (4 as \"root\", 2 bearer), got:\n{}",
+            log.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 // ---- the registry and INFRA store, on SQLite and on PostgreSQL ---------------------------------
 
 async fn add_device(store: &printbridge::store::Store, org: &str, id: &str, users: &[&str]) {
@@ -1426,6 +1590,157 @@ fn infra_store_battery_postgresql() {
         let store = printbridge::store::Store::open(&url).await.unwrap();
         assert_eq!(store.backend(), printbridge::store::Backend::Postgres);
         infra_store_battery(&store).await;
+        store.close().await;
+    });
+}
+
+/// The store's subscription operations on both backends: job subscriptions apart from printer
+/// ones, per owner, renewed and canceled once, and gone with their job.
+async fn subscription_store_battery(store: &printbridge::store::Store) {
+    use printbridge::store::infra::NewJob;
+    use printbridge::store::registry::NewPrinter;
+
+    let (org, _) = store
+        .create_org_with_admin("Subs", "root@example.com", None, 1)
+        .await
+        .unwrap();
+    add_device(store, &org.id, "dev-s", &[USER]).await;
+    let p = store
+        .register_printer(
+            &NewPrinter {
+                org_id: org.id.clone(),
+                device_id: "dev-s".into(),
+                uuid: PRINTER_UUID.into(),
+                name: "P".into(),
+                location: "L".into(),
+                info: "I".into(),
+                make_and_model: "M".into(),
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    let job = store
+        .create_job(
+            &NewJob {
+                printer_id: p.id.clone(),
+                uuid: "urn:uuid:00000000-0000-4000-8000-0000000000a1".into(),
+                owner: USER.into(),
+                name: "j".into(),
+                attributes: String::new(),
+                document: None,
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    let printer_sub = store
+        .create_subscription(&p.id, USER, "job-completed", 60, 100)
+        .await
+        .unwrap();
+    let job_sub = store
+        .create_job_subscription(&p.id, USER, Some(job), "job-completed", 0, 100)
+        .await
+        .unwrap();
+    let other = store
+        .create_subscription(&p.id, OTHER, "job-created", 60, 100)
+        .await
+        .unwrap();
+    let ids = |subs: Vec<printbridge::store::infra::SubscriptionRow>| {
+        subs.into_iter().map(|s| s.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store
+            .subscriptions(&p.id, None, Some(USER), 10, 101)
+            .await
+            .unwrap()),
+        vec![printer_sub]
+    );
+    assert_eq!(
+        ids(store
+            .subscriptions(&p.id, Some(job), Some(USER), 10, 101)
+            .await
+            .unwrap()),
+        vec![job_sub]
+    );
+    assert_eq!(
+        ids(store
+            .subscriptions(&p.id, None, None, 10, 101)
+            .await
+            .unwrap()),
+        vec![printer_sub, other]
+    );
+    let s = store
+        .subscription(&p.id, job_sub, 101)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.job_id, s.owner.as_str()), (Some(job), USER));
+    // Renewed from now; an expired one cannot be.
+    assert!(store
+        .renew_subscription(&p.id, printer_sub, 600, 150)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .subscription(&p.id, printer_sub, 151)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        750
+    );
+    assert!(!store
+        .renew_subscription(&p.id, other, 60, 500)
+        .await
+        .unwrap());
+    // Canceled once.
+    assert!(store.cancel_subscription(&p.id, printer_sub).await.unwrap());
+    assert!(!store.cancel_subscription(&p.id, printer_sub).await.unwrap());
+    assert!(store
+        .subscription(&p.id, printer_sub, 151)
+        .await
+        .unwrap()
+        .is_none());
+    // The job subscription ends with its job: canceled, then purged after its history.
+    assert_eq!(store.cancel_job(&p.id, job, 200).await.unwrap(), Some(()));
+    store.purge_infra(0, 100, 300).await.unwrap();
+    assert!(store
+        .subscription(&p.id, job_sub, 301)
+        .await
+        .unwrap()
+        .is_some());
+    store.purge_infra(0, 250, 300).await.unwrap();
+    assert!(store.job(&p.id, job).await.unwrap().is_none());
+    assert!(store
+        .subscription(&p.id, job_sub, 301)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn subscription_store_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = printbridge::store::Store::open(&printbridge::store::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    subscription_store_battery(&store).await;
+    store.close().await;
+}
+
+#[test]
+fn subscription_store_postgresql() {
+    let pg = common::postgres::Postgres::start();
+    let url = pg.create_db("subscriptions");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = printbridge::store::Store::open(&url).await.unwrap();
+        subscription_store_battery(&store).await;
         store.close().await;
     });
 }

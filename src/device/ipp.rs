@@ -32,6 +32,8 @@ use super::{
     RasterRequest, Reporter, Settings, SetupError,
 };
 use crate::codec::ipp::{encode_message, parse_message, tag, Attribute, Limits, Message, Value};
+use crate::codec::ipp_op::Operation;
+use crate::codec::ipp_status::{DOCUMENT_FORMAT_NOT_SUPPORTED, NOT_FOUND};
 use crate::convert::pdf_raster::RasterColor;
 use crate::convert::ticket::ColorMode;
 use crate::model::ipp_caps::{self, DownstreamCaps};
@@ -48,15 +50,13 @@ const JOB_POLL: Duration = Duration::from_secs(1);
 /// Reasons mirrored from the printer, at most.
 const MAX_REASONS: usize = 16;
 
-const OP_PRINT_JOB: u16 = 0x0002;
-const OP_CREATE_JOB: u16 = 0x0005;
-const OP_SEND_DOCUMENT: u16 = 0x0006;
-const OP_CANCEL_JOB: u16 = 0x0008;
-const OP_GET_JOB_ATTRIBUTES: u16 = 0x0009;
-const OP_GET_PRINTER_ATTRIBUTES: u16 = 0x000B;
-
-const NOT_FOUND: u16 = 0x0406;
-const DOCUMENT_FORMAT_NOT_SUPPORTED: u16 = 0x040A;
+// The operations this client sends, from the shared IPP core.
+const OP_PRINT_JOB: u16 = Operation::PrintJob as u16;
+const OP_CREATE_JOB: u16 = Operation::CreateJob as u16;
+const OP_SEND_DOCUMENT: u16 = Operation::SendDocument as u16;
+const OP_CANCEL_JOB: u16 = Operation::CancelJob as u16;
+const OP_GET_JOB_ATTRIBUTES: u16 = Operation::GetJobAttributes as u16;
+const OP_GET_PRINTER_ATTRIBUTES: u16 = Operation::GetPrinterAttributes as u16;
 
 /// Why talking to the printer failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,115 +3,11 @@
 //! bytes; the few that depend on the request (URIs) or on state are built per request.
 
 use crate::codec::ipp::{encode_attribute, Attribute, Value};
+use crate::codec::ipp_attr::{en, int, kw, kws, mime, text, JOB_TEMPLATE};
 use crate::model::printer::{Capabilities, MediaSize};
 
 /// Attributes encoded one by one, with their names, so a response can pick any subset.
 pub type EncodedAttributes = Vec<(String, Vec<u8>)>;
-
-pub fn kw(s: &str) -> Value {
-    Value::Keyword(s.to_string())
-}
-pub fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
-pub fn name(s: &str) -> Value {
-    Value::Name(s.to_string())
-}
-pub fn uri(s: &str) -> Value {
-    Value::Uri(s.to_string())
-}
-pub fn int(i: i32) -> Value {
-    Value::Integer(i)
-}
-pub fn en(i: i32) -> Value {
-    Value::Enum(i)
-}
-fn kws(list: &[&str]) -> Vec<Value> {
-    list.iter().map(|s| kw(s)).collect()
-}
-fn mime(s: &str) -> Value {
-    Value::MimeMediaType(s.to_string())
-}
-
-/// The operations we implement (RFC 8011 §5.4.15), in numeric order.
-pub const OPERATIONS: &[u16] = &[
-    0x0002, // Print-Job
-    0x0004, // Validate-Job
-    0x0005, // Create-Job
-    0x0006, // Send-Document
-    0x0008, // Cancel-Job
-    0x0009, // Get-Job-Attributes
-    0x000A, // Get-Jobs
-    0x000B, // Get-Printer-Attributes
-    0x000C, // Hold-Job
-    0x000D, // Release-Job
-    0x000E, // Restart-Job
-    0x0010, // Pause-Printer
-    0x0011, // Resume-Printer
-    0x0012, // Purge-Jobs
-    0x0013, // Set-Printer-Attributes
-    0x0014, // Set-Job-Attributes
-    0x0015, // Get-Printer-Supported-Values
-    0x0016, // Create-Printer-Subscriptions
-    0x0017, // Create-Job-Subscriptions
-    0x0018, // Get-Subscription-Attributes
-    0x0019, // Get-Subscriptions
-    0x001A, // Renew-Subscription
-    0x001B, // Cancel-Subscription
-    0x001C, // Get-Notifications
-    0x0022, // Enable-Printer
-    0x0023, // Disable-Printer
-    0x0024, // Pause-Printer-After-Current-Job
-    0x0025, // Hold-New-Jobs
-    0x0026, // Release-Held-New-Jobs
-    0x0029, // Restart-Printer
-    0x002A, // Shutdown-Printer
-    0x002B, // Startup-Printer
-    0x002C, // Reprocess-Job
-    0x002D, // Cancel-Current-Job
-    0x002E, // Suspend-Current-Job
-    0x002F, // Resume-Job
-    0x0030, // Promote-Job
-    0x0031, // Schedule-Job-After
-    0x0033, // Cancel-Document
-    0x0034, // Get-Document-Attributes
-    0x0035, // Get-Documents
-    0x0037, // Set-Document-Attributes
-    0x0038, // Cancel-Jobs
-    0x0039, // Cancel-My-Jobs
-    0x003A, // Resubmit-Job
-    0x003B, // Close-Job
-    0x003C, // Identify-Printer
-    0x003D, // Validate-Document
-];
-
-/// Job template attributes we accept (RFC 8011 §5.2, PWG 5100.7, 5100.13, 5100.14).
-pub const JOB_TEMPLATE: &[&str] = &[
-    "copies",
-    "finishings",
-    "finishings-col",
-    "job-account-id",
-    "job-accounting-user-id",
-    "job-hold-until",
-    "job-priority",
-    "job-sheets",
-    "media",
-    "media-col",
-    "multiple-document-handling",
-    "number-up",
-    "number-up-layout",
-    "orientation-requested",
-    "output-bin",
-    "page-delivery",
-    "page-ranges",
-    "print-color-mode",
-    "print-content-optimize",
-    "print-quality",
-    "print-rendering-intent",
-    "print-scaling",
-    "printer-resolution",
-    "sides",
-];
 
 /// number-up-layout values (PWG 5100.13): every cell order the imposition code places.
 pub const NUMBER_UP_LAYOUTS: &[&str] = &[
@@ -121,27 +17,6 @@ pub const NUMBER_UP_LAYOUTS: &[&str] = &[
 /// page-delivery values (PWG 5100.13): the renderer honours the page order; the face is the one
 /// output bin's (output-bin-supported is face-down only), so face-up values are not offered.
 pub const PAGE_DELIVERIES: &[&str] = &["reverse-order-face-down", "same-order-face-down"];
-
-/// Attribute group membership for requested-attributes (RFC 8011 §4.2.5.1).
-pub fn is_job_template_attr(attr: &str) -> bool {
-    for suffix in ["-default", "-supported", "-ready", "-database"] {
-        if let Some(base) = attr.strip_suffix(suffix) {
-            if JOB_TEMPLATE.contains(&base)
-                || base == "media-col"
-                || base == "media-size"
-                || base == "media-source"
-                || base == "media-type"
-                || base.starts_with("media-")
-            {
-                return true;
-            }
-        }
-    }
-    matches!(
-        attr,
-        "job-creation-attributes-supported" | "pdl-override-supported"
-    )
-}
 
 pub fn media_size_col(m: &MediaSize) -> Value {
     Value::Collection(vec![
@@ -427,10 +302,7 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
     );
     put("number-up-layout-default", vec![kw("lrtb")]);
     put("number-up-layout-supported", kws(NUMBER_UP_LAYOUTS));
-    put(
-        "operations-supported",
-        OPERATIONS.iter().map(|o| en(*o as i32)).collect(),
-    );
+    put("operations-supported", super::operations_supported());
     // Without orientation-requested the renderer turns each page to fit the medium best
     // (convert::ticket::JobTicket::orientation None): that is 'none' (7, PWG 5100.13), and the
     // default is reported as no-value, as CUPS does, since RFC 8011 §5.2.10 defaults are 3..6.

@@ -6,22 +6,17 @@ use std::sync::Arc;
 
 use tokio::io::AsyncReadExt;
 
-use super::attributes::{int, kw, name, text, uri};
-use super::status::{self, Status};
 use super::validate::{self, check_job_template};
-use super::{op_attr, op_bool, op_int, op_str, requested, DocumentBody, Printer, RequestContext};
+use super::{DocumentBody, Printer, RequestContext};
 use crate::codec::ipp::{date_time, tag, Attribute, Message, Value};
+use crate::codec::ipp_attr::{
+    int, kw, name, op_attr, op_bool, op_int, op_str, positive_int_operand, requested,
+    required_positive_int, text, uri, JobAttributes,
+};
+use crate::codec::ipp_check::check_compression;
+use crate::codec::ipp_status::{self as status, response, Status};
 use crate::model::job::{JobEvent, JobState};
 use crate::spool::{DocumentMeta, Job, NewJob, StagedDocument};
-
-/// Job Description attributes that job-privacy-attributes "default" hides from other users
-/// (PWG 5100.11 §5.3.2 / RFC 8011 §5.3.6).
-pub const PRIVATE: &[&str] = &[
-    "job-name",
-    "document-name-supplied",
-    "job-originating-user-name",
-    "job-originating-host-name",
-];
 
 impl Printer {
     /// requesting-user-name, or the authenticated user when there is one (RFC 8011 §9.3).
@@ -96,11 +91,7 @@ impl Printer {
                     Status::not_found(format!("job-uri '{u}' does not name a job of this printer"))
                 })?
         } else {
-            match op_attr(req, "job-id").map(|a| a.values.as_slice()) {
-                Some([Value::Integer(id)]) if *id > 0 => *id as u32,
-                Some(_) => return Err(Status::bad_request("job-id must be one positive integer")),
-                None => return Err(Status::bad_request("missing job-id operation attribute")),
-            }
+            required_positive_int(req, "job-id")? as u32
         };
         self.spool
             .get(id)
@@ -137,8 +128,7 @@ impl Printer {
             op_attr(req, "document-format").and_then(|a| a.first()),
             &self.caps(),
         )?;
-        let compression =
-            validate::check_compression(op_attr(req, "compression").and_then(|a| a.first()))?;
+        let compression = check_compression(op_attr(req, "compression").and_then(|a| a.first()))?;
         let job_group = req
             .group(tag::JOB)
             .map(|g| g.attributes.as_slice())
@@ -282,7 +272,7 @@ impl Printer {
         } else {
             status::OK_IGNORED_OR_SUBSTITUTED
         };
-        let mut resp = super::response(code, None);
+        let mut resp = response(code, None);
         if !unsupported.is_empty() {
             resp.group_mut(tag::UNSUPPORTED).attributes = unsupported;
         }
@@ -357,7 +347,7 @@ impl Printer {
         } else {
             status::OK_IGNORED_OR_SUBSTITUTED
         };
-        let mut resp = super::response(code, None);
+        let mut resp = response(code, None);
         if !checked.unsupported.is_empty() {
             resp.group_mut(tag::UNSUPPORTED).attributes = checked.unsupported;
         }
@@ -405,8 +395,7 @@ impl Printer {
             op_attr(&req, "document-format").and_then(|a| a.first()),
             &self.caps(),
         )?;
-        let compression =
-            validate::check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
+        let compression = check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
         let staged = self.stage(doc).await?;
         let job = if staged.size == 0 {
             if !last {
@@ -931,7 +920,7 @@ impl Printer {
             op_attr(&req, "document-format").and_then(|a| a.first()),
             &self.caps(),
         )?;
-        validate::check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
+        check_compression(op_attr(&req, "compression").and_then(|a| a.first()))?;
         Ok(Printer::ok())
     }
 
@@ -1024,20 +1013,8 @@ impl Printer {
                 return Err(s);
             }
         };
-        let limit = match op_attr(&req, "limit").map(|a| a.values.as_slice()) {
-            None => usize::MAX,
-            Some([Value::Integer(n)]) if *n > 0 => *n as usize,
-            Some(_) => return Err(Status::bad_request("limit must be one positive integer")),
-        };
-        let first_index = match op_attr(&req, "first-index").map(|a| a.values.as_slice()) {
-            None => 1,
-            Some([Value::Integer(n)]) if *n > 0 => *n as usize,
-            Some(_) => {
-                return Err(Status::bad_request(
-                    "first-index must be one positive integer",
-                ))
-            }
-        };
+        let limit = positive_int_operand(&req, "limit")?.map_or(usize::MAX, |n| n as usize);
+        let first_index = positive_int_operand(&req, "first-index")?.map_or(1, |n| n as usize);
         let my_jobs = op_bool(&req, "my-jobs").unwrap_or(false);
         let me = self.requester(&req, ctx);
         let wanted = requested(&req);
@@ -1073,19 +1050,8 @@ impl Printer {
         owner: bool,
         default: &[&str],
     ) -> Vec<Attribute> {
-        let wanted: Vec<String> = wanted
-            .map(|w| w.to_vec())
-            .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
-        let all = wanted.iter().any(|w| w == "all");
-        let description = all || wanted.iter().any(|w| w == "job-description");
-        let template = all || wanted.iter().any(|w| w == "job-template");
-        let want = |n: &str| description || wanted.iter().any(|w| w == n);
-        let mut v = Vec::new();
-        let mut put = |n: &str, val: Value| {
-            if want(n) && (owner || !PRIVATE.contains(&n)) {
-                v.push(Attribute::new(n, val));
-            }
-        };
+        let mut out = JobAttributes::new(wanted, default, owner);
+        let mut put = |n: &str, val: Value| out.put(n, val);
         let s = &job.status;
         put("job-id", int(job.id as i32));
         put("job-uri", uri(&self.job_uri(ctx, job.id)));
@@ -1160,19 +1126,13 @@ impl Printer {
                 put("document-name-supplied", name(n));
             }
         }
-        if want("job-state-reasons") {
-            let mut reasons: Vec<Value> = s.reasons.iter().map(|r| kw(r)).collect();
-            if stopped_at_device {
-                reasons.push(kw("printer-stopped"));
-            }
-            v.push(Attribute::set("job-state-reasons", reasons));
+        let mut reasons: Vec<Value> = s.reasons.iter().map(|r| kw(r)).collect();
+        if stopped_at_device {
+            reasons.push(kw("printer-stopped"));
         }
-        for a in &job.attributes {
-            if template || wanted.contains(&a.name) {
-                v.push(a.clone());
-            }
-        }
-        v
+        out.put_set("job-state-reasons", reasons);
+        out.templates(&job.attributes);
+        out.finish()
     }
 }
 

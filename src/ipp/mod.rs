@@ -5,7 +5,7 @@
 pub mod attributes;
 mod jobs;
 mod printer_ops;
-pub mod status;
+mod spool_status;
 mod subscriptions;
 pub mod validate;
 
@@ -14,14 +14,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::io::AsyncRead;
 use tokio::sync::watch;
 
-use crate::codec::ipp::{self, tag, Attribute, Limits, Message, Value};
+use crate::codec::ipp::{self, Limits, Message, Value};
+use crate::codec::ipp_attr::{en, op_str};
+use crate::codec::ipp_check;
+use crate::codec::ipp_op::Operation;
+use crate::codec::ipp_status::{self as status, response, Status};
 use crate::model::clock::Clock;
 use crate::model::printer::{Capabilities, Description};
 use crate::spool::Spool;
-use attributes::text;
-pub use jobs::PRIVATE as PRIVATE_JOB_ATTRIBUTES;
 pub use printer_ops::STORAGE_FREE_PERCENT;
-use status::Status;
 
 /// The rest of the HTTP request body after the attribute section: the document, if any.
 pub type DocumentBody = Box<dyn AsyncRead + Send + Unpin>;
@@ -235,16 +236,10 @@ impl Printer {
             Err(e) => e.into_response(),
         };
         status::report_unknown_operation_attributes(&mut resp, unknown);
-        // Answer in the client's version when we speak it (RFC 8011 §4.1.8).
-        resp.version = if status::version_supported(version) {
-            version
-        } else {
-            (1, 1)
-        };
-        resp.request_id = request_id;
-        if resp.code >= 0x0400 {
+        status::finish_response(&mut resp, version, request_id);
+        if status::is_error(resp.code) {
             tracing::debug!(
-                op = format!("0x{op:04x}"),
+                op = crate::codec::ipp_op::describe(op),
                 status = format!("0x{:04x}", resp.code),
                 "request refused"
             );
@@ -258,7 +253,7 @@ impl Printer {
         doc: DocumentBody,
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
-        validate::check_request(&req)?;
+        ipp_check::check_request(&req)?;
         // The target must be this queue (or one of its jobs): with several queues, a job-id sent
         // with another queue's printer-uri must not reach a job of this one.
         if let Some(u) = op_str(&req, "printer-uri") {
@@ -266,54 +261,10 @@ impl Printer {
                 return Err(Status::not_found(format!("no printer at '{u}'")));
             }
         }
-        let op = req.code;
-        match op {
-            0x0002 => self.print_job(req, doc, ctx).await,
-            0x0004 => self.validate_job(req, ctx).await,
-            0x0005 => self.create_job(req, ctx).await,
-            0x0006 => self.send_document(req, doc, ctx).await,
-            0x0008 => self.cancel_job(req, ctx).await,
-            0x0009 => self.get_job_attributes(req, ctx).await,
-            0x000A => self.get_jobs(req, ctx).await,
-            0x000B => self.get_printer_attributes(req, ctx).await,
-            0x000C => self.hold_job(req, ctx).await,
-            0x000D => self.release_job(req, ctx).await,
-            0x000E | 0x002C => self.restart_job(req, ctx).await,
-            0x0010 | 0x0024 | 0x002A => self.pause_printer(req, ctx).await,
-            0x0011 | 0x002B => self.resume_printer(req, ctx).await,
-            0x0012 => self.cancel_jobs(req, ctx, true).await,
-            0x0013 => self.set_printer_attributes(req, ctx).await,
-            0x0014 => self.set_job_attributes(req, ctx).await,
-            0x0015 => self.get_printer_supported_values(req, ctx).await,
-            0x0016 | 0x0017 => self.create_subscriptions(req, ctx).await,
-            0x0018 => self.get_subscription_attributes(req, ctx).await,
-            0x0019 => self.get_subscriptions(req, ctx).await,
-            0x001A => self.renew_subscription(req, ctx).await,
-            0x001B => self.cancel_subscription(req, ctx).await,
-            0x001C => self.get_notifications(req, ctx).await,
-            0x0022 => self.set_accepting(req, ctx, true).await,
-            0x0023 => self.set_accepting(req, ctx, false).await,
-            0x0025 => self.hold_new_jobs(req, ctx, true).await,
-            0x0026 => self.hold_new_jobs(req, ctx, false).await,
-            0x0029 => self.restart_printer(req, ctx).await,
-            0x002D => self.cancel_current_job(req, ctx).await,
-            0x002E => self.suspend_current_job(req, ctx).await,
-            0x002F => self.resume_job(req, ctx).await,
-            0x0030 | 0x0031 => self.promote_job(req, ctx).await,
-            0x0033 => self.cancel_document(req, ctx).await,
-            0x0034 => self.get_document_attributes(req, ctx).await,
-            0x0035 => self.get_documents(req, ctx).await,
-            0x0037 => self.set_document_attributes(req, ctx).await,
-            0x0038 => self.cancel_jobs(req, ctx, false).await,
-            0x0039 => self.cancel_my_jobs(req, ctx).await,
-            0x003A => self.resubmit_job(req, ctx).await,
-            0x003B => self.close_job(req, ctx).await,
-            0x003C => self.identify_printer(req, ctx).await,
-            0x003D => self.validate_document(req, ctx).await,
-            _ => Err(Status::new(
-                status::OPERATION_NOT_SUPPORTED,
-                format!("operation 0x{op:04x} is not supported"),
-            )),
+        let code = req.code;
+        match Operation::from_code(code) {
+            Some(op) => self.run_operation(op, req, doc, ctx).await,
+            None => Err(not_supported(code)),
         }
     }
 
@@ -398,6 +349,91 @@ impl Printer {
     }
 }
 
+fn not_supported(code: u16) -> Status {
+    Status::new(
+        status::OPERATION_NOT_SUPPORTED,
+        format!("operation 0x{code:04x} is not supported"),
+    )
+}
+
+/// Declares the appliance's operations ONCE: the list is both the dispatch (`run_operation`)
+/// and operations-supported (RFC 8011 §5.4.15), so adding an operation here is all it takes.
+macro_rules! operation_table {
+    ($this:ident, $req:ident, $doc:ident, $ctx:ident;
+     $( $($op:ident)|+ => $call:expr, )*) => {
+        /// The operations this printer implements, in the order of the table.
+        pub const OPERATIONS: &[Operation] = &[ $( $(Operation::$op,)+ )* ];
+
+        impl Printer {
+            async fn run_operation(
+                &$this,
+                op: Operation,
+                $req: Message,
+                $doc: DocumentBody,
+                $ctx: &RequestContext,
+            ) -> Result<Message, Status> {
+                #[allow(unreachable_patterns)]
+                match op {
+                    $( $(Operation::$op)|+ => $call, )*
+                    other => Err(not_supported(other.code())),
+                }
+            }
+        }
+    };
+}
+
+operation_table! { self, req, doc, ctx;
+    PrintJob => self.print_job(req, doc, ctx).await,
+    ValidateJob => self.validate_job(req, ctx).await,
+    CreateJob => self.create_job(req, ctx).await,
+    SendDocument => self.send_document(req, doc, ctx).await,
+    CancelJob => self.cancel_job(req, ctx).await,
+    GetJobAttributes => self.get_job_attributes(req, ctx).await,
+    GetJobs => self.get_jobs(req, ctx).await,
+    GetPrinterAttributes => self.get_printer_attributes(req, ctx).await,
+    HoldJob => self.hold_job(req, ctx).await,
+    ReleaseJob => self.release_job(req, ctx).await,
+    RestartJob | ReprocessJob => self.restart_job(req, ctx).await,
+    PausePrinter | PausePrinterAfterCurrentJob | ShutdownPrinter => self.pause_printer(req, ctx).await,
+    ResumePrinter | StartupPrinter => self.resume_printer(req, ctx).await,
+    PurgeJobs => self.cancel_jobs(req, ctx, true).await,
+    SetPrinterAttributes => self.set_printer_attributes(req, ctx).await,
+    SetJobAttributes => self.set_job_attributes(req, ctx).await,
+    GetPrinterSupportedValues => self.get_printer_supported_values(req, ctx).await,
+    CreatePrinterSubscriptions | CreateJobSubscriptions => self.create_subscriptions(req, ctx).await,
+    GetSubscriptionAttributes => self.get_subscription_attributes(req, ctx).await,
+    GetSubscriptions => self.get_subscriptions(req, ctx).await,
+    RenewSubscription => self.renew_subscription(req, ctx).await,
+    CancelSubscription => self.cancel_subscription(req, ctx).await,
+    GetNotifications => self.get_notifications(req, ctx).await,
+    EnablePrinter => self.set_accepting(req, ctx, true).await,
+    DisablePrinter => self.set_accepting(req, ctx, false).await,
+    HoldNewJobs => self.hold_new_jobs(req, ctx, true).await,
+    ReleaseHeldNewJobs => self.hold_new_jobs(req, ctx, false).await,
+    RestartPrinter => self.restart_printer(req, ctx).await,
+    CancelCurrentJob => self.cancel_current_job(req, ctx).await,
+    SuspendCurrentJob => self.suspend_current_job(req, ctx).await,
+    ResumeJob => self.resume_job(req, ctx).await,
+    PromoteJob | ScheduleJobAfter => self.promote_job(req, ctx).await,
+    CancelDocument => self.cancel_document(req, ctx).await,
+    GetDocumentAttributes => self.get_document_attributes(req, ctx).await,
+    GetDocuments => self.get_documents(req, ctx).await,
+    SetDocumentAttributes => self.set_document_attributes(req, ctx).await,
+    CancelJobs => self.cancel_jobs(req, ctx, false).await,
+    CancelMyJobs => self.cancel_my_jobs(req, ctx).await,
+    ResubmitJob => self.resubmit_job(req, ctx).await,
+    CloseJob => self.close_job(req, ctx).await,
+    IdentifyPrinter => self.identify_printer(req, ctx).await,
+    ValidateDocument => self.validate_document(req, ctx).await,
+}
+
+/// operations-supported (RFC 8011 §5.4.15): the table's operations in numeric order.
+pub fn operations_supported() -> Vec<Value> {
+    let mut ops = OPERATIONS.to_vec();
+    ops.sort();
+    ops.into_iter().map(|o| en(o.enum_value())).collect()
+}
+
 /// Whether `path` is `resource` or a job under it (`<resource>/<digits>`); a query is ignored.
 pub fn resource_answers_at(resource: &str, path: &str) -> bool {
     let path = path.split('?').next().unwrap_or("");
@@ -455,60 +491,20 @@ const KNOWN_OPERATION_ATTRIBUTES: &[&str] = &[
     "which-jobs",
 ];
 
-/// A response with attributes-charset and attributes-natural-language, plus status-message.
-pub fn response(code: u16, message: Option<&str>) -> Message {
-    let mut m = Message::new((2, 0), code, 0);
-    let g = m.group_mut(tag::OPERATION);
-    g.push(Attribute::new(
-        "attributes-charset",
-        Value::Charset("utf-8".into()),
-    ));
-    g.push(Attribute::new(
-        "attributes-natural-language",
-        Value::NaturalLanguage("en".into()),
-    ));
-    if let Some(msg) = message {
-        g.push(Attribute::new("status-message", text(msg)));
-    }
-    m
-}
-
-/// Operation attribute lookup helpers over the request's operation group.
-pub(crate) fn op_attr<'a>(req: &'a Message, name: &str) -> Option<&'a Attribute> {
-    req.group(tag::OPERATION).and_then(|g| g.get(name))
-}
-
-pub(crate) fn op_str<'a>(req: &'a Message, name: &str) -> Option<&'a str> {
-    op_attr(req, name)
-        .and_then(|a| a.first())
-        .and_then(Value::as_str)
-}
-
-pub(crate) fn op_int(req: &Message, name: &str) -> Option<i32> {
-    op_attr(req, name)
-        .and_then(|a| a.first())
-        .and_then(Value::as_int)
-}
-
-pub(crate) fn op_bool(req: &Message, name: &str) -> Option<bool> {
-    op_attr(req, name)
-        .and_then(|a| a.first())
-        .and_then(Value::as_bool)
-}
-
-/// requested-attributes as a list of keywords; `None` when absent.
-pub(crate) fn requested(req: &Message) -> Option<Vec<String>> {
-    op_attr(req, "requested-attributes").map(|a| {
-        a.values
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operation_table_lists_each_operation_once() {
+        let mut ops = OPERATIONS.to_vec();
+        ops.sort();
+        ops.dedup();
+        assert_eq!(ops.len(), OPERATIONS.len());
+        assert_eq!(operations_supported().len(), OPERATIONS.len());
+        assert!(OPERATIONS.contains(&Operation::ValidateDocument));
+        assert!(!OPERATIONS.contains(&Operation::FetchJob));
+    }
 
     #[test]
     fn queues_answer_at_their_resource_and_their_jobs() {

@@ -4,10 +4,12 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::attributes::{self, int, kw, name, text, uri};
-use super::status::{self, Status};
-use super::{op_attr, requested, Printer, RequestContext};
+use super::{Printer, RequestContext};
 use crate::codec::ipp::{date_time, encode_attribute, tag, Attribute, Message, Value};
+use crate::codec::ipp_attr::{
+    int, kw, name, op_attr, op_str, text, uri, PrinterAttributeSelection,
+};
+use crate::codec::ipp_status::{self as status, Status};
 use crate::model::job::{JobEvent, JobState};
 
 /// Free space of the output storage in percent, refreshed by the app; reported as a supply.
@@ -134,15 +136,8 @@ impl Printer {
                 ));
             }
         }
-        let wanted = requested(&req).unwrap_or_else(|| vec!["all".to_string()]);
-        let has = |w: &str| wanted.iter().any(|x| x == w);
-        let all = has("all");
-        let descr = all || has("printer-description");
-        let templ = all || has("job-template");
-        let selected = |n: &str| {
-            let is_templ = attributes::is_job_template_attr(n);
-            (descr && !is_templ) || (templ && is_templ) || has(n)
-        };
+        let selection = PrinterAttributeSelection::new(&req);
+        let selected = |n: &str| selection.selects(n);
 
         let profile = self.profile();
         let mut raw = Vec::with_capacity(16 * 1024);
@@ -157,7 +152,7 @@ impl Printer {
             }
         }
         // media-col-database only when named: it is large and most clients never need it.
-        if has("media-col-database") {
+        if selection.names("media-col-database") {
             raw.extend_from_slice(&profile.media_col_database);
         }
         let mut resp = Printer::ok();
@@ -166,7 +161,7 @@ impl Printer {
     }
 
     fn check_target_path(&self, req: &Message) -> Result<(), Status> {
-        let Some(u) = super::op_str(req, "printer-uri") else {
+        let Some(u) = op_str(req, "printer-uri") else {
             return Err(Status::bad_request(
                 "missing printer-uri operation attribute",
             ));
@@ -471,8 +466,7 @@ impl Printer {
                 return Err(s);
             }
         }
-        let message =
-            super::op_str(&req, "message").map(|m| m.chars().take(127).collect::<String>());
+        let message = op_str(&req, "message").map(|m| m.chars().take(127).collect::<String>());
         tracing::info!(
             "identify requested{}",
             message

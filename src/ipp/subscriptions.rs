@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::attributes::{int, kw, name, text, uri};
-use super::status::{self, Status};
-use super::{op_attr, op_bool, op_int, Printer, RequestContext};
+use super::{Printer, RequestContext};
 use crate::codec::ipp::{date_time, tag, Attribute, Group, Message, Value};
+use crate::codec::ipp_attr::{int, kw, name, op_attr, op_bool, op_int, text, uri};
+use crate::codec::ipp_status::{self as status, Status};
 use crate::model::job::JobState;
 
 const MAX_SUBSCRIPTIONS: usize = 1000;
@@ -199,7 +199,7 @@ impl Printer {
             resp.groups.push(Group::new(tag::SUBSCRIPTION));
             if refused {
                 let code = if g.get("notify-recipient-uri").is_some() {
-                    0x040C
+                    status::URI_SCHEME_NOT_SUPPORTED
                 } else {
                     status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED
                 };
@@ -214,7 +214,7 @@ impl Printer {
             }
             let mut subs = self.subscriptions.lock().expect("subscriptions lock");
             if subs.by_id.len() >= MAX_SUBSCRIPTIONS {
-                return Err(Status::new(0x0507, "too many subscriptions"));
+                return Err(Status::new(status::BUSY, "too many subscriptions"));
             }
             subs.next_id += 1;
             let id = subs.next_id;

@@ -1,120 +1,13 @@
-//! Request checks shared by all operations (RFC 8011 §4.1.4, §4.1.8, §5.4.14) and validation of job
-//! template attributes against the printer's capabilities (RFC 8011 §4.2.1.2, §5.2).
+//! Validation of job template attributes and the document format against the queue's
+//! capabilities (RFC 8011 §4.2.1.2, §5.2). The checks every request passes first are the shared
+//! core's ([`crate::codec::ipp_check`]).
 
-use crate::codec::ipp::{tag, Attribute, Message, Value};
+use crate::codec::ipp::{Attribute, Value};
+use crate::codec::ipp_check;
+use crate::codec::ipp_status::Status;
 use crate::model::printer::Capabilities;
 
 use super::attributes::{NUMBER_UP_LAYOUTS, PAGE_DELIVERIES};
-use super::status::{self, Status};
-
-/// Checks every request must pass before its operation runs.
-pub fn check_request(req: &Message) -> Result<(), Status> {
-    if !status::version_supported(req.version) {
-        return Err(Status::new(
-            status::VERSION_NOT_SUPPORTED,
-            format!(
-                "IPP version {}.{} is not supported",
-                req.version.0, req.version.1
-            ),
-        ));
-    }
-    if req.request_id == 0 {
-        return Err(Status::bad_request(
-            "request-id must not be 0 (RFC 8011 §4.1.1)",
-        ));
-    }
-    let Some(first) = req.groups.first() else {
-        return Err(Status::bad_request("missing operation attributes group"));
-    };
-    if first.tag != tag::OPERATION {
-        return Err(Status::bad_request(
-            "the first group must be the operation attributes group",
-        ));
-    }
-    if req
-        .groups
-        .iter()
-        .filter(|g| g.tag == tag::OPERATION)
-        .count()
-        > 1
-    {
-        return Err(Status::bad_request(
-            "more than one operation attributes group",
-        ));
-    }
-    let attrs = &first.attributes;
-    let charset = attrs.first().filter(|a| a.name == "attributes-charset");
-    let lang = attrs
-        .get(1)
-        .filter(|a| a.name == "attributes-natural-language");
-    let (Some(charset), Some(lang)) = (charset, lang) else {
-        return Err(Status::bad_request(
-            "attributes-charset and attributes-natural-language must be the first two operation attributes",
-        ));
-    };
-    match charset.values.as_slice() {
-        [Value::Charset(c)] => {
-            if !c.eq_ignore_ascii_case("utf-8") && !c.eq_ignore_ascii_case("us-ascii") {
-                let mut s = Status::new(
-                    status::CHARSET_NOT_SUPPORTED,
-                    format!("charset '{c}' is not supported"),
-                );
-                s.unsupported.push(charset.clone());
-                return Err(s);
-            }
-        }
-        _ => {
-            return Err(Status::bad_request(
-                "attributes-charset must be one charset value",
-            ))
-        }
-    }
-    if !matches!(lang.values.as_slice(), [Value::NaturalLanguage(_)]) {
-        return Err(Status::bad_request(
-            "attributes-natural-language must be one naturalLanguage value",
-        ));
-    }
-    // Every group tag other than operation may appear once (RFC 8010 §3.1.2).
-    for (i, g) in req.groups.iter().enumerate() {
-        if req.groups[..i].iter().any(|h| h.tag == g.tag) {
-            return Err(Status::bad_request("an attribute group appears twice"));
-        }
-        for a in &g.attributes {
-            if a.values.is_empty() {
-                return Err(Status::bad_request(format!(
-                    "attribute '{}' has no value",
-                    a.name
-                )));
-            }
-        }
-    }
-    let has_target = first.get("printer-uri").is_some() || first.get("job-uri").is_some();
-    if !has_target {
-        return Err(Status::bad_request(
-            "missing printer-uri or job-uri operation attribute",
-        ));
-    }
-    for target in ["printer-uri", "job-uri"] {
-        if let Some(a) = first.get(target) {
-            if !matches!(a.values.as_slice(), [Value::Uri(_)]) {
-                return Err(Status::bad_request(format!(
-                    "{target} must be a single uri value"
-                )));
-            }
-        }
-    }
-    if let Some(a) = first.get("requesting-user-name") {
-        if !matches!(
-            a.values.as_slice(),
-            [Value::Name(_) | Value::NameLang { .. }]
-        ) {
-            return Err(Status::bad_request(
-                "requesting-user-name must be a single name value",
-            ));
-        }
-    }
-    Ok(())
-}
 
 /// The result of checking the job template attributes of a job creation request.
 #[derive(Debug, Default)]
@@ -258,44 +151,9 @@ fn media_col_ok(members: &[Attribute], caps: &Capabilities) -> bool {
     size_ok
 }
 
-/// Validates a document-format value against what the printer accepts.
+/// Checks a document-format operand against the formats the queue accepts.
 pub fn check_format(format: Option<&Value>, caps: &Capabilities) -> Result<String, Status> {
-    match format {
-        None => Ok("application/octet-stream".into()),
-        Some(Value::MimeMediaType(f)) => {
-            let f = f.to_ascii_lowercase();
-            if caps.document_formats.contains(&f) {
-                Ok(f)
-            } else {
-                let mut s = Status::new(
-                    status::DOCUMENT_FORMAT_NOT_SUPPORTED,
-                    format!("document-format '{f}' is not supported"),
-                );
-                s.unsupported
-                    .push(Attribute::new("document-format", Value::MimeMediaType(f)));
-                Err(s)
-            }
-        }
-        Some(_) => Err(Status::bad_request(
-            "document-format must be a mimeMediaType",
-        )),
-    }
-}
-
-/// Validates a compression value (RFC 8011 §4.2.1.1).
-pub fn check_compression(value: Option<&Value>) -> Result<String, Status> {
-    match value {
-        None => Ok("none".into()),
-        Some(Value::Keyword(k)) if k == "none" || k == "gzip" || k == "deflate" => Ok(k.clone()),
-        Some(v) => {
-            let mut s = Status::new(
-                status::COMPRESSION_NOT_SUPPORTED,
-                format!("compression '{v}' is not supported"),
-            );
-            s.unsupported.push(Attribute::new("compression", v.clone()));
-            Err(s)
-        }
-    }
+    ipp_check::check_format(format, |f| caps.document_formats.iter().any(|x| x == f))
 }
 
 /// Sniffs a document format from its first bytes, for application/octet-stream.

@@ -1,5 +1,7 @@
 //! The job state machine (RFC 8011 §5.3.7, PWG 5100.11 for Create-Job/Close-Job): the only code that
 //! decides a job's next state. `JobStatus::apply(event, now)` is pure; the spool persists its result.
+//! The cloud's Infrastructure Printer jobs (PWG 5100.18) use the same states: [`infra_transition`]
+//! computes their next state and reasons, and the cloud's store persists them.
 
 use std::fmt;
 
@@ -307,6 +309,148 @@ impl JobStatus {
     }
 }
 
+// ---- the cloud's INFRA jobs (PWG 5100.18) ------------------------------------------------------
+
+/// job-state-reasons of an Infrastructure Printer's jobs (PWG 5100.18 §5, RFC 8011 §5.3.8):
+/// the one list both the cloud's operations and its store use.
+pub mod infra_reasons {
+    /// Created with Create-Job, documents still to come (PWG 5100.11 §4.2).
+    pub const INCOMING: &str = "job-incoming";
+    /// Complete and waiting for an output device to fetch it (PWG 5100.18 §5.3).
+    pub const FETCHABLE: &str = "job-fetchable";
+    /// Acknowledged by an output device (output-device-assigned is set), not yet reported on.
+    pub const QUEUED: &str = "job-queued";
+    pub const CANCELED_BY_USER: &str = "job-canceled-by-user";
+    /// What a report from the output device means when it gives no reasons of its own.
+    pub const PRINTING: &str = "job-printing";
+    pub const COMPLETED: &str = "job-completed-successfully";
+    pub const ABORTED: &str = "aborted-by-system";
+    pub const CANCELED_AT_DEVICE: &str = "job-canceled-at-device";
+    pub const NONE: &str = "none";
+}
+
+/// Something that happens to a job of the cloud's Infrastructure Printer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InfraEvent {
+    /// Print-Job (with its document) or Create-Job (without).
+    Created { complete: bool },
+    /// Send-Document; `last` ends the documents (Close-Job is a last one without data).
+    DocumentAdded { last: bool },
+    /// Acknowledge-Job: an output device took the job (PWG 5100.18 §6.2), exactly once.
+    Acknowledged,
+    /// Update-Job-Status: the assigned output device's job state (checked by
+    /// [`infra_device_state`]) and, when it gave any, its reasons (PWG 5100.18 §6.10).
+    DeviceReport {
+        state: JobState,
+        reasons: Option<String>,
+    },
+    /// Cancel-Job (or Cancel-My-Jobs) by the owner.
+    Canceled,
+    /// The output device went away (deregistered, or silent too long): fetchable again.
+    Released,
+}
+
+/// A job's state after an [`InfraEvent`], to persist, and the event subscribers get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfraTransition {
+    pub state: JobState,
+    /// job-state-reasons, space-separated as stored.
+    pub reasons: String,
+    /// Whether the output device's job state (output-device-job-state) is this state.
+    pub device_state: bool,
+    /// The notify-subscribed-event (RFC 3995 §5.3.3.4; job-fetchable is PWG 5100.18's).
+    pub notify: Option<&'static str>,
+}
+
+impl InfraTransition {
+    fn new(state: JobState, reasons: impl Into<String>, notify: Option<&'static str>) -> Self {
+        InfraTransition {
+            state,
+            reasons: reasons.into(),
+            device_state: false,
+            notify,
+        }
+    }
+}
+
+/// The states a job of an output device that went away may be in; it becomes fetchable again.
+pub const INFRA_RELEASABLE: [JobState; 3] = [
+    JobState::Pending,
+    JobState::Processing,
+    JobState::ProcessingStopped,
+];
+
+/// What an Infrastructure Printer's job becomes after `event` (PWG 5100.18 §5; pending with
+/// job-incoming, then job-fetchable, job-queued once assigned, then the output device's state).
+/// Pure: the store persists the result with a conditional UPDATE whose condition is the
+/// event's precondition, so two instances cannot both apply it.
+pub fn infra_transition(event: &InfraEvent) -> InfraTransition {
+    use infra_reasons as r;
+    match event {
+        InfraEvent::Created { complete: true } | InfraEvent::DocumentAdded { last: true } => {
+            InfraTransition::new(JobState::Pending, r::FETCHABLE, Some("job-fetchable"))
+        }
+        InfraEvent::Created { complete: false } => {
+            InfraTransition::new(JobState::Pending, r::INCOMING, None)
+        }
+        InfraEvent::DocumentAdded { last: false } => {
+            InfraTransition::new(JobState::Pending, r::INCOMING, None)
+        }
+        InfraEvent::Acknowledged => InfraTransition::new(JobState::Pending, r::QUEUED, None),
+        InfraEvent::Canceled => InfraTransition::new(
+            JobState::Canceled,
+            r::CANCELED_BY_USER,
+            Some("job-completed"),
+        ),
+        InfraEvent::Released => {
+            InfraTransition::new(JobState::Pending, r::FETCHABLE, Some("job-fetchable"))
+        }
+        InfraEvent::DeviceReport { state, reasons } => {
+            let state = *state;
+            let reasons = reasons.clone().unwrap_or_else(|| {
+                match state {
+                    JobState::Completed => r::COMPLETED,
+                    JobState::Processing => r::PRINTING,
+                    JobState::Aborted => r::ABORTED,
+                    JobState::Canceled => r::CANCELED_AT_DEVICE,
+                    _ => r::NONE,
+                }
+                .to_string()
+            });
+            let notify = if state.is_terminal() {
+                "job-completed"
+            } else {
+                "job-state-changed"
+            };
+            InfraTransition {
+                device_state: true,
+                ..InfraTransition::new(state, reasons, Some(notify))
+            }
+        }
+    }
+}
+
+/// The job state an output device reports (output-device-job-state, PWG 5100.18 §6.10), from
+/// the network: any job state but pending-held, which is the Infrastructure Printer's business.
+pub fn infra_device_state(value: i32) -> Result<JobState, InfraReportError> {
+    JobState::from_i32(value)
+        .filter(|s| *s != JobState::PendingHeld)
+        .ok_or(InfraReportError::StateOutOfRange(value))
+}
+
+/// Why an output device's report cannot apply (client-error-bad-request).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InfraReportError {
+    #[error("output-device-job-state {0} is out of range")]
+    StateOutOfRange(i32),
+}
+
+/// Whether a job of an Infrastructure Printer may be fetched by any output device: complete,
+/// pending and not yet assigned (PWG 5100.18 §5.3, which-jobs=fetchable).
+pub fn infra_fetchable(state: JobState, complete: bool, assigned: bool) -> bool {
+    state == JobState::Pending && complete && !assigned
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,5 +543,67 @@ mod tests {
         assert_eq!(s.impressions_completed, 0);
         assert_eq!(s.restarts, 1);
         assert!(s.is_printable());
+    }
+
+    #[test]
+    fn infra_jobs_go_from_incoming_to_fetchable_to_the_device_state() {
+        let t = infra_transition(&InfraEvent::Created { complete: false });
+        assert_eq!(
+            (t.state, t.reasons.as_str(), t.notify),
+            (JobState::Pending, "job-incoming", None)
+        );
+        let t = infra_transition(&InfraEvent::DocumentAdded { last: true });
+        assert_eq!(
+            (t.reasons.as_str(), t.notify),
+            ("job-fetchable", Some("job-fetchable"))
+        );
+        let t = infra_transition(&InfraEvent::Acknowledged);
+        assert_eq!(t.reasons, "job-queued");
+        let t = infra_transition(&InfraEvent::DeviceReport {
+            state: JobState::Processing,
+            reasons: None,
+        });
+        assert_eq!(
+            (t.state, t.reasons.as_str(), t.notify, t.device_state),
+            (
+                JobState::Processing,
+                "job-printing",
+                Some("job-state-changed"),
+                true
+            )
+        );
+        let t = infra_transition(&InfraEvent::DeviceReport {
+            state: JobState::Completed,
+            reasons: Some("job-completed-with-warnings".into()),
+        });
+        assert_eq!(
+            (t.state, t.reasons.as_str(), t.notify),
+            (
+                JobState::Completed,
+                "job-completed-with-warnings",
+                Some("job-completed")
+            )
+        );
+        for bad in [4, 2, 10, -1] {
+            assert_eq!(
+                infra_device_state(bad),
+                Err(InfraReportError::StateOutOfRange(bad))
+            );
+        }
+        assert_eq!(infra_device_state(6), Ok(JobState::ProcessingStopped));
+        let t = infra_transition(&InfraEvent::Canceled);
+        assert_eq!(
+            (t.state, t.notify),
+            (JobState::Canceled, Some("job-completed"))
+        );
+        let t = infra_transition(&InfraEvent::Released);
+        assert_eq!(
+            (t.state, t.reasons.as_str()),
+            (JobState::Pending, "job-fetchable")
+        );
+        assert!(infra_fetchable(JobState::Pending, true, false));
+        assert!(!infra_fetchable(JobState::Pending, true, true));
+        assert!(!infra_fetchable(JobState::Pending, false, false));
+        assert!(!infra_fetchable(JobState::Processing, true, false));
     }
 }

@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::codec::ipp::{self, FrameError, Scanner};
-use crate::ipp::status::{self, Status};
+use crate::codec::ipp_status::{self as status, Status};
 use crate::ipp::{DocumentBody, Printer, RequestContext};
 
 #[derive(Debug, thiserror::Error)]

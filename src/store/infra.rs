@@ -8,17 +8,28 @@ use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreError};
 
-/// IPP job-state values (RFC 8011 §5.3.7).
-pub mod job_state {
-    pub const PENDING: i64 = 3;
-    pub const PENDING_HELD: i64 = 4;
-    pub const PROCESSING: i64 = 5;
-    pub const PROCESSING_STOPPED: i64 = 6;
-    pub const CANCELED: i64 = 7;
-    pub const ABORTED: i64 = 8;
-    pub const COMPLETED: i64 = 9;
+use crate::model::job::{
+    infra_device_state, infra_transition, InfraEvent, InfraTransition, JobState, INFRA_RELEASABLE,
+};
+
+/// The transition `event` makes, from [`crate::model::job`] (the one place that decides a job's
+/// state).
+fn transition(event: InfraEvent) -> InfraTransition {
+    infra_transition(&event)
 }
-use job_state::*;
+
+/// SQL for "the job is in a state an output device's departure releases" (model::job).
+fn releasable_sql() -> String {
+    let states: Vec<String> = INFRA_RELEASABLE
+        .iter()
+        .map(|s| (*s as i64).to_string())
+        .collect();
+    format!("state IN ({})", states.join(", "))
+}
+
+/// job-state values below this are not terminal (RFC 8011 §5.3.7: canceled, aborted and
+/// completed are 7, 8 and 9).
+const FIRST_TERMINAL: i64 = JobState::Canceled as i64;
 
 /// A document about to be stored with its job; the blob is already in the blob store.
 #[derive(Debug, Clone)]
@@ -67,7 +78,14 @@ pub struct JobRow {
 
 impl JobRow {
     pub fn is_terminal(&self) -> bool {
-        self.state >= CANCELED
+        self.state >= FIRST_TERMINAL
+    }
+
+    /// Whether any output device may fetch the job now (model::job::infra_fetchable).
+    pub fn is_fetchable(&self) -> bool {
+        JobState::from_i32(self.state as i32).is_some_and(|s| {
+            crate::model::job::infra_fetchable(s, self.complete, self.assigned_device.is_some())
+        })
     }
 
     pub fn reasons(&self) -> Vec<&str> {
@@ -144,6 +162,8 @@ pub struct OutputDeviceRow {
 pub struct SubscriptionRow {
     pub id: i64,
     pub owner: String,
+    /// The job of a job subscription; `None` for a printer subscription.
+    pub job_id: Option<i64>,
     pub events: String,
     pub first_seq: i64,
     pub lease_seconds: i64,
@@ -193,6 +213,7 @@ pub enum Acknowledged {
     NotFound,
 }
 
+/// SQL for model::job::infra_fetchable: pending (3), complete and not assigned.
 const FETCHABLE: &str = "j.state = 3 AND j.complete = 1 AND j.assigned_device IS NULL";
 
 /// Takes the next event number of the printer (locks its row until the transaction ends, so
@@ -225,6 +246,29 @@ async fn post_event(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Posts the event a transition notifies subscribers of, if any.
+async fn post_transition(
+    conn: &mut AnyConnection,
+    printer_id: &str,
+    job_id: i64,
+    t: &InfraTransition,
+    now: i64,
+) -> Result<(), StoreError> {
+    match t.notify {
+        Some(event) => {
+            post_event(
+                conn,
+                printer_id,
+                event,
+                Some((job_id, t.state as i64, &t.reasons)),
+                now,
+            )
+            .await
+        }
+        None => Ok(()),
+    }
 }
 
 async fn insert_document(
@@ -350,26 +394,23 @@ impl Store {
         if r.rows_affected() == 0 {
             return Ok(false);
         }
-        let released: Vec<i64> = sqlx::query_scalar(
+        let t = transition(InfraEvent::Released);
+        let released: Vec<i64> = sqlx::query_scalar(&format!(
             "UPDATE infra_jobs SET assigned_device = NULL, device_job_state = NULL, \
-               device_contact_at = NULL, state = 3, reasons = 'job-fetchable' \
-             WHERE printer_id = $1 AND assigned_device = $2 AND state IN (3, 5, 6) \
+               device_contact_at = NULL, state = $1, reasons = $2 \
+             WHERE printer_id = $3 AND assigned_device = $4 AND {} \
              RETURNING job_id",
-        )
+            releasable_sql()
+        ))
+        .bind(t.state as i64)
+        .bind(&t.reasons)
         .bind(printer_id)
         .bind(uuid)
         .fetch_all(&mut *tx)
         .await?;
         for job_id in released {
             reset_documents(&mut tx, printer_id, job_id).await?;
-            post_event(
-                &mut tx,
-                printer_id,
-                "job-fetchable",
-                Some((job_id, PENDING, "job-fetchable")),
-                now,
-            )
-            .await?;
+            post_transition(&mut tx, printer_id, job_id, &t, now).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -388,14 +429,18 @@ impl Store {
         .bind(&j.printer_id)
         .fetch_one(&mut *tx)
         .await?;
-        let (reasons, complete, size) = match &j.document {
-            Some(d) => ("job-fetchable", 1i64, d.size),
-            None => ("job-incoming", 0, 0),
+        let t = transition(InfraEvent::Created {
+            complete: j.document.is_some(),
+        });
+        let reasons = t.reasons.as_str();
+        let (complete, size) = match &j.document {
+            Some(d) => (1i64, d.size),
+            None => (0, 0),
         };
         sqlx::query(
             "INSERT INTO infra_jobs (printer_id, job_id, uuid, owner, name, state, reasons, \
                message, attributes, complete, k_octets, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 3, $6, '', $7, $8, $9, $10)",
+             VALUES ($1, $2, $3, $4, $5, $11, $6, '', $7, $8, $9, $10)",
         )
         .bind(&j.printer_id)
         .bind(job_id)
@@ -407,26 +452,20 @@ impl Store {
         .bind(complete)
         .bind(k_octets(size))
         .bind(now)
+        .bind(t.state as i64)
         .execute(&mut *tx)
         .await?;
         post_event(
             &mut tx,
             &j.printer_id,
             "job-created",
-            Some((job_id, PENDING, reasons)),
+            Some((job_id, t.state as i64, reasons)),
             now,
         )
         .await?;
         if let Some(d) = &j.document {
             insert_document(&mut tx, &j.printer_id, job_id, d, now).await?;
-            post_event(
-                &mut tx,
-                &j.printer_id,
-                "job-fetchable",
-                Some((job_id, PENDING, reasons)),
-                now,
-            )
-            .await?;
+            post_transition(&mut tx, &j.printer_id, job_id, &t, now).await?;
         }
         tx.commit().await?;
         Ok(job_id)
@@ -444,18 +483,15 @@ impl Store {
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let reasons = if last {
-            "job-fetchable"
-        } else {
-            "job-incoming"
-        };
+        let t = transition(InfraEvent::DocumentAdded { last });
         let size = doc.map_or(0, |d| d.size);
+        // Only a job still taking documents (pending, not complete) takes one.
         let r = sqlx::query(
             "UPDATE infra_jobs SET complete = $1, reasons = $2, k_octets = k_octets + $3 \
              WHERE printer_id = $4 AND job_id = $5 AND complete = 0 AND state = 3",
         )
         .bind(i64::from(last))
-        .bind(reasons)
+        .bind(&t.reasons)
         .bind(k_octets(size))
         .bind(printer_id)
         .bind(job_id)
@@ -468,16 +504,7 @@ impl Store {
             Some(d) => insert_document(&mut tx, printer_id, job_id, d, now).await?,
             None => 0,
         };
-        if last {
-            post_event(
-                &mut tx,
-                printer_id,
-                "job-fetchable",
-                Some((job_id, PENDING, reasons)),
-                now,
-            )
-            .await?;
-        }
+        post_transition(&mut tx, printer_id, job_id, &t, now).await?;
         tx.commit().await?;
         Ok(Some(number))
     }
@@ -558,9 +585,10 @@ impl Store {
         device_uuid: &str,
         now: i64,
     ) -> Result<Acknowledged, StoreError> {
+        let t = transition(InfraEvent::Acknowledged);
+        // The condition is FETCHABLE: of several Proxies, exactly one UPDATE matches.
         let r = sqlx::query(
-            "UPDATE infra_jobs SET assigned_device = $1, device_contact_at = $2, \
-               reasons = 'job-queued' \
+            "UPDATE infra_jobs SET assigned_device = $1, device_contact_at = $2, reasons = $5 \
              WHERE printer_id = $3 AND job_id = $4 AND state = 3 AND complete = 1 \
                AND assigned_device IS NULL",
         )
@@ -568,6 +596,7 @@ impl Store {
         .bind(now)
         .bind(printer_id)
         .bind(job_id)
+        .bind(&t.reasons)
         .execute(self.pool())
         .await?;
         if r.rows_affected() == 1 {
@@ -583,7 +612,8 @@ impl Store {
     }
 
     /// Update-Job-Status from the assigned output device: the job follows the output device's
-    /// job state. `None` when the job is not assigned to it or is already finished.
+    /// job state, as model::job decides. `None` when the job is not assigned to it, is already
+    /// finished, or the state is not one an output device may report.
     pub async fn update_job_status(
         &self,
         printer_id: &str,
@@ -592,8 +622,15 @@ impl Store {
         u: &JobUpdate,
         now: i64,
     ) -> Result<Option<JobRow>, StoreError> {
+        let Ok(state) = infra_device_state(i32::try_from(u.state).unwrap_or(0)) else {
+            return Ok(None);
+        };
+        let t = transition(InfraEvent::DeviceReport {
+            state,
+            reasons: Some(u.reasons.clone()),
+        });
         let mut tx = self.pool().begin().await?;
-        let terminal = u.state >= CANCELED;
+        let terminal = t.state.is_terminal();
         let r = sqlx::query(
             "UPDATE infra_jobs SET state = $1, reasons = $2, device_job_state = $1, \
                device_contact_at = $3, message = COALESCE($4, message), \
@@ -603,8 +640,8 @@ impl Store {
                completed_at = CASE WHEN $6 = 1 THEN $3 ELSE completed_at END \
              WHERE printer_id = $7 AND job_id = $8 AND assigned_device = $9 AND state < 7",
         )
-        .bind(u.state)
-        .bind(&u.reasons)
+        .bind(t.state as i64)
+        .bind(&t.reasons)
         .bind(now)
         .bind(u.message.as_deref())
         .bind(u.impressions_completed)
@@ -617,19 +654,7 @@ impl Store {
         if r.rows_affected() == 0 {
             return Ok(None);
         }
-        let event = if terminal {
-            "job-completed"
-        } else {
-            "job-state-changed"
-        };
-        post_event(
-            &mut tx,
-            printer_id,
-            event,
-            Some((job_id, u.state, &u.reasons)),
-            now,
-        )
-        .await?;
+        post_transition(&mut tx, printer_id, job_id, &t, now).await?;
         tx.commit().await?;
         self.job(printer_id, job_id).await
     }
@@ -641,27 +666,23 @@ impl Store {
         job_id: i64,
         now: i64,
     ) -> Result<Option<()>, StoreError> {
+        let t = transition(InfraEvent::Canceled);
         let mut tx = self.pool().begin().await?;
         let r = sqlx::query(
-            "UPDATE infra_jobs SET state = 7, reasons = 'job-canceled-by-user', \
+            "UPDATE infra_jobs SET state = $4, reasons = $5, \
                completed_at = $1 WHERE printer_id = $2 AND job_id = $3 AND state < 7",
         )
         .bind(now)
         .bind(printer_id)
         .bind(job_id)
+        .bind(t.state as i64)
+        .bind(&t.reasons)
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() == 0 {
             return Ok(None);
         }
-        post_event(
-            &mut tx,
-            printer_id,
-            "job-completed",
-            Some((job_id, CANCELED, "job-canceled-by-user")),
-            now,
-        )
-        .await?;
+        post_transition(&mut tx, printer_id, job_id, &t, now).await?;
         tx.commit().await?;
         Ok(Some(()))
     }
@@ -700,15 +721,19 @@ impl Store {
     /// again (one UPDATE: another instance running the same sweep finds nothing left to do).
     /// Returns how many were released.
     pub async fn release_silent_jobs(&self, cutoff: i64, now: i64) -> Result<usize, StoreError> {
+        let t = transition(InfraEvent::Released);
         let mut tx = self.pool().begin().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE infra_jobs SET assigned_device = NULL, device_job_state = NULL, \
-               device_contact_at = NULL, state = 3, reasons = 'job-fetchable' \
-             WHERE assigned_device IS NOT NULL AND state IN (3, 5, 6) \
+               device_contact_at = NULL, state = $2, reasons = $3 \
+             WHERE assigned_device IS NOT NULL AND {} \
                AND device_contact_at < $1 \
              RETURNING printer_id, job_id",
-        )
+            releasable_sql()
+        ))
         .bind(cutoff)
+        .bind(t.state as i64)
+        .bind(&t.reasons)
         .fetch_all(&mut *tx)
         .await?;
         let mut released = Vec::new();
@@ -720,14 +745,7 @@ impl Store {
         }
         for (printer_id, job_id) in &released {
             reset_documents(&mut tx, printer_id, *job_id).await?;
-            post_event(
-                &mut tx,
-                printer_id,
-                "job-fetchable",
-                Some((*job_id, PENDING, "job-fetchable")),
-                now,
-            )
-            .await?;
+            post_transition(&mut tx, printer_id, *job_id, &t, now).await?;
         }
         tx.commit().await?;
         Ok(released.len())
@@ -805,6 +823,20 @@ impl Store {
         lease_seconds: i64,
         now: i64,
     ) -> Result<i64, StoreError> {
+        self.create_job_subscription(printer_id, owner, None, events, lease_seconds, now)
+            .await
+    }
+
+    /// Creates a subscription to the events of `job_id` (a printer subscription when `None`).
+    pub async fn create_job_subscription(
+        &self,
+        printer_id: &str,
+        owner: &str,
+        job_id: Option<i64>,
+        events: &str,
+        lease_seconds: i64,
+        now: i64,
+    ) -> Result<i64, StoreError> {
         let mut tx = self.pool().begin().await?;
         let row = sqlx::query(
             "UPDATE printers SET next_subscription_id = next_subscription_id + 1 WHERE id = $1 \
@@ -815,14 +847,11 @@ impl Store {
         .await?;
         let id: i64 = row.try_get("id")?;
         let first_seq: i64 = row.try_get("next_event_seq")?;
-        let expires_at = if lease_seconds == 0 {
-            i64::MAX / 2
-        } else {
-            now + lease_seconds
-        };
+        let expires_at = lease_expiry(lease_seconds, now);
         sqlx::query(
             "INSERT INTO infra_subscriptions (printer_id, id, owner, events, first_seq, \
-               lease_seconds, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               lease_seconds, expires_at, created_at, job_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(printer_id)
         .bind(id)
@@ -832,6 +861,7 @@ impl Store {
         .bind(lease_seconds)
         .bind(expires_at)
         .bind(now)
+        .bind(job_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -862,25 +892,76 @@ impl Store {
         id: i64,
         now: i64,
     ) -> Result<Option<SubscriptionRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, owner, events, first_seq, lease_seconds, expires_at, created_at \
-             FROM infra_subscriptions WHERE printer_id = $1 AND id = $2 AND expires_at > $3",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM infra_subscriptions \
+             WHERE printer_id = $1 AND id = $2 AND expires_at > $3"
+        ))
         .bind(printer_id)
         .bind(id)
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(SubscriptionRow {
-            id: r.try_get("id")?,
-            owner: r.try_get("owner")?,
-            events: r.try_get("events")?,
-            first_seq: r.try_get("first_seq")?,
-            lease_seconds: r.try_get("lease_seconds")?,
-            expires_at: r.try_get("expires_at")?,
-            created_at: r.try_get("created_at")?,
-        }))
+        row.as_ref().map(subscription_row).transpose()
+    }
+
+    /// Live subscriptions of the printer, oldest first (Get-Subscriptions, RFC 3995 §11.2.4):
+    /// those of `job_id` only when given, else the printer subscriptions; of `owner` only when
+    /// given.
+    pub async fn subscriptions(
+        &self,
+        printer_id: &str,
+        job_id: Option<i64>,
+        owner: Option<&str>,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<SubscriptionRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM infra_subscriptions \
+             WHERE printer_id = $1 AND expires_at > $2 \
+               AND (($3 = 0 AND job_id IS NULL) OR job_id = $3) \
+               AND ($4 = '' OR owner = $4) ORDER BY id LIMIT $5"
+        ))
+        .bind(printer_id)
+        .bind(now)
+        .bind(job_id.unwrap_or(0))
+        .bind(owner.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(subscription_row).collect()
+    }
+
+    /// Renew-Subscription: a new lease from now (0: no expiry). `false` when the subscription
+    /// is gone.
+    pub async fn renew_subscription(
+        &self,
+        printer_id: &str,
+        id: i64,
+        lease_seconds: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE infra_subscriptions SET lease_seconds = $1, expires_at = $2 \
+             WHERE printer_id = $3 AND id = $4 AND expires_at > $5",
+        )
+        .bind(lease_seconds)
+        .bind(lease_expiry(lease_seconds, now))
+        .bind(printer_id)
+        .bind(id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Cancel-Subscription. `false` when it was already gone.
+    pub async fn cancel_subscription(&self, printer_id: &str, id: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM infra_subscriptions WHERE printer_id = $1 AND id = $2")
+            .bind(printer_id)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// Events of the printer numbered `from` or later, oldest first.
@@ -938,8 +1019,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes events older than `event_cutoff`, expired subscriptions, and jobs finished before
-    /// `job_cutoff` whose documents are gone from the blob store. Idempotent.
+    /// Deletes events older than `event_cutoff`, expired subscriptions, jobs finished before
+    /// `job_cutoff` whose documents are gone from the blob store, and the subscriptions of jobs
+    /// that are gone. Idempotent.
     pub async fn purge_infra(
         &self,
         event_cutoff: i64,
@@ -962,8 +1044,42 @@ impl Store {
             .bind(now)
             .execute(self.pool())
             .await?;
+        // A job subscription ends with its job (RFC 3995 §5.3.3.3): once the job is purged.
+        sqlx::query(
+            "DELETE FROM infra_subscriptions WHERE job_id IS NOT NULL AND NOT EXISTS ( \
+               SELECT 1 FROM infra_jobs j WHERE j.printer_id = infra_subscriptions.printer_id \
+                 AND j.job_id = infra_subscriptions.job_id)",
+        )
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
+}
+
+/// When a lease of `lease_seconds` taken at `now` ends; a lease of 0 never ends (RFC 3995
+/// §5.3.3.3).
+fn lease_expiry(lease_seconds: i64, now: i64) -> i64 {
+    if lease_seconds == 0 {
+        i64::MAX / 2
+    } else {
+        now + lease_seconds
+    }
+}
+
+const SUBSCRIPTION_COLUMNS: &str =
+    "id, owner, job_id, events, first_seq, lease_seconds, expires_at, created_at";
+
+fn subscription_row(r: &AnyRow) -> Result<SubscriptionRow, StoreError> {
+    Ok(SubscriptionRow {
+        id: r.try_get("id")?,
+        owner: r.try_get("owner")?,
+        job_id: r.try_get("job_id")?,
+        events: r.try_get("events")?,
+        first_seq: r.try_get("first_seq")?,
+        lease_seconds: r.try_get("lease_seconds")?,
+        expires_at: r.try_get("expires_at")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 /// The documents of a job that is fetchable again are fetchable again too.
