@@ -294,3 +294,63 @@ fn captured_fixtures_pass_the_framing_checks() {
         }
     }
 }
+
+/// The render seeds mean what their names say, so the corpus keeps reaching every format's success
+/// path and the refusals it was written for.
+#[test]
+fn render_seeds_render_or_fail_as_named() {
+    use printbridge::convert::pipeline::{fuzzing, render_job, DocumentInput};
+    let corpus = dir("fuzz/corpus/render");
+    let render = |name: &str| {
+        let bytes = fs::read(corpus.join(name)).unwrap_or_else(|e| panic!("seed {name}: {e}"));
+        let (format, compression) = fuzzing::declared(bytes[0]);
+        let input = DocumentInput {
+            format: format.into(),
+            compression: compression.into(),
+            reader: Box::new(&bytes[1..]),
+        };
+        render_job(
+            [input],
+            &Default::default(),
+            &fuzzing::small_limits(),
+            Vec::new(),
+        )
+    };
+    for valid in [
+        "pdf",
+        "pdf-flate-content",
+        "pdf-two-pages",
+        "pdf-gzip",
+        "pdf-as-octet-stream-deflate",
+        "pwg-gray",
+        "pwg-srgb-gzip",
+        "urf",
+        "urf-as-octet-stream",
+        "jpeg",
+        "png-rgb",
+        "png-gray-as-octet-stream",
+        "png-rgba-deflate",
+    ] {
+        if let Err(e) = render(valid) {
+            panic!("seed {valid} should render: {e}");
+        }
+    }
+    for (invalid, says) in [
+        ("pdf-declared-as-pwg", "a PDF document"),
+        ("zeros-declared-as-pdf-gzip", "only zero bytes"),
+        ("text-declared-as-pdf", "plain text"),
+        ("bad-gzip", "not valid gzip data"),
+    ] {
+        let e = render(invalid).expect_err(invalid);
+        assert_eq!(
+            e.job_state_reason(),
+            "document-format-error",
+            "{invalid}: {e}"
+        );
+        assert!(
+            e.user_message().contains(says),
+            "{invalid}: {}",
+            e.user_message()
+        );
+    }
+}
