@@ -549,7 +549,7 @@ impl std::fmt::Display for PageLimit {
 }
 
 /// Width, height and decoded page bytes within limits. Width and height are checked first and the
-/// product with checked arithmetic: a header is untrusted, and `line_bytes(u32::MAX, 240) *
+/// product saturates: a header is untrusted, and `line_bytes(u32::MAX, 240) *
 /// u32::MAX` does not fit in a u64 (found by fuzzing, issue 11 item 8).
 pub(crate) fn check_size(
     width: u32,
@@ -570,9 +570,7 @@ pub(crate) fn check_size(
             max: limits.max_height,
         }));
     }
-    let bytes = line_bytes(width, bits_per_pixel)
-        .checked_mul(u64::from(height))
-        .unwrap_or(u64::MAX);
+    let bytes = line_bytes(width, bits_per_pixel).saturating_mul(u64::from(height));
     if bytes > limits.max_page_bytes {
         return Err(SizeError::TooLarge(PageLimit::Bytes {
             bytes,

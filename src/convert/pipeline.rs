@@ -170,7 +170,7 @@ pub fn human_bytes(limit: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (size, unit) in UNITS {
         if limit >= size {
-            return if limit % size == 0 {
+            return if limit.is_multiple_of(size) {
                 format!("{} {unit}", limit / size)
             } else {
                 format!("{:.1} {unit}", limit as f64 / size as f64)
