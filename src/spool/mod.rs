@@ -739,7 +739,16 @@ impl Spool {
         Ok(())
     }
 
+    /// Closes the database. A clean close is no crash: the counts of unfinished attempts are
+    /// forgotten first, so stopping printbridge while a job prints (SIGTERM) never adds up to
+    /// `max_processing_crashes`.
     pub async fn close(&self) {
+        if let Err(e) = sqlx::query("DELETE FROM processing_attempts")
+            .execute(&self.db)
+            .await
+        {
+            tracing::warn!("cannot clear the processing attempts at close: {e}");
+        }
         self.db.close().await;
     }
 
@@ -1085,14 +1094,15 @@ mod tests {
             assert_eq!(spool.begin_attempt(fine).await.unwrap(), Attempt::Proceed);
             spool.end_attempt(fine).await.unwrap();
             assert_eq!(spool.begin_attempt(poison).await.unwrap(), Attempt::Proceed);
-            spool.close().await;
+            // A crash: no close.
+            drop(spool);
         }
         let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
             .await
             .unwrap();
         spool.set_max_processing_crashes(2);
         assert_eq!(spool.begin_attempt(poison).await.unwrap(), Attempt::Proceed);
-        spool.close().await;
+        drop(spool);
         let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
             .await
             .unwrap();
@@ -1103,6 +1113,14 @@ mod tests {
         );
         // Answered once: the count is gone, so a Restart-Job of the aborted job starts afresh.
         assert_eq!(spool.begin_attempt(poison).await.unwrap(), Attempt::Proceed);
+        assert_eq!(spool.begin_attempt(fine).await.unwrap(), Attempt::Proceed);
+        assert_eq!(spool.begin_attempt(fine).await.unwrap(), Attempt::Proceed);
+        // A clean close (SIGTERM) is no crash: the two unfinished attempts are forgotten.
+        spool.close().await;
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
+        spool.set_max_processing_crashes(1);
         assert_eq!(spool.begin_attempt(fine).await.unwrap(), Attempt::Proceed);
     }
 }
