@@ -244,10 +244,16 @@ fn compress_zeros(prefix: &[u8], zeros: u64, wrapper: &str, out: &Path) {
     assert!(status.success(), "generating {}", out.display());
 }
 
-/// A one-page PDF whose content stream (FlateDecode, made by Python's zlib) inflates to `size`
-/// bytes of spaces, with a correct cross-reference table.
-fn pdf_with_inflating_stream(size: u64, out: &Path) {
+/// A one-page PDF with a stream (FlateDecode, made by Python's zlib) that inflates to `size` bytes
+/// of spaces, with a correct cross-reference table: the page's content stream, or (`object_stream`)
+/// an object stream, which PDF readers decode while they load the file.
+fn pdf_with_inflating_stream(size: u64, object_stream: bool, out: &Path) {
     let python = common::require_program("python3", "python3");
+    let (contents, kind) = if object_stream {
+        ("", "/Type /ObjStm /N 1 /First 4 ")
+    } else {
+        ("/Contents 4 0 R ", "")
+    };
     let script = format!(
         "import sys, zlib\n\
          c = zlib.compressobj(9)\n\
@@ -262,8 +268,8 @@ fn pdf_with_inflating_stream(size: u64, out: &Path) {
          stream = b''.join(parts)\n\
          objs = [b'<< /Type /Catalog /Pages 2 0 R >>',\n\
          \x20       b'<< /Type /Pages /Kids [3 0 R] /Count 1 >>',\n\
-         \x20       b'<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>',\n\
-         \x20       b'<< /Length %d /Filter /FlateDecode >>\\nstream\\n' % len(stream) + stream + b'\\nendstream']\n\
+         \x20       b'<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] {contents}>>',\n\
+         \x20       b'<< /Length %d /Filter /FlateDecode {kind}>>\\nstream\\n' % len(stream) + stream + b'\\nendstream']\n\
          out = b'%PDF-1.4\\n'\n\
          offs = []\n\
          for i, o in enumerate(objs, 1):\n\
@@ -300,8 +306,16 @@ fn decompression_bombs_abort_with_reasons_in_bounded_memory() {
     let pdf_gz = files.join("pdf-2g.gz");
     compress_zeros(b"%PDF-1.4\n", 2 << 30, "gzip", &pdf_gz);
     let stream_bomb = files.join("stream-1g.pdf");
-    pdf_with_inflating_stream(1 << 30, &stream_bomb);
-    for f in [&zeros_gz, &zeros_zlib, &pdf_gz, &stream_bomb] {
+    pdf_with_inflating_stream(1 << 30, false, &stream_bomb);
+    let object_stream_bomb = files.join("object-stream-1g.pdf");
+    pdf_with_inflating_stream(1 << 30, true, &object_stream_bomb);
+    for f in [
+        &zeros_gz,
+        &zeros_zlib,
+        &pdf_gz,
+        &stream_bomb,
+        &object_stream_bomb,
+    ] {
         let len = std::fs::metadata(f).unwrap().len();
         assert!(len < 4 << 20, "{} is {len} bytes", f.display());
     }
@@ -334,6 +348,19 @@ fn decompression_bombs_abort_with_reasons_in_bounded_memory() {
         job,
         "document-unprintable-error",
         &["page 1", "64 MiB once decompressed"],
+    );
+    let job = print(
+        &app,
+        &object_stream_bomb,
+        "object-stream-1g",
+        "application/pdf",
+        "none",
+    );
+    assert_aborted(
+        &app,
+        job,
+        "document-unprintable-error",
+        &["object streams", "64 MiB once decompressed"],
     );
     // A PDF declared as PWG raster is named for what it is.
     let pdf = files.join("real.pdf");

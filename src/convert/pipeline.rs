@@ -257,10 +257,16 @@ pub fn check_document_size(
     }
 }
 
+/// Largest object or cross-reference stream, decompressed. lopdf decodes these while it loads a
+/// document; they hold its structure (dictionaries, offsets), never page content or images, so
+/// real ones are far smaller, and a bomb hidden in one costs at most this much memory.
+const MAX_STRUCTURE_STREAM_BYTES: usize = 64 << 20;
+
 /// Loads a PDF, refusing encrypted ones that need a password.
 fn load_pdf(doc: usize, data: &[u8], limits: &ConvertLimits) -> Result<Document, RenderError> {
+    let whole = limits.max_document_bytes.min(usize::MAX as u64) as usize;
     let options = LoadOptions {
-        max_decompressed_size: Some(limits.max_document_bytes.min(usize::MAX as u64) as usize),
+        max_decompressed_size: Some(whole.min(MAX_STRUCTURE_STREAM_BYTES)),
         ..LoadOptions::default()
     };
     let loaded = Document::load_mem_with_options(data, options).map_err(|e| match e {
@@ -268,9 +274,12 @@ fn load_pdf(doc: usize, data: &[u8], limits: &ConvertLimits) -> Result<Document,
             RenderError::Encrypted { doc }
         }
         lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { limit }) => {
-            RenderError::TooLarge {
+            RenderError::Unprintable {
                 doc,
-                limit: limit as u64,
+                cause: format!(
+                    "one of its object streams is more than {} once decompressed, the limit",
+                    human_bytes(limit as u64)
+                ),
             }
         }
         lopdf::Error::Decompress(_) => RenderError::Damaged {
