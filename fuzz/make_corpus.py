@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the `ipp_framing` fuzz target: small valid and invalid IPP requests.
+"""Writes the handmade seed corpora of the fuzz targets and the regression inputs they found.
 
     python3 fuzz/make_corpus.py          (from the repository root or from fuzz/)
 
-Handmade seeds go to fuzz/corpus/ipp_framing/NAME (overwritten); requests captured from real clients
-in fixtures/ipp/*.ipp are copied in too (attribute section plus at most 64 bytes of document).
-libFuzzer adds files named by their SHA-1 next to them while it runs; this script never removes those.
+- ipp_framing: small valid and invalid IPP requests, and the requests captured from real clients in
+  fixtures/ipp/*.ipp (attribute section plus at most 64 bytes of document);
+- pwg_decoder, urf_decoder: small valid rasters and hostile headers;
+- render: documents of every format behind a selector byte (declared format and compression, see
+  `convert::pipeline::fuzzing::declared`);
+- pdf_raster: small PDFs;
+- dnssd_txt: printer facts as 0xFF-separated fields (see `codec::dnssd_txt::fuzzing::check_txt`).
+
+Seeds go to fuzz/corpus/TARGET/NAME (overwritten). libFuzzer adds files named by their SHA-1 next to
+them while it runs; this script never removes those. Crashes are in fuzz/regressions/TARGET/ and are
+kept forever; the ones written here are rebuilt byte for byte.
 """
 import os
 import struct
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "fuzz", "corpus", "ipp_framing")
@@ -165,7 +174,214 @@ def attribute_section_end(data):
     return len(data)
 
 
+# ---------------------------------------------------------------------------------------------
+# Rasters (PWG 5102.4 and Apple raster), PDFs, images.
+
+def pwg_header(width, height, color_space=18, bits_per_color=8, colors=1, dpi=72, bpl=None):
+    h = bytearray(1796)
+    h[0:9] = b"PwgRaster"
+    def put(off, v):
+        h[off:off + 4] = struct.pack(">I", v & 0xFFFFFFFF)
+    put(276, dpi)
+    put(280, dpi)
+    put(352, width * 72 // max(dpi, 1))
+    put(356, height * 72 // max(dpi, 1))
+    put(372, width)
+    put(376, height)
+    put(384, bits_per_color)
+    put(388, bits_per_color * colors)
+    put(392, bpl if bpl is not None else (width * bits_per_color * colors + 7) // 8)
+    put(400, color_space)
+    put(420, colors)
+    return bytes(h)
+
+
+def urf_page_header(width, height, bpp=8, color_space=0, dpi=72):
+    return (bytes([bpp, color_space, 1, 4, 0, 0, 0, 0]) + struct.pack(">IIII", 0, width, height, dpi)
+            + bytes(8))
+
+
+def urf_file(pages, page_count=None):
+    count = len(pages) if page_count is None else page_count
+    return b"UNIRAST\0" + struct.pack(">I", count) + b"".join(pages)
+
+
+# Rows of a 4 x 2 gray page: row 0 repeated twice ("\x01"), a run of 4 pixels of 0x80.
+GRAY_4X2_ROWS = b"\x01\x03\x80"
+# A 3 x 2 sRGB page: line 0 literal pixels, line 1 a white fill.
+RGB_3X2_ROWS = b"\x00\xfe\xff\x00\x00\x00\xff\x00\x00\x00\xff" + b"\x00\x80"
+
+PWG_GRAY = b"RaS2" + pwg_header(4, 2) + GRAY_4X2_ROWS
+PWG_RGB = b"RaS2" + pwg_header(3, 2, color_space=19, colors=3) + RGB_3X2_ROWS
+PWG_BLACK1 = b"RaS2" + pwg_header(16, 1, color_space=3, bits_per_color=1) + b"\x00\x01\xaa"
+URF_GRAY = urf_file([urf_page_header(4, 2) + GRAY_4X2_ROWS])
+URF_RGB = urf_file([urf_page_header(3, 2, bpp=24, color_space=1) + RGB_3X2_ROWS,
+                    urf_page_header(4, 2) + GRAY_4X2_ROWS])
+
+# Issue 11 item 8: width and height near 2^32 made `line_bytes(width, bpp) * height` overflow in
+# codec/pwg.rs check_size before the limits were looked at. 47 bytes.
+URF_OVERFLOW = urf_file([urf_page_header(0xFFFFFFFF, 0xFFFFFFFF, bpp=64, color_space=6, dpi=300)
+                         + b"\x00\x80\x00"])
+PWG_OVERFLOW = b"RaS2" + pwg_header(0xFFFFFFFF, 0xFFFFFFFF, color_space=62, bits_per_color=16,
+                                    colors=15, dpi=300, bpl=0) + b"\x00\x80"
+
+
+def pdf(content=b"0 0 1 rg 10 10 50 50 re f", media=(200, 200), extra_objects=(), filter_=None):
+    """A one-page PDF with a correct cross-reference table."""
+    stream = content
+    dict_extra = b""
+    if filter_ == "flate":
+        stream = zlib.compress(content)
+        dict_extra = b" /Filter /FlateDecode"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents 4 0 R /Resources << >> >>"
+        % media,
+        b"<< /Length %d%s >>\nstream\n" % (len(stream), dict_extra) + stream + b"\nendstream",
+    ] + list(extra_objects)
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out
+
+
+def png(width=2, height=2, color_type=2):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    channels = {0: 1, 2: 3, 6: 4}[color_type]
+    raw = b"".join(b"\x00" + bytes([(x * 90 + y * 40) & 0xFF for x in range(width * channels)])
+                   for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+# An 8 x 6 baseline JPEG (Ghostscript's jpeg device, ICC profile removed).
+JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010101004800480000ffdb004300140e0f120f0d14121012171514181e32211e1c1c1e3d"
+    "2c2e243249404c4b47404645505a736250556d5645466488656d777b8182814e608d978c7d96737e817cffdb004301"
+    "1517171e1a1e3b21213b7c5346537c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c"
+    "7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7cffc00011080006000803012200021101031101ffc4001f00000105010101"
+    "01010100000000000000000102030405060708090a0bffc400b5100002010303020403050504040000017d01020300"
+    "041105122131410613516107227114328191a1082342b1c11552d1f02433627282090a161718191a25262728292a34"
+    "35363738393a434445464748494a535455565758595a636465666768696a737475767778797a838485868788898a92"
+    "939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3"
+    "e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffc4001f0100030101010101010101010000000000000102030405060708"
+    "090a0bffc400b511000201020404030407050404000102770001020311040521310612415107617113223281081442"
+    "91a1b1c109233352f0156272d10a162434e125f11718191a262728292a35363738393a434445464748494a53545556"
+    "5758595a636465666768696a737475767778797a82838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aa"
+    "b2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae2e3e4e5e6e7e8e9eaf2f3f4f5f6f7f8f9faffda"
+    "000c03010002110311003f00bfe11ff97bff00807fecd45145674be047663bfde25f2fc91fffd9")
+
+# The selector byte of a render seed: low nibble the declared format, high nibble the compression
+# (convert::pipeline::fuzzing::declared).
+OCTET, PDF_, PWG_, URF_, JPEG_, PNG_ = range(6)
+NONE, GZIP, DEFLATE = 0x00, 0x10, 0x20
+
+
+def gzip(data):
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()
+
+
+TWO_PAGE_PDF = pdf().replace(b"/Kids [3 0 R] /Count 1", b"/Kids [3 0 R 3 0 R] /Count 2")
+
+OTHER_SEEDS = {
+    "pwg_decoder": {
+        "gray-4x2": PWG_GRAY,
+        "srgb-3x2": PWG_RGB,
+        "black1-16x1": PWG_BLACK1,
+        "two-pages": PWG_GRAY + pwg_header(3, 2, color_space=19, colors=3) + RGB_3X2_ROWS,
+        "sync-only": b"RaS2",
+        "bad-sync": b"RaS3" + pwg_header(4, 2),
+        "truncated-rows": PWG_GRAY[:-1],
+        "run-past-line": b"RaS2" + pwg_header(4, 2) + b"\x00\x05\x80",
+        "huge-page": b"RaS2" + pwg_header(20000, 20000, color_space=6, bits_per_color=16, colors=4),
+        "zero-width": b"RaS2" + pwg_header(0, 2),
+    },
+    "urf_decoder": {
+        "gray-4x2": URF_GRAY,
+        "srgb-then-gray": URF_RGB,
+        "unknown-page-count": urf_file([urf_page_header(4, 2) + GRAY_4X2_ROWS], page_count=0),
+        "fewer-pages-than-declared": urf_file([urf_page_header(4, 2) + GRAY_4X2_ROWS], page_count=3),
+        "cielab": urf_file([urf_page_header(4, 2, bpp=24, color_space=2) + GRAY_4X2_ROWS]),
+        "bad-magic": b"UNIRASX\0" + bytes(4),
+        "line-repeat-past-page": urf_file([urf_page_header(4, 2) + b"\x05\x03\x00"]),
+    },
+    "render": {
+        "pdf": bytes([PDF_]) + pdf(),
+        "pdf-flate-content": bytes([PDF_]) + pdf(filter_="flate"),
+        "pdf-two-pages": bytes([PDF_]) + TWO_PAGE_PDF,
+        "pdf-gzip": bytes([PDF_ | GZIP]) + gzip(pdf()),
+        "pdf-as-octet-stream-deflate": bytes([OCTET | DEFLATE]) + zlib.compress(pdf()),
+        "pwg-gray": bytes([PWG_]) + PWG_GRAY,
+        "pwg-srgb-gzip": bytes([PWG_ | GZIP]) + gzip(PWG_RGB),
+        "urf": bytes([URF_]) + URF_RGB,
+        "urf-as-octet-stream": bytes([OCTET]) + URF_GRAY,
+        "jpeg": bytes([JPEG_]) + JPEG,
+        "png-rgb": bytes([PNG_]) + png(),
+        "png-gray-as-octet-stream": bytes([OCTET]) + png(3, 1, 0),
+        "png-rgba-deflate": bytes([PNG_ | DEFLATE]) + zlib.compress(png(2, 2, 6)),
+        "pdf-declared-as-pwg": bytes([PWG_]) + pdf(),
+        "zeros-declared-as-pdf-gzip": bytes([PDF_ | GZIP]) + gzip(bytes(4096)),
+        "text-declared-as-pdf": bytes([PDF_]) + b"hello, printer\n",
+        "bad-gzip": bytes([PDF_ | GZIP]) + b"\x1f\x8b\x08\x00garbage",
+        "urf-overflow": bytes([URF_]) + URF_OVERFLOW,
+        "pwg-overflow": bytes([PWG_]) + PWG_OVERFLOW,
+    },
+    "pdf_raster": {
+        "square": pdf(),
+        "flate-content": pdf(content=b"0.5 g 0 0 100 100 re f 1 0 0 RG 5 w 0 0 m 200 200 l S", filter_="flate"),
+        "two-pages": TWO_PAGE_PDF,
+        "a4-text": pdf(content=b"BT /F1 24 Tf 72 720 Td (Hello) Tj ET", media=(595, 842),
+                       extra_objects=()).replace(b"/Resources << >>",
+                                                 b"/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >>"),
+        "no-eof": pdf()[:-6],
+        "not-a-pdf": b"hello",
+    },
+    "dnssd_txt": {
+        "typical": b"\x8b" + b"\xff".join([
+            b"/ipp/print", b"printbridge appliance", b"http://pi.local:8631/", b"Room 1",
+            b"application/pdf;image/urf;image/pwg-raster;image/jpeg", b"V1.4;W8;SRGB24;RS300",
+            b"urn:uuid:6a1c2c77-0c5e-4f5b-9a0a-1d2f3e4c5b6a", b"document", b"Office printer",
+            b"pi.example.org"]),
+        "long-values": b"\x1f" + b"\xff".join([b"/" + b"p" * 300, "𝐀".encode() * 90, b"u" * 400,
+                                               "北京".encode() * 60, b"x/y;" * 100]),
+        "control-characters": b"\x00" + b"\xff".join([b"/a\tb", b"m\x00m", b"", b"\n\r", b";;,", b"",
+                                                     b"URN:UUID:", b"", b" (2)", b"..--..a..-"]),
+        "empty": b"",
+    },
+}
+
+REGRESSIONS = {
+    "urf_decoder": {"width-height-overflow-47-bytes.urf": URF_OVERFLOW},
+    "pwg_decoder": {"width-height-overflow.pwg": PWG_OVERFLOW},
+    "render": {
+        "urf-width-height-overflow": bytes([URF_]) + URF_OVERFLOW,
+        "pwg-width-height-overflow": bytes([PWG_]) + PWG_OVERFLOW,
+    },
+}
+
+
+def write_all(base, table):
+    for target, files in table.items():
+        d = os.path.join(ROOT, "fuzz", base, target)
+        os.makedirs(d, exist_ok=True)
+        for name, data in files.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+
+
 def main():
+    assert len(URF_OVERFLOW) == 47
+    write_all("corpus", OTHER_SEEDS)
+    write_all("regressions", REGRESSIONS)
     os.makedirs(OUT, exist_ok=True)
     for name, data in SEEDS.items():
         with open(os.path.join(OUT, name), "wb") as f:

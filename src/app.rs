@@ -319,6 +319,7 @@ pub async fn start_queue(
             dir: spool_dir.clone(),
             source,
         })?;
+    spool.set_max_processing_crashes(config.spool.max_processing_crashes);
     let spool_err = |source| AppError::Spool {
         dir: spool_dir.clone(),
         source,

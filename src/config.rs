@@ -261,6 +261,8 @@ pub struct SpoolConfig {
     pub keep_documents: bool,
     /// Seconds a Create-Job may wait between documents before it is closed (multiple-operation-time-out).
     pub multiple_operation_timeout_seconds: u32,
+    /// Crashes in a row while processing one job after which the job is aborted, not retried.
+    pub max_processing_crashes: u32,
 }
 
 impl Default for SpoolConfig {
@@ -270,6 +272,7 @@ impl Default for SpoolConfig {
             retain_seconds: 7 * 24 * 3600,
             keep_documents: false,
             multiple_operation_timeout_seconds: 300,
+            max_processing_crashes: crate::spool::DEFAULT_MAX_PROCESSING_CRASHES,
         }
     }
 }
@@ -415,6 +418,9 @@ impl Config {
         }
         if self.spool.multiple_operation_timeout_seconds == 0 {
             return bad("spool.multiple_operation_timeout_seconds must be positive".into());
+        }
+        if self.spool.max_processing_crashes == 0 {
+            return bad("spool.max_processing_crashes must be at least 1".into());
         }
         let l = &self.limits;
         if l.max_attribute_bytes < 1024 || l.max_attributes < 16 || l.max_value_length < 256 {

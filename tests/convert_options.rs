@@ -571,9 +571,11 @@ fn bad_documents_abort_with_the_right_reason() {
     );
     assert_eq!(e.job_state_reason(), "document-format-error", "{e}");
 
-    // A gzip bomb: 64 MiB of zeros declared as a PNG, with a 1 MiB limit.
+    // A gzip bomb: a PNG signature and 64 MiB of zeros, with a 1 MiB limit. (Zeros alone are
+    // refused sooner, for not being a PNG: tests/bad_documents.rs.)
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     let zeros = vec![0u8; 1 << 20];
+    std::io::Write::write_all(&mut gz, b"\x89PNG\r\n\x1a\n").unwrap();
     for _ in 0..64 {
         std::io::Write::write_all(&mut gz, &zeros).unwrap();
     }
@@ -591,6 +593,7 @@ fn bad_documents_abort_with_the_right_reason() {
     let e = render_job(vec![input], &t, &limits, Vec::new()).unwrap_err();
     assert_eq!(e.job_state_reason(), "document-format-error", "{e}");
     assert!(matches!(e, RenderError::TooLarge { .. }), "{e}");
+    assert!(e.user_message().contains("more than 1 MiB"), "{e}");
 
     // page-ranges beyond the document: nothing to print.
     let e = render_err(

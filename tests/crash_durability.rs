@@ -29,10 +29,16 @@ use std::time::{Duration, Instant};
 use common::Appliance;
 
 /// `--config FILE` selecting `[output] mode = "raw"`: this test checks that each job's bytes reach
-/// the output exactly once, so the documents must arrive as sent, not rendered.
+/// the output exactly once, so the documents must arrive as sent, not rendered. The kills here are
+/// not the job's fault, so a job hit by several in a row must not be aborted as a poison job:
+/// `max_processing_crashes` is set far above the number of kills.
 fn raw_output_args(state: &Path) -> [&'static str; 2] {
     let config = state.with_extension("toml");
-    std::fs::write(&config, "[output]\nmode = \"raw\"\n").expect("write test config");
+    std::fs::write(
+        &config,
+        "[output]\nmode = \"raw\"\n[spool]\nmax_processing_crashes = 100\n",
+    )
+    .expect("write test config");
     [
         "--config",
         Box::leak(config.display().to_string().into_boxed_str()),

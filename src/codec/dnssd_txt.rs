@@ -342,6 +342,87 @@ fn list(key: &str, items: &[String]) -> String {
     out
 }
 
+/// Property checks on the TXT and instance-name code, shared by the cargo-fuzz target (`fuzz/`)
+/// and the corpus replay test (`tests/fuzz_corpus.rs`). The values come from configuration, from
+/// Set-Printer-Attributes and (instance names) from other responders on the network, so they are
+/// as untrusted as any request.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Splits `bytes` at 0xFF bytes into fields (lossy UTF-8), builds [`PrinterFacts`] and names
+    /// from them, and panics unless: every TXT string fits in 255 bytes and has a valid key, the
+    /// record encodes, instance names fit one 63-byte label and [`instance_number`] recognises
+    /// each [`instance_name`], and host labels hold only letters, digits and inner hyphens.
+    pub fn check_txt(bytes: &[u8]) {
+        let fields: Vec<String> = bytes
+            .split(|&b| b == 0xFF)
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
+        let field = |i: usize| fields.get(i).cloned().unwrap_or_default();
+        let list = |i: usize| -> Vec<String> { field(i).split(';').map(str::to_string).collect() };
+        let flags = bytes.first().copied().unwrap_or(0);
+        let sizes: Vec<(i32, i32)> = bytes
+            .chunks_exact(8)
+            .take(8)
+            .map(|c| {
+                (
+                    i32::from_be_bytes([c[0], c[1], c[2], c[3]]),
+                    i32::from_be_bytes([c[4], c[5], c[6], c[7]]),
+                )
+            })
+            .collect();
+        let facts = PrinterFacts {
+            resource: field(0),
+            make_and_model: field(1),
+            admin_url: field(2),
+            location: field(3),
+            document_formats: list(4),
+            urf: list(5),
+            uuid: field(6),
+            color: flags & 1 != 0,
+            duplex: flags & 2 != 0,
+            kind: list(7),
+            media_sizes: sizes,
+            copies: flags & 4 != 0,
+            collate: flags & 8 != 0,
+            auth_required: flags & 16 != 0,
+            state: i32::from(flags >> 5),
+            accepting: flags & 128 != 0,
+        };
+        for tls in [false, true] {
+            let entries = printer_txt(&facts, tls);
+            for s in to_strings(&entries).expect("every TXT entry is valid") {
+                assert!(s.len() <= MAX_STRING, "TXT string of {} bytes", s.len());
+            }
+            encode(&entries).expect("the record encodes");
+        }
+        // An empty path is refused (EmptyValue), not encoded; anything else encodes.
+        let http = encode(&http_txt(&field(0)));
+        assert!(http.is_ok() || field(0).is_empty(), "{http:?}");
+        let base = field(8);
+        for n in [1, 2, 10, u32::MAX] {
+            let name = instance_name(&base, n);
+            assert!(name.len() <= MAX_INSTANCE_NAME, "{name:?}");
+            // A name cut to 63 bytes may be made twice (a base ending in " (2)"), so the inverse
+            // is checked for consistency: the attempt it names gives the same name back.
+            let m = instance_number(&base, &name).expect("an instance name is recognised");
+            assert_eq!(instance_name(&base, m), name);
+        }
+        let _ = instance_number(&base, &field(9));
+        let label = host_label(&field(9));
+        assert!(!label.is_empty() && label.len() <= MAX_INSTANCE_NAME);
+        assert!(label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        assert!(
+            !label.starts_with('-') && !label.ends_with('-'),
+            "{label:?}"
+        );
+        let _ = bare_uuid(&field(6));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,8 +103,12 @@ pub enum PwgError {
     NumColors { found: u32, expected: u32 },
     #[error("a page of {width} x {height} pixels is empty")]
     Empty { width: u32, height: u32 },
-    #[error("a page of {width} x {height} pixels ({bytes} bytes decoded) exceeds the limits")]
-    TooLarge { width: u32, height: u32, bytes: u64 },
+    #[error("a page of {width} x {height} pixels exceeds {limit}")]
+    TooLarge {
+        width: u32,
+        height: u32,
+        limit: PageLimit,
+    },
     #[error("resolution {0} x {1} dpi is out of range")]
     Resolution(u32, u32),
     #[error("more than {0} pages")]
@@ -484,10 +488,10 @@ impl PageHeader {
                 width: self.width,
                 height: self.height,
             },
-            SizeError::TooLarge(bytes) => PwgError::TooLarge {
+            SizeError::TooLarge(limit) => PwgError::TooLarge {
                 width: self.width,
                 height: self.height,
-                bytes,
+                limit,
             },
         })?;
         let expected_bpl = line_bytes(self.width, self.bits_per_pixel);
@@ -517,10 +521,36 @@ pub(crate) fn line_bytes(width: u32, bits_per_pixel: u32) -> u64 {
 
 pub(crate) enum SizeError {
     Empty,
-    TooLarge(u64),
+    TooLarge(PageLimit),
 }
 
-/// Width, height and decoded page bytes within limits (all arithmetic in u64, no overflow).
+/// The [`RasterLimits`] bound a page header passed, for a message that says which one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageLimit {
+    /// More pixels per line than `max_width`.
+    Width { max: u32 },
+    /// More lines than `max_height`.
+    Height { max: u32 },
+    /// More decoded bytes than `max_page_bytes`.
+    Bytes { bytes: u64, max: u64 },
+}
+
+impl std::fmt::Display for PageLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageLimit::Width { max } => write!(f, "the limit of {max} pixels per line"),
+            PageLimit::Height { max } => write!(f, "the limit of {max} lines per page"),
+            PageLimit::Bytes { bytes, max } => write!(
+                f,
+                "the limit of {max} decoded bytes per page ({bytes} bytes once decoded)"
+            ),
+        }
+    }
+}
+
+/// Width, height and decoded page bytes within limits. Width and height are checked first and the
+/// product saturates: a header is untrusted, and `line_bytes(u32::MAX, 240) *
+/// u32::MAX` does not fit in a u64 (found by fuzzing, issue 11 item 8).
 pub(crate) fn check_size(
     width: u32,
     height: u32,
@@ -530,9 +560,22 @@ pub(crate) fn check_size(
     if width == 0 || height == 0 {
         return Err(SizeError::Empty);
     }
-    let bytes = line_bytes(width, bits_per_pixel) * u64::from(height);
-    if width > limits.max_width || height > limits.max_height || bytes > limits.max_page_bytes {
-        return Err(SizeError::TooLarge(bytes));
+    if width > limits.max_width {
+        return Err(SizeError::TooLarge(PageLimit::Width {
+            max: limits.max_width,
+        }));
+    }
+    if height > limits.max_height {
+        return Err(SizeError::TooLarge(PageLimit::Height {
+            max: limits.max_height,
+        }));
+    }
+    let bytes = line_bytes(width, bits_per_pixel).saturating_mul(u64::from(height));
+    if bytes > limits.max_page_bytes {
+        return Err(SizeError::TooLarge(PageLimit::Bytes {
+            bytes,
+            max: limits.max_page_bytes,
+        }));
     }
     Ok(())
 }
@@ -1036,6 +1079,119 @@ pub fn encode_page<'r>(
     enc.finish(out)
 }
 
+/// Property checks on the PWG raster decoder, shared by the cargo-fuzz target (`fuzz/`) and the
+/// corpus replay test (`tests/fuzz_corpus.rs`) so that both run exactly the same code.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Small limits, so that arbitrary inputs reach every limit check too.
+    pub const SMALL_LIMITS: RasterLimits = RasterLimits {
+        max_width: 64,
+        max_height: 64,
+        max_page_bytes: 64 * 64 * 8,
+        max_pages: 4,
+        max_resolution: 1200,
+    };
+
+    /// Decoded bytes after which a check stops (a few header bytes may describe gigabytes of
+    /// repeated lines within the default limits; the decoder is linear in them).
+    pub const OUTPUT_BUDGET: u64 = 8 << 20;
+
+    /// What a decode produced: the pages' headers and a digest of their rows, and how it ended.
+    #[derive(Debug, PartialEq)]
+    pub struct Summary {
+        pub headers: Vec<PageHeader>,
+        pub rows: u64,
+        pub digest: u64,
+        pub end: Result<u32, PwgError>,
+    }
+
+    /// Decodes `bytes` with the default and with small limits, whole, a byte at a time and in
+    /// pseudo-random pieces, and panics if the pieces change the outcome; every error is
+    /// formatted. Never panicking on any input is the other property.
+    pub fn check_decoder(bytes: &[u8]) {
+        for limits in [RasterLimits::default(), SMALL_LIMITS] {
+            let whole = decode(bytes, &limits, &mut |n| n);
+            if let Err(e) = &whole.end {
+                let _ = e.to_string();
+            }
+            if bytes.len() <= 4096 {
+                assert_eq!(decode(bytes, &limits, &mut |_| 1), whole, "byte-by-byte");
+            }
+            let mut x = seed(bytes);
+            assert_eq!(
+                decode(bytes, &limits, &mut |n| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    1 + (x as usize) % n.max(1)
+                }),
+                whole,
+                "pseudo-random pieces"
+            );
+        }
+    }
+
+    /// A seed for the pseudo-random splits, from the input itself (reproducible).
+    pub fn seed(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0x9E37_79B9_7F4A_7C15u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+        }) | 1
+    }
+
+    /// Decodes `bytes` in pieces of `piece(remaining)` bytes.
+    pub fn decode(
+        bytes: &[u8],
+        limits: &RasterLimits,
+        piece: &mut dyn FnMut(usize) -> usize,
+    ) -> Summary {
+        let mut dec = Decoder::new(*limits);
+        let mut s = Summary {
+            headers: Vec::new(),
+            rows: 0,
+            digest: 0xcbf2_9ce4_8422_2325,
+            end: Ok(0),
+        };
+        let mut out = 0u64;
+        let mut bpl = 0usize;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = piece(rest.len()).clamp(1, rest.len());
+            let (mut input, tail) = rest.split_at(n);
+            rest = tail;
+            loop {
+                match dec.next(&mut input) {
+                    Ok(Event::NeedInput) => break,
+                    Ok(Event::PageStart(h)) => {
+                        bpl = h.bytes_per_line as usize;
+                        s.headers.push(h.clone());
+                    }
+                    Ok(Event::Row { y, data }) => {
+                        assert_eq!(data.len(), bpl);
+                        s.rows += 1;
+                        s.digest = data.iter().fold(s.digest ^ u64::from(y), |h, &b| {
+                            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+                        });
+                        out += data.len() as u64;
+                        if out > OUTPUT_BUDGET {
+                            s.end = Ok(u32::MAX);
+                            return s;
+                        }
+                    }
+                    Ok(Event::PageEnd) => {}
+                    Err(e) => {
+                        s.end = Err(e);
+                        return s;
+                    }
+                }
+            }
+        }
+        s.end = dec.finish();
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1158,6 +1314,41 @@ mod tests {
         bytes.extend_from_slice(&h.encode());
         bytes.extend_from_slice(data);
         bytes
+    }
+
+    /// Issue 11 item 8: `line_bytes(width, bpp) * height` overflowed a u64 before the limits were
+    /// looked at. Now the width and height limits come first and the product saturates.
+    #[test]
+    fn page_size_arithmetic_never_overflows() {
+        let limits = RasterLimits::default();
+        assert!(matches!(
+            check_size(u32::MAX, u32::MAX, 240, &limits),
+            Err(SizeError::TooLarge(PageLimit::Width { max: 20_000 }))
+        ));
+        assert!(matches!(
+            check_size(1, u32::MAX, 240, &limits),
+            Err(SizeError::TooLarge(PageLimit::Height { max: 20_000 }))
+        ));
+        let unbounded = RasterLimits {
+            max_width: u32::MAX,
+            max_height: u32::MAX,
+            ..limits
+        };
+        assert!(matches!(
+            check_size(u32::MAX, u32::MAX, 240, &unbounded),
+            Err(SizeError::TooLarge(PageLimit::Bytes {
+                bytes: u64::MAX,
+                ..
+            }))
+        ));
+        let mut h = PageHeader::new(4, 2, 300, ColorSpace::Device(15), 16);
+        h.width = u32::MAX;
+        h.height = u32::MAX;
+        let e = h.validate(&limits).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a page of 4294967295 x 4294967295 pixels exceeds the limit of 20000 pixels per line"
+        );
     }
 
     #[test]

@@ -24,8 +24,8 @@
 //! AirPrint client sends Lab unless the printer's `urf-supported` lists it (ours does not).
 
 use super::pwg::{
-    check_size, fill, line_bytes, run_unit, RasterLimits, RowDataError, RowDecoder, RowEncoder,
-    RowStep, SizeError,
+    check_size, fill, line_bytes, run_unit, PageLimit, RasterLimits, RowDataError, RowDecoder,
+    RowEncoder, RowStep, SizeError,
 };
 
 /// The first 8 bytes of a URF stream.
@@ -52,8 +52,12 @@ pub enum UrfError {
     },
     #[error("a page of {width} x {height} pixels is empty")]
     Empty { width: u32, height: u32 },
-    #[error("a page of {width} x {height} pixels ({bytes} bytes decoded) exceeds the limits")]
-    TooLarge { width: u32, height: u32, bytes: u64 },
+    #[error("a page of {width} x {height} pixels exceeds {limit}")]
+    TooLarge {
+        width: u32,
+        height: u32,
+        limit: PageLimit,
+    },
     #[error("resolution {0} dpi is out of range")]
     Resolution(u32),
     #[error("more than {0} pages")]
@@ -258,10 +262,10 @@ impl UrfPageHeader {
                 width: self.width,
                 height: self.height,
             },
-            SizeError::TooLarge(bytes) => UrfError::TooLarge {
+            SizeError::TooLarge(limit) => UrfError::TooLarge {
                 width: self.width,
                 height: self.height,
-                bytes,
+                limit,
             },
         })?;
         Ok(cs)
@@ -468,6 +472,100 @@ impl UrfDecoder {
     /// Bytes held in buffers (partial header, line buffer).
     pub fn buffered_bytes(&self) -> usize {
         self.buf.capacity() + self.rows.buffered_bytes()
+    }
+}
+
+/// Property checks on the Apple raster decoder, shared by the cargo-fuzz target (`fuzz/`) and the
+/// corpus replay test (`tests/fuzz_corpus.rs`) so that both run exactly the same code.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+    pub use crate::codec::pwg::fuzzing::{seed, OUTPUT_BUDGET, SMALL_LIMITS};
+
+    /// What a decode produced: the pages' headers and a digest of their rows, and how it ended.
+    #[derive(Debug, PartialEq)]
+    pub struct Summary {
+        pub headers: Vec<UrfPageHeader>,
+        pub rows: u64,
+        pub digest: u64,
+        pub end: Result<u32, UrfError>,
+    }
+
+    /// Decodes `bytes` with the default and with small limits, whole, a byte at a time and in
+    /// pseudo-random pieces, and panics if the pieces change the outcome; every error is
+    /// formatted. Never panicking on any input is the other property.
+    pub fn check_decoder(bytes: &[u8]) {
+        for limits in [RasterLimits::default(), SMALL_LIMITS] {
+            let whole = decode(bytes, &limits, &mut |n| n);
+            if let Err(e) = &whole.end {
+                let _ = e.to_string();
+            }
+            if bytes.len() <= 4096 {
+                assert_eq!(decode(bytes, &limits, &mut |_| 1), whole, "byte-by-byte");
+            }
+            let mut x = seed(bytes);
+            assert_eq!(
+                decode(bytes, &limits, &mut |n| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    1 + (x as usize) % n.max(1)
+                }),
+                whole,
+                "pseudo-random pieces"
+            );
+        }
+    }
+
+    /// Decodes `bytes` in pieces of `piece(remaining)` bytes.
+    pub fn decode(
+        bytes: &[u8],
+        limits: &RasterLimits,
+        piece: &mut dyn FnMut(usize) -> usize,
+    ) -> Summary {
+        let mut dec = UrfDecoder::new(*limits);
+        let mut s = Summary {
+            headers: Vec::new(),
+            rows: 0,
+            digest: 0xcbf2_9ce4_8422_2325,
+            end: Ok(0),
+        };
+        let mut out = 0u64;
+        let mut bpl = 0usize;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = piece(rest.len()).clamp(1, rest.len());
+            let (mut input, tail) = rest.split_at(n);
+            rest = tail;
+            loop {
+                match dec.next(&mut input) {
+                    Ok(UrfEvent::NeedInput) => break,
+                    Ok(UrfEvent::PageStart(h)) => {
+                        bpl = h.bytes_per_line() as usize;
+                        s.headers.push(h.clone());
+                    }
+                    Ok(UrfEvent::Row { y, data }) => {
+                        assert_eq!(data.len(), bpl);
+                        s.rows += 1;
+                        s.digest = data.iter().fold(s.digest ^ u64::from(y), |h, &b| {
+                            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+                        });
+                        out += data.len() as u64;
+                        if out > OUTPUT_BUDGET {
+                            s.end = Ok(u32::MAX);
+                            return s;
+                        }
+                    }
+                    Ok(UrfEvent::PageEnd) => {}
+                    Err(e) => {
+                        s.end = Err(e);
+                        return s;
+                    }
+                }
+            }
+        }
+        s.end = dec.finish();
+        s
     }
 }
 

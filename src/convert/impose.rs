@@ -25,7 +25,7 @@
 
 use std::io::Write;
 
-use lopdf::{dictionary, Dictionary, Document, Object, ObjectId, Stream};
+use lopdf::{dictionary, DecompressError, Dictionary, Document, Object, ObjectId, Stream};
 
 use super::ticket::{ColorMode, JobTicket, Scaling};
 
@@ -74,6 +74,8 @@ pub enum ImposeError {
         w: f32,
         h: f32,
     },
+    #[error("document {doc}, page {page}: the page content is more than {limit} bytes once decompressed")]
+    ContentTooLarge { doc: usize, page: u32, limit: usize },
     #[error("page-ranges select no page of any document")]
     NothingSelected,
     #[error("writing the PDF: {0}")]
@@ -261,15 +263,29 @@ impl<'t> Imposer<'t> {
                 .get_object(cid)
                 .and_then(Object::as_stream)
                 .map_err(|e| damaged(format!("content stream: {e}")))?;
+            let too_large = ImposeError::ContentTooLarge {
+                doc,
+                page: n,
+                limit: self.limits.max_content_bytes,
+            };
             let data = if stream.dict.has(b"Filter") {
                 stream
                     .decompressed_content_with_limit(budget)
-                    .map_err(|e| damaged(format!("content stream: {e}")))?
+                    .map_err(|e| match e {
+                        lopdf::Error::Decompress(DecompressError::MemoryLimitExceeded {
+                            ..
+                        }) => too_large,
+                        e => damaged(format!("content stream: {e}")),
+                    })?
             } else {
                 stream.content.clone()
             };
             if data.len() > budget {
-                return Err(damaged("the page content is too large".into()));
+                return Err(ImposeError::ContentTooLarge {
+                    doc,
+                    page: n,
+                    limit: self.limits.max_content_bytes,
+                });
             }
             budget -= data.len();
             // Streams of one page may split tokens between them, but never need separating.

@@ -660,6 +660,56 @@ fn write_page<W: Write>(
     Ok(())
 }
 
+/// Property checks on PDF → raster, shared by the cargo-fuzz target (`fuzz/`) and the corpus
+/// replay test (`tests/fuzz_corpus.rs`).
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Small limits: 36 dpi pages of at most 600 × 600 pixels, so fuzzing stays fast.
+    pub const SMALL_LIMITS: RenderLimits = RenderLimits {
+        max_document_bytes: 4 << 20,
+        max_pages: 8,
+        max_page_pixels: 600 * 600,
+        max_resolution: 2_400,
+    };
+
+    /// Rasterises the PDF `bytes` to 36 dpi PWG sgray_8 and to URF, and panics unless it either
+    /// fails with an error (formatted, with a reason) or writes a raster our decoders read back
+    /// with as many pages as it reported. Never panicking on any input is the other property.
+    pub fn check_pdf_raster(bytes: &[u8]) {
+        for (format, color) in [
+            (RasterFormat::Pwg, RasterColor::Sgray8),
+            (RasterFormat::Urf, RasterColor::Srgb8),
+        ] {
+            let mut target = RasterTarget::new(format, 36, color, None);
+            target.limits = SMALL_LIMITS;
+            let mut out = Vec::new();
+            match pdf_to_raster(bytes, &target, &mut out) {
+                Ok(stats) => {
+                    let end = match format {
+                        RasterFormat::Pwg => {
+                            pwg::fuzzing::decode(&out, &pwg::RasterLimits::default(), &mut |n| n)
+                                .end
+                                .map_err(|e| e.to_string())
+                        }
+                        RasterFormat::Urf => {
+                            urf::fuzzing::decode(&out, &pwg::RasterLimits::default(), &mut |n| n)
+                                .end
+                                .map_err(|e| e.to_string())
+                        }
+                    };
+                    assert_eq!(end, Ok(stats.pages), "the raster written reads back");
+                }
+                Err(e) => {
+                    assert!(!e.job_state_reason().is_empty());
+                    let _ = e.to_string();
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

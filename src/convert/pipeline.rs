@@ -12,9 +12,10 @@ use lopdf::{Document, LoadOptions};
 use super::image_pdf::{self, ImageLimits};
 use super::impose::{ImposeError, ImposeLimits, Imposer};
 use super::raster_pdf::{self, RasterFormat, RasterToPdf};
-use super::sniff::{self, DocFormat, SniffError};
+use super::sniff::{self, DocFormat, Magic, SniffError};
 use super::ticket::JobTicket;
-use crate::codec::pwg::RasterLimits;
+use crate::codec::pwg::{self, RasterLimits};
+use crate::codec::urf;
 
 /// One document of a job, as spooled.
 pub struct DocumentInput<'a> {
@@ -67,14 +68,31 @@ pub enum RenderError {
     Encrypted { doc: usize },
     #[error("document {doc} has an unknown or unsupported format ({format})")]
     UnknownFormat { doc: usize, format: String },
+    /// The client declared one format and the data is another (or none we know).
+    #[error("document {doc} was declared {declared} but is {found}")]
+    FormatMismatch {
+        doc: usize,
+        declared: &'static str,
+        found: String,
+    },
     #[error("document {doc} is damaged: {cause}")]
     Damaged { doc: usize, cause: String },
     #[error("document {doc} decompresses to more than {limit} bytes")]
     TooLarge { doc: usize, limit: u64 },
+    /// The compressed data is not valid `compression` data (as opposed to too much of it).
+    #[error("document {doc} is not valid {compression} data: {cause}")]
+    BadCompression {
+        doc: usize,
+        compression: &'static str,
+        cause: String,
+    },
     #[error("document {doc} cannot be printed: {cause}")]
     Unprintable { doc: usize, cause: String },
     #[error("the job cannot be printed: {0}")]
     Job(String),
+    /// A converter failed where it never should (a panic): a bug, not the document's fault alone.
+    #[error("the converter failed: {0}")]
+    Internal(String),
     #[error("writing the rendered PDF: {0}")]
     Write(#[source] io::Error),
 }
@@ -85,11 +103,14 @@ impl RenderError {
         match self {
             RenderError::Encrypted { .. } => "document-password-error",
             RenderError::UnknownFormat { .. }
+            | RenderError::FormatMismatch { .. }
             | RenderError::Damaged { .. }
-            | RenderError::TooLarge { .. } => "document-format-error",
+            | RenderError::TooLarge { .. }
+            | RenderError::BadCompression { .. } => "document-format-error",
             RenderError::Unprintable { .. } | RenderError::Job(_) | RenderError::Write(_) => {
                 "document-unprintable-error"
             }
+            RenderError::Internal(_) => "job-aborted-by-system",
         }
     }
 
@@ -98,26 +119,65 @@ impl RenderError {
         matches!(self, RenderError::Write(_))
     }
 
-    /// The job-state-message shown to the person who printed (no file paths, no internals).
+    /// The job-state-message shown to the person who printed (no file paths, no internals): what
+    /// happened and what to do about it (issue 11 item 4).
     pub fn user_message(&self) -> String {
         match self {
             RenderError::Encrypted { doc } => {
                 format!("Document {doc} is protected by a password; print it without protection.")
             }
-            RenderError::UnknownFormat { doc, .. } => {
-                format!("Document {doc} is not in a format this printer understands.")
+            RenderError::UnknownFormat { doc, format } => format!(
+                "Document {doc} ({format}) is not in a format this printer understands; send \
+                 PDF, JPEG, PNG, PWG raster or Apple raster."
+            ),
+            RenderError::FormatMismatch {
+                doc,
+                declared,
+                found,
+            } => format!(
+                "Document {doc} was sent as {declared} but the data is {found}. Send it with its \
+                 real format, or as application/octet-stream to let the printer detect it."
+            ),
+            RenderError::Damaged { doc, cause } => {
+                format!("Document {doc} is damaged ({cause}); print it again from its source.")
             }
-            RenderError::Damaged { doc, .. } => format!("Document {doc} is damaged."),
-            RenderError::TooLarge { doc, .. } => {
-                format!("Document {doc} is too large once decompressed.")
-            }
+            RenderError::TooLarge { doc, limit } => format!(
+                "Document {doc} is too large once decompressed: more than {} (the limit for one \
+                 document); print it in parts.",
+                human_bytes(*limit)
+            ),
+            RenderError::BadCompression {
+                doc, compression, ..
+            } => format!(
+                "Document {doc} was sent with compression {compression} but is not valid \
+                 {compression} data; send it again, or uncompressed."
+            ),
             RenderError::Unprintable { doc, cause } => {
                 format!("Document {doc} cannot be printed: {cause}.")
             }
             RenderError::Job(cause) => format!("The job cannot be printed: {cause}."),
+            RenderError::Internal(_) => "The printer failed while converting this job (an \
+                 internal error, logged for the administrator); the job was stopped so that the \
+                 jobs behind it can print."
+                .into(),
             RenderError::Write(_) => "The printer could not store the rendered job.".into(),
         }
     }
+}
+
+/// `limit` bytes for people: "512 MiB", "16 GiB", "1500 bytes".
+pub fn human_bytes(limit: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (size, unit) in UNITS {
+        if limit >= size {
+            return if limit.is_multiple_of(size) {
+                format!("{} {unit}", limit / size)
+            } else {
+                format!("{:.1} {unit}", limit as f64 / size as f64)
+            };
+        }
+    }
+    format!("{limit} bytes")
 }
 
 fn sniff_error(doc: usize, e: SniffError) -> RenderError {
@@ -126,6 +186,14 @@ fn sniff_error(doc: usize, e: SniffError) -> RenderError {
         SniffError::UnsupportedCompression(c) => RenderError::UnknownFormat {
             doc,
             format: format!("compression {c}"),
+        },
+        SniffError::Corrupt {
+            compression,
+            source,
+        } => RenderError::BadCompression {
+            doc,
+            compression,
+            cause: source.to_string(),
         },
         other => RenderError::Damaged {
             doc,
@@ -140,8 +208,12 @@ fn read_all(
     mut r: impl Read,
     limit: u64,
 ) -> Result<Vec<u8>, RenderError> {
+    // One byte past the limit tells "too large" apart, and nothing past it is ever held: a
+    // decompression bomb costs at most `limit` bytes of memory, whatever its ratio.
     let mut data = Vec::new();
-    r.read_to_end(&mut data)
+    (&mut r)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut data)
         .map_err(|e| sniff_error(doc, sniff::read_error(compression, e)))?;
     if data.len() as u64 > limit {
         return Err(RenderError::TooLarge { doc, limit });
@@ -149,15 +221,66 @@ fn read_all(
     Ok(data)
 }
 
+/// Reads a spooled document once through its decompression, holding nothing, and fails when its
+/// declared format is not what the data is, or when it is a format held whole in memory (PDF,
+/// JPEG, PNG) and larger than `max_document_bytes` once decompressed. Run before [`render_job`]
+/// on a second reader of the same file, it makes a decompression bomb cost CPU time but no memory,
+/// whatever its ratio (issue 11 item 3): only a document that fits the limit is ever read into
+/// memory. Errors of the data itself (corrupt compression) are left to [`render_job`] to report.
+pub fn check_document_size(
+    doc: usize,
+    format: &str,
+    compression: &str,
+    input: impl Read,
+    limits: &ConvertLimits,
+) -> Result<(), RenderError> {
+    let limit = limits.max_document_bytes;
+    let Ok((Some(found), reader)) = sniff::open(format, compression, input, u64::MAX) else {
+        return Ok(());
+    };
+    let reader = match DocFormat::from_mime(format) {
+        Some(declared) => {
+            let Ok((head, reader)) = sniff::peek(reader) else {
+                return Ok(());
+            };
+            check_declared(doc, declared, &head)?;
+            reader
+        }
+        None => reader,
+    };
+    if matches!(found, DocFormat::PwgRaster | DocFormat::Urf) {
+        return Ok(());
+    }
+    match io::copy(&mut reader.take(limit.saturating_add(1)), &mut io::sink()) {
+        Ok(n) if n > limit => Err(RenderError::TooLarge { doc, limit }),
+        _ => Ok(()),
+    }
+}
+
+/// Largest object or cross-reference stream, decompressed. lopdf decodes these while it loads a
+/// document; they hold its structure (dictionaries, offsets), never page content or images, so
+/// real ones are far smaller, and a bomb hidden in one costs at most this much memory.
+const MAX_STRUCTURE_STREAM_BYTES: usize = 64 << 20;
+
 /// Loads a PDF, refusing encrypted ones that need a password.
 fn load_pdf(doc: usize, data: &[u8], limits: &ConvertLimits) -> Result<Document, RenderError> {
+    let whole = limits.max_document_bytes.min(usize::MAX as u64) as usize;
     let options = LoadOptions {
-        max_decompressed_size: Some(limits.max_document_bytes.min(usize::MAX as u64) as usize),
+        max_decompressed_size: Some(whole.min(MAX_STRUCTURE_STREAM_BYTES)),
         ..LoadOptions::default()
     };
     let loaded = Document::load_mem_with_options(data, options).map_err(|e| match e {
         lopdf::Error::InvalidPassword | lopdf::Error::Decryption(_) => {
             RenderError::Encrypted { doc }
+        }
+        lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { limit }) => {
+            RenderError::Unprintable {
+                doc,
+                cause: format!(
+                    "one of its object streams is more than {} once decompressed, the limit",
+                    human_bytes(limit as u64)
+                ),
+            }
         }
         lopdf::Error::Decompress(_) => RenderError::Damaged {
             doc,
@@ -215,6 +338,18 @@ fn to_pdf(
     )
     .map_err(|e| sniff_error(doc, e))?;
     let compression = input.compression.as_str();
+    // A declared format is checked against the data's first bytes before anything is decoded, so
+    // a mislabelled document (or a bomb of zeros) is named for what it is after reading 1 KiB,
+    // instead of being read whole and reported as damaged.
+    let reader = match (format, DocFormat::from_mime(&input.format)) {
+        (Some(declared), Some(_)) => {
+            let (head, reader) = sniff::peek(reader)
+                .map_err(|e| sniff_error(doc, sniff::read_error(compression, e)))?;
+            check_declared(doc, declared, &head)?;
+            reader
+        }
+        _ => reader,
+    };
     match format {
         None => Err(RenderError::UnknownFormat {
             doc,
@@ -256,14 +391,39 @@ fn to_pdf(
     }
 }
 
+/// Fails unless `head` (the first bytes of the decompressed data) looks like `declared`.
+fn check_declared(doc: usize, declared: DocFormat, head: &[u8]) -> Result<(), RenderError> {
+    let found = match sniff::sniff(head) {
+        Some(Magic::Doc(f)) if f == declared => return Ok(()),
+        // A PDF may start with up to 1 KiB of junk that happens to look like a zlib header.
+        _ if declared == DocFormat::Pdf && head.windows(5).any(|w| w == b"%PDF-") => return Ok(()),
+        Some(Magic::Doc(f)) => format!("{} ({})", f.description(), f.mime()),
+        Some(Magic::Gzip) => "gzip-compressed data (send it with compression gzip)".into(),
+        Some(Magic::Zlib) => "zlib-compressed data (send it with compression deflate)".into(),
+        None => sniff::describe_unknown(head).into(),
+    };
+    Err(RenderError::FormatMismatch {
+        doc,
+        declared: declared.mime(),
+        found,
+    })
+}
+
 fn raster_error(doc: usize, compression: &str, e: raster_pdf::ConvertError) -> RenderError {
     use raster_pdf::ConvertError as E;
     match e {
         E::Read(io) => sniff_error(doc, sniff::read_error(compression, io)),
-        E::UnsupportedColorSpace(_) | E::ImageTooLarge(_) => RenderError::Unprintable {
-            doc,
-            cause: e.to_string(),
-        },
+        // A page over a limit is a document this printer will not print, not a damaged one: say
+        // which limit, so the sender can lower the resolution or the page size.
+        E::UnsupportedColorSpace(_)
+        | E::ImageTooLarge(_)
+        | E::Pwg(pwg::PwgError::TooLarge { .. } | pwg::PwgError::TooManyPages(_))
+        | E::Urf(urf::UrfError::TooLarge { .. } | urf::UrfError::TooManyPages(_)) => {
+            RenderError::Unprintable {
+                doc,
+                cause: e.to_string(),
+            }
+        }
         E::Write(io) => RenderError::Write(io),
         other => RenderError::Damaged {
             doc,
@@ -284,6 +444,13 @@ fn impose_error(e: ImposeError) -> RenderError {
                 cause: e.to_string(),
             }
         }
+        ImposeError::ContentTooLarge { doc, page, limit } => RenderError::Unprintable {
+            doc,
+            cause: format!(
+                "page {page} draws more than {} once decompressed, the limit for one page",
+                human_bytes(limit as u64)
+            ),
+        },
         ImposeError::TooManyOutputPages(_) | ImposeError::NothingSelected => {
             RenderError::Job(e.to_string())
         }
@@ -338,6 +505,92 @@ pub fn render_job<'a>(
         output_pages: stats.output_pages,
         bytes_out: out.n,
     })
+}
+
+/// Property checks on the whole render, shared by the cargo-fuzz target (`fuzz/`) and the corpus
+/// replay test (`tests/fuzz_corpus.rs`): the same [`render_job`] the spool's worker calls.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+    use crate::convert::impose::ImposeLimits;
+
+    /// Small limits, so that fuzzing stays fast and arbitrary inputs reach every limit check.
+    pub fn small_limits() -> ConvertLimits {
+        ConvertLimits {
+            max_document_bytes: 4 << 20,
+            max_raster_bytes: 16 << 20,
+            raster: crate::codec::pwg::fuzzing::SMALL_LIMITS,
+            image: ImageLimits {
+                max_dimension: 512,
+                max_pixels: 512 * 512,
+            },
+            impose: ImposeLimits {
+                max_output_pages: 64,
+                max_input_pages: 32,
+                max_content_bytes: 1 << 20,
+                ..ImposeLimits::default()
+            },
+        }
+    }
+
+    /// The declared format and compression selected by the first byte of a fuzz input.
+    pub fn declared(selector: u8) -> (&'static str, &'static str) {
+        const FORMATS: [&str; 6] = [
+            "application/octet-stream",
+            "application/pdf",
+            "image/pwg-raster",
+            "image/urf",
+            "image/jpeg",
+            "image/png",
+        ];
+        const COMPRESSIONS: [&str; 3] = ["none", "gzip", "deflate"];
+        (
+            FORMATS[usize::from(selector & 0x0F) % FORMATS.len()],
+            COMPRESSIONS[usize::from(selector >> 4) % COMPRESSIONS.len()],
+        )
+    }
+
+    /// Renders the document `bytes[1..]`, declared as [`declared`]`(bytes[0])`, with the default
+    /// ticket and with a 2-up, two-copy, monochrome one, and panics unless the render either
+    /// fails with a reason and a message or writes a PDF that loads again. Never panicking on any
+    /// input is the other property.
+    pub fn check_render(bytes: &[u8]) {
+        let Some((&selector, document)) = bytes.split_first() else {
+            return;
+        };
+        let (format, compression) = declared(selector);
+        let limits = small_limits();
+        let tickets = [
+            JobTicket::default(),
+            JobTicket {
+                number_up: 2,
+                copies: 2,
+                color_mode: crate::convert::ticket::ColorMode::Monochrome,
+                ..JobTicket::default()
+            },
+        ];
+        for ticket in &tickets {
+            let input = DocumentInput {
+                format: format.into(),
+                compression: compression.into(),
+                reader: Box::new(document),
+            };
+            let mut pdf = Vec::new();
+            match render_job([input], ticket, &limits, &mut pdf) {
+                Ok(stats) => {
+                    assert_eq!(stats.bytes_out, pdf.len() as u64);
+                    assert!(stats.output_pages >= 1);
+                    let doc = Document::load_mem(&pdf).expect("the rendered PDF loads");
+                    assert_eq!(doc.get_pages().len(), stats.output_pages as usize);
+                }
+                Err(e) => {
+                    assert!(!e.job_state_reason().is_empty());
+                    assert!(!e.user_message().is_empty());
+                    let _ = e.to_string();
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,17 @@ impl DocFormat {
         })
     }
 
+    /// What the format is, for people: "a PDF document".
+    pub fn description(self) -> &'static str {
+        match self {
+            DocFormat::Pdf => "a PDF document",
+            DocFormat::Jpeg => "a JPEG image",
+            DocFormat::Png => "a PNG image",
+            DocFormat::PwgRaster => "PWG raster",
+            DocFormat::Urf => "Apple raster",
+        }
+    }
+
     pub fn mime(self) -> &'static str {
         match self {
             DocFormat::Pdf => "application/pdf",
@@ -37,6 +48,37 @@ impl DocFormat {
             DocFormat::Urf => "image/urf",
         }
     }
+}
+
+/// What data that is none of [`DocFormat`] looks like, from its first bytes, for a message that
+/// tells the sender what they sent.
+pub fn describe_unknown(head: &[u8]) -> &'static str {
+    if head.is_empty() {
+        "empty"
+    } else if head.iter().all(|&b| b == 0) {
+        "only zero bytes, not a document"
+    } else if head.starts_with(b"%!PS") {
+        "PostScript, which this printer does not print"
+    } else if looks_like_text(head) {
+        "plain text, which this printer does not print"
+    } else {
+        "data of a format this printer does not know"
+    }
+}
+
+/// UTF-8 without control characters other than whitespace; the head may end inside a character.
+fn looks_like_text(head: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        Err(e) if head.len() - e.valid_up_to() < 4 && e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    !valid.is_empty()
+        && valid
+            .chars()
+            .all(|c| !c.is_control() || c.is_ascii_whitespace())
 }
 
 /// What the first bytes of a stream look like.

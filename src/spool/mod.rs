@@ -10,6 +10,7 @@ pub mod worker;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use sqlx::sqlite::{
@@ -147,6 +148,20 @@ pub struct Spool {
     keep_documents: bool,
     /// What a job's ticket holds where the job says nothing: the queue's `*-default` values.
     ticket_defaults: RwLock<Arc<JobTicket>>,
+    /// Crashes while processing one job after which it is aborted ([`Spool::begin_attempt`]).
+    max_processing_crashes: AtomicU32,
+}
+
+/// Default of `[spool] max_processing_crashes`.
+pub const DEFAULT_MAX_PROCESSING_CRASHES: u32 = 3;
+
+/// What [`Spool::begin_attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Go ahead; the attempt is on disk and counts as a crash until [`Spool::end_attempt`].
+    Proceed,
+    /// The process died this many times in a row while processing the job: do not try again.
+    Poison { crashes: u32 },
 }
 
 impl Spool {
@@ -189,6 +204,7 @@ impl Spool {
             limits: Limits::default(),
             keep_documents,
             ticket_defaults: RwLock::new(Arc::new(JobTicket::default())),
+            max_processing_crashes: AtomicU32::new(DEFAULT_MAX_PROCESSING_CRASHES),
         };
         spool.load().await?;
         let spool = Arc::new(spool);
@@ -681,7 +697,63 @@ impl Spool {
         Ok(())
     }
 
+    /// Sets after how many crashes in a row while processing a job it is aborted (at least 1).
+    pub fn set_max_processing_crashes(&self, n: u32) {
+        self.max_processing_crashes
+            .store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// Records, durably, that the worker is about to process job `id`. If earlier attempts on the
+    /// job never ended ([`Spool::end_attempt`] not reached: the process died while processing it)
+    /// `max_processing_crashes` times in a row, answers [`Attempt::Poison`] and forgets the count,
+    /// so that a later Restart-Job starts afresh. Counting before processing, on disk, is what
+    /// lets a job that kills the process every time (out of memory, a converter bug) be stopped
+    /// instead of stopping every job behind it, across restarts (issue 11 item 3).
+    pub async fn begin_attempt(&self, id: u32) -> Result<Attempt, SpoolError> {
+        let _guard = self.write.lock().await;
+        let crashes: Option<i64> =
+            sqlx::query_scalar("SELECT unfinished FROM processing_attempts WHERE job_id = ?")
+                .bind(id as i64)
+                .fetch_optional(&self.db)
+                .await?;
+        let crashes = crashes.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32;
+        if crashes >= self.max_processing_crashes.load(Ordering::Relaxed) {
+            sqlx::query("DELETE FROM processing_attempts WHERE job_id = ?")
+                .bind(id as i64)
+                .execute(&self.db)
+                .await?;
+            return Ok(Attempt::Poison { crashes });
+        }
+        sqlx::query(
+            "INSERT INTO processing_attempts (job_id, unfinished) VALUES (?, 1) \
+             ON CONFLICT(job_id) DO UPDATE SET unfinished = unfinished + 1",
+        )
+        .bind(id as i64)
+        .execute(&self.db)
+        .await?;
+        Ok(Attempt::Proceed)
+    }
+
+    /// The attempt begun by [`Spool::begin_attempt`] ended without a crash (whatever its outcome).
+    pub async fn end_attempt(&self, id: u32) -> Result<(), SpoolError> {
+        let _guard = self.write.lock().await;
+        sqlx::query("DELETE FROM processing_attempts WHERE job_id = ?")
+            .bind(id as i64)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes the database. A clean close is no crash: the counts of unfinished attempts are
+    /// forgotten first, so stopping printbridge while a job prints (SIGTERM) never adds up to
+    /// `max_processing_crashes`.
     pub async fn close(&self) {
+        if let Err(e) = sqlx::query("DELETE FROM processing_attempts")
+            .execute(&self.db)
+            .await
+        {
+            tracing::warn!("cannot clear the processing attempts at close: {e}");
+        }
         self.db.close().await;
     }
 
@@ -997,5 +1069,63 @@ mod tests {
         // Too late: a finished job takes no record.
         assert!(spool.record_device_job(id, &record).await.is_err());
         assert_eq!(spool.device_job(id).await.unwrap(), None);
+    }
+
+    /// Attempts are counted on disk: one that never ended (the process died) counts across a
+    /// restart, one that ended resets the count, and the limit makes the job poison once.
+    #[tokio::test]
+    async fn unfinished_attempts_survive_restarts_until_the_job_is_poison() {
+        let dir = tempfile::tempdir().unwrap();
+        let (poison, fine);
+        {
+            let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+                .await
+                .unwrap();
+            spool.set_max_processing_crashes(2);
+            let d = doc(&spool, b"%PDF-1 a").await.unwrap();
+            poison = spool
+                .create_job(new_job("poison", None), Some((d, meta())), true)
+                .await
+                .unwrap()
+                .id;
+            let d = doc(&spool, b"%PDF-1 b").await.unwrap();
+            fine = spool
+                .create_job(new_job("fine", None), Some((d, meta())), true)
+                .await
+                .unwrap()
+                .id;
+            // `fine` crashed once, then an attempt ended: its count starts again.
+            assert_eq!(spool.begin_attempt(fine).await.unwrap(), Attempt::Proceed);
+            assert_eq!(spool.begin_attempt(fine).await.unwrap(), Attempt::Proceed);
+            spool.end_attempt(fine).await.unwrap();
+            assert_eq!(spool.begin_attempt(poison).await.unwrap(), Attempt::Proceed);
+            // A crash: no close.
+            drop(spool);
+        }
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
+        spool.set_max_processing_crashes(2);
+        assert_eq!(spool.begin_attempt(poison).await.unwrap(), Attempt::Proceed);
+        drop(spool);
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
+        spool.set_max_processing_crashes(2);
+        assert_eq!(
+            spool.begin_attempt(poison).await.unwrap(),
+            Attempt::Poison { crashes: 2 }
+        );
+        // Answered once: the count is gone, so a Restart-Job of the aborted job starts afresh.
+        assert_eq!(spool.begin_attempt(poison).await.unwrap(), Attempt::Proceed);
+        assert_eq!(spool.begin_attempt(fine).await.unwrap(), Attempt::Proceed);
+        assert_eq!(spool.begin_attempt(fine).await.unwrap(), Attempt::Proceed);
+        // A clean close (SIGTERM) is no crash: the two unfinished attempts are forgotten.
+        spool.close().await;
+        let spool = Spool::open(dir.path(), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
+        spool.set_max_processing_crashes(1);
+        assert_eq!(spool.begin_attempt(fine).await.unwrap(), Attempt::Proceed);
     }
 }

@@ -63,10 +63,74 @@ pub async fn render(spool: &Spool, job: &Job, gray_layer: bool) -> Result<PathBu
     }
     let out = target.clone();
     let id = job.id;
-    tokio::task::spawn_blocking(move || render_blocking(id, &docs, &ticket, &out))
-        .await
-        .map_err(|e| RenderFailure::Local(format!("render task failed: {e}")))?
-        .map(|()| target)
+    let fault = injected_fault(&job.name);
+    let task = tokio::task::spawn_blocking(move || {
+        fault.strike();
+        render_blocking(id, &docs, &ticket, &out)
+    });
+    match task.await {
+        Ok(result) => result.map(|()| target),
+        // A panic is a bug in a converter, met again on every retry of this job: abort the job
+        // (it would otherwise go back to pending and block the queue for good, issue 11 item 8).
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            tracing::error!(job = id, "the renderer panicked: {what}");
+            Err(RenderFailure::Job(RenderError::Internal(what)))
+        }
+        Err(e) => Err(RenderFailure::Local(format!("render task failed: {e}"))),
+    }
+}
+
+/// A failure a test asks for with `PRINTBRIDGE_TEST_FAULT=panic:<job-name>` (the renderer panics)
+/// or `abort:<job-name>` (the process dies 3 s into rendering, as an out-of-memory kill would), several
+/// separated by commas. Only debug builds read the variable: a release build can never be made to
+/// fail this way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    Panic,
+    Abort,
+}
+
+impl Fault {
+    fn strike(self) {
+        match self {
+            Fault::None => {}
+            Fault::Panic => panic!("fault injected by PRINTBRIDGE_TEST_FAULT: the renderer panics"),
+            Fault::Abort => {
+                // After a pause, so that a test can queue a job behind this one first.
+                tracing::error!(
+                    "fault injected by PRINTBRIDGE_TEST_FAULT: the process dies in 3 s"
+                );
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                std::process::abort()
+            }
+        }
+    }
+}
+
+#[cfg(debug_assertions)]
+fn injected_fault(job_name: &str) -> Fault {
+    let Ok(spec) = std::env::var("PRINTBRIDGE_TEST_FAULT") else {
+        return Fault::None;
+    };
+    spec.split(',')
+        .find_map(|one| match one.split_once(':') {
+            Some(("panic", name)) if name == job_name => Some(Fault::Panic),
+            Some(("abort", name)) if name == job_name => Some(Fault::Abort),
+            _ => None,
+        })
+        .unwrap_or(Fault::None)
+}
+
+#[cfg(not(debug_assertions))]
+fn injected_fault(_job_name: &str) -> Fault {
+    Fault::None
 }
 
 fn render_blocking(
@@ -78,8 +142,18 @@ fn render_blocking(
     let local = |what: &str, e: std::io::Error| RenderFailure::Local(format!("{what}: {e}"));
     let dir = target.parent().expect("rendered/ has a parent");
     std::fs::create_dir_all(dir).map_err(|e| local("cannot create the render directory", e))?;
+    let limits = ConvertLimits::default();
     let mut inputs = Vec::with_capacity(docs.len());
-    for (path, format, compression) in docs {
+    for (i, (path, format, compression)) in docs.iter().enumerate() {
+        let file = File::open(path).map_err(|e| local("cannot open a spooled document", e))?;
+        pipeline::check_document_size(
+            i + 1,
+            format,
+            compression,
+            std::io::BufReader::new(file),
+            &limits,
+        )
+        .map_err(RenderFailure::Job)?;
         let file = File::open(path).map_err(|e| local("cannot open a spooled document", e))?;
         inputs.push(DocumentInput {
             format: format.clone(),
@@ -90,7 +164,7 @@ fn render_blocking(
     let tmp = dir.join(format!(".{id}.pdf.partial"));
     let file = File::create(&tmp).map_err(|e| local("cannot create the rendered PDF", e))?;
     let mut out = BufWriter::new(file);
-    let result = pipeline::render_job(inputs, ticket, &ConvertLimits::default(), &mut out);
+    let result = pipeline::render_job(inputs, ticket, &limits, &mut out);
     let stats = match result {
         Ok(s) => s,
         Err(e) => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Job, Spool};
+use super::{Attempt, Job, Spool};
 use crate::device::{
     Device, DeviceDocument, DeviceError, DeviceJob, Interruption, Reporter, Trouble,
 };
@@ -122,7 +122,7 @@ pub async fn run(
         if !*paused.borrow() {
             if let Some(job) = spool.next_printable_except(|id| resting.contains_key(&id)) {
                 let outcome =
-                    process(&spool, device.as_ref(), &job, &settings, &mut shutdown).await;
+                    attempt(&spool, device.as_ref(), &job, &settings, &mut shutdown).await;
                 match outcome {
                     Outcome::Done => {
                         // The job ended one way or another: what was shown about a failing
@@ -274,6 +274,48 @@ enum Outcome {
     DeviceFailed(String),
     /// The server is stopping and the job in transfer was dealt with.
     Stopped,
+}
+
+/// One attempt at a job, counted on disk before it starts (see [`Spool::begin_attempt`]): a job
+/// that was being processed each of the last `max_processing_crashes` times the process died is
+/// aborted here instead of being processed again.
+async fn attempt(
+    spool: &Arc<Spool>,
+    device: &dyn Device,
+    job: &Job,
+    settings: &Settings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Outcome {
+    let id = job.id;
+    match spool.begin_attempt(id).await {
+        Ok(Attempt::Proceed) => {}
+        Ok(Attempt::Poison { crashes }) => {
+            tracing::error!(
+                job = id,
+                crashes,
+                "printbridge stopped while processing this job {crashes} times in a row; aborting it"
+            );
+            let event = JobEvent::Aborted {
+                reason: "job-aborted-by-system",
+                message: format!(
+                    "The printer stopped {crashes} times in a row while processing this job, so it \
+                     was not tried again; the jobs behind it can print. The administrator can find \
+                     the cause in the printer's log."
+                ),
+            };
+            let _ = spool.transition(id, event).await;
+            return Outcome::Done;
+        }
+        Err(e) => {
+            tracing::error!(job = id, "cannot record the start of an attempt: {e}");
+            return Outcome::RetryLater;
+        }
+    }
+    let outcome = process(spool, device, job, settings, shutdown).await;
+    if let Err(e) = spool.end_attempt(id).await {
+        tracing::error!(job = id, "cannot record the end of an attempt: {e}");
+    }
+    outcome
 }
 
 async fn process(
