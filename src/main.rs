@@ -134,7 +134,7 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from),
             Command::User(args) => printbridge::auth::cli::run(&args, &mut std::io::stdout())
                 .map_err(anyhow::Error::from),
-            Command::Cloud(args) => printbridge::cloud::main(args)
+            Command::Cloud(args) => printbridge::app::cloud::run_cloud(args)
                 .await
                 .map_err(anyhow::Error::from),
             Command::Convert(args) => printbridge::convert_cmd::run(&args)

@@ -20,7 +20,7 @@ use crate::model::printer::{Capabilities, Description};
 use crate::spool::Spool;
 use attributes::text;
 pub use jobs::PRIVATE as PRIVATE_JOB_ATTRIBUTES;
-pub use printer_ops::STORAGE_FREE_PERCENT;
+pub use printer_ops::StorageFree;
 use status::Status;
 
 /// The rest of the HTTP request body after the attribute section: the document, if any.
@@ -71,6 +71,8 @@ pub struct ServiceConfig {
     /// Printing needs a local user's credentials (`auth.print_requires_authentication`):
     /// uri-authentication-supported says "basic", and DNS-SD advertises `air=username,password`.
     pub print_requires_auth: bool,
+    /// Free space where output goes, shared by the appliance's queues (printer-supply).
+    pub storage_free: StorageFree,
 }
 
 /// Mutable printer state (RFC 8011 §5.4.11-12).
