@@ -1583,6 +1583,7 @@ fn ipp_is_answered_only_on_the_paths_of_printers_and_their_jobs() {
 // ---------------------------------------------------------------------------------------------
 
 /// Raises this test process's open-files limit to the hard limit; fails unless `needed` fit.
+#[allow(clippy::unnecessary_cast)] // rlim_t is 32 bits on some targets
 fn raise_open_files(needed: u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

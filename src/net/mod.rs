@@ -46,6 +46,8 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, NetError> {
 /// Raises the soft limit on open files to the hard limit: every connection is a descriptor, and
 /// the usual soft limit (1,024) is far below the thousands of connections a server should hold.
 /// Returns the limit in force afterwards, or `None` if it cannot be read.
+// rlim_t is 64 bits here but 32 on some targets (32-bit ARM): the casts are for those.
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_open_files_limit() -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -76,6 +78,7 @@ pub fn raise_open_files_limit() -> Option<u64> {
 
 /// The connection bound that fits the open-files limit: each connection is one descriptor, and
 /// `reserve` are kept for the spool, devices, logs and the database.
+#[allow(clippy::unnecessary_cast)] // rlim_t: see raise_open_files_limit
 pub fn connections_within_open_files(
     wanted: usize,
     open_files: Option<u64>,
