@@ -463,3 +463,70 @@ fn upgrade_to_tls(
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(max: usize, per_client: usize, busy: usize) -> ServeOptions {
+        ServeOptions {
+            tls: None,
+            header_timeout: Duration::from_secs(30),
+            busy_header_timeout: Duration::from_secs(5),
+            max_connections: max,
+            max_connections_per_client: per_client,
+            busy_connections: busy,
+            drain_timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn admit(table: &Arc<Connections>, ip: &str) -> Option<Slot> {
+        let permit = table.slots.clone().try_acquire_owned().ok()?;
+        table.admit(permit, ip.parse().unwrap())
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_client_gets_its_share_and_a_place_back_when_a_connection_closes() {
+        let table = Connections::new(options(100, 2, 100));
+        let first = admit(&table, "192.0.2.1").expect("first");
+        let _second = admit(&table, "192.0.2.1").expect("second");
+        assert!(
+            admit(&table, "192.0.2.1").is_none(),
+            "a third from one address"
+        );
+        let _other = admit(&table, "192.0.2.2").expect("another address");
+        assert_eq!(table.open(), 3);
+        drop(first);
+        assert_eq!(table.open(), 2);
+        assert!(
+            admit(&table, "192.0.2.1").is_some(),
+            "a place again after one closed"
+        );
+    }
+
+    #[test]
+    fn the_server_is_busy_from_the_threshold_on_and_not_after() {
+        let table = Connections::new(options(100, 100, 2));
+        let a = admit(&table, "192.0.2.1").unwrap();
+        assert!(!*table.busy.borrow());
+        assert_eq!(table.header_timeout(), Duration::from_secs(30));
+        let b = admit(&table, "192.0.2.2").unwrap();
+        assert!(*table.busy.borrow());
+        assert_eq!(table.header_timeout(), Duration::from_secs(5));
+        drop(b);
+        assert!(!*table.busy.borrow());
+        drop(a);
+        assert_eq!(table.open(), 0);
+    }
+}
