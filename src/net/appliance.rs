@@ -142,9 +142,11 @@ impl IppHandler for ApplianceHttp {
         self.limits
     }
 
-    /// IPP is answered only on a queue's resource and its jobs' paths (RFC 8010 §4.1: the
-    /// Request-URI names the target, as the printer-uri or job-uri does): elsewhere, 404. Then the
-    /// credentials, if any, are checked before the request is read: a refusal costs no upload.
+    /// IPP is answered only on a queue's resource and its jobs' paths: elsewhere, 404. The HTTP
+    /// Request-URI names the operation's target like the printer-uri or job-uri does (RFC 8010
+    /// §4.1; RFC 2910 §4 said both SHALL name it), and the clients we test with (CUPS, ipptool)
+    /// post to the queue's path; nothing here is answered at `/`. Then the credentials, if any,
+    /// are checked before the request is read: a refusal costs no upload.
     async fn admit(&self, head: IppHead<'_>) -> Result<Admitted, HttpResponse> {
         let Some(printer) = self.queue_at(head.path) else {
             tracing::info!(peer = %head.client, path = head.path, "IPP request for a path that is no printer's: 404");
