@@ -1528,9 +1528,6 @@ fn ipp_is_answered_only_on_the_paths_of_printers_and_their_jobs() {
         "/",
         "/admin",
         "/ipp",
-        "/ipp/print/../print",
-        "/ipp/print/nope",
-        "/ipp/print/7/x",
         "/ipp/printer",
     ] {
         let r = response_to(port, http_post_to(port, path, &valid), path);
@@ -1540,6 +1537,12 @@ fn ipp_is_answered_only_on_the_paths_of_printers_and_their_jobs() {
             Some(0x0000),
             "POST {path} answered successful-ok"
         );
+    }
+    // Where a queue or a job could be but is not: client-error-not-found, the request-id echoed.
+    for path in ["/ipp/print/../print", "/ipp/print/nope", "/ipp/print/7/x"] {
+        let r = response_to(port, http_post_to(port, path, &valid), path);
+        assert_eq!(r.ipp_status(), Some(0x0406), "POST {path}: {r:?}");
+        assert_eq!(r.ipp_request_id(), Some(7), "POST {path}");
     }
 
     // The printer's resource and a job's path under it are answered.

@@ -129,10 +129,15 @@ impl ApplianceHttp {
 }
 
 /// What the appliance learnt of an IPP request before reading it.
-pub struct Admitted {
-    printer: Arc<Printer>,
-    peer: SocketAddr,
-    ctx: RequestContext,
+pub enum Admitted {
+    /// For the queue at the request's path, from this client.
+    Queue {
+        printer: Arc<Printer>,
+        peer: SocketAddr,
+        ctx: RequestContext,
+    },
+    /// For a path where a queue could be but none is (`/ipp/print/nope`): client-error-not-found.
+    NoSuchQueue { path: String },
 }
 
 impl IppHandler for ApplianceHttp {
@@ -142,13 +147,23 @@ impl IppHandler for ApplianceHttp {
         self.limits
     }
 
-    /// IPP is answered only on a queue's resource and its jobs' paths: elsewhere, 404. The HTTP
-    /// Request-URI names the operation's target like the printer-uri or job-uri does (RFC 8010
-    /// §4.1; RFC 2910 §4 said both SHALL name it), and the clients we test with (CUPS, ipptool)
-    /// post to the queue's path; nothing here is answered at `/`. Then the credentials, if any,
-    /// are checked before the request is read: a refusal costs no upload.
+    /// IPP is answered only on a queue's resource and its jobs' paths; a path under the queues'
+    /// (`/ipp/print/nope`) is answered client-error-not-found, any other (`/`, `/etc/passwd`) HTTP
+    /// 404. The HTTP Request-URI names the operation's target like the printer-uri or job-uri
+    /// does (RFC 8010 §4.1; RFC 2910 §4 said both SHALL name it), and the clients we test with
+    /// (CUPS, ipptool) post to the queue's path; nothing here is answered at `/`. Then the
+    /// credentials, if any, are checked before the request is read: a refusal costs no upload.
     async fn admit(&self, head: IppHead<'_>) -> Result<Admitted, HttpResponse> {
         let Some(printer) = self.queue_at(head.path) else {
+            let under_queues = head
+                .path
+                .strip_prefix(self.printer.config.resource.as_str())
+                .is_some_and(|rest| rest.starts_with('/'));
+            if under_queues {
+                return Ok(Admitted::NoSuchQueue {
+                    path: head.path.to_string(),
+                });
+            }
             tracing::info!(peer = %head.client, path = head.path, "IPP request for a path that is no printer's: 404");
             return Err(plain(StatusCode::NOT_FOUND, "no printer at this path\n"));
         };
@@ -166,7 +181,7 @@ impl IppHandler for ApplianceHttp {
                 return Err(full(crate::web::ipp_refusal(&e, self.tls)));
             }
         };
-        Ok(Admitted {
+        Ok(Admitted::Queue {
             printer: printer.clone(),
             peer: head.conn.peer,
             ctx: RequestContext {
@@ -179,30 +194,39 @@ impl IppHandler for ApplianceHttp {
     }
 
     async fn handle(&self, request: Message, document: DocumentBody, a: Admitted) -> IppReply {
-        let printer = a.printer;
+        let (printer, peer, ctx) = match a {
+            Admitted::Queue { printer, peer, ctx } => (printer, peer, ctx),
+            Admitted::NoSuchQueue { path } => {
+                let message = answer_like(
+                    &request,
+                    Status::not_found(format!("no printer at '{path}'")),
+                );
+                return IppReply::new(message, path);
+            }
+        };
         let resource = printer.config.resource.clone();
-        let who =
-            a.ctx.authenticated_user.clone().or_else(|| {
-                crate::ipp::op_str(&request, "requesting-user-name").map(str::to_string)
-            });
+        let who = ctx
+            .authenticated_user
+            .clone()
+            .or_else(|| crate::ipp::op_str(&request, "requesting-user-name").map(str::to_string));
         let message = match wrong_target(&printer, &request) {
             Some(refusal) => answer_like(&request, refusal),
             None if Arc::ptr_eq(&printer, &self.printer) => {
-                printer.handle(request, document, &a.ctx).await
+                printer.handle(request, document, &ctx).await
             }
             None => {
                 // A [[queue]]'s log lines (jobs accepted, printer paused, ...) say which queue.
                 use tracing::Instrument;
                 let span = tracing::info_span!("queue", resource = %resource);
                 printer
-                    .handle(request, document, &a.ctx)
+                    .handle(request, document, &ctx)
                     .instrument(span)
                     .await
             }
         };
         let challenge = (message.code == status::NOT_AUTHENTICATED).then(|| {
             // HTTP 401 + WWW-Authenticate is how IPP clients learn to ask for a password.
-            let secure = a.ctx.scheme == "ipps" || a.peer.ip().is_loopback();
+            let secure = ctx.scheme == "ipps" || peer.ip().is_loopback();
             crate::web::ipp_challenge_parts(secure, self.tls)
         });
         IppReply {

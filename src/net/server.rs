@@ -81,6 +81,8 @@ pub struct Connections {
     slots: Arc<Semaphore>,
     per_client: Mutex<HashMap<IpAddr, usize>>,
     busy: watch::Sender<bool>,
+    /// Signalled whenever a connection closes, for draining.
+    closed: tokio::sync::Notify,
 }
 
 /// One connection's place, released when the connection (and its upgraded TLS half) is gone.
@@ -102,6 +104,7 @@ impl Drop for Slot {
         }
         // The permit is released after this body: count it as gone already.
         self.table.update_busy(1);
+        self.table.closed.notify_waiters();
     }
 }
 
@@ -126,6 +129,7 @@ impl Connections {
             slots: Arc::new(Semaphore::new(options.max_connections.max(1))),
             per_client: Mutex::new(HashMap::new()),
             busy: watch::channel(false).0,
+            closed: tokio::sync::Notify::new(),
             options,
         })
     }
@@ -229,12 +233,26 @@ pub async fn serve(
         // Reap finished connections so the set does not grow with the server's lifetime.
         while tasks.try_join_next().is_some() {}
     }
-    // Each connection shuts down gracefully on the signal: let them finish their requests.
+    // Each connection shuts down gracefully on the signal: let them finish their requests. Counted
+    // by their places, so connections upgraded to TLS (served on tasks of their own) are waited
+    // for too; the listeners of one server share them.
     let drain = connections.options.drain_timeout;
-    if !tasks.is_empty() {
-        tracing::info!("waiting for {} connection(s) to finish", tasks.len());
+    if connections.open() > 0 {
+        tracing::info!("waiting for {} connection(s) to finish", connections.open());
     }
-    let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(drain, async {
+        loop {
+            let closed = connections.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if connections.open() == 0 {
+                return;
+            }
+            closed.await;
+        }
+    })
+    .await;
+    tasks.abort_all();
 }
 
 /// Serves one accepted connection: plain HTTP, or TLS when its first byte starts a handshake.
