@@ -9,16 +9,18 @@ use tokio::sync::watch;
 
 use crate::cloud::config::{self, CloudConfig};
 use crate::cloud::{admin, blob, database_url, documents_dir, infra, router};
-use crate::cloud::{Cloud, CloudArgs, CloudCommand, CloudError};
+use crate::cloud::{Cloud, CloudCommand, CloudError};
 use crate::model::clock::{Clock, SystemClock};
 use crate::net::router::RouterHttp;
 use crate::net::server::{self, Connections, ServeOptions};
 use crate::store::{self, Store};
 
-/// `printbridge cloud ...`: serve, or run an admin command.
-pub async fn run_cloud(args: CloudArgs) -> Result<(), CloudError> {
-    let config = args.options.config()?;
-    match args.command {
+/// `printbridge cloud ...` with its configuration loaded: serve, or run an admin command.
+pub async fn run_cloud(
+    config: CloudConfig,
+    command: Option<CloudCommand>,
+) -> Result<(), CloudError> {
+    match command {
         Some(CloudCommand::Admin(cmd)) => {
             let store = open_store(&config).await?;
             let public_url = match &config.server.public_url {
