@@ -404,6 +404,112 @@ mod tests {
         );
     }
 
+    /// An in-process handler: refuses when told to, else echoes the document after a
+    /// successful-ok, or answers not-authenticated.
+    struct Echo {
+        refuse: bool,
+        challenge: bool,
+    }
+
+    impl IppHandler for Echo {
+        type Admitted = String;
+
+        fn limits(&self) -> EndpointLimits {
+            EndpointLimits {
+                limits: Limits::default(),
+                section_timeout: Duration::from_secs(5),
+                document_idle_timeout: Duration::from_secs(5),
+            }
+        }
+
+        async fn admit(&self, head: IppHead<'_>) -> Result<String, HttpResponse> {
+            if self.refuse {
+                return Err(plain(StatusCode::FORBIDDEN, "no\n"));
+            }
+            Ok(head.path.to_string())
+        }
+
+        async fn handle(&self, request: Message, mut doc: DocumentBody, path: String) -> IppReply {
+            let mut data = Vec::new();
+            doc.read_to_end(&mut data).await.unwrap();
+            let code = if self.challenge {
+                status::NOT_AUTHENTICATED
+            } else {
+                status::OK
+            };
+            let mut message = Status::new(code, "x").into_response();
+            message.request_id = request.request_id;
+            let mut reply = IppReply::new(message, path);
+            if self.challenge {
+                reply.challenge = Some((StatusCode::UNAUTHORIZED, Vec::new()));
+            } else {
+                reply.document = Some(Box::new(std::io::Cursor::new(data)));
+            }
+            reply
+        }
+    }
+
+    fn conn() -> Conn {
+        Conn {
+            local: None,
+            peer: "192.0.2.1:1".parse().unwrap(),
+            scheme: "ipp",
+        }
+    }
+
+    fn post(content_type: &str, body: Vec<u8>) -> Request<http_body_util::Full<Bytes>> {
+        Request::post("/ipp/print")
+            .header(CONTENT_TYPE, content_type)
+            .body(http_body_util::Full::new(Bytes::from(body)))
+            .unwrap()
+    }
+
+    async fn run(h: &Echo, req: Request<http_body_util::Full<Bytes>>) -> (StatusCode, Bytes) {
+        let c = conn();
+        let r = respond(h, req, &c, c.peer).await;
+        let code = r.status();
+        (code, r.into_body().collect().await.unwrap().to_bytes())
+    }
+
+    #[tokio::test]
+    async fn the_endpoint_checks_the_type_admits_frames_and_streams_the_document_after() {
+        let ok = Echo {
+            refuse: false,
+            challenge: false,
+        };
+        // Not IPP: 415, the handler never sees it.
+        let (code, _) = run(&ok, post("text/plain", gpa_bytes())).await;
+        assert_eq!(code, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        // Refused before the body is read: the handler's answer as it is.
+        let refuse = Echo {
+            refuse: true,
+            challenge: false,
+        };
+        let (code, _) = run(&refuse, post("application/ipp", gpa_bytes())).await;
+        assert_eq!(code, StatusCode::FORBIDDEN);
+        // Framed, handled; what followed the attribute section comes back after the response.
+        let mut body = gpa_bytes();
+        body.extend_from_slice(b"%PDF-1.7 document");
+        let (code, bytes) = run(&ok, post("application/ipp", body)).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(&bytes[2..4], &status::OK.to_be_bytes());
+        assert_eq!(&bytes[4..8], &9u32.to_be_bytes());
+        assert!(bytes.ends_with(b"%PDF-1.7 document"));
+        // Malformed: an IPP error with the request-id, the handler never sees it.
+        let (code, bytes) = run(&ok, post("application/ipp", gpa_bytes()[..12].to_vec())).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(&bytes[2..4], &status::BAD_REQUEST.to_be_bytes());
+        assert_eq!(&bytes[4..8], &9u32.to_be_bytes());
+        // A challenge becomes the HTTP status around the IPP response.
+        let challenge = Echo {
+            refuse: false,
+            challenge: true,
+        };
+        let (code, bytes) = run(&challenge, post("application/ipp", gpa_bytes())).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+        assert_eq!(&bytes[2..4], &status::NOT_AUTHENTICATED.to_be_bytes());
+    }
+
     #[tokio::test]
     async fn frame_errors_echo_the_request_id() {
         let mut req = gpa_bytes();
