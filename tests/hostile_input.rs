@@ -7,7 +7,10 @@
 //! the connection, and afterwards a Get-Printer-Attributes on a NEW connection must succeed: the
 //! server survived. Further tests: clients that vanish mid-upload create no job, clients that leave
 //! without reading the response, slowloris-style partial headers are timed out while others are
-//! served, HTTP keep-alive, and the server still serves normal requests after all of it.
+//! served, HTTP keep-alive, and the server still serves normal requests after all of it. IPP is
+//! answered only on the paths of printers and their jobs. Connection exhaustion: 2,000 idle and
+//! 500 slowloris connections from other loopback addresses do not lock out a normal client, one
+//! address cannot take every connection, and a busy server shortens how long idle ones may wait.
 //!
 //! Fixed cases live here; random ones are the job of the cargo-fuzz target (`fuzz/`), whose corpus
 //! `tests/fuzz_corpus.rs` replays.
