@@ -2,11 +2,12 @@
 //! configuration, starts the worker and housekeeping tasks, and shuts everything down on
 //! SIGINT/SIGTERM. Each queue (`[printer]` at `/ipp/print`, each `[[queue]]` at
 //! `/ipp/print/NAME`) is built by [`start_queue`]; the listeners, TLS, users and web pages are
-//! shared.
+//! shared. The cloud's composition root is [`cloud`].
+
+pub mod cloud;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::model::clock::{Clock, SystemClock};
 use crate::model::ipp_caps::DownstreamCaps;
 use crate::model::job::JobEvent;
 use crate::model::printer::{standard_media, Capabilities, Description};
-use crate::net::{self, HttpService};
+use crate::net::{self, appliance::ApplianceHttp, ipp_endpoint::EndpointLimits, server};
 use crate::spool::{Spool, SpoolError};
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +127,9 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     crate::state_lock::StateLock::acquire(&state_dir)?.hold_until_exit();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (shutdown_tx, shutdown) = watch::channel(false);
+    // printer-supply reports the free space where the default queue's files go: one figure for
+    // the appliance, measured by the default queue, read by every queue.
+    let storage_free = crate::ipp::StorageFree::default();
 
     // ---- queues: [printer] at /ipp/print, then each [[queue]] at /ipp/print/NAME ----
     let mut places = vec![(&config.printer, QueuePlace::default_queue(&state_dir))];
@@ -140,6 +144,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
             place.clone(),
             &state_dir,
             clock.clone(),
+            storage_free.clone(),
             shutdown.clone(),
         )
         .await;
@@ -185,20 +190,37 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     } else {
         None
     };
-    let service = Arc::new(HttpService {
+    let header_timeout = Duration::from_secs(config.server.header_timeout_seconds);
+    let service = Arc::new(ApplianceHttp {
         printer: default.clone(),
         queues: extra.clone(),
         icons: net::page::Icons::new(),
-        header_timeout: Duration::from_secs(config.server.header_timeout_seconds),
-        document_idle_timeout: Duration::from_secs(config.server.document_idle_timeout_seconds),
+        limits: EndpointLimits {
+            limits: config.limits,
+            // The attribute section gets as long as the HTTP headers did: a client that stalls
+            // in it would otherwise hold the connection (and its buffer) forever.
+            section_timeout: header_timeout,
+            document_idle_timeout: Duration::from_secs(config.server.document_idle_timeout_seconds),
+        },
+        tls: tls.is_some(),
         web: crate::web::Web::new(
             default.clone(),
             extra.clone(),
             Arc::new(crate::auth::Authenticator::new(&state_dir)),
             tls.is_some(),
         ),
+    });
+    let open_files = net::raise_open_files_limit();
+    let max_connections =
+        net::connections_within_open_files(config.server.max_connections, open_files, 256);
+    let connections = server::Connections::new(server::ServeOptions {
         tls,
-        connections: Arc::new(tokio::sync::Semaphore::new(config.server.max_connections)),
+        header_timeout,
+        busy_header_timeout: Duration::from_secs(config.server.busy_header_timeout_seconds),
+        max_connections,
+        max_connections_per_client: config.server.max_connections_per_client,
+        busy_connections: config.server.busy_connections.min(max_connections),
+        drain_timeout: Duration::from_secs(5),
     });
     let mut bound = Vec::new();
     for addr in &config.server.listen {
@@ -255,9 +277,10 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
                 q.place.dir.display()
             );
         }
-        tasks.push(tokio::spawn(net::serve(
+        tasks.push(tokio::spawn(server::serve(
             l,
             service.clone(),
+            connections.clone(),
             shutdown.clone(),
         )));
     }
@@ -310,6 +333,7 @@ pub async fn start_queue(
     place: QueuePlace,
     state_dir: &Path,
     clock: Arc<dyn Clock>,
+    storage_free: crate::ipp::StorageFree,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Queue, AppError> {
     let spool_dir = place.dir.join("spool");
@@ -431,6 +455,7 @@ pub async fn start_queue(
             web_path: place.web_path.clone(),
             tls: config.server.tls,
             print_requires_auth: config.auth.print_requires_authentication,
+            storage_free,
         },
     );
 
@@ -475,7 +500,7 @@ pub async fn start_queue(
         event_pump(printer.clone(), shutdown.clone()),
     ));
     // printer-supply reports the free space where the default queue's files go (one figure for
-    // the appliance: ipp::STORAGE_FREE_PERCENT), so only the default queue measures it.
+    // the appliance, shared by the queues' ServiceConfig), so only the default queue measures it.
     let measure = place.name.is_none().then(|| output_dir.clone());
     tasks.push(spawn_in(
         &place,
@@ -658,6 +683,7 @@ fn display_uri(local: SocketAddr, resource: &str) -> String {
     format!("ipp://{host}:{}{resource}", local.port())
 }
 
+/// Resolves at SIGINT or SIGTERM: how every role is told to stop.
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
@@ -768,7 +794,7 @@ async fn housekeeping(
             tracing::warn!("cannot purge old jobs: {e}");
         }
         if let Some(pct) = measure_free_space.as_deref().and_then(free_space_percent) {
-            crate::ipp::STORAGE_FREE_PERCENT.store(pct, Ordering::Relaxed);
+            printer.config.storage_free.set_percent(pct);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}

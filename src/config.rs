@@ -70,8 +70,15 @@ pub struct ServerConfig {
     pub max_document_bytes: u64,
     /// Seconds a document upload may stall (no bytes arriving) before it is dropped.
     pub document_idle_timeout_seconds: u64,
-    /// Connections served at once.
+    /// Connections served at once (each is one open file; the limit is raised to fit).
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 client: its /64) may hold; more are closed.
+    pub max_connections_per_client: usize,
+    /// From this many open connections on, the server is busy: new and idle connections get
+    /// `busy_header_timeout_seconds` instead of `header_timeout_seconds`.
+    pub busy_connections: usize,
+    /// The header and keep-alive time-out while the server is busy, seconds.
+    pub busy_header_timeout_seconds: u64,
     /// TLS on the IPP port (same port as plain HTTP, and by HTTP Upgrade).
     pub tls: bool,
     /// PEM certificate chain; with `tls_key`, replaces the self-signed certificate.
@@ -91,7 +98,10 @@ impl Default for ServerConfig {
             header_timeout_seconds: 30,
             max_document_bytes: 0,
             document_idle_timeout_seconds: 300,
-            max_connections: 256,
+            max_connections: 4096,
+            max_connections_per_client: 128,
+            busy_connections: 1024,
+            busy_header_timeout_seconds: 5,
             tls: true,
             tls_certificate: None,
             tls_key: None,
@@ -410,6 +420,15 @@ impl Config {
         if self.server.max_connections == 0 || self.server.document_idle_timeout_seconds == 0 {
             return bad(
                 "server.max_connections and server.document_idle_timeout_seconds must be positive"
+                    .into(),
+            );
+        }
+        if self.server.max_connections_per_client == 0
+            || self.server.busy_header_timeout_seconds == 0
+        {
+            return bad(
+                "server.max_connections_per_client and server.busy_header_timeout_seconds must be \
+                 positive"
                     .into(),
             );
         }

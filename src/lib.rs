@@ -17,13 +17,17 @@
 //! - [`convert_cmd`]: `printbridge convert IN OUT`, the conversions as a command.
 //! - [`device`]: output devices behind one trait (file directory for now).
 //! - [`dnssd`]: DNS-SD advertisement behind one trait: Avahi over D-Bus, or the embedded responder.
-//! - [`net`]: the only code that binds or accepts sockets: HTTP/1.1 serving of IPP.
+//! - [`net`]: the only code that binds or accepts sockets: one accept loop for every role
+//!   (`net::server`: TLS sniffing, HTTP/1.1, limits, draining) and one IPP-over-HTTP endpoint
+//!   (`net::ipp_endpoint`) that the appliance's printers and the cloud's Infrastructure Printers
+//!   implement.
 //! - [`notify`]: outgoing mail: the `Mailer` trait, SMTP with lettre, the message texts.
 //! - [`web`]: the status and administration pages (axum + askama), mounted by `net`.
 //! - [`auth`]: local users (argon2) and HTTP Basic authentication with throttling.
 //! - [`config`]: plain-data configuration with validation.
 //! - [`state_lock`]: one appliance per state directory (an flock held for the process's life).
-//! - [`app`]: the composition root that wires the parts together.
+//! - [`app`]: the composition root that wires the parts together: the appliance in `app`, the
+//!   cloud in `app::cloud`.
 //! - [`client`]: the command-line IPP client behind `printbridge print` and `printbridge jobs`.
 //! - [`cloud`]: the cloud print service (`printbridge cloud`): accounts, RFC 8628 device
 //!   authorization, verification pages (axum + askama).

@@ -94,6 +94,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("the appliance stopped")
 }
 
+async fn cloud(args: printbridge::cloud::CloudArgs) -> anyhow::Result<()> {
+    let config = args.options.config()?;
+    Ok(printbridge::app::cloud::run_cloud(config, args.command).await?)
+}
+
 /// Large allocations (argon2's ~19 MiB per password check, a rendered raster page) go straight to
 /// mmap and back to the kernel when freed. Left alone, glibc raises its mmap threshold after the
 /// first such free and serves later ones from per-thread arenas that keep the memory, so a
@@ -134,9 +139,7 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from),
             Command::User(args) => printbridge::auth::cli::run(&args, &mut std::io::stdout())
                 .map_err(anyhow::Error::from),
-            Command::Cloud(args) => printbridge::cloud::main(args)
-                .await
-                .map_err(anyhow::Error::from),
+            Command::Cloud(args) => cloud(args).await,
             Command::Convert(args) => printbridge::convert_cmd::run(&args)
                 .map(drop)
                 .map_err(anyhow::Error::from),

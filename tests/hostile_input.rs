@@ -7,7 +7,10 @@
 //! the connection, and afterwards a Get-Printer-Attributes on a NEW connection must succeed: the
 //! server survived. Further tests: clients that vanish mid-upload create no job, clients that leave
 //! without reading the response, slowloris-style partial headers are timed out while others are
-//! served, HTTP keep-alive, and the server still serves normal requests after all of it.
+//! served, HTTP keep-alive, and the server still serves normal requests after all of it. IPP is
+//! answered only on the paths of printers and their jobs. Connection exhaustion: 2,000 idle and
+//! 500 slowloris connections from other loopback addresses do not lock out a normal client, one
+//! address cannot take every connection, and a busy server shortens how long idle ones may wait.
 //!
 //! Fixed cases live here; random ones are the job of the cargo-fuzz target (`fuzz/`), whose corpus
 //! `tests/fuzz_corpus.rs` replays.
@@ -1490,4 +1493,344 @@ fn a_stalled_attribute_section_is_timed_out() {
         served += 1;
     }
     assert_alive(&mut app, "stalled attribute sections");
+}
+
+// ---------------------------------------------------------------------------------------------
+// IPP only where a printer is (issue 11 item 5)
+// ---------------------------------------------------------------------------------------------
+
+/// A POST of `body` as application/ipp to `path`.
+fn http_post_to(port: u16, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/ipp\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
+fn response_to(port: u16, raw: Vec<u8>, what: &str) -> HttpResponse {
+    match exchange(port, raw) {
+        Outcome::Response(r) => r,
+        Outcome::Closed(why) => panic!("{what}: the server closed without an answer ({why})"),
+    }
+}
+
+#[test]
+fn ipp_is_answered_only_on_the_paths_of_printers_and_their_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut app = Appliance::start(tmp.path(), &[]);
+    let port = app.port;
+    let valid = get_printer_attributes(&app.uri, 7);
+
+    // A valid request posted anywhere but a printer's or a job's path: HTTP 404, no IPP answer.
+    for path in [
+        "/../../../../etc/passwd",
+        "/",
+        "/admin",
+        "/ipp",
+        "/ipp/printer",
+    ] {
+        let r = response_to(port, http_post_to(port, path, &valid), path);
+        assert_eq!(r.status, 404, "POST {path}: {r:?}");
+        assert_ne!(
+            r.ipp_status(),
+            Some(0x0000),
+            "POST {path} answered successful-ok"
+        );
+    }
+    // Where a queue or a job could be but is not: client-error-not-found, the request-id echoed.
+    for path in ["/ipp/print/../print", "/ipp/print/nope", "/ipp/print/7/x"] {
+        let r = response_to(port, http_post_to(port, path, &valid), path);
+        assert_eq!(r.ipp_status(), Some(0x0406), "POST {path}: {r:?}");
+        assert_eq!(r.ipp_request_id(), Some(7), "POST {path}");
+    }
+
+    // The printer's resource and a job's path under it are answered.
+    for path in [RESOURCE, "/ipp/print/7"] {
+        let r = response_to(port, http_post_to(port, path, &valid), path);
+        assert_eq!(r.status, 200, "POST {path}: {r:?}");
+        assert_eq!(r.ipp_status(), Some(0x0000), "POST {path}: {r:?}");
+        assert_eq!(r.ipp_request_id(), Some(7));
+    }
+
+    // The printer-uri must name the resource the request was posted to: client-error-not-found.
+    let elsewhere = get_printer_attributes(&format!("ipp://127.0.0.1:{port}/ipp/other"), 8);
+    let r = response_to(
+        port,
+        http_post_to(port, RESOURCE, &elsewhere),
+        "other printer-uri",
+    );
+    assert_eq!(r.ipp_status(), Some(0x0406), "{r:?}");
+    // So must a job-uri: a job of another resource is not reached through this one.
+    let job_elsewhere = Ipp::new(0x0009, 9)
+        .group(tag::OPERATION)
+        .attr(tag::CHARSET, "attributes-charset", b"utf-8")
+        .attr(tag::NATURAL_LANGUAGE, "attributes-natural-language", b"en")
+        .attr(
+            tag::URI,
+            "job-uri",
+            format!("ipp://127.0.0.1:{port}/ipp/other/1").as_bytes(),
+        )
+        .end();
+    let r = response_to(
+        port,
+        http_post_to(port, RESOURCE, &job_elsewhere),
+        "other job-uri",
+    );
+    assert_eq!(r.ipp_status(), Some(0x0406), "{r:?}");
+    assert_alive(&mut app, "requests to paths that are no printer's");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection exhaustion (issue 11 item 2)
+// ---------------------------------------------------------------------------------------------
+
+/// Raises this test process's open-files limit to the hard limit; fails unless `needed` fit.
+#[allow(clippy::unnecessary_cast)] // rlim_t is 32 bits on some targets
+fn raise_open_files(needed: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    assert!(
+        lim.rlim_cur as u64 >= needed,
+        "this test holds {needed} sockets but the hard open-files limit is {}; raise it \
+         (`ulimit -Hn`, or LimitNOFILE= for a CI service)",
+        lim.rlim_cur
+    );
+}
+
+/// A TCP connection to the appliance from the loopback address `from` (the whole of 127/8 is
+/// loopback, so each address is another client).
+fn connect_from(from: [u8; 4], port: u16) -> io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let local = std::net::SocketAddr::from((from, 0));
+    socket.bind(&local.into())?;
+    socket.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())?;
+    Ok(socket.into())
+}
+
+/// Whether the server has closed `s` (EOF or reset); `s` is non-blocking.
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 64];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    }
+}
+
+/// Keeps `idle` silent connections and `slow` slowloris connections (a header line every round,
+/// never the end of the headers) open from their addresses until `stop`; reopens what the server
+/// closes, as an attacker would. Counts the connections the server closed.
+struct Siege {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    established: std::sync::mpsc::Receiver<()>,
+    worker: thread::JoinHandle<Result<usize, String>>,
+}
+
+impl Siege {
+    fn start(port: u16, idle: usize, slow: usize, per_address: usize, first_address: u8) -> Siege {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (tx, established) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        let worker = thread::spawn(move || -> Result<usize, String> {
+            let address = |i: usize| [127, 0, 0, first_address + (i / per_address) as u8];
+            let open = |i: usize| -> Result<TcpStream, String> {
+                let mut s = connect_from(address(i), port).map_err(|e| format!("connect: {e}"))?;
+                if i >= idle {
+                    s.write_all(
+                        format!("POST {RESOURCE} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n")
+                            .as_bytes(),
+                    )
+                    .map_err(|e| format!("slowloris start: {e}"))?;
+                }
+                s.set_nonblocking(true).map_err(|e| e.to_string())?;
+                Ok(s)
+            };
+            let mut socks = Vec::with_capacity(idle + slow);
+            for i in 0..idle + slow {
+                socks.push(open(i)?);
+            }
+            let _ = tx.send(());
+            let mut reopened = 0;
+            while !flag.load(Ordering::Relaxed) {
+                for (i, s) in socks.iter_mut().enumerate() {
+                    let mut gone = closed_by_server(s);
+                    if !gone && i >= idle {
+                        gone = matches!(s.write(b"X-Slow: a\r\n"), Ok(0) | Err(_));
+                    }
+                    if gone {
+                        *s = open(i)?;
+                        reopened += 1;
+                    }
+                }
+                thread::sleep(Duration::from_millis(500));
+            }
+            Ok(reopened)
+        });
+        Siege {
+            stop,
+            established,
+            worker,
+        }
+    }
+
+    fn end(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.worker
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the siege failed: {e}"))
+    }
+}
+
+/// Sends `ipp` from the loopback address `from` on a new connection and reads the response.
+fn request_from(from: [u8; 4], port: u16, ipp: &[u8]) -> HttpResponse {
+    let stream = connect_from(from, port).expect("connect from another loopback address");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut conn = Conn {
+        stream,
+        buf: Vec::new(),
+    };
+    conn.stream.write_all(&http_post(port, ipp)).unwrap();
+    match conn.read_response() {
+        Ok(Some(r)) => r,
+        Ok(None) => panic!("the server closed the normal client's connection without an answer"),
+        Err(e) => panic!("the normal client got no answer: {e}"),
+    }
+}
+
+#[test]
+fn thousands_of_idle_and_slowloris_connections_do_not_lock_out_a_normal_client() {
+    const IDLE: usize = 2_000;
+    const SLOW: usize = 500;
+    raise_open_files((IDLE + SLOW) as u64 + 512);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut app = Appliance::start(tmp.path(), &[]);
+    let port = app.port;
+    // 50 connections from each of 127.0.0.10 .. 127.0.0.59: under the per-client bound, so the
+    // server must really hold them all.
+    let siege = Siege::start(port, IDLE, SLOW, 50, 10);
+    siege
+        .established
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the idle and slowloris connections could not all be opened");
+    // A normal client from another address, several times while the siege goes on (the siege
+    // reopens whatever the server closes).
+    for round in 0..5u32 {
+        let r = request_from(
+            [127, 0, 0, 2],
+            port,
+            &get_printer_attributes(&app.uri, 900 + round),
+        );
+        assert_eq!(r.status, 200, "round {round}: {r:?}");
+        assert_eq!(r.ipp_status(), Some(0x0000), "round {round}: {r:?}");
+        assert_eq!(r.ipp_request_id(), Some(900 + round));
+        thread::sleep(Duration::from_secs(1));
+    }
+    let reopened = siege.end();
+    eprintln!("the server closed {reopened} idle or slowloris connections during the siege");
+    assert_alive(&mut app, "2,000 idle and 500 slowloris connections");
+}
+
+#[test]
+fn one_client_address_cannot_take_every_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("printbridge.toml");
+    std::fs::write(&config, "[server]\nmax_connections_per_client = 8\n").unwrap();
+    let mut app = Appliance::start(
+        &tmp.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let port = app.port;
+    let mut held: Vec<TcpStream> = (0..8)
+        .map(|_| connect_from([127, 0, 0, 20], port).unwrap())
+        .collect();
+    // The ninth from the same address is closed at once, without a request.
+    let mut ninth = connect_from([127, 0, 0, 20], port).unwrap();
+    ninth.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut b = [0u8; 16];
+    match ninth.read(&mut b) {
+        Ok(0) => {}
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+        other => panic!("the ninth connection from one address was not closed: {other:?}"),
+    }
+    // The eight held ones are still open, and another address is served.
+    for s in &mut held {
+        s.set_nonblocking(true).unwrap();
+        assert!(
+            !closed_by_server(s),
+            "a connection within the bound was closed"
+        );
+    }
+    let r = request_from([127, 0, 0, 21], port, &get_printer_attributes(&app.uri, 31));
+    assert_eq!(r.ipp_status(), Some(0x0000), "{r:?}");
+    // Once one of the eight goes, the address may connect again and is served.
+    drop(held.pop());
+    thread::sleep(Duration::from_millis(300));
+    let r = request_from([127, 0, 0, 20], port, &get_printer_attributes(&app.uri, 32));
+    assert_eq!(r.ipp_status(), Some(0x0000), "{r:?}");
+    drop(held);
+    assert_alive(&mut app, "one address at its connection bound");
+}
+
+#[test]
+fn a_busy_server_shortens_the_time_idle_connections_may_hold_their_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("printbridge.toml");
+    // Idle connections get 600 s, but only 1 s once 10 connections are open.
+    std::fs::write(
+        &config,
+        "[server]\nheader_timeout_seconds = 600\nbusy_connections = 10\n\
+         busy_header_timeout_seconds = 1\n",
+    )
+    .unwrap();
+    let mut app = Appliance::start(
+        &tmp.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let port = app.port;
+    // Five idle connections: the server is not busy, they keep their places.
+    let mut first: Vec<TcpStream> = (0..5)
+        .map(|_| connect_from([127, 0, 0, 30], port).unwrap())
+        .collect();
+    thread::sleep(Duration::from_secs(3));
+    for s in &mut first {
+        s.set_nonblocking(true).unwrap();
+        assert!(
+            !closed_by_server(s),
+            "an idle connection was closed while the server was not busy"
+        );
+        s.set_nonblocking(false).unwrap();
+    }
+    // Twenty more, held by a client that reopens what the server closes: now it is busy, and idle
+    // connections are closed long before their 600 s (nothing would be reopened otherwise).
+    let siege = Siege::start(port, 20, 0, 20, 31);
+    siege
+        .established
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the idle connections could not be opened");
+    thread::sleep(Duration::from_secs(4));
+    let reopened = siege.end();
+    assert!(
+        reopened > 0,
+        "no idle connection was closed while the server was busy"
+    );
+    drop(first);
+    let r = request_from([127, 0, 0, 32], port, &get_printer_attributes(&app.uri, 41));
+    assert_eq!(r.ipp_status(), Some(0x0000), "{r:?}");
+    assert_alive(&mut app, "a busy server");
 }

@@ -91,23 +91,21 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     crate::auth::password::verify_password(password, hash)
 }
 
-/// The cloud's password checks: every IPP request from a user carries Basic credentials, so
-/// successes are remembered for five minutes (see [`crate::auth::password::PasswordChecks`]).
-fn password_checks() -> &'static crate::auth::password::PasswordChecks {
-    static CHECKS: std::sync::OnceLock<crate::auth::password::PasswordChecks> =
-        std::sync::OnceLock::new();
-    CHECKS.get_or_init(|| {
-        crate::auth::password::PasswordChecks::new(std::time::Duration::from_secs(300), 10_000)
-    })
+/// The cloud's password checks ([`super::Cloud::password_checks`]): every IPP request from a
+/// user carries Basic credentials, so successes are remembered for five minutes (see
+/// [`crate::auth::password::PasswordChecks`]).
+pub fn password_checks() -> crate::auth::password::PasswordChecks {
+    crate::auth::password::PasswordChecks::new(std::time::Duration::from_secs(300), 10_000)
 }
 
-/// Checks `password` against `hash`; `None` (no account, or no password yet) takes as long and
-/// fails.
+/// Checks `password` against `hash` with `checks`; `None` (no account, or no password yet) takes
+/// as long and fails.
 pub(crate) async fn verify_blocking(
+    checks: &crate::auth::password::PasswordChecks,
     password: String,
     hash: Option<String>,
 ) -> Result<bool, PageError> {
-    Ok(password_checks().check(&password, hash.as_deref()).await)
+    Ok(checks.check(&password, hash.as_deref()).await)
 }
 
 pub async fn hash_blocking(password: String) -> Result<String, PageError> {
@@ -290,7 +288,7 @@ pub async fn sign_in_post(
         store.user_by_email(&email).await?
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = verify_blocking(f.password, hash).await?;
+    let ok = verify_blocking(&cloud.password_checks, f.password, hash).await?;
     let Some(user) = user.filter(|_| ok) else {
         store
             .throttle_hit(SIGN_IN_CLIENT, &client, now, window)
@@ -543,15 +541,18 @@ mod tests {
     async fn verified_passwords_are_remembered_per_hash() {
         let h = hash_password("correct horse battery").unwrap();
         let other = hash_password("another long password").unwrap();
-        let ok = |p: &str, h: &str| verify_blocking(p.to_string(), Some(h.to_string()));
+        let checks = password_checks();
+        let ok = |p: &str, h: &str| verify_blocking(&checks, p.to_string(), Some(h.to_string()));
         assert!(ok("correct horse battery", &h).await.unwrap());
         // Now from the cache; a wrong password or another hash still fails.
         assert!(ok("correct horse battery", &h).await.unwrap());
         assert!(!ok("correct horse batterY", &h).await.unwrap());
         assert!(!ok("correct horse battery", &other).await.unwrap());
-        assert!(!verify_blocking("correct horse battery".into(), None)
-            .await
-            .unwrap());
+        assert!(
+            !verify_blocking(&checks, "correct horse battery".into(), None)
+                .await
+                .unwrap()
+        );
     }
 
     use super::*;

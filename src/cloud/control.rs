@@ -7,7 +7,7 @@
 //! plumbing: what the group sign-in policies send through it comes later (specs/groups.md).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -51,10 +51,26 @@ pub enum ControlError {
     Store(#[from] StoreError),
 }
 
-/// Wakes this instance's held polls when it queues an instruction.
-fn wake() -> &'static tokio::sync::Notify {
-    static WAKE: OnceLock<tokio::sync::Notify> = OnceLock::new();
-    WAKE.get_or_init(tokio::sync::Notify::new)
+/// Wakes this instance's held polls when it queues an instruction (a field of the
+/// [`Cloud`]). Another instance, or `printbridge cloud admin` in its own process, cannot reach it:
+/// held polls also look again every second.
+#[derive(Default)]
+pub struct ControlWake(tokio::sync::Notify);
+
+impl ControlWake {
+    /// [`queue`], then wakes this instance's held polls.
+    pub async fn queue(
+        &self,
+        store: &crate::store::Store,
+        device_id: &str,
+        kind: &str,
+        payload: &str,
+        now: i64,
+    ) -> Result<Instruction, ControlError> {
+        let i = queue(store, device_id, kind, payload, now).await?;
+        self.0.notify_waiters();
+        Ok(i)
+    }
 }
 
 /// Checks an instruction: a known kind and a JSON object payload of bounded size; the payload
@@ -86,7 +102,6 @@ pub async fn queue(
         .queue_instruction(device_id, kind, &payload, now)
         .await?;
     tracing::info!(device = %device_id, instruction = %i.id, kind, "instruction queued");
-    wake().notify_waiters();
     Ok(i)
 }
 
@@ -142,7 +157,7 @@ pub async fn poll(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {
         // Registered before the read, so a queue between the read and the wait is not missed.
-        let woken = wake().notified();
+        let woken = cloud.control.0.notified();
         let open = match cloud.store.open_instructions(&device.id).await {
             Ok(o) => o,
             Err(e) => return store_failed(e),

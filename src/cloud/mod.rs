@@ -35,15 +35,12 @@ pub mod user_tokens;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-use crate::model::clock::{Clock, SystemClock};
+use crate::model::clock::Clock;
 use crate::store::{self, Store, StoreError};
 use config::{CloudConfig, ConfigError};
 
@@ -161,6 +158,11 @@ pub struct Cloud {
     pub blobs: Arc<dyn blob::BlobStore>,
     /// Wakes this instance's held Get-Notifications requests when it posts an event.
     pub events: notify::EventHub,
+    /// Wakes this instance's held control-channel polls when it queues an instruction.
+    pub control: control::ControlWake,
+    /// Password checks, bounded and remembered for a while (users' IPP clients send Basic
+    /// credentials with every request).
+    pub password_checks: crate::auth::password::PasswordChecks,
 }
 
 impl Cloud {
@@ -181,6 +183,8 @@ impl Cloud {
             mailer: Arc::new(crate::notify::NoMailer),
             blobs: Arc::new(blob::FsBlobStore::at(&config_documents_dir)),
             events: notify::EventHub::default(),
+            control: control::ControlWake::default(),
+            password_checks: accounts::password_checks(),
         }
     }
 
@@ -279,37 +283,6 @@ pub fn router(cloud: Arc<Cloud>) -> Router {
         .with_state(cloud)
 }
 
-/// Serves the cloud on an already-bound `listener` until `shutdown` turns true, with the same
-/// listener code as the appliance's (TLS on the same port, header timeout, connection bound).
-pub async fn run(
-    listener: TcpListener,
-    cloud: Arc<Cloud>,
-    options: crate::net::router::RouterOptions,
-    shutdown: watch::Receiver<bool>,
-) {
-    crate::net::router::serve_router(listener, router(cloud), options, shutdown).await
-}
-
-/// The TLS the configuration asks for, if any: its own certificate, or a self-signed one made on
-/// first start in `data_dir/tls` (names: this host, `localhost` and its addresses).
-fn server_tls(config: &CloudConfig) -> Result<Option<crate::net::tls::Tls>, CloudError> {
-    use crate::net::tls::{ensure_self_signed, CertificateFiles, Tls};
-    let s = &config.server;
-    let files = match (&s.tls_certificate, &s.tls_key) {
-        (Some(cert), Some(key)) => CertificateFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        },
-        _ if s.tls_self_signed => {
-            let files = CertificateFiles::self_signed_in(&s.data_dir);
-            ensure_self_signed(&files)?;
-            files
-        }
-        _ => return Ok(None),
-    };
-    Ok(Some(Tls::new(files)?))
-}
-
 /// The database URL the configuration names (SQLite in the data directory by default).
 pub fn database_url(config: &CloudConfig) -> Result<String, CloudError> {
     match &config.server.database {
@@ -324,138 +297,4 @@ pub fn database_url(config: &CloudConfig) -> Result<String, CloudError> {
             Ok(store::sqlite_url(&dir))
         }
     }
-}
-
-async fn open_store(config: &CloudConfig) -> Result<Store, CloudError> {
-    let dir = &config.server.data_dir;
-    std::fs::create_dir_all(dir).map_err(|source| CloudError::DataDir {
-        dir: dir.clone(),
-        source,
-    })?;
-    let url = database_url(config)?;
-    Store::open(&url).await.map_err(|source| CloudError::Store {
-        url: store::redact_url(&url),
-        source,
-    })
-}
-
-/// `printbridge cloud ...`: serve, or run an admin command.
-pub async fn main(args: CloudArgs) -> Result<(), CloudError> {
-    let config = args.options.config()?;
-    match args.command {
-        Some(CloudCommand::Admin(cmd)) => {
-            let store = open_store(&config).await?;
-            let public_url = match &config.server.public_url {
-                Some(u) => config::normalize_public_url(u)?,
-                None => format!("http://{}", config.server.listen),
-            };
-            let cx = admin::AdminContext {
-                store: &store,
-                public_url: &public_url,
-                min_password_length: config.accounts.min_password_length,
-                link_seconds: config.accounts.link_seconds,
-                now: SystemClock.now(),
-            };
-            let result = admin::run(&cx, cmd).await;
-            store.close().await;
-            Ok(result?)
-        }
-        None => serve(config).await,
-    }
-}
-
-/// Binds, opens the database, prints `listening on http://ADDR` on standard output and serves
-/// until SIGINT or SIGTERM.
-pub async fn serve(config: CloudConfig) -> Result<(), CloudError> {
-    let listener = crate::net::bind(config.server.listen)?;
-    let addr = listener.local_addr().map_err(CloudError::Serve)?;
-    std::fs::create_dir_all(&config.server.data_dir).map_err(|source| CloudError::DataDir {
-        dir: config.server.data_dir.clone(),
-        source,
-    })?;
-    let tls = server_tls(&config)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let public_url = match &config.server.public_url {
-        Some(u) => config::normalize_public_url(u)?,
-        None => format!("{scheme}://{addr}"),
-    };
-    let options = crate::net::router::RouterOptions {
-        tls: tls.clone(),
-        header_timeout: Duration::from_secs(config.server.header_timeout_seconds),
-        max_connections: config.server.max_connections,
-        trusted_proxies: config.server.trusted_proxies.clone(),
-    };
-    let store = open_store(&config).await?;
-    tracing::info!(
-        database = %store::redact_url(&database_url(&config)?),
-        backend = ?store.backend(),
-        "database ready"
-    );
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mailer: Arc<dyn crate::notify::Mailer> = crate::notify::from_config(&config.mail)?.into();
-    if !mailer.enabled() {
-        tracing::warn!(
-            "[mail] smtp_host is not set: users new to the cloud get no enrolment mail; \
-             give them a set-password link with `printbridge cloud admin add-user --link`"
-        );
-    }
-    let blobs = Arc::new(blob::FsBlobStore::open_dir(&documents_dir(&config))?);
-    let cloud = Arc::new(
-        Cloud::new(store.clone(), config, clock.clone(), public_url)
-            .with_mailer(mailer)
-            .with_blobs(blobs),
-    );
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("stopping");
-        let _ = stop_tx.send(true);
-    });
-    let purge_store = store.clone();
-    let mut purge_stop = stop_rx.clone();
-    let purge = tokio::spawn(async move {
-        loop {
-            if let Err(e) = purge_store.purge_expired(clock.now()).await {
-                tracing::warn!("purging expired records failed: {e}");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
-                _ = purge_stop.wait_for(|s| *s) => return,
-            }
-        }
-    });
-
-    let infra_work = tokio::spawn(infra::maintenance(cloud.clone(), stop_rx.clone()));
-
-    // A replaced certificate file is picked up without a restart.
-    let tls_watch = tls.map(|t| tokio::spawn(t.watch_files(stop_rx.clone())));
-
-    println!(
-        "printbridge cloud: listening on {scheme}://{addr} (public URL {})",
-        cloud.public_url
-    );
-    run(listener, cloud, options, stop_rx).await;
-    purge.abort();
-    infra_work.abort();
-    if let Some(t) = tls_watch {
-        t.abort();
-    }
-    store.close().await;
-    Ok(())
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -801,6 +801,7 @@ mod tests {
                 web_path: web_path.into(),
                 tls: true,
                 print_requires_auth: false,
+                storage_free: Default::default(),
             },
         )
     }

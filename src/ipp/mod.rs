@@ -22,7 +22,7 @@ use crate::codec::ipp_status::{self as status, response, Status};
 use crate::model::clock::Clock;
 use crate::model::printer::{Capabilities, Description};
 use crate::spool::Spool;
-pub use printer_ops::STORAGE_FREE_PERCENT;
+pub use printer_ops::StorageFree;
 
 /// The rest of the HTTP request body after the attribute section: the document, if any.
 pub type DocumentBody = Box<dyn AsyncRead + Send + Unpin>;
@@ -72,6 +72,8 @@ pub struct ServiceConfig {
     /// Printing needs a local user's credentials (`auth.print_requires_authentication`):
     /// uri-authentication-supported says "basic", and DNS-SD advertises `air=username,password`.
     pub print_requires_auth: bool,
+    /// Free space where output goes, shared by the appliance's queues (printer-supply).
+    pub storage_free: StorageFree,
 }
 
 /// Mutable printer state (RFC 8011 §5.4.11-12).

@@ -3,6 +3,7 @@
 //! Identify-Printer (RFC 8011 §4.2.5, PWG 5100.11, PWG 5100.13 §4.1).
 
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 use super::{Printer, RequestContext};
 use crate::codec::ipp::{date_time, encode_attribute, tag, Attribute, Message, Value};
@@ -12,8 +13,26 @@ use crate::codec::ipp_attr::{
 use crate::codec::ipp_status::{self as status, Status};
 use crate::model::job::{JobEvent, JobState};
 
-/// Free space of the output storage in percent, refreshed by the app; reported as a supply.
-pub static STORAGE_FREE_PERCENT: AtomicU8 = AtomicU8::new(100);
+/// Free space of the output storage in percent, measured by the app (one figure for the
+/// appliance, shared by its queues' [`super::ServiceConfig`]); reported as a supply.
+#[derive(Debug, Clone)]
+pub struct StorageFree(Arc<AtomicU8>);
+
+impl Default for StorageFree {
+    fn default() -> StorageFree {
+        StorageFree(Arc::new(AtomicU8::new(100)))
+    }
+}
+
+impl StorageFree {
+    pub fn percent(&self) -> u8 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set_percent(&self, percent: u8) {
+        self.0.store(percent.min(100), Ordering::Relaxed);
+    }
+}
 
 fn or_default(s: &str, fallback: &str) -> String {
     let t = s.trim();
@@ -33,7 +52,7 @@ impl Printer {
         let now = self.clock.now();
         let queued = self.spool.count_where(|j| !j.status.state.is_terminal());
         let web = ctx.http_url(&self.config.web_path);
-        let free = STORAGE_FREE_PERCENT.load(Ordering::Relaxed);
+        let free = self.config.storage_free.percent();
         // RFC 8011 §5.4.1-3: one entry per URI, security and authentication in step.
         let mut uris = vec![uri(&format!("ipp://{}{}", ctx.host, self.config.resource))];
         let mut security = vec![kw("none")];

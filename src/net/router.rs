@@ -1,149 +1,43 @@
-//! Serving an axum router (the cloud service) on an already-bound listener with what the appliance's
-//! IPP listener has: TLS on the same port (a first byte of 0x16 starts a handshake), a header
-//! timeout against slow clients, a bound on connections served at once, and graceful shutdown.
-//! Handlers see the client's address as `ConnectInfo<SocketAddr>`; behind a trusted reverse proxy
-//! that is the address the proxy reports in `X-Forwarded-For`.
+//! Serving an axum router (the cloud service) on the one accept loop ([`super::server`]): handlers
+//! see the client's address as `ConnectInfo<SocketAddr>` — behind a trusted reverse proxy, the
+//! address the proxy reports in `X-Forwarded-For` — and the connection as `Extension<Conn>`.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
+use futures_util::future::BoxFuture;
 use hyper::body::Incoming;
 use hyper::Request;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tower::ServiceExt;
 
-use super::tls::Tls;
+use super::server::{Conn, HttpHandler, HttpResponse};
 
-/// How [`serve_router`] serves.
-#[derive(Clone)]
-pub struct RouterOptions {
-    /// TLS on the same port; `None` serves plain HTTP only.
-    pub tls: Option<Tls>,
-    /// A connection must send its request headers (and a TLS client its handshake) within this.
-    pub header_timeout: Duration,
-    /// Connections served at once; more wait in the kernel's accept queue.
-    pub max_connections: usize,
+/// An axum router as the handler of a server.
+pub struct RouterHttp {
+    pub router: Router,
     /// Peers whose `X-Forwarded-For` is believed (reverse proxies, load balancers).
     pub trusted_proxies: Vec<IpAddr>,
 }
 
-/// The first byte of a TLS ClientHello record (RFC 8446 §5.1: content type handshake).
-const TLS_HANDSHAKE: u8 = 0x16;
-
-/// Accepts connections on `listener` until `shutdown` turns true and serves `app` on each.
-pub async fn serve_router(
-    listener: TcpListener,
-    app: Router,
-    options: RouterOptions,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let options = Arc::new(options);
-    let permits = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = stopped(&mut shutdown) => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stopped(&mut shutdown) => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let options = options.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            let mut first = [0u8; 1];
-            let peeked =
-                tokio::time::timeout(options.header_timeout, stream.peek(&mut first)).await;
-            let is_tls = match peeked {
-                Ok(Ok(1)) => first[0] == TLS_HANDSHAKE,
-                _ => return,
-            };
-            match (&options.tls, is_tls) {
-                (Some(tls), true) => {
-                    match tokio::time::timeout(options.header_timeout, tls.acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(s)) => serve_connection(s, app, peer, &options, shutdown).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-                _ => serve_connection(stream, app, peer, &options, shutdown).await,
-            }
-        });
-        // Reap finished connections so the set does not grow with the server's lifetime.
-        while connections.try_join_next().is_some() {}
+impl HttpHandler for RouterHttp {
+    fn serve(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        conn: Conn,
+    ) -> BoxFuture<'static, HttpResponse> {
+        let client = client_address(conn.peer, &self.trusted_proxies, req.headers());
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(ConnectInfo(client));
+        req.extensions_mut().insert(conn);
+        let router = self.router.clone();
+        Box::pin(async move {
+            let r: Result<HttpResponse, Infallible> = router.oneshot(req).await;
+            r.unwrap_or_else(|e| match e {})
+        })
     }
-    // Let connections finish their current request (each shuts down gracefully on the signal).
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-}
-
-async fn serve_connection<I>(
-    io: I,
-    app: Router,
-    peer: SocketAddr,
-    options: &RouterOptions,
-    mut shutdown: watch::Receiver<bool>,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let trusted = options.trusted_proxies.clone();
-    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let app = app.clone();
-        let client = client_address(peer, &trusted, req.headers());
-        async move {
-            let mut req = req.map(axum::body::Body::new);
-            req.extensions_mut().insert(ConnectInfo(client));
-            Ok::<_, Infallible>(app.oneshot(req).await.unwrap_or_else(|e| match e {}))
-        }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_timeout)
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(super::linger::LingeringClose::new(io)), svc);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
-        }
-        _ = stopped(&mut shutdown) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-        }
-    }
-}
-
-/// Resolves once `shutdown` is true (the guard `wait_for` returns is dropped here, so callers'
-/// futures stay `Send`).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
 }
 
 /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the right-most

@@ -253,24 +253,19 @@ pub fn ipp_refusal(e: &AuthError, tls: bool) -> HttpResponse {
     plain_response(status, headers, msg)
 }
 
-/// The HTTP answer to an IPP request that needs credentials it did not carry
-/// (client-error-not-authenticated): 401 with a Basic challenge where credentials may be sent,
-/// else 426 to switch to TLS first (403 without TLS). `ipp_body` is the encoded IPP response,
-/// kept as the body for clients that read it.
-pub fn ipp_challenge(secure: bool, tls: bool, ipp_body: Vec<u8>) -> HttpResponse {
-    let (status, headers) = if secure {
+/// The HTTP status and headers around the IPP response to a request that needs credentials it
+/// did not carry (client-error-not-authenticated): 401 with a Basic challenge where credentials
+/// may be sent, else 426 to switch to TLS first (403 without TLS). The IPP response stays the body,
+/// for clients that read it.
+pub fn ipp_challenge_parts(
+    secure: bool,
+    tls: bool,
+) -> (StatusCode, Vec<(HeaderName, HeaderValue)>) {
+    if secure {
         refusal_parts(&AuthError::BadCredentials, tls)
     } else {
         refusal_parts(&AuthError::Insecure, tls)
-    };
-    let mut r = Response::new(Full::new(Bytes::from(ipp_body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/ipp"));
-    for (k, v) in headers {
-        r.headers_mut().insert(k, v);
     }
-    r
 }
 
 // ---- pages -------------------------------------------------------------------------------------
@@ -352,7 +347,7 @@ fn queue_status_page(st: &AppState, printer: &Printer, conn: &Conn) -> axum::res
             printer: PrinterView::of(printer, &conn.host),
             queue,
             recent,
-            supplies: pages::supplies(),
+            supplies: pages::supplies(printer),
             queues: all_queues,
         },
     )
@@ -768,17 +763,17 @@ mod tests {
         assert_eq!(r.headers()["retry-after"], "1");
         // An operation that needs credentials: asked for them where they may be sent, else sent
         // to TLS first.
-        let r = ipp_challenge(true, true, vec![1, 1]);
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(r.headers()["content-type"], "application/ipp");
+        // (The IPP response stays the body: the endpoint, net::ipp_endpoint, sends it.)
+        let (status, headers) = ipp_challenge_parts(true, true);
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers
+            .iter()
+            .any(|(k, v)| k == WWW_AUTHENTICATE && v == CHALLENGE));
         assert_eq!(
-            ipp_challenge(false, true, Vec::new()).status(),
+            ipp_challenge_parts(false, true).0,
             StatusCode::UPGRADE_REQUIRED
         );
-        assert_eq!(
-            ipp_challenge(false, false, Vec::new()).status(),
-            StatusCode::FORBIDDEN
-        );
+        assert_eq!(ipp_challenge_parts(false, false).0, StatusCode::FORBIDDEN);
         assert!(takes_forms("/admin/pause"));
         assert!(!takes_forms("/ipp/print"));
     }

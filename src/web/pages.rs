@@ -2,8 +2,6 @@
 //! the printer and the spool. Job names and owners appear only on the administration page, as
 //! job-privacy-scope "owner" hides them from other users over IPP.
 
-use std::sync::atomic::Ordering;
-
 use askama::Template;
 
 use crate::ipp::Printer;
@@ -219,10 +217,10 @@ pub struct SupplyView {
     pub level: u8,
 }
 
-pub fn supplies() -> Vec<SupplyView> {
+pub fn supplies(printer: &Printer) -> Vec<SupplyView> {
     vec![SupplyView {
         name: "Spool storage (free space)",
-        level: crate::ipp::STORAGE_FREE_PERCENT.load(Ordering::Relaxed),
+        level: printer.config.storage_free.percent(),
     }]
 }
 

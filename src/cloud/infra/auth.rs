@@ -157,9 +157,10 @@ async fn credentials(
     }
     let user = cloud.store.user_by_email(&email).await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = crate::cloud::accounts::verify_blocking(password.to_string(), hash)
-        .await
-        .unwrap_or(false);
+    let ok =
+        crate::cloud::accounts::verify_blocking(&cloud.password_checks, password.to_string(), hash)
+            .await
+            .unwrap_or(false);
     Ok(Attempt {
         kind: "basic",
         user: Some(email.clone()),

@@ -1,0 +1,187 @@
+//! The cloud's composition root (`printbridge cloud`): opens the database, the document store and
+//! the mailer, builds the [`Cloud`], starts its background tasks and serves its router on the one
+//! accept loop until SIGINT/SIGTERM; or runs an administration command.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::cloud::config::{self, CloudConfig};
+use crate::cloud::{admin, blob, database_url, documents_dir, infra, router};
+use crate::cloud::{Cloud, CloudCommand, CloudError};
+use crate::model::clock::{Clock, SystemClock};
+use crate::net::router::RouterHttp;
+use crate::net::server::{self, Connections, ServeOptions};
+use crate::store::{self, Store};
+
+/// `printbridge cloud ...` with its configuration loaded: serve, or run an admin command.
+pub async fn run_cloud(
+    config: CloudConfig,
+    command: Option<CloudCommand>,
+) -> Result<(), CloudError> {
+    match command {
+        Some(CloudCommand::Admin(cmd)) => {
+            let store = open_store(&config).await?;
+            let public_url = match &config.server.public_url {
+                Some(u) => config::normalize_public_url(u)?,
+                None => format!("http://{}", config.server.listen),
+            };
+            let cx = admin::AdminContext {
+                store: &store,
+                public_url: &public_url,
+                min_password_length: config.accounts.min_password_length,
+                link_seconds: config.accounts.link_seconds,
+                now: SystemClock.now(),
+            };
+            let result = admin::run(&cx, cmd).await;
+            store.close().await;
+            Ok(result?)
+        }
+        None => serve_cloud(config).await,
+    }
+}
+
+/// How the cloud's listener takes connections. It usually sits behind a load balancer, whose
+/// address every connection would share: no per-client bound unless it is the whole bound, and
+/// the time-outs stay as configured.
+pub fn serve_options(config: &CloudConfig, tls: Option<crate::net::tls::Tls>) -> ServeOptions {
+    let header_timeout = Duration::from_secs(config.server.header_timeout_seconds);
+    ServeOptions {
+        tls,
+        header_timeout,
+        busy_header_timeout: header_timeout,
+        max_connections: config.server.max_connections,
+        max_connections_per_client: config.server.max_connections,
+        busy_connections: usize::MAX,
+        drain_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Serves `cloud` on an already-bound `listener` until `shutdown` turns true, on the same accept
+/// loop as the appliance (TLS on the same port, header timeout, connection bound, draining).
+pub async fn serve_cloud_on(
+    listener: tokio::net::TcpListener,
+    cloud: Arc<Cloud>,
+    options: ServeOptions,
+    shutdown: watch::Receiver<bool>,
+) {
+    let handler = Arc::new(RouterHttp {
+        trusted_proxies: cloud.config.server.trusted_proxies.clone(),
+        router: router(cloud),
+    });
+    server::serve(listener, handler, Connections::new(options), shutdown).await
+}
+
+/// The TLS the configuration asks for, if any: its own certificate, or a self-signed one made on
+/// first start in `data_dir/tls` (names: this host, `localhost` and its addresses).
+fn server_tls(config: &CloudConfig) -> Result<Option<crate::net::tls::Tls>, CloudError> {
+    use crate::net::tls::{ensure_self_signed, CertificateFiles, Tls};
+    let s = &config.server;
+    let files = match (&s.tls_certificate, &s.tls_key) {
+        (Some(cert), Some(key)) => CertificateFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ if s.tls_self_signed => {
+            let files = CertificateFiles::self_signed_in(&s.data_dir);
+            ensure_self_signed(&files)?;
+            files
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Tls::new(files)?))
+}
+
+async fn open_store(config: &CloudConfig) -> Result<Store, CloudError> {
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| CloudError::DataDir {
+        dir: dir.clone(),
+        source,
+    })?;
+    let url = database_url(config)?;
+    Store::open(&url).await.map_err(|source| CloudError::Store {
+        url: store::redact_url(&url),
+        source,
+    })
+}
+
+/// Binds, opens the database, prints `listening on http://ADDR` on standard output and serves
+/// until SIGINT or SIGTERM.
+pub async fn serve_cloud(config: CloudConfig) -> Result<(), CloudError> {
+    let listener = crate::net::bind(config.server.listen)?;
+    let addr = listener.local_addr().map_err(CloudError::Serve)?;
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|source| CloudError::DataDir {
+        dir: config.server.data_dir.clone(),
+        source,
+    })?;
+    let open_files = crate::net::raise_open_files_limit();
+    let tls = server_tls(&config)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public_url = match &config.server.public_url {
+        Some(u) => config::normalize_public_url(u)?,
+        None => format!("{scheme}://{addr}"),
+    };
+    let mut options = serve_options(&config, tls.clone());
+    options.max_connections =
+        crate::net::connections_within_open_files(options.max_connections, open_files, 256);
+    options.max_connections_per_client = options.max_connections;
+    let store = open_store(&config).await?;
+    tracing::info!(
+        database = %store::redact_url(&database_url(&config)?),
+        backend = ?store.backend(),
+        "database ready"
+    );
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mailer: Arc<dyn crate::notify::Mailer> = crate::notify::from_config(&config.mail)?.into();
+    if !mailer.enabled() {
+        tracing::warn!(
+            "[mail] smtp_host is not set: users new to the cloud get no enrolment mail; \
+             give them a set-password link with `printbridge cloud admin add-user --link`"
+        );
+    }
+    let blobs = Arc::new(blob::FsBlobStore::open_dir(&documents_dir(&config))?);
+    let cloud = Arc::new(
+        Cloud::new(store.clone(), config, clock.clone(), public_url)
+            .with_mailer(mailer)
+            .with_blobs(blobs),
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        super::wait_for_signal().await;
+        tracing::info!("stopping");
+        let _ = stop_tx.send(true);
+    });
+    let purge_store = store.clone();
+    let mut purge_stop = stop_rx.clone();
+    let purge = tokio::spawn(async move {
+        loop {
+            if let Err(e) = purge_store.purge_expired(clock.now()).await {
+                tracing::warn!("purging expired records failed: {e}");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                _ = purge_stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
+
+    let infra_work = tokio::spawn(infra::maintenance(cloud.clone(), stop_rx.clone()));
+
+    // A replaced certificate file is picked up without a restart.
+    let tls_watch = tls.map(|t| tokio::spawn(t.watch_files(stop_rx.clone())));
+
+    println!(
+        "printbridge cloud: listening on {scheme}://{addr} (public URL {})",
+        cloud.public_url
+    );
+    serve_cloud_on(listener, cloud, options, stop_rx).await;
+    purge.abort();
+    infra_work.abort();
+    if let Some(t) = tls_watch {
+        t.abort();
+    }
+    store.close().await;
+    Ok(())
+}
