@@ -39,6 +39,8 @@ pub enum AppError {
     Net(#[from] net::NetError),
     #[error(transparent)]
     Tls(#[from] net::tls::TlsError),
+    #[error(transparent)]
+    Bridge(#[from] crate::bridge::BridgeError),
     #[error("no listener could be opened")]
     NoListener,
     #[error(transparent)]
@@ -185,6 +187,22 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     } else {
         None
     };
+    // ---- cloud registration (issue 12): the agent and its API ----
+    let identity = crate::bridge::registration::DeviceIdentity {
+        name: default.description().name,
+        make_and_model: config.printer.make_and_model.clone(),
+        uuid: default.uuid.clone(),
+        location: default.description().location,
+    };
+    let (registration, registration_task) = crate::bridge::start(
+        &config,
+        &state_dir,
+        identity,
+        clock.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    tasks.push(registration_task);
     let service = Arc::new(HttpService {
         printer: default.clone(),
         queues: extra.clone(),
@@ -196,7 +214,8 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
             extra.clone(),
             Arc::new(crate::auth::Authenticator::new(&state_dir)),
             tls.is_some(),
-        ),
+        )
+        .merge(crate::bridge::api::router(registration)),
         tls,
         connections: Arc::new(tokio::sync::Semaphore::new(config.server.max_connections)),
     });

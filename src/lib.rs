@@ -11,6 +11,8 @@
 //! - [`device`]: output devices behind one trait (file directory for now).
 //! - [`dnssd`]: DNS-SD advertisement behind one trait: Avahi over D-Bus, or the embedded responder.
 //! - [`net`]: the only code that binds or accepts sockets: HTTP/1.1 serving of IPP.
+//! - [`bridge`]: appliance ↔ cloud: the registration agent (RFC 8628 device flow), its JSON API
+//!   and the `printbridge register` panel.
 //! - [`notify`]: outgoing mail: the `Mailer` trait, SMTP with lettre, the message texts.
 //! - [`web`]: the status and administration pages (axum + askama), mounted by `net`.
 //! - [`auth`]: local users (argon2) and HTTP Basic authentication with throttling.
@@ -25,6 +27,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bridge;
 pub mod client;
 pub mod cloud;
 pub mod codec;
