@@ -1,0 +1,586 @@
+//! The registration agent end to end (specs/registration.md flow A): a real `printbridge cloud`,
+//! a real `printbridge serve` with `[cloud]` pointing at it, and a real SMTP server (Debian's
+//! python3-aiosmtpd). The test reads the administrator's mail, follows the URL in it as the
+//! signed-in administrator over HTTP and approves. Vectors 1 (approve on first code), 2 (expiry
+//! with N=3) and 8 (kill -9 while pending), and hostile cloud answers from a socket in the test.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use common::cloud::{bootstrap_acme, sign_in, start_cloud, write_config, CloudProc, Http};
+use common::smtp::Smtp;
+use common::{wait_until, Appliance};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "ann@example.com";
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const USER: &str = "bob@example.com";
+const USER_PASSWORD: &str = "another long password";
+
+struct Setup {
+    smtp: Smtp,
+    cloud: CloudProc,
+    cloud_data: std::path::PathBuf,
+    appliance_config: std::path::PathBuf,
+    state: std::path::PathBuf,
+}
+
+/// SMTP, a cloud whose codes live `expires_in` seconds (polled every second), Acme with ANN and
+/// BOB, and the appliance's config naming that cloud, ANN as administrator and the SMTP server.
+fn setup(dir: &Path, expires_in: u32) -> Setup {
+    let smtp = Smtp::start(dir);
+    let cloud_data = dir.join("cloud-data");
+    let cloud_dir = dir.join("cloud-conf");
+    std::fs::create_dir_all(&cloud_dir).unwrap();
+    let cloud_config = write_config(
+        &cloud_dir,
+        &format!(
+            "[device_authorization]\nexpires_in_seconds = {expires_in}\ninterval_seconds = 1\n\
+             max_pending = 10\n"
+        ),
+    );
+    bootstrap_acme(&cloud_data, ADMIN, ADMIN_PASSWORD, USER, USER_PASSWORD);
+    let cloud = start_cloud(&cloud_data, None, Some(&cloud_config));
+    let appliance_config = dir.join("appliance.toml");
+    std::fs::write(
+        &appliance_config,
+        format!(
+            "[printer]\nname = \"Front desk\"\nlocation = \"2nd floor\"\n\n\
+             [dnssd]\nbackend = \"off\"\n\n\
+             [cloud]\nurl = \"{}\"\nadmin_email = \"{ADMIN}\"\n\n{}",
+            cloud.base,
+            smtp.mail_config()
+        ),
+    )
+    .unwrap();
+    Setup {
+        smtp,
+        cloud,
+        cloud_data,
+        appliance_config,
+        state: dir.join("state"),
+    }
+}
+
+fn start_appliance(s: &Setup) -> Appliance {
+    Appliance::start(
+        &s.state,
+        &["--config", s.appliance_config.to_str().unwrap()],
+    )
+}
+
+fn api(appliance: &Appliance) -> Http {
+    Http::new(&format!("127.0.0.1:{}", appliance.port))
+}
+
+fn submit(appliance: &Appliance, body: Value) -> (u16, Value, Option<String>) {
+    let r = api(appliance).send(
+        "POST",
+        "/api/v1/registrations",
+        &[],
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    );
+    let retry = r.header("retry-after").map(str::to_string);
+    (r.status, r.json(), retry)
+}
+
+fn show(appliance: &Appliance, id: i64) -> Value {
+    let r = api(appliance).get(&format!("/api/v1/registrations/{id}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn wait_final(appliance: &Appliance, id: i64, timeout: Duration) -> Value {
+    let mut last = Value::Null;
+    let done = wait_until(timeout, || {
+        last = show(appliance, id);
+        last["final"] == json!(true)
+    });
+    assert!(
+        done,
+        "registration {id} did not end within {timeout:?}: {last}"
+    );
+    last
+}
+
+/// The verification URL in an administrator's mail (text part).
+fn url_in(mail: &str) -> String {
+    let start = mail
+        .find("http://127.0.0.1")
+        .unwrap_or_else(|| panic!("no URL in mail:\n{mail}"));
+    mail[start..]
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn user_code_of(url: &str) -> String {
+    url.split("user_code=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no user_code in {url}"))
+        .to_string()
+}
+
+/// As the administrator: open the URL from the mail, sign in, approve for USER.
+fn approve_via(cloud: &CloudProc, url: &str) {
+    let mut browser = Http::new(&cloud.base);
+    sign_in(&mut browser, ADMIN, ADMIN_PASSWORD);
+    let path = &url[url.find("/device").expect("path in URL")..];
+    let page = browser.get(path);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.field("csrf");
+    let request = page.field("request");
+    let r = browser.post_form(
+        "/device",
+        &[
+            ("csrf", &csrf),
+            ("request", &request),
+            ("user_email", USER),
+            ("decision", "approve"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Device authorization requests the cloud received, counted in its own database.
+fn cloud_device_requests(cloud_data: &Path) -> i64 {
+    let url = format!("sqlite://{}?mode=ro", cloud_data.join("cloud.db").display());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM device_authorizations")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n
+        })
+}
+
+fn wait_mails(smtp: &Smtp, to: &str, n: usize, timeout: Duration) -> Vec<String> {
+    let ok = wait_until(timeout, || smtp.messages_to(to).len() >= n);
+    let mails = smtp.messages_to(to);
+    assert!(
+        ok,
+        "expected {n} mails to {to} within {timeout:?}, got {}",
+        mails.len()
+    );
+    mails
+}
+
+#[test]
+fn vector_1_approve_on_first_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), 600);
+    let appliance = start_appliance(&s);
+
+    let (status, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+
+    let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
+    let mail = &mails[0];
+    let url = url_in(mail);
+    let code = user_code_of(&url);
+    assert!(
+        mail.contains(&format!("{}/device?user_code={code}", s.cloud.base)),
+        "{mail}"
+    );
+    assert!(mail.contains(USER), "{mail}");
+    assert!(
+        mail.contains("Front desk") && mail.contains("2nd floor"),
+        "{mail}"
+    );
+    assert!(mail.contains("urn:uuid:"), "the appliance's UUID: {mail}");
+    assert!(mail.contains("text/html"), "an HTML part too: {mail}");
+    assert_eq!(show(&appliance, id)["state"], "waiting_for_admin");
+
+    approve_via(&s.cloud, &url);
+    let end = wait_final(&appliance, id, Duration::from_secs(30));
+    assert_eq!(end["state"], "completed", "{end}");
+
+    // Exactly one mail to the administrator, one device request, and the user told once.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.smtp.messages_to(ADMIN).len(), 1);
+    assert_eq!(cloud_device_requests(&s.cloud_data), 1);
+    let told = wait_mails(&s.smtp, USER, 1, Duration::from_secs(10));
+    assert_eq!(told.len(), 1);
+    assert!(told[0].contains("complete"), "{}", told[0]);
+
+    // Tokens: 0600, usable at the cloud, and in no mail.
+    let tokens_path = s.state.join("cloud").join("tokens.json");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&tokens_path)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let tokens: Value = serde_json::from_slice(&std::fs::read(&tokens_path).unwrap()).unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let info = common::cloud::device_info(&mut Http::new(&s.cloud.base), access);
+    assert_eq!(info["users"], json!([USER]), "{info}");
+    for m in s.smtp.messages() {
+        assert!(!m.contains(access));
+        assert!(!m.contains(tokens["refresh_token"].as_str().unwrap()));
+    }
+
+    // The panel shows it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_printbridge"))
+        .args(["register", "--status", &id.to_string(), "-d"])
+        .arg(format!("http://127.0.0.1:{}", appliance.port))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("registration {id} ({USER}): completed")),
+        "{text}"
+    );
+}
+
+#[test]
+fn vector_2_expiry_with_three_retries_fails_after_four_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), 4);
+    let appliance = start_appliance(&s);
+
+    // Through the panel, which follows the request to its outcome.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_printbridge"))
+        .args(["register", "--user", USER, "--retries", "3", "-d"])
+        .arg(format!("http://127.0.0.1:{}", appliance.port))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("(code 4 of 4)"), "{text}");
+    assert!(text.contains("failed: code expired 4 times"), "{text}");
+    assert!(err.contains("failed: code expired 4 times"), "{err}");
+
+    std::thread::sleep(Duration::from_secs(2));
+    let mails = s.smtp.messages_to(ADMIN);
+    assert_eq!(mails.len(), 4, "one mail per code");
+    let mut codes: Vec<String> = mails.iter().map(|m| user_code_of(&url_in(m))).collect();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), 4, "each mail has a different code: {codes:?}");
+    assert_eq!(
+        mails.iter().filter(|m| m.contains("REPLACES")).count(),
+        3,
+        "the later three say they replace the previous code"
+    );
+    assert_eq!(
+        cloud_device_requests(&s.cloud_data),
+        4,
+        "1 + 3 device requests"
+    );
+    let told = s.smtp.messages_to(USER);
+    assert_eq!(told.len(), 1);
+    assert!(told[0].contains("code expired 4 times"), "{}", told[0]);
+}
+
+#[test]
+fn vector_8_a_request_pending_at_kill_9_resumes_with_the_same_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), 600);
+    let mut appliance = start_appliance(&s);
+    let (status, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
+    let url = url_in(&mails[0]);
+    appliance.kill9();
+
+    // Approved while the appliance is down; after the restart it polls the same device code.
+    approve_via(&s.cloud, &url);
+    let appliance = start_appliance(&s);
+    let end = wait_final(&appliance, id, Duration::from_secs(30));
+    assert_eq!(end["state"], "completed", "{end}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.smtp.messages_to(ADMIN).len(), 1, "not mailed again");
+    assert_eq!(cloud_device_requests(&s.cloud_data), 1, "the same code");
+    assert!(s.state.join("cloud").join("tokens.json").exists());
+}
+
+#[test]
+fn submissions_are_validated_and_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    // A cloud address nobody answers: only the API is under test here.
+    let config = dir.path().join("appliance.toml");
+    std::fs::write(
+        &config,
+        "[dnssd]\nbackend = \"off\"\n\n[cloud]\nurl = \"http://127.0.0.1:9\"\n\
+         max_per_user = 2\nmax_per_appliance = 3\n",
+    )
+    .unwrap();
+    let appliance = Appliance::start(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let (st, v, _) = submit(
+        &appliance,
+        json!({"user_email": "not an address", "admin_email": ADMIN}),
+    );
+    assert_eq!(st, 400);
+    assert!(v["message"].as_str().unwrap().contains("user_email"), "{v}");
+    let (st, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(st, 400, "no administrator configured or given");
+    assert!(
+        v["message"].as_str().unwrap().contains("admin_email"),
+        "{v}"
+    );
+    let (st, _, _) = submit(
+        &appliance,
+        json!({"user_email": USER, "admin_email": ADMIN, "retries": 11}),
+    );
+    assert_eq!(st, 400);
+    let (st, _, _) = submit(
+        &appliance,
+        json!({"user_email": USER, "admin_email": ADMIN, "extra": 1}),
+    );
+    assert_eq!(st, 400, "unknown fields are refused");
+    let form = api(&appliance).post_form("/api/v1/registrations", &[("user_email", USER)]);
+    assert_eq!(
+        form.status, 415,
+        "a cross-site form cannot submit: {}",
+        form.body
+    );
+
+    for _ in 0..2 {
+        let (st, v, _) = submit(
+            &appliance,
+            json!({"user_email": USER, "admin_email": ADMIN}),
+        );
+        assert_eq!(st, 201, "{v}");
+    }
+    let (st, v, retry) = submit(
+        &appliance,
+        json!({"user_email": USER, "admin_email": ADMIN}),
+    );
+    assert_eq!(st, 429, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("this address"),
+        "{v}"
+    );
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let (st, _, _) = submit(
+        &appliance,
+        json!({"user_email": "carol@example.com", "admin_email": ADMIN}),
+    );
+    assert_eq!(st, 201);
+    let (st, v, retry) = submit(
+        &appliance,
+        json!({"user_email": "dave@example.com", "admin_email": ADMIN}),
+    );
+    assert_eq!(st, 429, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("this appliance"),
+        "{v}"
+    );
+    assert!(retry.is_some());
+    let list = api(&appliance).get("/api/v1/registrations").json();
+    assert_eq!(list["registrations"].as_array().unwrap().len(), 3);
+    assert_eq!(api(&appliance).get("/api/v1/registrations/999").status, 404);
+    assert_eq!(api(&appliance).get("/api/v1/registrations/x").status, 404);
+}
+
+/// A fake cloud on a socket in the test: answers each request with what `answer(path)` says,
+/// then closes. Runs until the test ends.
+fn fake_cloud(answer: impl Fn(&str, &str) -> Vec<u8> + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let me = base.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then the Content-Length body.
+            loop {
+                let Ok(n) = conn.read(&mut chunk) else { break };
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&buf).to_string();
+            let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let _ = conn.write_all(&answer(&me, &path));
+        }
+    });
+    base
+}
+
+fn http_json(status: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn hostile_case(answer: impl Fn(&str, &str) -> Vec<u8> + Send + 'static) -> Value {
+    hostile_case_with(None, answer)
+}
+
+/// With `smtp`, the appliance can mail the administrator, so the token endpoint is reached.
+fn hostile_case_with(
+    smtp: Option<&Smtp>,
+    answer: impl Fn(&str, &str) -> Vec<u8> + Send + 'static,
+) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let base = fake_cloud(answer);
+    let config = dir.path().join("appliance.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dnssd]\nbackend = \"off\"\n\n[cloud]\nurl = \"{base}\"\nadmin_email = \"{ADMIN}\"\n\
+             timeout_seconds = 5\n\n{}",
+            smtp.map(|m| m.mail_config()).unwrap_or_default()
+        ),
+    )
+    .unwrap();
+    let appliance = Appliance::start(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let (st, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(st, 201, "{v}");
+    let end = wait_final(
+        &appliance,
+        v["id"].as_i64().unwrap(),
+        Duration::from_secs(30),
+    );
+    // The appliance keeps serving.
+    assert_eq!(api(&appliance).get("/api/v1/registrations").status, 200);
+    end
+}
+
+fn metadata(base: &str) -> String {
+    json!({"issuer": base, "device_authorization_endpoint": format!("{base}/da"),
+           "token_endpoint": format!("{base}/token")})
+    .to_string()
+}
+
+#[test]
+fn hostile_cloud_answers_end_as_clear_failures() {
+    // Oversized metadata.
+    let end = hostile_case(|_, _| http_json("200 OK", &"x".repeat(1 << 20)));
+    assert_eq!(end["state"], "failed", "{end}");
+    assert!(
+        end["reason"].as_str().unwrap().contains("larger than"),
+        "{end}"
+    );
+
+    // Metadata that is not JSON.
+    let end = hostile_case(|_, _| http_json("200 OK", "<html>hello</html>"));
+    assert_eq!(end["state"], "failed", "{end}");
+    assert!(
+        end["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON object"),
+        "{end}"
+    );
+
+    // Metadata without a token endpoint.
+    let end = hostile_case(|base, _| {
+        http_json(
+            "200 OK",
+            &json!({"device_authorization_endpoint": format!("{base}/da")}).to_string(),
+        )
+    });
+    assert!(
+        end["reason"].as_str().unwrap().contains("token_endpoint"),
+        "{end}"
+    );
+
+    // A device authorization answer without a user code.
+    let end = hostile_case(|base, path| match path {
+        "/.well-known/oauth-authorization-server" => http_json("200 OK", &metadata(base)),
+        _ => http_json("200 OK", "{\"device_code\": \"d\", \"expires_in\": 60}"),
+    });
+    assert!(
+        end["reason"].as_str().unwrap().contains("user_code"),
+        "{end}"
+    );
+
+    // Without [mail] the administrator cannot be told: a clear failure, not a silent wait.
+    let da = |base: &str, path: &str, token: &dyn Fn() -> Vec<u8>| match path {
+        "/.well-known/oauth-authorization-server" => http_json("200 OK", &metadata(base)),
+        "/da" => http_json(
+            "200 OK",
+            &json!({"device_code": "d", "user_code": "ABCD-EFGH",
+                    "verification_uri": format!("{base}/device"), "expires_in": 60,
+                    "interval": 1})
+            .to_string(),
+        ),
+        _ => token(),
+    };
+    let end =
+        hostile_case(move |base, path| da(base, path, &|| http_json("400 Bad Request", "{}")));
+    assert_eq!(end["state"], "failed", "{end}");
+    assert!(
+        end["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot tell the administrator"),
+        "{end}"
+    );
+
+    // With mail: an oversized token answer, and one that is not JSON.
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path());
+    let end = hostile_case_with(Some(&smtp), move |base, path| {
+        da(base, path, &|| {
+            http_json("400 Bad Request", &"{".repeat(1 << 20))
+        })
+    });
+    assert_eq!(end["state"], "failed", "{end}");
+    assert!(
+        end["reason"].as_str().unwrap().contains("larger than"),
+        "{end}"
+    );
+    let end = hostile_case_with(Some(&smtp), move |base, path| {
+        da(base, path, &|| http_json("200 OK", "[1, 2"))
+    });
+    assert!(
+        end["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON object"),
+        "{end}"
+    );
+    // A 200 without an access token.
+    let end = hostile_case_with(Some(&smtp), move |base, path| {
+        da(base, path, &|| {
+            http_json("200 OK", "{\"token_type\": \"Bearer\"}")
+        })
+    });
+    assert!(
+        end["reason"].as_str().unwrap().contains("access_token"),
+        "{end}"
+    );
+}
