@@ -407,8 +407,7 @@ fn fake_cloud(answer: impl Fn(&str, &str) -> Vec<u8> + Send + 'static) -> String
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             // Headers, then the Content-Length body.
-            loop {
-                let Ok(n) = conn.read(&mut chunk) else { break };
+            while let Ok(n) = conn.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
