@@ -289,6 +289,30 @@ fn vector_2_expiry_with_three_retries_fails_after_four_codes() {
 }
 
 #[test]
+fn vector_3_expiry_then_approval_completes_with_two_mails() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), 10);
+    let appliance = start_appliance(&s);
+    let (status, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    // (Codes live 10 s: room for the approval below on a busy machine.)
+    // The administrator ignores the first code; the second mail replaces it and is approved.
+    let mails = wait_mails(&s.smtp, ADMIN, 2, Duration::from_secs(30));
+    assert!(mails[1].contains("REPLACES"), "{}", mails[1]);
+    let first = user_code_of(&url_in(&mails[0]));
+    let second_url = url_in(&mails[1]);
+    assert_ne!(first, user_code_of(&second_url));
+    approve_via(&s.cloud, &second_url);
+    let end = wait_final(&appliance, id, Duration::from_secs(30));
+    assert_eq!(end["state"], "completed", "{end}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.smtp.messages_to(ADMIN).len(), 2);
+    assert_eq!(cloud_device_requests(&s.cloud_data), 2);
+    assert_eq!(s.smtp.messages_to(USER).len(), 1);
+}
+
+#[test]
 fn vector_8_a_request_pending_at_kill_9_resumes_with_the_same_code() {
     let dir = tempfile::tempdir().unwrap();
     let s = setup(dir.path(), 600);
