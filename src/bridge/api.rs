@@ -30,6 +30,7 @@ pub fn view(r: &Registration) -> serde_json::Value {
     let (state, reason) = match &r.status {
         Status::Pending => ("pending", None),
         Status::WaitingForAdmin => ("waiting_for_admin", None),
+        Status::AwaitingEnrolment => ("awaiting_enrolment", None),
         Status::Completed => ("completed", None),
         Status::Denied => ("denied", None),
         Status::Failed(why) => ("failed", Some(why.clone())),

@@ -18,6 +18,11 @@ pub const MAX_BACKOFF_SECONDS: i64 = 120;
 /// An interval larger than this from the cloud is clamped: a hostile server must not park the
 /// request for days.
 pub const MAX_INTERVAL_SECONDS: i64 = 300;
+/// How often the appliance asks whether the user has enrolled / the access request is decided.
+pub const WAIT_POLL_SECONDS: i64 = 10;
+/// How long a user approved but not yet enrolled is waited for (the cloud's access requests wait
+/// as long).
+pub const ENROLMENT_WAIT_SECONDS: i64 = 7 * 24 * 3600;
 
 /// Where a request stands. Terminal states never change again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +30,10 @@ pub const MAX_INTERVAL_SECONDS: i64 = 300;
 pub enum Status {
     /// Accepted; no code yet (or a replacement code is being fetched).
     Pending,
-    /// A code is out and the administrator has been (or is being) told.
+    /// A code (or an access request) is out and the administrator has been (or is being) told.
     WaitingForAdmin,
+    /// Approved, but the user is new to the cloud and has not enrolled yet (spec A6).
+    AwaitingEnrolment,
     /// The cloud approved and the appliance holds its tokens (or the grant for this user).
     Completed,
     /// The administrator said no (`access_denied`).
@@ -45,6 +52,7 @@ impl Status {
         match self {
             Status::Pending => "pending".into(),
             Status::WaitingForAdmin => "waiting for the administrator".into(),
+            Status::AwaitingEnrolment => "approved; waiting for the user to enrol".into(),
             Status::Completed => "completed".into(),
             Status::Denied => "denied".into(),
             Status::Failed(r) => format!("failed: {r}"),
@@ -89,16 +97,33 @@ pub struct Registration {
     pub user_told: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the appliance is registered already (spec A2): the cloud's access request for this
+    /// user, instead of a device code.
+    #[serde(default)]
+    pub access_request: Option<AccessRequest>,
+    /// Approved; the user has until then (Unix seconds) to enrol.
+    #[serde(default)]
+    pub enrolment_deadline: Option<i64>,
+}
+
+/// An access request at the cloud (already-registered appliance, spec A2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequest {
+    pub id: String,
+    /// Where the administrator grants it.
+    pub url: String,
+    pub expires_at: i64,
 }
 
 /// What the agent should do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Ask for a (new) device code.
+    /// Ask for a (new) device code, or an access request when the appliance is registered.
     RequestCode,
     /// Mail the administrator about the current code; `replaces` when it is not the first.
     MailAdmin { replaces: bool },
-    /// Poll the token endpoint with the current device code.
+    /// Poll: the token endpoint with the current device code; or the access request; or,
+    /// approved but awaiting enrolment, the device's user list.
     Poll,
     /// Nothing to do before this Unix time.
     WaitUntil(i64),
@@ -115,6 +140,10 @@ pub enum Event {
         code: Code,
         interval: Option<i64>,
     },
+    /// The appliance is registered; the cloud holds an access request for the user.
+    AccessRequested(AccessRequest),
+    /// Approved, but the user has to enrol first.
+    AwaitingEnrolment,
     /// The mail about the current code is about to be sent (persisted first; see `admin_mailed`).
     AdminMailing,
     /// Sending it failed; the reason ends the request (the administrator cannot be reached).
@@ -153,6 +182,8 @@ impl Registration {
             user_told: false,
             created_at: now,
             updated_at: now,
+            access_request: None,
+            enrolment_deadline: None,
         }
     }
 
@@ -164,6 +195,16 @@ impl Registration {
                 Action::Done
             } else {
                 Action::TellUser
+            };
+        }
+        if self.enrolment_deadline.is_some() || self.access_request.is_some() {
+            if self.enrolment_deadline.is_none() && !self.admin_mailed {
+                return Action::MailAdmin { replaces: false };
+            }
+            return if now < self.next_attempt_at {
+                Action::WaitUntil(self.next_attempt_at)
+            } else {
+                Action::Poll
             };
         }
         match &self.code {
@@ -204,6 +245,29 @@ impl Registration {
                 self.connection_failures = 0;
                 self.status = Status::WaitingForAdmin;
             }
+            Event::AccessRequested(request) => {
+                self.codes_issued += 1;
+                self.access_request = Some(request);
+                self.admin_mailed = false;
+                self.connection_failures = 0;
+                self.next_attempt_at = now + WAIT_POLL_SECONDS;
+                self.status = Status::WaitingForAdmin;
+            }
+            Event::AwaitingEnrolment => {
+                self.connection_failures = 0;
+                if let Some(c) = &mut self.code {
+                    c.device_code.clear();
+                }
+                let deadline = *self
+                    .enrolment_deadline
+                    .get_or_insert(now + ENROLMENT_WAIT_SECONDS);
+                if now >= deadline {
+                    self.finish(Status::Failed("the user did not enrol in time".into()));
+                } else {
+                    self.status = Status::AwaitingEnrolment;
+                    self.next_attempt_at = now + WAIT_POLL_SECONDS;
+                }
+            }
             Event::AdminMailing => self.admin_mailed = true,
             Event::AdminMailFailed(reason) => {
                 self.admin_mailed = false;
@@ -213,8 +277,14 @@ impl Registration {
             }
             Event::Pending => {
                 self.connection_failures = 0;
-                if self.code_expired(now) {
+                let access_expired = self
+                    .access_request
+                    .as_ref()
+                    .is_some_and(|a| now >= a.expires_at);
+                if self.code_expired(now) || access_expired {
                     self.expire(now);
+                } else if self.access_request.is_some() {
+                    self.next_attempt_at = now + WAIT_POLL_SECONDS;
                 } else {
                     self.next_attempt_at = now + self.interval;
                 }
@@ -253,12 +323,18 @@ impl Registration {
     /// The current code is dead: fetch a fresh one while retries remain (spec A2 again), else fail.
     fn expire(&mut self, now: i64) {
         if self.codes_issued > self.retries {
+            let what = if self.access_request.is_some() {
+                "access request"
+            } else {
+                "code"
+            };
             self.finish(Status::Failed(format!(
-                "code expired {} times",
+                "{what} expired {} times",
                 self.codes_issued
             )));
         } else {
             self.code = None;
+            self.access_request = None;
             self.admin_mailed = false;
             self.status = Status::Pending;
             self.next_attempt_at = now;
@@ -535,5 +611,67 @@ mod tests {
         assert_eq!(reg.interval, MAX_INTERVAL_SECONDS);
         reg.apply(Event::SlowDown, 10);
         assert_eq!(reg.interval, MAX_INTERVAL_SECONDS);
+    }
+
+    #[test]
+    fn vector_5_already_registered_waits_for_the_grant() {
+        let mut reg = Registration::new(1, "u@x.example", "a@x.example", 3, 0);
+        assert_eq!(reg.next_action(0), Action::RequestCode);
+        reg.apply(
+            Event::AccessRequested(AccessRequest {
+                id: "r1".into(),
+                url: "http://cloud.example/admin".into(),
+                expires_at: 1000,
+            }),
+            0,
+        );
+        assert_eq!(reg.next_action(0), Action::MailAdmin { replaces: false });
+        reg.apply(Event::AdminMailing, 0);
+        assert_eq!(reg.next_action(0), Action::WaitUntil(WAIT_POLL_SECONDS));
+        assert_eq!(reg.next_action(WAIT_POLL_SECONDS), Action::Poll);
+        reg.apply(Event::Pending, WAIT_POLL_SECONDS);
+        assert_eq!(reg.status, Status::WaitingForAdmin);
+        reg.apply(Event::Approved, 2 * WAIT_POLL_SECONDS);
+        assert_eq!(reg.status, Status::Completed);
+    }
+
+    #[test]
+    fn vector_6_completion_waits_for_enrolment() {
+        let mut r = Run::new(3);
+        r.drive(600, |i, _| {
+            if i < 4 {
+                Event::AwaitingEnrolment
+            } else {
+                Event::Approved
+            }
+        });
+        assert_eq!(r.reg.status, Status::Completed);
+        assert_eq!(r.mails.len(), 1, "the administrator is not mailed again");
+        assert_eq!(r.code_requests, 1);
+
+        let mut reg = Registration::new(1, "u@x.example", "a@x.example", 3, 0);
+        reg.apply(
+            Event::CodeIssued {
+                code: code(1, 0, 60),
+                interval: Some(5),
+            },
+            0,
+        );
+        reg.apply(Event::AdminMailing, 0);
+        reg.apply(Event::AwaitingEnrolment, 5);
+        assert_eq!(
+            reg.status.describe(),
+            "approved; waiting for the user to enrol"
+        );
+        assert_eq!(reg.code.as_ref().unwrap().device_code, "");
+        // The code's expiry no longer matters; the enrolment deadline does.
+        assert_eq!(reg.next_action(100), Action::Poll);
+        reg.apply(Event::AwaitingEnrolment, 100);
+        assert_eq!(reg.status, Status::AwaitingEnrolment);
+        reg.apply(Event::AwaitingEnrolment, 5 + ENROLMENT_WAIT_SECONDS);
+        assert_eq!(
+            reg.status.describe(),
+            "failed: the user did not enrol in time"
+        );
     }
 }
