@@ -193,6 +193,19 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
         make_and_model: config.printer.make_and_model.clone(),
         uuid: default.uuid.clone(),
         location: default.description().location,
+        printers: queues
+            .iter()
+            .map(|q| {
+                let d = q.printer.description();
+                crate::bridge::registration::PrinterIdentity {
+                    uuid: q.printer.uuid.clone(),
+                    name: d.name,
+                    location: d.location,
+                    info: d.info,
+                    make_and_model: config.printer.make_and_model.clone(),
+                }
+            })
+            .collect(),
     };
     let (registration, registration_task) = crate::bridge::start(
         &config,

@@ -40,7 +40,8 @@ fn setup(dir: &Path, expires_in: u32) -> Setup {
         &cloud_dir,
         &format!(
             "[device_authorization]\nexpires_in_seconds = {expires_in}\ninterval_seconds = 1\n\
-             max_pending = 10\n"
+             max_pending = 10\n\n{}",
+            smtp.mail_config()
         ),
     );
     bootstrap_acme(&cloud_data, ADMIN, ADMIN_PASSWORD, USER, USER_PASSWORD);
@@ -129,6 +130,10 @@ fn user_code_of(url: &str) -> String {
 
 /// As the administrator: open the URL from the mail, sign in, approve for USER.
 fn approve_via(cloud: &CloudProc, url: &str) {
+    approve_for(cloud, url, USER)
+}
+
+fn approve_for(cloud: &CloudProc, url: &str, user: &str) {
     let mut browser = Http::new(&cloud.base);
     sign_in(&mut browser, ADMIN, ADMIN_PASSWORD);
     let path = &url[url.find("/device").expect("path in URL")..];
@@ -141,7 +146,7 @@ fn approve_via(cloud: &CloudProc, url: &str) {
         &[
             ("csrf", &csrf),
             ("request", &request),
-            ("user_email", USER),
+            ("user_email", user),
             ("decision", "approve"),
         ],
     );
@@ -310,6 +315,135 @@ fn vector_3_expiry_then_approval_completes_with_two_mails() {
     assert_eq!(s.smtp.messages_to(ADMIN).len(), 2);
     assert_eq!(cloud_device_requests(&s.cloud_data), 2);
     assert_eq!(s.smtp.messages_to(USER).len(), 1);
+}
+
+/// Vector 1's flow for USER: submit, read the mail, approve, wait for "completed".
+fn register_first_user(s: &Setup, appliance: &Appliance) {
+    let (status, v, _) = submit(appliance, json!({"user_email": USER}));
+    assert_eq!(status, 201, "{v}");
+    let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
+    approve_via(&s.cloud, &url_in(&mails[0]));
+    let end = wait_final(
+        appliance,
+        v["id"].as_i64().unwrap(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(end["state"], "completed", "{end}");
+}
+
+#[test]
+fn vector_5_an_already_registered_appliance_asks_for_access_instead_of_a_code() {
+    const CAROL: &str = "carol@example.com";
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), 600);
+    common::cloud::admin(
+        &s.cloud_data,
+        None,
+        &["add-user", "Acme", CAROL],
+        USER_PASSWORD,
+    );
+    let appliance = start_appliance(&s);
+    register_first_user(&s, &appliance);
+    // The queues went into the cloud's printer registry.
+    let printers: Value = serde_json::from_slice(
+        &std::fs::read(s.state.join("cloud").join("printers.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(printers["printers"][0]["name"], "Front desk", "{printers}");
+
+    let (status, v, _) = submit(&appliance, json!({"user_email": CAROL}));
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let mails = wait_mails(&s.smtp, ADMIN, 2, Duration::from_secs(30));
+    let mail = mails
+        .iter()
+        .find(|m| m.contains(CAROL))
+        .expect("a mail about CAROL");
+    assert!(mail.contains(&format!("{}/admin", s.cloud.base)), "{mail}");
+    assert_eq!(show(&appliance, id)["state"], "waiting_for_admin");
+
+    // The administrator grants it on the cloud's admin page.
+    let mut browser = Http::new(&s.cloud.base);
+    sign_in(&mut browser, ADMIN, ADMIN_PASSWORD);
+    let page = browser.get("/admin");
+    assert!(page.body.contains(CAROL), "{}", page.body);
+    let csrf = page.field("csrf");
+    let request = page.field("request");
+    let r = browser.post_form(
+        "/admin/access",
+        &[
+            ("csrf", &csrf),
+            ("request", &request),
+            ("decision", "approve"),
+        ],
+    );
+    assert!(r.status == 200 || r.status == 303, "{}", r.body);
+
+    let end = wait_final(&appliance, id, Duration::from_secs(40));
+    assert_eq!(end["state"], "completed", "{end}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        cloud_device_requests(&s.cloud_data),
+        1,
+        "no second device code"
+    );
+    assert_eq!(s.smtp.messages_to(ADMIN).len(), 2, "one access mail");
+    assert_eq!(s.smtp.messages_to(CAROL).len(), 1, "CAROL told once");
+}
+
+#[test]
+fn vector_6_an_unknown_user_completes_only_after_enrolling() {
+    const NEWBIE: &str = "newbie@example.com";
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), 600);
+    let appliance = start_appliance(&s);
+    let (status, v, _) = submit(&appliance, json!({"user_email": NEWBIE}));
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
+    approve_for(&s.cloud, &url_in(&mails[0]), NEWBIE);
+
+    // Approved, but not complete: the cloud mailed NEWBIE an enrolment link.
+    let mut state = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            state = show(&appliance, id);
+            state["state"] == "awaiting_enrolment"
+        }),
+        "{state}"
+    );
+    let enrol = wait_mails(&s.smtp, NEWBIE, 1, Duration::from_secs(30));
+    let link = enrol[0]
+        .split_whitespace()
+        .find(|w| w.contains("/set-password?token="))
+        .unwrap_or_else(|| panic!("no link in the mail:\n{}", enrol[0]))
+        .to_string();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(show(&appliance, id)["state"], "awaiting_enrolment");
+
+    let mut newbie = Http::new(&s.cloud.base);
+    let form = newbie.get(&link[s.cloud.base.len()..]);
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = form.field("csrf");
+    let token = form.field("token");
+    let password = "newbie's own long password";
+    let r = newbie.post_form(
+        "/set-password",
+        &[
+            ("csrf", &csrf),
+            ("token", &token),
+            ("password", password),
+            ("confirm", password),
+        ],
+    );
+    assert!(r.status < 400, "{}", r.body);
+
+    let end = wait_final(&appliance, id, Duration::from_secs(40));
+    assert_eq!(end["state"], "completed", "{end}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.smtp.messages_to(ADMIN).len(), 1);
+    // The enrolment mail and the outcome.
+    assert_eq!(s.smtp.messages_to(NEWBIE).len(), 2);
 }
 
 #[test]

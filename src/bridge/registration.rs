@@ -16,7 +16,7 @@ use super::http::{Answer, CloudHttp, HttpError};
 use super::store::{RegistrationStore, StoreError};
 use super::CloudConfig;
 use crate::model::clock::Clock;
-use crate::model::registration::{Action, Code, Event, Registration};
+use crate::model::registration::{AccessRequest, Action, Code, Event, Registration};
 use crate::notify::{messages, Mailer};
 
 /// Largest answer the cloud may send us (metadata, codes, tokens are a few hundred bytes).
@@ -46,6 +46,19 @@ pub struct DeviceIdentity {
     pub make_and_model: String,
     pub uuid: String,
     pub location: String,
+    /// The queues registered with the cloud's printer registry once registered
+    /// (`POST /api/v1/printers`).
+    pub printers: Vec<PrinterIdentity>,
+}
+
+/// One queue as the cloud's printer registry sees it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PrinterIdentity {
+    pub uuid: String,
+    pub name: String,
+    pub location: String,
+    pub info: String,
+    pub make_and_model: String,
 }
 
 /// The endpoints from RFC 8414 metadata.
@@ -227,7 +240,7 @@ impl Agent {
             let event = match action {
                 Action::Done => return None,
                 Action::WaitUntil(t) => return Some(t),
-                Action::RequestCode => self.request_code(&reg).await,
+                Action::RequestCode => self.request(&reg).await,
                 Action::MailAdmin { replaces: _ } => {
                     // Recorded as mailed before the mail leaves: a crash mid-send must not
                     // mail the same code twice (see Registration::admin_mailed).
@@ -299,6 +312,113 @@ impl Agent {
         };
         *cached = Some(e.clone());
         Ok(e)
+    }
+
+    /// The stored tokens, when they are this cloud's.
+    fn tokens(&self) -> Option<StoredTokens> {
+        let bytes = std::fs::read(tokens_path(&self.state_dir)).ok()?;
+        let t: StoredTokens = serde_json::from_slice(&bytes).ok()?;
+        (t.cloud == self.config.base()).then_some(t)
+    }
+
+    /// A2: an access request for the user when the appliance is registered already, else a
+    /// device authorization request.
+    async fn request(&self, reg: &Registration) -> Event {
+        match self.tokens() {
+            Some(t) => self.request_access(reg, &t).await,
+            None => self.request_code(reg).await,
+        }
+    }
+
+    /// A2 for a registered appliance: the cloud's access request (docs/cloud.md).
+    async fn request_access(&self, reg: &Registration, tokens: &StoredTokens) -> Event {
+        let url = format!("{}/api/v1/access-requests", self.config.base());
+        let answer = match self
+            .http
+            .post_form(
+                &url,
+                Some(&tokens.access_token),
+                &[("user_email", &reg.user_email)],
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return transport(e),
+        };
+        if answer.status == 429 || answer.status >= 500 {
+            return Event::Unreachable(format!(
+                "the cloud answered HTTP {} to the access request",
+                answer.status
+            ));
+        }
+        if answer.status == 401 {
+            return Event::Refused(
+                "the cloud no longer accepts this appliance's token; register it again".into(),
+            );
+        }
+        if !matches!(answer.status, 200 | 201) {
+            return Event::Refused(format!(
+                "the cloud refused the access request: HTTP {}",
+                answer.status
+            ));
+        }
+        let v = match json(&answer, "access request") {
+            Ok(v) => v,
+            Err(e) => return e,
+        };
+        if v.get("status").and_then(|s| s.as_str()) == Some("approved") {
+            return self.after_approval(reg, tokens).await;
+        }
+        let Some(id) = v
+            .get("id")
+            .and_then(|i| i.as_str())
+            .filter(|i| !i.is_empty() && i.len() <= 128)
+            .filter(|i| i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        else {
+            return Event::Refused("the cloud's access request answer has no usable id".into());
+        };
+        let expires_in = v
+            .get("expires_in")
+            .and_then(|e| e.as_i64())
+            .filter(|e| *e > 0)
+            .unwrap_or(7 * 24 * 3600)
+            .min(30 * 24 * 3600);
+        Event::AccessRequested(AccessRequest {
+            id: id.to_string(),
+            url: format!("{}/admin", self.config.base()),
+            expires_at: self.clock.now() + expires_in,
+        })
+    }
+
+    /// Approved: the user may print once enrolled (spec A6); asks the cloud's device API, and
+    /// takes approval as final where the server has none (a foreign RFC 8628 server).
+    async fn after_approval(&self, reg: &Registration, tokens: &StoredTokens) -> Event {
+        let url = format!("{}/api/v1/device", self.config.base());
+        let answer = match self.http.get(&url, Some(&tokens.access_token)).await {
+            Ok(a) => a,
+            Err(e) if e.is_transient() => return Event::Unreachable(e.to_string()),
+            Err(_) => return Event::Approved,
+        };
+        if answer.status >= 500 {
+            return Event::Unreachable(format!("the cloud answered HTTP {}", answer.status));
+        }
+        if answer.status != 200 {
+            return Event::Approved;
+        }
+        let Ok(v) = json(&answer, "device") else {
+            return Event::Approved;
+        };
+        let listed = |key: &str| {
+            v.get(key).and_then(|u| u.as_array()).is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str() == Some(reg.user_email.as_str()))
+            })
+        };
+        if listed("users_awaiting_enrolment") {
+            Event::AwaitingEnrolment
+        } else {
+            Event::Approved
+        }
     }
 
     /// A2/A3: a device authorization request for this appliance and the user.
@@ -388,10 +508,24 @@ impl Agent {
 
     /// A4: the one mail about the current code.
     async fn mail_admin(&self, reg: &Registration) -> Result<(), String> {
+        if let Some(access) = &reg.access_request {
+            let expires = utc(access.expires_at);
+            let mail = messages::access_request(
+                &reg.admin_email,
+                &messages::AccessFacts {
+                    user_email: &reg.user_email,
+                    url: &access.url,
+                    appliance_name: &self.identity.name,
+                    make_and_model: &self.identity.make_and_model,
+                    uuid: &self.identity.uuid,
+                    location: &self.identity.location,
+                    expires: &expires,
+                },
+            );
+            return self.send_admin(reg, mail).await;
+        }
         let code = reg.code.as_ref().ok_or("no code")?;
-        let expires = jiff::Timestamp::from_second(code.expires_at)
-            .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
-            .unwrap_or_default();
+        let expires = utc(code.expires_at);
         let mail = messages::registration_request(
             &reg.admin_email,
             &messages::RegistrationFacts {
@@ -410,6 +544,14 @@ impl Agent {
                 codes_allowed: reg.retries + 1,
             },
         );
+        self.send_admin(reg, mail).await
+    }
+
+    async fn send_admin(
+        &self,
+        reg: &Registration,
+        mail: crate::notify::Mail,
+    ) -> Result<(), String> {
         match self.mailer.send(mail).await {
             Ok(()) => {
                 tracing::info!(request = reg.id, admin = %reg.admin_email,
@@ -423,8 +565,68 @@ impl Agent {
         }
     }
 
-    /// A6: one token poll (RFC 8628 §3.4).
+    /// A6: one poll: enrolment, access request or token endpoint, whichever the request waits for.
     async fn poll(&self, reg: &Registration) -> Event {
+        if reg.enrolment_deadline.is_some() {
+            return match self.tokens() {
+                Some(t) => self.after_approval(reg, &t).await,
+                None => Event::Refused("the appliance's cloud tokens are gone".into()),
+            };
+        }
+        if let Some(access) = &reg.access_request {
+            return match self.tokens() {
+                Some(t) => self.poll_access(reg, access, &t).await,
+                None => Event::Refused("the appliance's cloud tokens are gone".into()),
+            };
+        }
+        self.poll_token(reg).await
+    }
+
+    async fn poll_access(
+        &self,
+        reg: &Registration,
+        access: &AccessRequest,
+        tokens: &StoredTokens,
+    ) -> Event {
+        let url = format!(
+            "{}/api/v1/access-requests/{}",
+            self.config.base(),
+            access.id
+        );
+        let answer = match self.http.get(&url, Some(&tokens.access_token)).await {
+            Ok(a) => a,
+            Err(e) => return transport(e),
+        };
+        if answer.status >= 500 || answer.status == 429 {
+            return Event::Unreachable(format!("the cloud answered HTTP {}", answer.status));
+        }
+        if answer.status != 200 {
+            return Event::Refused(format!(
+                "the cloud lost the access request (HTTP {})",
+                answer.status
+            ));
+        }
+        let v = match json(&answer, "access request") {
+            Ok(v) => v,
+            Err(e) => return e,
+        };
+        match v.get("status").and_then(|s| s.as_str()).unwrap_or("") {
+            "pending" => Event::Pending,
+            "approved" if v.get("awaiting_enrolment") == Some(&serde_json::Value::Bool(true)) => {
+                Event::AwaitingEnrolment
+            }
+            "approved" => self.after_approval(reg, tokens).await,
+            "denied" => Event::AccessDenied,
+            "expired" => Event::Expired,
+            other => Event::Refused(format!(
+                "the cloud's access request is in an unknown state {:?}",
+                other.chars().take(40).collect::<String>()
+            )),
+        }
+    }
+
+    /// One token poll (RFC 8628 §3.4).
+    async fn poll_token(&self, reg: &Registration) -> Event {
         let Some(code) = reg.code.as_ref() else {
             return Event::Refused("no code to poll".into());
         };
@@ -506,7 +708,42 @@ impl Agent {
             return Event::Refused(format!("cannot store the cloud's tokens: {e}"));
         }
         tracing::info!(request = reg.id, cloud = %tokens.cloud, "registered with the cloud");
-        Event::Approved
+        self.register_printers(&tokens).await;
+        self.after_approval(reg, &tokens).await
+    }
+
+    /// Registers the queues in the cloud's printer registry and keeps what it answers (the
+    /// cloud printer ids) in `<state_dir>/cloud/printers.json`. Failure is logged, not fatal:
+    /// registration itself succeeded, and the bridge registers again when it starts.
+    async fn register_printers(&self, tokens: &StoredTokens) {
+        if self.identity.printers.is_empty() {
+            return;
+        }
+        let url = format!("{}/api/v1/printers", self.config.base());
+        let body = serde_json::json!({ "printers": self.identity.printers });
+        match self
+            .http
+            .post_json(&url, Some(&tokens.access_token), &body)
+            .await
+        {
+            Ok(a) if a.status == 200 => {
+                if let Err(e) =
+                    write_private(&self.state_dir.join("cloud").join("printers.json"), &a.body)
+                {
+                    tracing::warn!("cannot store the cloud's printer ids: {e}");
+                } else {
+                    tracing::info!(
+                        printers = self.identity.printers.len(),
+                        "queues registered with the cloud"
+                    );
+                }
+            }
+            Ok(a) => tracing::warn!(
+                "the cloud refused the printer registration: HTTP {}",
+                a.status
+            ),
+            Err(e) => tracing::warn!("cannot register the queues with the cloud: {e}"),
+        }
     }
 
     /// A7: the outcome by mail, when the appliance can send mail (the web page and the panel
@@ -524,6 +761,12 @@ impl Agent {
             tracing::warn!(request = reg.id, "cannot mail the user the outcome: {e}");
         }
     }
+}
+
+fn utc(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
 }
 
 pub fn tokens_path(state_dir: &Path) -> PathBuf {

@@ -137,6 +137,62 @@ pub fn registration_request(to: &str, f: &RegistrationFacts<'_>) -> Mail {
     }
 }
 
+/// What the administrator's mail about an access request says (spec A2, appliance registered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessFacts<'a> {
+    pub user_email: &'a str,
+    /// Where the administrator grants it (the cloud's admin page).
+    pub url: &'a str,
+    pub appliance_name: &'a str,
+    pub make_and_model: &'a str,
+    pub uuid: &'a str,
+    pub location: &'a str,
+    pub expires: &'a str,
+}
+
+/// The one mail to the administrator about an access request, text and HTML.
+pub fn access_request(to: &str, f: &AccessFacts<'_>) -> Mail {
+    let rows = [
+        ("User", one_line(f.user_email)),
+        ("Printer", one_line(f.appliance_name)),
+        ("Model", one_line(f.make_and_model)),
+        ("UUID", one_line(f.uuid)),
+        ("Location", one_line(f.location)),
+        ("Request expires", one_line(f.expires)),
+    ];
+    let mut details = String::new();
+    let mut html_rows = String::new();
+    for (k, v) in &rows {
+        if !v.is_empty() {
+            details.push_str(&format!("  {:<16} {v}\n", format!("{k}:")));
+            html_rows.push_str(&format!(
+                "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
+                html_escape(k),
+                html_escape(v)
+            ));
+        }
+    }
+    let url = one_line(f.url);
+    Mail {
+        to: to.to_string(),
+        subject: format!(
+            "{} asks to print on {}",
+            one_line(f.user_email),
+            one_line(f.appliance_name)
+        ),
+        body: format!(
+            "Hello,\n\na user asks to print through this registered printer:\n\n{details}\n\
+             To allow or deny it, sign in as an administrator here:\n\n  {url}\n"
+        ),
+        html: Some(format!(
+            "<!DOCTYPE html><html><body><p>Hello,</p><p>a user asks to print through this \
+             registered printer:</p><table>\n{html_rows}</table><p>To allow or deny it, sign in \
+             as an administrator at <a href=\"{u}\">{u}</a>.</p></body></html>\n",
+            u = html_escape(&url)
+        )),
+    }
+}
+
 /// The outcome mail to the user who asked (spec A7): `outcome` is "completed", "denied" or
 /// "failed: REASON".
 pub fn registration_outcome(to: &str, appliance_name: &str, outcome: &str) -> Mail {
