@@ -228,7 +228,10 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
             Arc::new(crate::auth::Authenticator::new(&state_dir)),
             tls.is_some(),
         )
-        .merge(crate::bridge::api::router(registration)),
+        .merge(crate::bridge::api::router(
+            registration,
+            default.description().name,
+        )),
         tls,
         connections: Arc::new(tokio::sync::Semaphore::new(config.server.max_connections)),
     });

@@ -741,3 +741,63 @@ fn hostile_cloud_answers_end_as_clear_failures() {
         "{end}"
     );
 }
+
+/// The "Register with the cloud" page in headless Chromium: the user submits the form, the
+/// status line follows the request to "completed" without a reload (a marker set on the page
+/// before approval survives), screenshots in target/test-output/registration/.
+#[test]
+fn the_register_page_follows_a_request_live_in_chromium() {
+    use common::chromium::{output_dir, Browser};
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), 600);
+    let appliance = start_appliance(&s);
+    let shots = output_dir("registration");
+
+    let mut browser = Browser::launch();
+    let mut page = browser.page();
+    page.call("Page.enable", json!({}));
+    page.call("Runtime.enable", json!({}));
+    page.navigate(&format!("http://127.0.0.1:{}/register", appliance.port));
+    assert!(page
+        .eval("document.body.innerText")
+        .contains("Register with the cloud"));
+    page.eval(&format!(
+        "document.querySelector('[name=user_email]').value = '{USER}'; \
+         document.querySelector('#register button').click(); window.notReloaded = 'yes'; 'ok'"
+    ));
+    let mut status = String::new();
+    let waiting = wait_until(Duration::from_secs(30), || {
+        status = page.eval("document.getElementById('status').textContent");
+        status.contains("waiting for the administrator")
+    });
+    assert!(waiting, "status line: {status}");
+    page.screenshot(&shots.join("register-waiting.png"));
+
+    let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
+    approve_via(&s.cloud, &url_in(&mails[0]));
+    let done = wait_until(Duration::from_secs(30), || {
+        status = page.eval("document.getElementById('status').textContent");
+        status.contains("completed")
+    });
+    assert!(done, "status line: {status}");
+    assert_eq!(
+        page.eval("window.notReloaded"),
+        "yes",
+        "updated without a reload"
+    );
+    assert!(page.eval("location.search").contains("id="));
+    page.screenshot(&shots.join("register-completed.png"));
+    browser.close(page);
+
+    // Another site's page cannot submit: its Origin is refused.
+    let r = api(&appliance).send(
+        "POST",
+        "/api/v1/registrations",
+        &[("Origin", "http://evil.example")],
+        Some("application/json"),
+        json!({"user_email": "x@example.com"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+}

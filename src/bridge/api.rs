@@ -16,11 +16,76 @@ use super::registration::{Agent, RegistrationError, Submission};
 use crate::model::registration::{Registration, Status};
 
 pub const PATH: &str = "/api/v1/registrations";
+/// The "Register with the cloud" page (the user terminal of the spec).
+pub const PAGE: &str = "/register";
 
-pub fn router(agent: Arc<Agent>) -> Router {
+/// The page: a form and a status line that its script keeps up to date from the API.
+#[derive(askama::Template)]
+#[template(path = "web/register.html")]
+struct RegisterPage {
+    printer_name: String,
+    version: &'static str,
+    configured: bool,
+    has_admin: bool,
+    retries: u32,
+}
+
+fn page(agent: &Agent, printer_name: String) -> Response {
+    use askama::Template;
+    let (has_admin, retries) = agent.defaults();
+    let page = RegisterPage {
+        printer_name,
+        version: env!("CARGO_PKG_VERSION"),
+        configured: agent.configured(),
+        has_admin,
+        retries,
+    };
+    match page.render() {
+        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Err(e) => {
+            tracing::error!("register page: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../templates/web/register.js"),
+    )
+        .into_response()
+}
+
+/// A POST from another site's page carries that site's Origin (browsers send it on
+/// cross-origin POSTs): refused, on top of the JSON-only rule.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host)
+}
+
+pub fn router(agent: Arc<Agent>, printer_name: String) -> Router {
     Router::new()
         .route(PATH, get(list).post(submit))
         .route(&format!("{PATH}/{{id}}"), get(show))
+        .route(
+            PAGE,
+            get(move |State(agent): State<Arc<Agent>>| async move { page(&agent, printer_name) }),
+        )
+        .route("/static/register.js", get(script))
         .with_state(agent)
 }
 
@@ -59,6 +124,13 @@ async fn submit(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    if cross_site(&headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "registration requests come from this printer's own page or its API clients",
+        );
+    }
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -143,6 +143,11 @@ impl Agent {
         &self.store
     }
 
+    /// Whether an administrator is configured, and the default N (for the page's form).
+    pub fn defaults(&self) -> (bool, u32) {
+        (!self.config.admin_email.is_empty(), self.config.retries)
+    }
+
     pub fn configured(&self) -> bool {
         !self.config.url.is_empty()
     }

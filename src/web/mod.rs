@@ -166,7 +166,8 @@ impl Web {
             ("referrer-policy", "same-origin"),
             (
                 "content-security-policy",
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+                 connect-src 'self'; form-action 'self'; \
                  frame-ancestors 'none'; base-uri 'none'",
             ),
         ] {

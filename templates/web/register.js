@@ -1,0 +1,68 @@
+// The "Register with the cloud" page: submits to /api/v1/registrations as JSON (which a
+// cross-site form cannot send) and follows the request's status without reloading the page.
+"use strict";
+
+function describe(v) {
+  let s = "Registration " + v.id + " for " + v.user_email + ": " + v.status;
+  if (!v.final && v.code_number > 1) {
+    s += " (code replaced: " + v.code_number + " of " + v.codes_allowed + ")";
+  }
+  return s;
+}
+
+async function follow(id) {
+  const out = document.getElementById("status");
+  try {
+    const r = await fetch("/api/v1/registrations/" + encodeURIComponent(id));
+    const v = await r.json();
+    if (!r.ok) {
+      out.textContent = v.message || ("HTTP " + r.status);
+      return;
+    }
+    out.textContent = describe(v);
+    out.dataset.state = v.state;
+    if (!v.final) {
+      setTimeout(() => follow(id), 2000);
+    }
+  } catch (e) {
+    out.textContent = "The printer cannot be reached; retrying.";
+    setTimeout(() => follow(id), 5000);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("register");
+  if (!form) {
+    return;
+  }
+  const out = document.getElementById("status");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { user_email: form.user_email.value.trim() };
+    if (form.admin_email.value.trim()) {
+      body.admin_email = form.admin_email.value.trim();
+    }
+    if (form.retries.value) {
+      body.retries = Number(form.retries.value);
+    }
+    const r = await fetch("/api/v1/registrations", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const v = await r.json();
+    if (!r.ok) {
+      const wait = r.headers.get("Retry-After");
+      out.textContent = v.message + (wait ? " (try again in " + wait + " s)" : "");
+      out.dataset.state = "refused";
+      return;
+    }
+    history.replaceState(null, "", "/register?id=" + v.id);
+    out.textContent = describe(v);
+    follow(v.id);
+  });
+  const id = new URLSearchParams(location.search).get("id");
+  if (id) {
+    follow(id);
+  }
+});
