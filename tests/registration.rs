@@ -32,6 +32,11 @@ struct Setup {
 /// SMTP, a cloud whose codes live `expires_in` seconds (polled every second), Acme with ANN and
 /// BOB, and the appliance's config naming that cloud, ANN as administrator and the SMTP server.
 fn setup(dir: &Path, expires_in: u32) -> Setup {
+    setup_with(dir, expires_in, "")
+}
+
+/// [`setup`] with more cloud configuration (`[tokens]` ...).
+fn setup_with(dir: &Path, expires_in: u32, extra_cloud: &str) -> Setup {
     let smtp = Smtp::start(dir);
     let cloud_data = dir.join("cloud-data");
     let cloud_dir = dir.join("cloud-conf");
@@ -40,7 +45,7 @@ fn setup(dir: &Path, expires_in: u32) -> Setup {
         &cloud_dir,
         &format!(
             "[device_authorization]\nexpires_in_seconds = {expires_in}\ninterval_seconds = 1\n\
-             max_pending = 10\n\n{}",
+             max_pending = 10\n\n{}\n{extra_cloud}",
             smtp.mail_config()
         ),
     );
@@ -800,4 +805,34 @@ fn the_register_page_follows_a_request_live_in_chromium() {
             .as_bytes(),
     );
     assert_eq!(r.status, 403, "{}", r.body);
+}
+
+/// Tokens: the access token is refreshed before it expires (cloud lifetime 60 s: refreshed with
+/// a quarter left), the rotated refresh token is stored, and the new access token works.
+#[test]
+fn the_access_token_is_refreshed_before_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup_with(dir.path(), 600, "[tokens]\naccess_token_seconds = 60\n");
+    let appliance = start_appliance(&s);
+    register_first_user(&s, &appliance);
+    let path = s.state.join("cloud").join("tokens.json");
+    let read = || -> Value { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
+    let first = read();
+    let mut now = first.clone();
+    let refreshed = wait_until(Duration::from_secs(60), || {
+        now = read();
+        now["access_token"] != first["access_token"]
+    });
+    assert!(refreshed, "not refreshed: {now}");
+    assert_ne!(now["refresh_token"], first["refresh_token"], "rotated");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let info = common::cloud::device_info(
+        &mut Http::new(&s.cloud.base),
+        now["access_token"].as_str().unwrap(),
+    );
+    assert_eq!(info["users"], json!([USER]), "{info}");
 }

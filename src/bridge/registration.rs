@@ -78,6 +78,20 @@ pub struct StoredTokens {
     pub expires_at: Option<i64>,
     pub registered_at: i64,
     pub user_email: String,
+    /// When this access token was issued (Unix seconds); with `expires_at`, when to refresh.
+    #[serde(default)]
+    pub obtained_at: i64,
+}
+
+impl StoredTokens {
+    /// When to refresh: 5 minutes before expiry, or with a quarter of the lifetime left when the
+    /// lifetime is short. None without a refresh token or an expiry.
+    pub fn refresh_due(&self) -> Option<i64> {
+        let expires = self.expires_at?;
+        self.refresh_token.as_ref()?;
+        let lifetime = (expires - self.obtained_at).max(0);
+        Some(expires - (lifetime * 3 / 4).min(300))
+    }
 }
 
 pub struct Agent {
@@ -215,6 +229,9 @@ impl Agent {
         }
         loop {
             let mut next = self.clock.now() + 60;
+            if let Some(due) = self.refresh_if_due().await {
+                next = next.min(due);
+            }
             match self.store.open_requests().await {
                 Ok(open) => {
                     for reg in open {
@@ -317,6 +334,94 @@ impl Agent {
         };
         *cached = Some(e.clone());
         Ok(e)
+    }
+
+    /// Refreshes the access token when it is due (RFC 6749 §6); returns when to look again.
+    ///
+    /// The cloud rotates the refresh token on every use, so the new pair is written (atomically,
+    /// fsynced) the moment it arrives; the only window left is a crash between the cloud's
+    /// answer and that write. Then the stored refresh token is the used one, the cloud answers
+    /// invalid_grant, and the tokens are set aside (`tokens.json.rejected`): the appliance is
+    /// not locked out, because the next registration request takes the device-code path again
+    /// and the administrator re-approves it.
+    async fn refresh_if_due(&self) -> Option<i64> {
+        let tokens = self.tokens()?;
+        let due = tokens.refresh_due()?;
+        let now = self.clock.now();
+        if now < due {
+            return Some(due);
+        }
+        let endpoints = match self.endpoints().await {
+            Ok(e) => e,
+            Err(_) => return Some(now + 30),
+        };
+        let refresh = tokens.refresh_token.clone().unwrap_or_default();
+        let answer = self
+            .http
+            .post_form(
+                &endpoints.token,
+                None,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &refresh),
+                    ("client_id", &self.config.client_id),
+                ],
+            )
+            .await;
+        let answer = match answer {
+            Ok(a) if a.status < 500 => a,
+            Ok(a) => {
+                tracing::warn!("token refresh: the cloud answered HTTP {}", a.status);
+                return Some(now + 30);
+            }
+            Err(e) => {
+                tracing::warn!("token refresh: {e}");
+                return Some(now + 30);
+            }
+        };
+        let v = json(&answer, "token").unwrap_or_default();
+        let field = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .filter(|s| !s.is_empty() && s.len() <= MAX_FIELD)
+                .map(str::to_string)
+        };
+        if answer.status == 200 {
+            if let Some(access_token) = field("access_token") {
+                let now = self.clock.now();
+                let renewed = StoredTokens {
+                    access_token,
+                    // A server that does not rotate keeps the old one valid (RFC 6749 §6).
+                    refresh_token: field("refresh_token").or(tokens.refresh_token.clone()),
+                    expires_at: v
+                        .get("expires_in")
+                        .and_then(|x| x.as_i64())
+                        .filter(|e| *e > 0)
+                        .map(|e| now + e),
+                    obtained_at: now,
+                    ..tokens
+                };
+                let bytes = serde_json::to_vec_pretty(&renewed).expect("tokens serialize");
+                if let Err(e) = write_private(&tokens_path(&self.state_dir), &bytes) {
+                    tracing::error!("cannot store the refreshed cloud tokens: {e}");
+                    return Some(now + 30);
+                }
+                tracing::info!("cloud access token refreshed");
+                return renewed.refresh_due();
+            }
+        }
+        let error = oauth_error(&answer);
+        if error.starts_with("invalid_grant") {
+            tracing::error!(
+                "the cloud no longer accepts this appliance's refresh token ({error}); the \
+                 appliance must be registered again (its tokens are set aside)"
+            );
+            let path = tokens_path(&self.state_dir);
+            let _ = std::fs::rename(&path, path.with_extension("json.rejected"));
+            return None;
+        }
+        tracing::warn!("token refresh refused: {error}");
+        Some(now + 300)
     }
 
     /// The stored tokens, when they are this cloud's.
@@ -702,6 +807,7 @@ impl Agent {
                 .map(|e| now + e),
             registered_at: now,
             user_email: reg.user_email.clone(),
+            obtained_at: now,
         };
         if let Err(e) = write_private(
             &tokens_path(&self.state_dir),
@@ -859,5 +965,27 @@ mod tests {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn refresh_is_due_before_expiry() {
+        let mut t = StoredTokens {
+            cloud: "http://c".into(),
+            access_token: "a".into(),
+            refresh_token: Some("r".into()),
+            expires_at: Some(3600),
+            registered_at: 0,
+            user_email: "u@x.example".into(),
+            obtained_at: 0,
+        };
+        assert_eq!(t.refresh_due(), Some(3300), "5 minutes before");
+        t.expires_at = Some(60);
+        assert_eq!(
+            t.refresh_due(),
+            Some(15),
+            "a quarter of a short lifetime left"
+        );
+        t.refresh_token = None;
+        assert_eq!(t.refresh_due(), None);
     }
 }
