@@ -836,3 +836,65 @@ fn the_access_token_is_refreshed_before_it_expires() {
     );
     assert_eq!(info["users"], json!([USER]), "{info}");
 }
+
+/// Vector 4 against a fake authorization server in the test (the real cloud never needs to say
+/// slow_down to this agent, which keeps the interval): after one slow_down every later poll
+/// is at least 5 s further apart than the interval (1 s) in force before.
+#[test]
+fn vector_4_slow_down_spaces_every_later_poll() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path());
+    let polls: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    let seen = polls.clone();
+    let base = fake_cloud(move |base, path| match path {
+        "/.well-known/oauth-authorization-server" => http_json("200 OK", &metadata(base)),
+        "/da" => http_json(
+            "200 OK",
+            &json!({"device_code": "d", "user_code": "ABCD-EFGH",
+                    "verification_uri": format!("{base}/device"), "expires_in": 600,
+                    "interval": 1})
+            .to_string(),
+        ),
+        _ => {
+            let mut p = seen.lock().unwrap();
+            p.push(Instant::now());
+            let error = match p.len() {
+                2 => "slow_down",
+                5 => "access_denied",
+                _ => "authorization_pending",
+            };
+            http_json("400 Bad Request", &json!({ "error": error }).to_string())
+        }
+    });
+    let config = dir.path().join("appliance.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dnssd]\nbackend = \"off\"\n\n[cloud]\nurl = \"{base}\"\nadmin_email = \"{ADMIN}\"\n\n{}",
+            smtp.mail_config()
+        ),
+    )
+    .unwrap();
+    let appliance = Appliance::start(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let (st, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(st, 201, "{v}");
+    let end = wait_final(
+        &appliance,
+        v["id"].as_i64().unwrap(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(end["state"], "denied", "{end}");
+    let p = polls.lock().unwrap();
+    assert_eq!(p.len(), 5);
+    let gaps: Vec<Duration> = p.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[0] >= Duration::from_millis(900), "{gaps:?}");
+    for g in &gaps[1..] {
+        assert!(*g >= Duration::from_secs(5), "after slow_down: {gaps:?}");
+    }
+    assert_eq!(smtp.messages_to(ADMIN).len(), 1);
+}

@@ -245,9 +245,16 @@ impl Agent {
                 }
                 Err(e) => tracing::warn!("registration: cannot read requests: {e}"),
             }
-            let wait = (next - self.clock.now()).clamp(0, 60) as u64;
+            // Times are whole seconds; sleeping to the start of the second `next` (not a whole
+            // number of seconds from some point inside the current one) keeps each poll a full
+            // interval after the previous one (RFC 8628 §3.5).
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            let wait_ms = (next.saturating_mul(1000) - now_ms).clamp(200, 60_000) as u64;
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(wait).max(Duration::from_millis(200))) => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
                 _ = self.wake.notified() => {}
                 _ = shutdown.changed() => return,
             }
