@@ -898,3 +898,79 @@ fn vector_4_slow_down_spaces_every_later_poll() {
     }
     assert_eq!(smtp.messages_to(ADMIN).len(), 1);
 }
+
+/// An appliance without a mail relay: the cloud mails the administrator for it (the cloud's
+/// notification endpoint, advertised in its metadata), and registration completes as in vector 1.
+#[test]
+fn without_mail_of_its_own_the_appliance_has_the_cloud_mail_the_administrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), 600);
+    std::fs::write(
+        &s.appliance_config,
+        format!(
+            "[printer]\nname = \"Front desk\"\nlocation = \"2nd floor\"\n\n\
+             [dnssd]\nbackend = \"off\"\n\n[cloud]\nurl = \"{}\"\nadmin_email = \"{ADMIN}\"\n",
+            s.cloud.base
+        ),
+    )
+    .unwrap();
+    let appliance = start_appliance(&s);
+    let (status, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(status, 201, "{v}");
+    let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
+    let url = url_in(&mails[0]);
+    assert!(
+        mails[0].contains(USER) && mails[0].contains("Front desk"),
+        "{}",
+        mails[0]
+    );
+    approve_via(&s.cloud, &url);
+    let end = wait_final(
+        &appliance,
+        v["id"].as_i64().unwrap(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(end["state"], "completed", "{end}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.smtp.messages_to(ADMIN).len(), 1);
+
+    // Nobody else can have the cloud mail an address: a wrong device_code, a non-administrator.
+    let mut device = Http::new(&s.cloud.base);
+    let r = device.post_form(
+        "/api/v1/device-authorizations/notify",
+        &[
+            ("client_id", "printbridge-appliance"),
+            ("device_code", "guessed"),
+            ("admin_email", ADMIN),
+        ],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let code = common::cloud::request_code(
+        &mut device,
+        "urn:uuid:0b6c1f7e-8d43-4c7a-9a5e-1d2c3b4a5f61",
+        USER,
+    );
+    let dc = code["device_code"].as_str().unwrap();
+    let notify = |device: &mut Http, to: &str| {
+        device.post_form(
+            "/api/v1/device-authorizations/notify",
+            &[
+                ("client_id", "printbridge-appliance"),
+                ("device_code", dc),
+                ("admin_email", to),
+            ],
+        )
+    };
+    let r = notify(&mut device, USER);
+    assert_eq!(r.status, 400, "not an administrator: {}", r.body);
+    assert!(r.body.contains("unknown_administrator"), "{}", r.body);
+    assert_eq!(notify(&mut device, ADMIN).status, 202);
+    assert_eq!(notify(&mut device, ADMIN).status, 409, "once per code");
+    assert!(wait_until(Duration::from_secs(10), || s
+        .smtp
+        .messages_to(ADMIN)
+        .len()
+        == 2));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(s.smtp.messages_to(ADMIN).len(), 2);
+}

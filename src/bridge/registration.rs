@@ -66,6 +66,9 @@ pub struct PrinterIdentity {
 struct Endpoints {
     device_authorization: String,
     token: String,
+    /// printbridge cloud's extension: where the cloud mails the administrator for a device
+    /// that has no mail relay (`printbridge_admin_notification_endpoint`).
+    admin_notification: Option<String>,
 }
 
 /// Tokens as stored in `<state_dir>/cloud/tokens.json`.
@@ -223,8 +226,9 @@ impl Agent {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         if self.configured() && !self.mailer.enabled() {
             tracing::warn!(
-                "registration: [mail] has no smtp_host, so administrators cannot be told about \
-                 registration requests; configure [mail]"
+                "registration: [mail] has no smtp_host: the cloud is asked to mail administrators \
+                 where it offers that (printbridge cloud does); other authorization servers need \
+                 [mail] configured here"
             );
         }
         loop {
@@ -338,6 +342,7 @@ impl Agent {
         let e = Endpoints {
             device_authorization: endpoint("device_authorization_endpoint")?,
             token: endpoint("token_endpoint")?,
+            admin_notification: endpoint("printbridge_admin_notification_endpoint").ok(),
         };
         *cached = Some(e.clone());
         Ok(e)
@@ -642,6 +647,9 @@ impl Agent {
             return self.send_admin(reg, mail).await;
         }
         let code = reg.code.as_ref().ok_or("no code")?;
+        if !self.mailer.enabled() {
+            return self.cloud_mails_admin(reg, code).await;
+        }
         let expires = utc(code.expires_at);
         let mail = messages::registration_request(
             &reg.admin_email,
@@ -662,6 +670,47 @@ impl Agent {
             },
         );
         self.send_admin(reg, mail).await
+    }
+
+    /// No mail relay here: the cloud mails the administrator (its notification endpoint).
+    async fn cloud_mails_admin(&self, reg: &Registration, code: &Code) -> Result<(), String> {
+        let endpoint = match self.endpoints().await {
+            Ok(e) => e.admin_notification,
+            Err(_) => None,
+        };
+        let Some(url) = endpoint else {
+            return Err(
+                "this appliance has no [mail] server and the cloud offers no \
+                        administrator notification"
+                    .into(),
+            );
+        };
+        let (k, n) = (reg.codes_issued.to_string(), (reg.retries + 1).to_string());
+        let answer = self
+            .http
+            .post_form(
+                &url,
+                None,
+                &[
+                    ("client_id", &self.config.client_id),
+                    ("device_code", &code.device_code),
+                    ("admin_email", &reg.admin_email),
+                    ("code_number", &k),
+                    ("codes_allowed", &n),
+                ],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        // 409: mailed already (an earlier attempt whose answer was lost).
+        if answer.status == 202 || answer.status == 409 {
+            tracing::info!(request = reg.id, admin = %reg.admin_email,
+                code_number = reg.codes_issued, "administrator mailed by the cloud");
+            return Ok(());
+        }
+        Err(format!(
+            "the cloud did not mail the administrator: {}",
+            oauth_error(&answer)
+        ))
     }
 
     async fn send_admin(
