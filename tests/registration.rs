@@ -974,3 +974,65 @@ fn without_mail_of_its_own_the_appliance_has_the_cloud_mail_the_administrator() 
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(s.smtp.messages_to(ADMIN).len(), 2);
 }
+
+/// Crash between storing the tokens and recording the approval: after the restart the token
+/// endpoint says invalid_grant (the code was redeemed), and the stored tokens show it was this
+/// request's approval: it completes instead of failing. (The fake server plays the cloud; the
+/// tokens file is written as the agent writes it.)
+#[test]
+fn a_code_redeemed_before_a_crash_completes_from_the_stored_tokens() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path());
+    let redeemed = Arc::new(AtomicBool::new(false));
+    let flag = redeemed.clone();
+    let base = fake_cloud(move |base, path| match path {
+        "/.well-known/oauth-authorization-server" => http_json("200 OK", &metadata(base)),
+        "/da" => http_json(
+            "200 OK",
+            &json!({"device_code": "d", "user_code": "ABCD-EFGH",
+                    "verification_uri": format!("{base}/device"), "expires_in": 600,
+                    "interval": 1})
+            .to_string(),
+        ),
+        "/token" if flag.load(Ordering::SeqCst) => {
+            http_json("400 Bad Request", "{\"error\": \"invalid_grant\"}")
+        }
+        "/token" => http_json("400 Bad Request", "{\"error\": \"authorization_pending\"}"),
+        _ => http_json("404 Not Found", "{}"),
+    });
+    let config = dir.path().join("appliance.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dnssd]\nbackend = \"off\"\n\n[cloud]\nurl = \"{base}\"\nadmin_email = \"{ADMIN}\"\n\n{}",
+            smtp.mail_config()
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let mut appliance = Appliance::start(&state, &["--config", config.to_str().unwrap()]);
+    let (st, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    wait_mails(&smtp, ADMIN, 1, Duration::from_secs(30));
+    appliance.kill9();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::create_dir_all(state.join("cloud")).unwrap();
+    std::fs::write(
+        state.join("cloud").join("tokens.json"),
+        json!({"cloud": base, "access_token": "a", "refresh_token": "r", "expires_at": now + 3600,
+               "registered_at": now, "user_email": USER, "obtained_at": now})
+        .to_string(),
+    )
+    .unwrap();
+    redeemed.store(true, Ordering::SeqCst);
+    let appliance = Appliance::start(&state, &["--config", config.to_str().unwrap()]);
+    let end = wait_final(&appliance, id, Duration::from_secs(30));
+    assert_eq!(end["state"], "completed", "{end}");
+    assert_eq!(smtp.messages_to(ADMIN).len(), 1);
+}

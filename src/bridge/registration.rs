@@ -834,6 +834,18 @@ impl Agent {
             "slow_down" => Event::SlowDown,
             "access_denied" => Event::AccessDenied,
             "expired_token" => Event::Expired,
+            // Redeemed already: by this request just before a crash that came between storing
+            // the tokens and recording the approval. The stored tokens say so.
+            "invalid_grant"
+                if self.tokens().is_some_and(|t| {
+                    t.user_email == reg.user_email && t.registered_at >= reg.created_at
+                }) =>
+            {
+                match self.tokens() {
+                    Some(t) => self.after_approval(reg, &t).await,
+                    None => Event::Refused("the appliance's cloud tokens are gone".into()),
+                }
+            }
             _ => Event::Refused(format!(
                 "the token endpoint refused: {}",
                 oauth_error(&answer)
