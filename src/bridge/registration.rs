@@ -233,9 +233,6 @@ impl Agent {
         }
         loop {
             let mut next = self.clock.now() + 60;
-            if let Some(due) = self.refresh_if_due().await {
-                next = next.min(due);
-            }
             match self.store.open_requests().await {
                 Ok(open) => {
                     for reg in open {
@@ -248,6 +245,10 @@ impl Agent {
                     }
                 }
                 Err(e) => tracing::warn!("registration: cannot read requests: {e}"),
+            }
+            // After the requests: one of them may just have brought the tokens.
+            if let Some(due) = self.refresh_if_due().await {
+                next = next.min(due);
             }
             // Times are whole seconds; sleeping to the start of the second `next` (not a whole
             // number of seconds from some point inside the current one) keeps each poll a full
