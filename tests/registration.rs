@@ -255,6 +255,19 @@ fn vector_1_approve_on_first_code() {
         text.contains(&format!("registration {id} ({USER}): completed")),
         "{text}"
     );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_printbridge"))
+        .args(["register", "--status", "-d"])
+        .arg(format!("http://127.0.0.1:{}", appliance.port))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "cloud: registered with {}; allowed users: {USER}",
+            s.cloud.base
+        )),
+        "{text}"
+    );
 }
 
 #[test]
@@ -789,6 +802,14 @@ fn the_register_page_follows_a_request_live_in_chromium() {
         page.eval("window.notReloaded"),
         "yes",
         "updated without a reload"
+    );
+    let mut cloud_line = String::new();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            cloud_line = page.eval("document.getElementById('cloud').textContent");
+            cloud_line.contains("Allowed users: bob@example.com")
+        }),
+        "{cloud_line}"
     );
     assert!(page.eval("location.search").contains("id="));
     page.screenshot(&shots.join("register-completed.png"));

@@ -18,6 +18,12 @@ use crate::model::registration::{Registration, Status};
 pub const PATH: &str = "/api/v1/registrations";
 /// The "Register with the cloud" page (the user terminal of the spec).
 pub const PAGE: &str = "/register";
+/// Whether the appliance is registered, with which cloud, and who may use it.
+pub const CLOUD_PATH: &str = "/api/v1/cloud";
+
+async fn cloud_status(State(agent): State<Arc<Agent>>) -> Response {
+    Json(agent.cloud_status().await).into_response()
+}
 
 /// The page: a form and a status line that its script keeps up to date from the API.
 #[derive(askama::Template)]
@@ -86,6 +92,7 @@ pub fn router(agent: Arc<Agent>, printer_name: String) -> Router {
             get(move |State(agent): State<Arc<Agent>>| async move { page(&agent, printer_name) }),
         )
         .route("/static/register.js", get(script))
+        .route(CLOUD_PATH, get(cloud_status))
         .with_state(agent)
 }
 

@@ -59,6 +59,10 @@ pub async fn run(args: &RegisterArgs) -> Result<(), RegisterError> {
         } else {
             format!("{url}/{which}")
         };
+        if which == "all" {
+            let c = fetch(&http, &format!("{base}{}", super::api::CLOUD_PATH)).await?;
+            let _ = writeln!(out, "{}", cloud_line(&c));
+        }
         let v = fetch(&http, &target).await?;
         let list = match v.get("registrations").and_then(|r| r.as_array()) {
             Some(l) => l.clone(),
@@ -139,6 +143,46 @@ async fn fetch(http: &CloudHttp, url: &str) -> Result<Value, RegisterError> {
         )));
     }
     Ok(v)
+}
+
+/// "cloud: registered with URL; allowed users: a, b" or "cloud: not registered".
+fn cloud_line(c: &Value) -> String {
+    if c["registered"].as_bool() != Some(true) {
+        return if c["configured"].as_bool() == Some(true) {
+            format!(
+                "cloud: not registered with {}",
+                c["cloud"].as_str().unwrap_or("?")
+            )
+        } else {
+            "cloud: not configured ([cloud] url is empty)".into()
+        };
+    }
+    let list = |k: &str| -> Option<String> {
+        c[k].as_array().map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    };
+    let mut s = format!(
+        "cloud: registered with {}",
+        c["cloud"].as_str().unwrap_or("?")
+    );
+    if let Some(users) = list("users") {
+        s.push_str(&format!(
+            "; allowed users: {}",
+            if users.is_empty() {
+                "none".into()
+            } else {
+                users
+            }
+        ));
+    }
+    if let Some(w) = list("users_awaiting_enrolment").filter(|w| !w.is_empty()) {
+        s.push_str(&format!("; waiting to enrol: {w}"));
+    }
+    s
 }
 
 /// "registration 3 (bob@example.com): waiting for the administrator (code 2 of 4)".

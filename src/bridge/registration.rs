@@ -160,6 +160,52 @@ impl Agent {
         &self.store
     }
 
+    /// Whether the appliance is registered, with which cloud, who may use it (asked of the
+    /// cloud's device API, when it has one) and how many requests are open.
+    pub async fn cloud_status(&self) -> serde_json::Value {
+        let pending = self
+            .store
+            .open_requests()
+            .await
+            .map(|r| r.len())
+            .unwrap_or(0);
+        let Some(tokens) = self.tokens() else {
+            return serde_json::json!({
+                "configured": self.configured(),
+                "cloud": self.config.base(),
+                "registered": false,
+                "open_requests": pending,
+            });
+        };
+        let url = format!("{}/api/v1/device", self.config.base());
+        let users = |v: &serde_json::Value, key: &str| -> Vec<String> {
+            v.get(key)
+                .and_then(|u| u.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .filter(|x| x.len() <= 254)
+                        .take(200)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let device = match self.http.get(&url, Some(&tokens.access_token)).await {
+            Ok(a) if a.status == 200 => json(&a, "device").ok(),
+            _ => None,
+        };
+        serde_json::json!({
+            "configured": self.configured(),
+            "cloud": tokens.cloud,
+            "registered": true,
+            "registered_at": tokens.registered_at,
+            "users": device.as_ref().map(|d| users(d, "users")),
+            "users_awaiting_enrolment": device.as_ref().map(|d| users(d, "users_awaiting_enrolment")),
+            "open_requests": pending,
+        })
+    }
+
     /// Whether an administrator is configured, and the default N (for the page's form).
     pub fn defaults(&self) -> (bool, u32) {
         (!self.config.admin_email.is_empty(), self.config.retries)

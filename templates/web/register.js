@@ -23,6 +23,8 @@ async function follow(id) {
     out.dataset.state = v.state;
     if (!v.final) {
       setTimeout(() => follow(id), 2000);
+    } else {
+      showCloud();
     }
   } catch (e) {
     out.textContent = "The printer cannot be reached; retrying.";
@@ -30,7 +32,29 @@ async function follow(id) {
   }
 }
 
+async function showCloud() {
+  const line = document.getElementById("cloud");
+  try {
+    const v = await (await fetch("/api/v1/cloud")).json();
+    if (!v.registered) {
+      line.textContent = "This printer is not registered with a cloud yet.";
+      return;
+    }
+    let s = "Registered with " + v.cloud + ".";
+    if (v.users) {
+      s += " Allowed users: " + (v.users.length ? v.users.join(", ") : "none") + ".";
+    }
+    if (v.users_awaiting_enrolment && v.users_awaiting_enrolment.length) {
+      s += " Waiting to enrol: " + v.users_awaiting_enrolment.join(", ") + ".";
+    }
+    line.textContent = s;
+  } catch (e) {
+    line.textContent = "";
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  showCloud();
   const form = document.getElementById("register");
   if (!form) {
     return;
