@@ -791,8 +791,31 @@ fn the_register_page_follows_a_request_live_in_chromium() {
     assert!(waiting, "status line: {status}");
     page.screenshot(&shots.join("register-waiting.png"));
 
+    // The administrator opens the link from the mail in a browser of their own, signs in and
+    // approves.
     let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
-    approve_via(&s.cloud, &url_in(&mails[0]));
+    let mut admin_browser = Browser::launch();
+    let mut admin = admin_browser.page();
+    admin.call("Page.enable", json!({}));
+    admin.call("Runtime.enable", json!({}));
+    admin.navigate(&url_in(&mails[0]));
+    assert!(
+        admin.eval("document.body.innerText").contains("Sign in"),
+        "the link asks the administrator to sign in"
+    );
+    admin.eval(&format!(
+        "document.getElementById('email').value = '{ADMIN}'; \
+         document.getElementById('password').value = '{ADMIN_PASSWORD}'; \
+         document.querySelector('form button[type=submit]').click(); 'ok'"
+    ));
+    admin.wait_for_load();
+    let text = admin.eval("document.body.innerText");
+    assert!(text.contains(USER), "the request shows the user: {text}");
+    admin.screenshot(&shots.join("admin-confirm.png"));
+    admin.eval("document.querySelector('button[value=approve]').click(); 'ok'");
+    admin.wait_for_load();
+    admin.screenshot(&shots.join("admin-approved.png"));
+    admin_browser.close(admin);
     let done = wait_until(Duration::from_secs(30), || {
         status = page.eval("document.getElementById('status').textContent");
         status.contains("completed")
