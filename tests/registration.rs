@@ -201,6 +201,10 @@ fn vector_1_approve_on_first_code() {
     let mail = &mails[0];
     let url = url_in(mail);
     let code = user_code_of(&url);
+    // Anyone on the LAN may read the API: it never shows the code.
+    let listed = api(&appliance).get("/api/v1/registrations");
+    assert_eq!(listed.status, 200);
+    assert!(!listed.body.contains(&code), "{}", listed.body);
     assert!(
         mail.contains(&format!("{}/device?user_code={code}", s.cloud.base)),
         "{mail}"

@@ -318,6 +318,58 @@ pub fn form_encode(pairs: &[(&str, &str)]) -> String {
 mod tests {
     use super::*;
 
+    /// A server that accepts and never answers, or answers without end, cannot hold the agent.
+    #[tokio::test]
+    async fn silent_and_endless_servers_are_cut_off() {
+        use tokio::io::AsyncWriteExt;
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let http = CloudHttp::new(Duration::from_secs(1), 1024, None).unwrap();
+        let e = http
+            .get(&format!("http://{silent_addr}/x"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, HttpError::Timeout { .. }), "{e}");
+        assert!(e.is_transient());
+
+        let endless = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endless_addr = endless.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = endless.accept().await {
+                tokio::spawn(async move {
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                        .await;
+                    loop {
+                        if s.write_all(b"400\r\n").await.is_err() {
+                            return;
+                        }
+                        if s.write_all(&[b'x'; 1024]).await.is_err() {
+                            return;
+                        }
+                        if s.write_all(b"\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let e = http
+            .get(&format!("http://{endless_addr}/x"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, HttpError::TooLarge { .. }), "{e}");
+        assert!(!e.is_transient());
+        let e = http.get("ftp://x/y", None).await.unwrap_err();
+        assert!(matches!(e, HttpError::Url(_)));
+    }
+
     #[test]
     fn form_encoding() {
         assert_eq!(
