@@ -840,6 +840,17 @@ fn the_register_page_follows_a_request_live_in_chromium() {
     );
     assert!(page.eval("location.search").contains("id="));
     page.screenshot(&shots.join("register-completed.png"));
+    // The status page says so too.
+    page.navigate(&format!("http://127.0.0.1:{}/", appliance.port));
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            cloud_line = page.eval("document.getElementById('cloud').textContent");
+            cloud_line.contains(&format!("Registered with {}", s.cloud.base))
+                && cloud_line.contains("Allowed users: bob@example.com")
+        }),
+        "{cloud_line}"
+    );
+    page.screenshot(&shots.join("status-cloud.png"));
     browser.close(page);
 
     // Another site's page cannot submit: its Origin is refused.

@@ -36,8 +36,13 @@ async function showCloud() {
   const line = document.getElementById("cloud");
   try {
     const v = await (await fetch("/api/v1/cloud")).json();
+    const open = v.open_requests ? " Open registration requests: " + v.open_requests + "." : "";
+    if (!v.configured && !v.registered) {
+      line.textContent = "No cloud print service is configured.";
+      return;
+    }
     if (!v.registered) {
-      line.textContent = "This printer is not registered with a cloud yet.";
+      line.textContent = "This printer is not registered with a cloud yet." + open;
       return;
     }
     let s = "Registered with " + v.cloud + ".";
@@ -47,14 +52,16 @@ async function showCloud() {
     if (v.users_awaiting_enrolment && v.users_awaiting_enrolment.length) {
       s += " Waiting to enrol: " + v.users_awaiting_enrolment.join(", ") + ".";
     }
-    line.textContent = s;
+    line.textContent = s + open;
   } catch (e) {
     line.textContent = "";
   }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  showCloud();
+  if (document.getElementById("cloud")) {
+    showCloud();
+  }
   const form = document.getElementById("register");
   if (!form) {
     return;
