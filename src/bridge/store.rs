@@ -1,5 +1,6 @@
-//! The registration requests on disk: their own SQLite file in the state directory
-//! (`registrations.db`, mode 0600 because it holds live device codes), migrations in
+//! The registration requests on disk: their own SQLite file, `<state_dir>/cloud/registrations.db`
+//! (the directory 0700 and the file 0600: they hold live device codes, and SQLite's -wal and
+//! -shm files next to it are made with the default mode), migrations in
 //! `migrations/registration/`. Every step of a request is one committed row update
 //! (synchronous=FULL), so a kill -9 resumes from the last step taken.
 
@@ -30,7 +31,14 @@ pub struct RegistrationStore {
 
 impl RegistrationStore {
     pub async fn open(state_dir: &Path) -> Result<RegistrationStore, StoreError> {
-        let path = state_dir.join("registrations.db");
+        let dir = state_dir.join("cloud");
+        std::fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        let path = dir.join("registrations.db");
         let opts = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -186,10 +194,9 @@ mod tests {
             vec![100]
         );
         assert_eq!(store.created_since(None, 150).await.unwrap(), vec![200]);
-        let mode = std::fs::metadata(dir.path().join("registrations.db"))
-            .unwrap()
-            .permissions();
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(mode.mode() & 0o777, 0o600);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("cloud/registrations.db")), 0o600);
+        assert_eq!(mode(&dir.path().join("cloud")), 0o700);
     }
 }
