@@ -196,6 +196,10 @@ fn vector_1_approve_on_first_code() {
     let (status, v, _) = submit(&appliance, json!({"user_email": USER}));
     assert_eq!(status, 201, "{v}");
     let id = v["id"].as_i64().unwrap();
+    // Submitting again while it is under way gives the same request (no second mail below).
+    let (again, w, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(again, 200, "{w}");
+    assert_eq!(w["id"], v["id"]);
 
     let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
     let mail = &mails[0];
@@ -494,12 +498,15 @@ fn vector_8_a_request_pending_at_kill_9_resumes_with_the_same_code() {
 #[test]
 fn submissions_are_validated_and_rate_limited() {
     let dir = tempfile::tempdir().unwrap();
-    // A cloud address nobody answers: only the API is under test here.
+    // A "cloud" without OAuth metadata: every request fails at once; only the API is under test.
+    let base = fake_cloud(|_, _| http_json("404 Not Found", "{}"));
     let config = dir.path().join("appliance.toml");
     std::fs::write(
         &config,
-        "[dnssd]\nbackend = \"off\"\n\n[cloud]\nurl = \"http://127.0.0.1:9\"\n\
-         max_per_user = 2\nmax_per_appliance = 3\n",
+        format!(
+            "[dnssd]\nbackend = \"off\"\n\n[cloud]\nurl = \"{base}\"\n\
+             max_per_user = 2\nmax_per_appliance = 3\n"
+        ),
     )
     .unwrap();
     let appliance = Appliance::start(
@@ -541,6 +548,15 @@ fn submissions_are_validated_and_rate_limited() {
             json!({"user_email": USER, "admin_email": ADMIN}),
         );
         assert_eq!(st, 201, "{v}");
+        let id = v["id"].as_i64().unwrap();
+        let end = wait_final(&appliance, id, Duration::from_secs(30));
+        assert!(
+            end["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no OAuth metadata"),
+            "{end}"
+        );
     }
     let (st, v, retry) = submit(
         &appliance,

@@ -164,8 +164,13 @@ async fn submit(
         }
     };
     match agent.submit(&submission).await {
-        Ok(r) => {
-            let mut resp = (StatusCode::CREATED, Json(view(&r))).into_response();
+        Ok((r, created)) => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let mut resp = (status, Json(view(&r))).into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("{PATH}/{}", r.id)) {
                 resp.headers_mut().insert(header::LOCATION, v);
             }

@@ -86,7 +86,7 @@ pub async fn run(args: &RegisterArgs) -> Result<(), RegisterError> {
     let answer = http.post_json(&url, None, &body).await?;
     let v: Value =
         serde_json::from_slice(&answer.body).map_err(|e| RegisterError::Answer(e.to_string()))?;
-    if answer.status != 201 {
+    if answer.status != 201 && answer.status != 200 {
         let mut msg = v
             .get("message")
             .and_then(|m| m.as_str())

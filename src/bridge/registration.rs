@@ -215,8 +215,10 @@ impl Agent {
         !self.config.url.is_empty()
     }
 
-    /// Validates and stores a request, then wakes the agent (A1).
-    pub async fn submit(&self, s: &Submission) -> Result<Registration, RegistrationError> {
+    /// Validates and stores a request, then wakes the agent (A1). A user who already has a request
+    /// under way gets that one back (`false`), so a double submit does not mail the
+    /// administrator twice; `true` when a new request was made.
+    pub async fn submit(&self, s: &Submission) -> Result<(Registration, bool), RegistrationError> {
         if !self.configured() {
             return Err(RegistrationError::NotConfigured);
         }
@@ -242,6 +244,15 @@ impl Agent {
             ));
         }
         let _one_at_a_time = self.submit.lock().await;
+        if let Some(open) = self
+            .store
+            .open_requests()
+            .await?
+            .into_iter()
+            .find(|r| r.user_email == user && !r.status.is_final())
+        {
+            return Ok((open, false));
+        }
         let now = self.clock.now();
         let window = self.config.window_seconds as i64;
         let since = now - window;
@@ -264,7 +275,7 @@ impl Agent {
         self.store.insert(&mut reg).await?;
         tracing::info!(request = reg.id, user = %user, admin = %admin, retries, "registration requested");
         self.wake.notify_one();
-        Ok(reg)
+        Ok((reg, true))
     }
 
     /// Runs until `shutdown`: works every open request as far as it can go, then sleeps until
