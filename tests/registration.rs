@@ -1111,3 +1111,65 @@ fn a_code_redeemed_before_a_crash_completes_from_the_stored_tokens() {
     assert_eq!(end["state"], "completed", "{end}");
     assert_eq!(smtp.messages_to(ADMIN).len(), 1);
 }
+
+/// Two users ask at once while the appliance is not registered: one device code (one mail, one
+/// device request); when the first is approved the second asks for access instead.
+#[test]
+fn two_requests_at_once_register_the_appliance_once() {
+    const CAROL: &str = "carol@example.com";
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), 600);
+    common::cloud::admin(
+        &s.cloud_data,
+        None,
+        &["add-user", "Acme", CAROL],
+        USER_PASSWORD,
+    );
+    let appliance = start_appliance(&s);
+    let (st, bob, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(st, 201, "{bob}");
+    let (st, carol, _) = submit(&appliance, json!({"user_email": CAROL}));
+    assert_eq!(st, 201, "{carol}");
+    let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        s.smtp.messages_to(ADMIN).len(),
+        1,
+        "one code for the appliance"
+    );
+    approve_via(&s.cloud, &url_in(&mails[0]));
+    let end = wait_final(
+        &appliance,
+        bob["id"].as_i64().unwrap(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(end["state"], "completed", "{end}");
+
+    // CAROL's request became an access request: a mail with the admin page, granted there.
+    let mails = wait_mails(&s.smtp, ADMIN, 2, Duration::from_secs(40));
+    assert!(mails
+        .iter()
+        .any(|m| m.contains(CAROL) && m.contains("/admin")));
+    let mut browser = Http::new(&s.cloud.base);
+    sign_in(&mut browser, ADMIN, ADMIN_PASSWORD);
+    let page = browser.get("/admin");
+    let csrf = page.field("csrf");
+    let request = page.field("request");
+    let r = browser.post_form(
+        "/admin/access",
+        &[
+            ("csrf", &csrf),
+            ("request", &request),
+            ("decision", "approve"),
+        ],
+    );
+    assert!(r.status == 200 || r.status == 303, "{}", r.body);
+    let end = wait_final(
+        &appliance,
+        carol["id"].as_i64().unwrap(),
+        Duration::from_secs(40),
+    );
+    assert_eq!(end["state"], "completed", "{end}");
+    assert_eq!(cloud_device_requests(&s.cloud_data), 1);
+    assert_eq!(s.smtp.messages_to(ADMIN).len(), 2);
+}

@@ -503,11 +503,26 @@ impl Agent {
 
     /// A2: an access request for the user when the appliance is registered already, else a
     /// device authorization request.
+    ///
+    /// While another request is registering the appliance (its code is out), this one waits:
+    /// two device codes at once would register the appliance twice and mail the administrator
+    /// twice; once the first is through, this one asks for access instead.
     async fn request(&self, reg: &Registration) -> Event {
-        match self.tokens() {
-            Some(t) => self.request_access(reg, &t).await,
-            None => self.request_code(reg).await,
+        if let Some(t) = self.tokens() {
+            return self.request_access(reg, &t).await;
         }
+        let registering = self.store.open_requests().await.is_ok_and(|open| {
+            open.iter().any(|r| {
+                r.id != reg.id
+                    && !r.status.is_final()
+                    && r.code.is_some()
+                    && r.enrolment_deadline.is_none()
+            })
+        });
+        if registering {
+            return Event::Deferred;
+        }
+        self.request_code(reg).await
     }
 
     /// A2 for a registered appliance: the cloud's access request (docs/cloud.md).

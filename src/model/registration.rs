@@ -144,6 +144,8 @@ pub enum Event {
     AccessRequested(AccessRequest),
     /// Approved, but the user has to enrol first.
     AwaitingEnrolment,
+    /// Not now: another request is registering the appliance; this one then asks for access.
+    Deferred,
     /// The mail about the current code is about to be sent (persisted first; see `admin_mailed`).
     AdminMailing,
     /// Sending it failed; the reason ends the request (the administrator cannot be reached).
@@ -267,6 +269,9 @@ impl Registration {
                     self.status = Status::AwaitingEnrolment;
                     self.next_attempt_at = now + WAIT_POLL_SECONDS;
                 }
+            }
+            Event::Deferred => {
+                self.next_attempt_at = now + WAIT_POLL_SECONDS;
             }
             Event::AdminMailing => self.admin_mailed = true,
             Event::AdminMailFailed(reason) => {
@@ -673,5 +678,16 @@ mod tests {
             reg.status.describe(),
             "failed: the user did not enrol in time"
         );
+    }
+
+    #[test]
+    fn a_deferred_request_asks_again_later_without_counting_a_code() {
+        let mut reg = Registration::new(2, "c@x.example", "a@x.example", 3, 0);
+        assert_eq!(reg.next_action(0), Action::RequestCode);
+        reg.apply(Event::Deferred, 0);
+        assert_eq!(reg.next_action(0), Action::WaitUntil(WAIT_POLL_SECONDS));
+        assert_eq!(reg.codes_issued, 0);
+        assert_eq!(reg.status, Status::Pending);
+        assert_eq!(reg.next_action(WAIT_POLL_SECONDS), Action::RequestCode);
     }
 }
