@@ -310,10 +310,7 @@ impl Agent {
             // Times are whole seconds; sleeping to the start of the second `next` (not a whole
             // number of seconds from some point inside the current one) keeps each poll a full
             // interval after the previous one (RFC 8628 §3.5).
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
+            let now_ms = unix_ms();
             let wait_ms = (next.saturating_mul(1000) - now_ms).clamp(200, 60_000) as u64;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
@@ -328,6 +325,8 @@ impl Agent {
         loop {
             let now = self.clock.now();
             let action = reg.next_action(now);
+            let polling = action == Action::Poll;
+            let sent_ms = unix_ms();
             let event = match action {
                 Action::Done => return None,
                 Action::WaitUntil(t) => return Some(t),
@@ -352,7 +351,14 @@ impl Agent {
                 }
             };
             let before = reg.status.clone();
-            reg.apply(event, self.clock.now());
+            // A poll counts from the second after it was sent (rounded up), so with whole-second
+            // times the next one is still a full interval later in real time (RFC 8628 §3.5).
+            let at = if polling {
+                ((sent_ms + 999) / 1000).max(self.clock.now())
+            } else {
+                self.clock.now()
+            };
+            reg.apply(event, at);
             if reg.status != before {
                 tracing::info!(request = reg.id, status = %reg.status.describe(), "registration");
             }
@@ -1013,6 +1019,13 @@ impl Agent {
             tracing::warn!(request = reg.id, "cannot mail the user the outcome: {e}");
         }
     }
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn utc(t: i64) -> String {
