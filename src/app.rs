@@ -40,6 +40,8 @@ pub enum AppError {
     Net(#[from] net::NetError),
     #[error(transparent)]
     Tls(#[from] net::tls::TlsError),
+    #[error(transparent)]
+    Bridge(#[from] crate::bridge::BridgeError),
     #[error("no listener could be opened")]
     NoListener,
     #[error(transparent)]
@@ -190,6 +192,35 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     } else {
         None
     };
+    // ---- cloud registration (issue 12): the agent and its API ----
+    let identity = crate::bridge::registration::DeviceIdentity {
+        name: default.description().name,
+        make_and_model: config.printer.make_and_model.clone(),
+        uuid: default.uuid.clone(),
+        location: default.description().location,
+        printers: queues
+            .iter()
+            .map(|q| {
+                let d = q.printer.description();
+                crate::bridge::registration::PrinterIdentity {
+                    uuid: q.printer.uuid.clone(),
+                    name: d.name,
+                    location: d.location,
+                    info: d.info,
+                    make_and_model: config.printer.make_and_model.clone(),
+                }
+            })
+            .collect(),
+    };
+    let (registration, registration_task) = crate::bridge::start(
+        &config,
+        &state_dir,
+        identity,
+        clock.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    tasks.push(registration_task);
     let header_timeout = Duration::from_secs(config.server.header_timeout_seconds);
     let service = Arc::new(ApplianceHttp {
         printer: default.clone(),
@@ -208,7 +239,11 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
             extra.clone(),
             Arc::new(crate::auth::Authenticator::new(&state_dir)),
             tls.is_some(),
-        ),
+        )
+        .merge(crate::bridge::api::router(
+            registration,
+            default.description().name,
+        )),
     });
     let open_files = net::raise_open_files_limit();
     let max_connections =

@@ -35,6 +35,10 @@ pub struct Config {
     /// device and DNS-SD advertisement. `[printer]` stays the default queue at `/ipp/print`.
     #[serde(rename = "queue")]
     pub queues: Vec<PrinterConfig>,
+    /// `[cloud]`: registration with a cloud print service (bridge::registration).
+    pub cloud: crate::bridge::CloudConfig,
+    /// `[mail]`: the SMTP server registration mails go through (the cloud's keys).
+    pub mail: crate::notify::MailConfig,
 }
 
 /// `[output]`: what the file output device writes.
@@ -444,6 +448,9 @@ impl Config {
         let l = &self.limits;
         if l.max_attribute_bytes < 1024 || l.max_attributes < 16 || l.max_value_length < 256 {
             return bad("limits are too small for real clients (see docs/config.md)".into());
+        }
+        if let Err(e) = self.cloud.validate() {
+            return bad(e);
         }
         Ok(())
     }

@@ -21,6 +21,8 @@
 //!   (`net::server`: TLS sniffing, HTTP/1.1, limits, draining) and one IPP-over-HTTP endpoint
 //!   (`net::ipp_endpoint`) that the appliance's printers and the cloud's Infrastructure Printers
 //!   implement.
+//! - [`bridge`]: appliance ↔ cloud: the registration agent (RFC 8628 device flow), its JSON API
+//!   and the `printbridge register` panel.
 //! - [`notify`]: outgoing mail: the `Mailer` trait, SMTP with lettre, the message texts.
 //! - [`web`]: the status and administration pages (axum + askama), mounted by `net`.
 //! - [`auth`]: local users (argon2) and HTTP Basic authentication with throttling.
@@ -36,6 +38,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bridge;
 pub mod client;
 pub mod cloud;
 pub mod codec;

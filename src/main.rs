@@ -32,6 +32,9 @@ enum Command {
     User(printbridge::auth::cli::UserArgs),
     /// Run the cloud print service on 127.0.0.1:8080, or administer it (`cloud admin ...`).
     Cloud(printbridge::cloud::CloudArgs),
+    /// Register with the cloud through a running appliance and follow the request to its
+    /// outcome, or show requests (`--status [ID]`).
+    Register(printbridge::bridge::cli::RegisterArgs),
     /// Convert a document as the appliance would (PDF, PWG raster, URF; `-o number-up=2` ...).
     Convert(printbridge::convert_cmd::ConvertArgs),
 }
@@ -140,6 +143,9 @@ fn main() -> ExitCode {
             Command::User(args) => printbridge::auth::cli::run(&args, &mut std::io::stdout())
                 .map_err(anyhow::Error::from),
             Command::Cloud(args) => cloud(args).await,
+            Command::Register(args) => printbridge::bridge::cli::run(&args)
+                .await
+                .map_err(anyhow::Error::from),
             Command::Convert(args) => printbridge::convert_cmd::run(&args)
                 .map(drop)
                 .map_err(anyhow::Error::from),

@@ -164,6 +164,9 @@ pub async fn metadata(State(cloud): State<Arc<Cloud>>) -> Response {
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": SCOPES,
+        // Not RFC 8414: where a device without its own mail relay has the administrator mailed.
+        "printbridge_admin_notification_endpoint":
+            format!("{base}{}", super::admin_notify::NOTIFY_PATH),
     }))
     .into_response();
     resp.headers_mut()

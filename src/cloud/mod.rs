@@ -19,6 +19,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admin_notify;
 pub mod admin_pages;
 pub mod blob;
 pub mod config;
@@ -240,6 +241,7 @@ pub fn router(cloud: Arc<Cloud>) -> Router {
             post(da::device_authorization),
         )
         .route(da::TOKEN_PATH, post(da::token))
+        .route(admin_notify::NOTIFY_PATH, post(admin_notify::notify_admin))
         .route(
             da::VERIFICATION_PATH,
             get(da::verify_get).post(da::verify_post),

@@ -1,6 +1,8 @@
-//! Pure domain logic: the job state machine, printer capabilities, the clock trait. No I/O.
+//! Pure domain logic: the job state machine, printer capabilities, the clock trait, the cloud
+//! registration request. No I/O.
 
 pub mod clock;
 pub mod ipp_caps;
 pub mod job;
 pub mod printer;
+pub mod registration;

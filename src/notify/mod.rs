@@ -95,12 +95,14 @@ impl Default for MailConfig {
     }
 }
 
-/// One plain-text mail.
+/// One mail: a plain-text body and, optionally, the same content as HTML (sent as
+/// multipart/alternative, RFC 2046 §5.1.4, text first so plain readers show the text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    pub html: Option<String>,
 }
 
 pub type MailFuture<'a> = Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
@@ -195,13 +197,19 @@ impl Mailer for SmtpMailer {
                 .to
                 .parse()
                 .map_err(|_| MailError::Address(mail.to.clone()))?;
-            let message = Message::builder()
+            let builder = Message::builder()
                 .from(self.from.clone())
                 .to(to)
-                .subject(mail.subject)
-                .header(lettre::message::header::ContentType::TEXT_PLAIN)
-                .body(mail.body)
-                .map_err(|e| MailError::Build(e.to_string()))?;
+                .subject(mail.subject);
+            let message = match mail.html {
+                None => builder
+                    .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                    .body(mail.body),
+                Some(html) => builder.multipart(
+                    lettre::message::MultiPart::alternative_plain_html(mail.body, html),
+                ),
+            }
+            .map_err(|e| MailError::Build(e.to_string()))?;
             self.transport
                 .send(message)
                 .await
@@ -261,6 +269,7 @@ mod tests {
                 to: "a@b.example".into(),
                 subject: "s".into(),
                 body: "b".into(),
+                html: None,
             })
             .await;
         assert!(matches!(r, Err(MailError::NotConfigured)));

@@ -223,6 +223,24 @@ impl Store {
         Ok(row.as_ref().map(authz_from_row).transpose()?)
     }
 
+    /// The live pending request holding this device_code (by its hash).
+    pub async fn pending_authorization_by_device_code_hash(
+        &self,
+        hash: &str,
+        now: i64,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let sql = format!(
+            "SELECT {AUTHZ_COLUMNS} FROM device_authorizations \
+             WHERE device_code_hash = $1 AND status = 'pending' AND expires_at > $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(authz_from_row).transpose()?)
+    }
+
     pub async fn authorization(&self, id: &str) -> Result<Option<DeviceAuthorization>, StoreError> {
         let sql = format!("SELECT {AUTHZ_COLUMNS} FROM device_authorizations WHERE id = $1");
         let row = sqlx::query(&sql)

@@ -166,7 +166,8 @@ impl Web {
             ("referrer-policy", "same-origin"),
             (
                 "content-security-policy",
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+                 connect-src 'self'; form-action 'self'; \
                  frame-ancestors 'none'; base-uri 'none'",
             ),
         ] {
@@ -181,6 +182,12 @@ impl Web {
         Response::from_parts(parts, Full::new(body))
     }
 
+    /// Adds routes served beside the pages (the registration API), before the fallback.
+    pub fn merge(mut self, routes: Router) -> Web {
+        self.router = routes.merge(self.router);
+        self
+    }
+
     /// Whether TLS is available on the port (for the net layer's refusals).
     pub fn tls(&self) -> bool {
         self.tls
@@ -189,7 +196,7 @@ impl Web {
 
 /// Whether a POST to `path` that is not IPP is a web form (everything else must be IPP).
 pub fn takes_forms(path: &str) -> bool {
-    path.starts_with("/admin/")
+    path.starts_with("/admin/") || path.starts_with("/api/v1/")
 }
 
 /// Status, headers and message of a refused authentication, for IPP and web alike:

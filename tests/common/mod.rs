@@ -7,6 +7,7 @@ pub mod cupsd;
 pub mod dbus;
 pub mod ipptool;
 pub mod postgres;
+pub mod smtp;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,202 @@
+//! The registration requests on disk: their own SQLite file, `<state_dir>/cloud/registrations.db`
+//! (the directory 0700 and the file 0600: they hold live device codes, and SQLite's -wal and
+//! -shm files next to it are made with the default mode), migrations in
+//! `migrations/registration/`. Every step of a request is one committed row update
+//! (synchronous=FULL), so a kill -9 resumes from the last step taken.
+
+use std::path::Path;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+
+use crate::model::registration::Registration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("registration database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("registration database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("registration record {id} is unreadable: {why}")]
+    Record { id: i64, why: String },
+    #[error("registration database file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct RegistrationStore {
+    db: SqlitePool,
+}
+
+impl RegistrationStore {
+    pub async fn open(state_dir: &Path) -> Result<RegistrationStore, StoreError> {
+        let dir = state_dir.join("cloud");
+        std::fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        let path = dir.join("registrations.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        let db = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations/registration").run(&db).await?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(RegistrationStore { db })
+    }
+
+    /// Stores a new request; its id is assigned here and written into `reg`.
+    pub async fn insert(&self, reg: &mut Registration) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO registrations (user_email, created_at, record) VALUES (?, ?, '') \
+             RETURNING id",
+        )
+        .bind(&reg.user_email)
+        .bind(reg.created_at)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        reg.id = id;
+        sqlx::query("UPDATE registrations SET record = ? WHERE id = ?")
+            .bind(to_json(reg))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn save(&self, reg: &Registration) -> Result<(), StoreError> {
+        let finished = reg.status.is_final() && reg.user_told;
+        sqlx::query("UPDATE registrations SET record = ?, finished = ? WHERE id = ?")
+            .bind(to_json(reg))
+            .bind(finished as i64)
+            .bind(reg.id)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Option<Registration>, StoreError> {
+        let row = sqlx::query("SELECT id, record FROM registrations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
+    /// The latest `limit` requests, newest first.
+    pub async fn list(&self, limit: i64) -> Result<Vec<Registration>, StoreError> {
+        let rows = sqlx::query("SELECT id, record FROM registrations ORDER BY id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.db)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Requests still needing work (no outcome yet, or the user not told yet).
+    pub async fn open_requests(&self) -> Result<Vec<Registration>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, record FROM registrations WHERE finished = 0 ORDER BY id")
+                .fetch_all(&self.db)
+                .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Creation times of the requests since `since` (all users, or one address), oldest first.
+    pub async fn created_since(
+        &self,
+        user_email: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let rows = match user_email {
+            Some(u) => sqlx::query(
+                "SELECT created_at FROM registrations WHERE user_email = ? AND created_at >= ? \
+                     ORDER BY created_at",
+            )
+            .bind(u)
+            .bind(since)
+            .fetch_all(&self.db)
+            .await?,
+            None => sqlx::query(
+                "SELECT created_at FROM registrations WHERE created_at >= ? ORDER BY created_at",
+            )
+            .bind(since)
+            .fetch_all(&self.db)
+            .await?,
+        };
+        Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+fn to_json(reg: &Registration) -> String {
+    serde_json::to_string(reg).expect("a Registration always serializes")
+}
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Registration, StoreError> {
+    let id: i64 = row.get(0);
+    let text: String = row.get(1);
+    serde_json::from_str(&text).map_err(|e| StoreError::Record {
+        id,
+        why: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::registration::{Event, Status};
+
+    #[tokio::test]
+    async fn requests_survive_reopening_and_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RegistrationStore::open(dir.path()).await.unwrap();
+        let mut a = Registration::new(0, "bob@example.com", "ann@example.com", 3, 100);
+        store.insert(&mut a).await.unwrap();
+        let mut b = Registration::new(0, "eve@example.com", "ann@example.com", 3, 200);
+        store.insert(&mut b).await.unwrap();
+        assert_ne!(a.id, b.id);
+        b.apply(Event::AccessDenied, 210);
+        b.apply(Event::UserTold, 210);
+        store.save(&b).await.unwrap();
+        store.close().await;
+
+        let store = RegistrationStore::open(dir.path()).await.unwrap();
+        let open = store.open_requests().await.unwrap();
+        assert_eq!(open, vec![a.clone()]);
+        assert_eq!(
+            store.get(b.id).await.unwrap().unwrap().status,
+            Status::Denied
+        );
+        assert_eq!(store.list(10).await.unwrap().len(), 2);
+        assert_eq!(
+            store
+                .created_since(Some("bob@example.com"), 0)
+                .await
+                .unwrap(),
+            vec![100]
+        );
+        assert_eq!(store.created_since(None, 150).await.unwrap(), vec![200]);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("cloud/registrations.db")), 0o600);
+        assert_eq!(mode(&dir.path().join("cloud")), 0o700);
+    }
+}
