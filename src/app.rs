@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError, PrinterConfig, SpoolConfig};
 use crate::device::{self, Device, DeviceReport, DeviceUri};
-use crate::ipp::{Printer, ServiceConfig};
+use crate::ipp_printer::{Printer, ServiceConfig};
 use crate::model::clock::{Clock, SystemClock};
 use crate::model::ipp_caps::DownstreamCaps;
 use crate::model::job::JobEvent;
@@ -131,7 +131,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     let (shutdown_tx, shutdown) = watch::channel(false);
     // printer-supply reports the free space where the default queue's files go: one figure for
     // the appliance, measured by the default queue, read by every queue.
-    let storage_free = crate::ipp::StorageFree::default();
+    let storage_free = crate::ipp_printer::StorageFree::default();
 
     // ---- queues: [printer] at /ipp/print, then each [[queue]] at /ipp/print/NAME ----
     let mut places = vec![(&config.printer, QueuePlace::default_queue(&state_dir))];
@@ -225,7 +225,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
     let service = Arc::new(ApplianceHttp {
         printer: default.clone(),
         queues: extra.clone(),
-        icons: net::page::Icons::new(),
+        icons: net::icons::Icons::new(),
         limits: EndpointLimits {
             limits: config.limits,
             // The attribute section gets as long as the HTTP headers did: a client that stalls
@@ -368,7 +368,7 @@ pub async fn start_queue(
     place: QueuePlace,
     state_dir: &Path,
     clock: Arc<dyn Clock>,
-    storage_free: crate::ipp::StorageFree,
+    storage_free: crate::ipp_printer::StorageFree,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Queue, AppError> {
     let spool_dir = place.dir.join("spool");
@@ -555,7 +555,7 @@ const PROBE_LIMIT: Duration = Duration::from_secs(10);
 /// What a queue on a downstream IPP printer needs to follow the printer's capabilities while it
 /// runs ([`follow_device_capabilities`]).
 struct DownstreamCapabilities {
-    cache: device::ipp::CapabilityCache,
+    cache: device::ipp_downstream::CapabilityCache,
     /// The configured capabilities, what the printer does not say comes from.
     base: Capabilities,
     /// What the queue advertises.
@@ -585,7 +585,7 @@ async fn queue_capabilities(
         tracing::info!("{queue}capabilities from PPD {}", path.display());
         return Ok((caps, None));
     }
-    let Some(cache) = device::ipp::CapabilityCache::new(&place.dir, device_uri) else {
+    let Some(cache) = device::ipp_downstream::CapabilityCache::new(&place.dir, device_uri) else {
         return Ok((configured, None));
     };
     let device = cache.device_uri().to_string();
@@ -597,7 +597,7 @@ async fn queue_capabilities(
         }
     };
     let limit = PROBE_LIMIT.min(settings.timeout);
-    let (caps, kept) = match device::ipp::probe(device_uri, settings, limit).await {
+    let (caps, kept) = match device::ipp_downstream::probe(device_uri, settings, limit).await {
         Ok(answer) => {
             let caps = Capabilities::from_downstream(&answer, &configured);
             tracing::info!(

@@ -8,14 +8,18 @@
 //!   ([`codec::ipp_check`]) and the attribute builders ([`codec::ipp_attr`]).
 //! - [`model`]: pure domain logic: the job state machine (the appliance's jobs and the cloud's
 //!   INFRA jobs), printer capabilities, clock trait.
-//! - [`ipp`]: the appliance's IPP service, one function per operation; takes parsed requests, no
-//!   sockets. To add an operation, add a row to the operation table in `ipp/mod.rs` (it is both
+//! - [`ipp_printer`]: the appliance's IPP printer service, one function per operation; takes
+//!   parsed requests, no sockets. (Which IPP is which: the `ipp` crate is only the command-line
+//!   client's; [`codec::ipp`] is the wire format; [`device::ipp_downstream`] is a downstream IPP
+//!   printer the appliance prints to.) To add an operation, add a row to the operation table in
+//!   `ipp_printer/mod.rs` (it is both
 //!   the dispatch and `operations-supported`) and the function it names; the cloud's
 //!   Infrastructure Printer has the same kind of table in `cloud/infra.rs`.
 //! - [`spool`]: the durable job store (SQLite + document files) and the worker that prints.
 //! - [`convert`]: streaming conversion to PDF (PWG raster and Apple raster → PDF so far).
 //! - [`convert_cmd`]: `printbridge convert IN OUT`, the conversions as a command.
-//! - [`device`]: output devices behind one trait (file directory for now).
+//! - [`device`]: output devices behind one trait: a directory, a downstream IPP printer
+//!   (`ipp(s)://`), an AppSocket printer (`socket://`).
 //! - [`dnssd`]: DNS-SD advertisement behind one trait: Avahi over D-Bus, or the embedded responder.
 //! - [`net`]: the only code that binds or accepts sockets: one accept loop for every role
 //!   (`net::server`: TLS sniffing, HTTP/1.1, limits, draining) and one IPP-over-HTTP endpoint
@@ -47,7 +51,7 @@ pub mod convert;
 pub mod convert_cmd;
 pub mod device;
 pub mod dnssd;
-pub mod ipp;
+pub mod ipp_printer;
 pub mod model;
 pub mod net;
 pub mod notify;

@@ -568,7 +568,7 @@ fn ipptool_ipp_2_0_against_a_cloud_printer() {
     let s = sqlite_cloud("");
     let p = &s.printer;
     let caps = printbridge::model::printer::Capabilities::default();
-    let attrs = printbridge::ipp::attributes::static_attributes(&caps, 60);
+    let attrs = printbridge::ipp_printer::attributes::static_attributes(&caps, 60);
     register_output_device(&s.cloud.base, p, &s.token, OD_A, attrs);
     let suite = "/usr/share/cups/ipptool/ipp-2.0.test";
     assert!(

@@ -464,7 +464,7 @@ async fn refresh_grant(cloud: &Cloud, p: &HashMap<String, String>) -> Result<Res
 pub async fn bearer_device(
     cloud: &Cloud,
     headers: &HeaderMap,
-) -> Result<Result<crate::store::device_auth::Device, Response>, StoreError> {
+) -> Result<Result<crate::store::device_auth::RegisteredDevice, Response>, StoreError> {
     let unauthorized = |error: Option<&str>| {
         let mut resp = (
             StatusCode::UNAUTHORIZED,

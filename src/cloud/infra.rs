@@ -38,7 +38,7 @@ use crate::codec::ipp_op::Operation;
 use crate::codec::ipp_status::{self as status, Status};
 use crate::net::ipp_endpoint::{self, DocumentBody, EndpointLimits, IppHandler, IppHead, IppReply};
 use crate::net::server::Conn;
-use crate::store::device_auth::Device;
+use crate::store::device_auth::RegisteredDevice;
 use crate::store::registry::PrinterRow;
 use crate::store::StoreError;
 
@@ -114,7 +114,7 @@ enum Principal {
     /// A user, by (lower-cased) address, authenticated with the cloud password.
     User(String),
     /// A registered device, authenticated with its access token.
-    Device(Device),
+    Device(RegisteredDevice),
 }
 
 impl Principal {
@@ -166,7 +166,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn device(&self) -> Option<&Device> {
+    fn device(&self) -> Option<&RegisteredDevice> {
         match &self.principal {
             Principal::Device(d) if d.id == self.printer.device_id => Some(d),
             _ => None,

@@ -236,7 +236,7 @@ fn member<'a>(c: &'a [Attribute], name: &str) -> Option<&'a Attribute> {
 
 impl JobTicket {
     /// The ticket of a job that asks for nothing on a printer with `caps`: the `*-default`
-    /// values the printer advertises (crate::ipp::attributes), so that what a client reads as
+    /// values the printer advertises (crate::ipp_printer::attributes), so that what a client reads as
     /// the default is what prints (RFC 8011 §5.2: a job without an attribute gets the default).
     pub fn defaults_for(caps: &Capabilities) -> JobTicket {
         let m = caps.default_media();

@@ -2,7 +2,7 @@
 //! into a directory, `ipp(s)://` drives a downstream IPP printer, `socket://` sends raw AppSocket.
 
 pub mod file;
-pub mod ipp;
+pub mod ipp_downstream;
 pub mod socket;
 
 use std::future::Future;
@@ -469,7 +469,7 @@ pub fn from_uri(
             capabilities: None,
         }),
         DeviceUri::Ipp { .. } => {
-            let device = Arc::new(ipp::IppDevice::new(uri, settings, reporter)?);
+            let device = Arc::new(ipp_downstream::IppDevice::new(uri, settings, reporter)?);
             let description = device.uri().to_string();
             let capabilities = Some(device.capabilities());
             let monitor = device.clone().monitor(shutdown);

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::codec::dnssd_txt::{self, PrinterFacts, TxtEntry, TxtError};
 use crate::config::DnssdBackend;
-use crate::ipp::{attributes, Printer};
+use crate::ipp_printer::{attributes, Printer};
 
 /// The spool setting that remembers the instance name we got.
 pub const NAME_SETTING: &str = "dnssd-name";
@@ -793,7 +793,7 @@ mod tests {
             },
             uuid::Uuid::new_v4().urn().to_string(),
             clock,
-            crate::ipp::ServiceConfig {
+            crate::ipp_printer::ServiceConfig {
                 limits: Default::default(),
                 max_document_bytes: 0,
                 multiple_operation_timeout: 300,

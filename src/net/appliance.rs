@@ -13,12 +13,12 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::icons;
 use super::ipp_endpoint::{self, DocumentBody, EndpointLimits, IppHandler, IppHead, IppReply};
-use super::page;
 use super::server::{Conn, HttpHandler, HttpResponse};
 use crate::codec::ipp::{self, Message};
 use crate::codec::ipp_status::{self as status, Status};
-use crate::ipp::{Printer, RequestContext};
+use crate::ipp_printer::{Printer, RequestContext};
 
 /// What the appliance's port serves.
 pub struct ApplianceHttp {
@@ -26,7 +26,7 @@ pub struct ApplianceHttp {
     pub printer: Arc<Printer>,
     /// The `[[queue]]`s, each at its own resource (`/ipp/print/NAME`).
     pub queues: Vec<Arc<Printer>>,
-    pub icons: page::Icons,
+    pub icons: icons::Icons,
     pub limits: EndpointLimits,
     /// Whether TLS is available on the port (for refusals that ask the client to switch).
     pub tls: bool,
@@ -246,7 +246,7 @@ fn wrong_target(printer: &Printer, request: &Message) -> Option<Status> {
         .and_then(|g| g.get("job-uri"))
         .and_then(|a| a.first())
         .and_then(ipp::Value::as_str)?;
-    (!printer.answers_at(&crate::ipp::uri_path(job_uri)))
+    (!printer.answers_at(&crate::ipp_printer::uri_path(job_uri)))
         .then(|| Status::not_found(format!("no job at '{job_uri}'")))
 }
 

@@ -5,9 +5,9 @@
 //! icons and web pages), [`router`] serves an axum router (the cloud) on the same loop.
 
 pub mod appliance;
+pub mod icons;
 pub mod ipp_endpoint;
 pub mod linger;
-pub mod page;
 pub mod router;
 pub mod server;
 pub mod tls;

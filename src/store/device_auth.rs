@@ -134,9 +134,9 @@ pub struct TokenPair {
     pub refresh_expires_at: i64,
 }
 
-/// A registered device.
+/// A registered appliance (a "device" in RFC 8628 terms; not an output device of `crate::device`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
+pub struct RegisteredDevice {
     pub id: String,
     pub org_id: String,
     pub org_name: String,
@@ -467,7 +467,7 @@ impl Store {
         }))
     }
 
-    pub async fn device(&self, id: &str) -> Result<Option<Device>, StoreError> {
+    pub async fn device(&self, id: &str) -> Result<Option<RegisteredDevice>, StoreError> {
         let row = sqlx::query(
             "SELECT d.id, d.org_id, o.name AS org_name, d.name, d.make_and_model, d.uuid, \
                d.location, d.client_id, d.created_at \
@@ -477,7 +477,7 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let Some(r) = row else { return Ok(None) };
-        Ok(Some(Device {
+        Ok(Some(RegisteredDevice {
             id: r.try_get("id")?,
             org_id: r.try_get("org_id")?,
             org_name: r.try_get("org_name")?,

@@ -29,7 +29,7 @@ use http_body_util::{BodyExt, Full};
 use tower::ServiceExt as _;
 
 use crate::auth::{AuthError, Authenticator, Identity, CHALLENGE};
-use crate::ipp::Printer;
+use crate::ipp_printer::Printer;
 use crate::model::job::JobEvent;
 use pages::{AdminPage, MessagePage, PrinterView, StatusPage, VERSION};
 

@@ -4,7 +4,7 @@
 
 use askama::Template;
 
-use crate::ipp::Printer;
+use crate::ipp_printer::Printer;
 use crate::model::job::JobState;
 use crate::model::printer::Description;
 use crate::spool::Job;
