@@ -397,10 +397,7 @@ fn check_declared(doc: usize, declared: DocFormat, head: &[u8]) -> Result<(), Re
         Some(Magic::Doc(f)) if f == declared => return Ok(()),
         // A PDF may start with up to 1 KiB of junk that happens to look like a zlib header.
         _ if declared == DocFormat::Pdf && head.windows(5).any(|w| w == b"%PDF-") => return Ok(()),
-        Some(Magic::Doc(f)) => format!("{} ({})", f.description(), f.mime()),
-        Some(Magic::Gzip) => "gzip-compressed data (send it with compression gzip)".into(),
-        Some(Magic::Zlib) => "zlib-compressed data (send it with compression deflate)".into(),
-        None => sniff::describe_unknown(head).into(),
+        _ => sniff::describe(head),
     };
     Err(RenderError::FormatMismatch {
         doc,

@@ -15,6 +15,7 @@ use crate::codec::ipp_attr::{
 };
 use crate::codec::ipp_check::check_compression;
 use crate::codec::ipp_status::{self as status, response, Status};
+use crate::convert::sniff;
 use crate::model::job::{JobEvent, JobState};
 use crate::spool::{DocumentMeta, Job, NewJob, StagedDocument};
 
@@ -251,14 +252,12 @@ impl Printer {
         if format != "application/octet-stream" || compression != "none" || staged.size == 0 {
             return format.to_string();
         }
-        let mut head = [0u8; 8];
-        let n = match tokio::fs::File::open(path).await {
-            Ok(mut f) => f.read(&mut head).await.unwrap_or(0),
-            Err(_) => 0,
-        };
-        validate::sniff_format(&head[..n])
-            .unwrap_or(format)
-            .to_string()
+        // As much as the sniffer looks at: a PDF header may follow leading junk.
+        let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
+        if let Ok(f) = tokio::fs::File::open(path).await {
+            let _ = f.take(sniff::SNIFF_LEN as u64).read_to_end(&mut head).await;
+        }
+        sniff::document_format(&head).unwrap_or(format).to_string()
     }
 
     fn job_response(
