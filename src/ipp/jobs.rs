@@ -14,6 +14,7 @@ use crate::codec::ipp_attr::{
     required_positive_int, text, uri, JobAttributes,
 };
 use crate::codec::ipp_check::check_compression;
+use crate::codec::ipp_op::Operation;
 use crate::codec::ipp_status::{self as status, response, Status};
 use crate::convert::sniff;
 use crate::model::job::{JobEvent, JobState};
@@ -791,7 +792,7 @@ impl Printer {
                 job.id, job.status.state
             )));
         }
-        let priority = if req.code == 0x0030 {
+        let priority = if req.code == Operation::PromoteJob.code() {
             100
         } else {
             let after = match op_int(&req, "job-id-after") {
