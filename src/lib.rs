@@ -9,13 +9,16 @@
 //! - [`model`]: pure domain logic: the job state machine (the appliance's jobs and the cloud's
 //!   INFRA jobs), printer capabilities, clock trait.
 //! - [`ipp`]: the appliance's IPP service, one function per operation; takes parsed requests, no
-//!   sockets. To add an operation, add a row to the operation table in `ipp/mod.rs` (it is both
-//!   the dispatch and `operations-supported`) and the function it names; the cloud's
-//!   Infrastructure Printer has the same kind of table in `cloud/infra.rs`.
+//!   sockets. To add an operation (steps in docs/architecture.md): its id in [`codec::ipp_op`]
+//!   if new, then one row in the operation table in `ipp/mod.rs` (it is both the dispatch and
+//!   `operations-supported`) and the function it names; the cloud's Infrastructure Printer has
+//!   the same kind of table in `cloud/infra.rs`.
 //! - [`spool`]: the durable job store (SQLite + document files) and the worker that prints.
-//! - [`convert`]: streaming conversion to PDF (PWG raster and Apple raster → PDF so far).
+//! - [`convert`]: the one format sniffer ([`convert::sniff`]), and conversion: PDF, JPEG, PNG,
+//!   PWG raster and Apple raster to one PDF with the job's options applied, PDF to raster.
 //! - [`convert_cmd`]: `printbridge convert IN OUT`, the conversions as a command.
-//! - [`device`]: output devices behind one trait (file directory for now).
+//! - [`device`]: output devices behind one trait: a file directory, ipp(s):// printers,
+//!   socket:// printers.
 //! - [`dnssd`]: DNS-SD advertisement behind one trait: Avahi over D-Bus, or the embedded responder.
 //! - [`net`]: the only code that binds or accepts sockets: one accept loop for every role
 //!   (`net::server`: TLS sniffing, HTTP/1.1, limits, draining) and one IPP-over-HTTP endpoint
