@@ -62,7 +62,8 @@ fn describe_unknown(head: &[u8]) -> &'static str {
     }
 }
 
-/// What `head` is, for people: the format [`sniff`] found, else [`describe_unknown`].
+/// What `head` is, for people: the format [`sniff`] found, else what little the bytes say (empty,
+/// zeros, unknown).
 pub fn describe(head: &[u8]) -> String {
     match sniff(head) {
         Some(Magic::Doc(f)) => format!("{} ({})", f.description(), f.mime()),
