@@ -351,10 +351,14 @@ fn to_pdf(
         _ => reader,
     };
     match format {
-        None => Err(RenderError::UnknownFormat {
-            doc,
-            format: input.format.clone(),
-        }),
+        None => {
+            // Say what the data is (PostScript, text ...) when the sniffer can name it.
+            let format = match sniff::peek(reader) {
+                Ok((head, _)) => format!("{}, {}", input.format, sniff::describe(&head)),
+                Err(_) => input.format.clone(),
+            };
+            Err(RenderError::UnknownFormat { doc, format })
+        }
         Some(DocFormat::Pdf) => {
             let data = read_all(doc, compression, reader, whole_limit)?;
             Ok((load_pdf(doc, &data, limits)?, Origin::Pdf))
