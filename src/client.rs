@@ -1328,7 +1328,7 @@ mod tests {
     #[test]
     fn status_display_has_name_and_message() {
         let status = IppStatus {
-            code: 0x040A,
+            code: crate::codec::ipp_status::DOCUMENT_FORMAT_NOT_SUPPORTED,
             message: Some("Unsupported format \"text/plain\".".into()),
             unsupported: vec![],
         };

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::codec::ipp::{Attribute, Value};
 use crate::convert::pdf_raster::{pdf_to_raster, PdfRasterError, RasterColor, RasterTarget};
 use crate::convert::pipeline::{render_job, ConvertLimits, DocumentInput, RenderError};
+use crate::convert::sniff::{self, DocFormat};
 use crate::convert::ticket::JobTicket;
 use crate::convert::{ConvertError, RasterFormat, RasterToPdf};
 use crate::model::printer::MediaSize;
@@ -70,26 +71,6 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ConvertCmdError + '_ {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Pdf,
-    Pwg,
-    Urf,
-    Other,
-}
-
-fn sniff(head: &[u8]) -> Kind {
-    if head.starts_with(b"RaS2") {
-        Kind::Pwg
-    } else if head.starts_with(b"UNIRAST") {
-        Kind::Urf
-    } else if head.windows(5).any(|w| w == b"%PDF-") {
-        Kind::Pdf
-    } else {
-        Kind::Other
-    }
-}
-
 /// `-o name=value` as an IPP attribute: integers, `a-b` ranges (page-ranges), booleans, else a
 /// keyword.
 fn parse_option(option: &str) -> Result<Attribute, ConvertCmdError> {
@@ -142,7 +123,7 @@ pub fn run(args: &ConvertArgs) -> Result<u32, ConvertCmdError> {
     );
     let kind = {
         let head = io::BufRead::fill_buf(&mut input).map_err(io_err(&args.input))?;
-        sniff(&head[..head.len().min(1024)])
+        sniff::printable_format(head)
     };
     let out_file = File::create(&args.output).map_err(io_err(&args.output))?;
     let mut out = BufWriter::with_capacity(256 * 1024, out_file);
@@ -161,7 +142,7 @@ fn convert(
     args: &ConvertArgs,
     to: &str,
     attrs: &[Attribute],
-    kind: Kind,
+    kind: Option<DocFormat>,
     input: &mut impl Read,
     out: &mut impl Write,
 ) -> Result<u32, ConvertCmdError> {
@@ -176,8 +157,8 @@ fn convert(
     };
     if to == "pdf" {
         let raster = match kind {
-            Kind::Pwg => Some(RasterFormat::Pwg),
-            Kind::Urf => Some(RasterFormat::Urf),
+            Some(DocFormat::PwgRaster) => Some(RasterFormat::Pwg),
+            Some(DocFormat::Urf) => Some(RasterFormat::Urf),
             _ => None,
         };
         return match raster {
@@ -209,7 +190,7 @@ fn convert(
             length: (f64::from(ticket.media.height_pt) * 2540.0 / 72.0).round() as i32,
         });
     let target = RasterTarget::new(format, args.resolution, color, media);
-    if kind == Kind::Pdf && attrs.is_empty() {
+    if kind == Some(DocFormat::Pdf) && attrs.is_empty() {
         return Ok(pdf_to_raster(input, &target, out)?.pages);
     }
     let mut pdf = Vec::new();
@@ -237,13 +218,5 @@ mod tests {
         );
         assert!(parse_option("number-up").is_err());
         assert!(parse_option("=2").is_err());
-    }
-
-    #[test]
-    fn formats_are_sniffed() {
-        assert_eq!(sniff(b"RaS2\0\0"), Kind::Pwg);
-        assert_eq!(sniff(b"UNIRAST\0"), Kind::Urf);
-        assert_eq!(sniff(b"\n%PDF-1.7"), Kind::Pdf);
-        assert_eq!(sniff(b"\xff\xd8\xff"), Kind::Other);
     }
 }

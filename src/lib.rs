@@ -11,12 +11,13 @@
 //! - [`ipp_printer`]: the appliance's IPP printer service, one function per operation; takes
 //!   parsed requests, no sockets. (Which IPP is which: the `ipp` crate is only the command-line
 //!   client's; [`codec::ipp`] is the wire format; [`device::ipp_downstream`] is a downstream IPP
-//!   printer the appliance prints to.) To add an operation, add a row to the operation table in
-//!   `ipp_printer/mod.rs` (it is both
-//!   the dispatch and `operations-supported`) and the function it names; the cloud's
+//!   printer the appliance prints to.) To add an operation (steps in docs/architecture.md): its
+//!   id in [`codec::ipp_op`] if new, then one row in the operation table in `ipp_printer/mod.rs`
+//!   (it is both the dispatch and `operations-supported`) and the function it names; the cloud's
 //!   Infrastructure Printer has the same kind of table in `cloud/infra.rs`.
 //! - [`spool`]: the durable job store (SQLite + document files) and the worker that prints.
-//! - [`convert`]: streaming conversion to PDF (PWG raster and Apple raster → PDF so far).
+//! - [`convert`]: the one format sniffer ([`convert::sniff`]), and conversion: PDF, JPEG, PNG,
+//!   PWG raster and Apple raster to one PDF with the job's options applied, PDF to raster.
 //! - [`convert_cmd`]: `printbridge convert IN OUT`, the conversions as a command.
 //! - [`device`]: output devices behind one trait: a directory, a downstream IPP printer
 //!   (`ipp(s)://`), an AppSocket printer (`socket://`).

@@ -570,6 +570,15 @@ fn bad_documents_abort_with_the_right_reason() {
         &t,
     );
     assert_eq!(e.job_state_reason(), "document-format-error", "{e}");
+    assert!(e.user_message().contains("plain text"), "{e}");
+    let e = render_err(
+        vec![doc(
+            "application/octet-stream",
+            b"%!PS-Adobe-3.0\n".to_vec(),
+        )],
+        &t,
+    );
+    assert!(e.user_message().contains("PostScript"), "{e}");
 
     // A gzip bomb: a PNG signature and 64 MiB of zeros, with a 1 MiB limit. (Zeros alone are
     // refused sooner, for not being a PNG: tests/bad_documents.rs.)

@@ -52,3 +52,78 @@ fn appliance_behaviour_under_ipptool() {
         run.output
     );
 }
+
+const PRINT_AS_OCTET_STREAM: &str = r#"{
+  NAME "Print-Job as application/octet-stream"
+  OPERATION Print-Job
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR name requesting-user-name tester
+  ATTR name job-name $name
+  ATTR mimeMediaType document-format application/octet-stream
+  FILE $filename
+  STATUS successful-ok
+  EXPECT job-id
+}
+{
+  NAME "Get-Document-Attributes"
+  OPERATION Get-Document-Attributes
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR integer job-id $job-id
+  ATTR integer document-number 1
+  ATTR name requesting-user-name tester
+  ATTR keyword requested-attributes document-format
+  STATUS successful-ok
+  DISPLAY document-format
+}"#;
+
+/// A document sent as application/octet-stream is recorded as what its first bytes say (PWG
+/// 5100.14 §4.2), by the crate's one sniffer: a PDF behind a PJL preamble is a PDF (the
+/// appliance used to look at 8 bytes only and kept octet-stream), PostScript is named as such,
+/// and text, which has no charset to go by, stays octet-stream.
+#[test]
+fn octet_stream_documents_are_recorded_as_what_they_are() {
+    let state = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let appliance = common::Appliance::start(state.path(), &[]);
+    let mut pjl_pdf = b"\x1b%-12345X@PJL ENTER LANGUAGE = PDF\r\n".to_vec();
+    pjl_pdf.extend_from_slice(&common::one_page_pdf("behind PJL"));
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "plain-pdf",
+            common::one_page_pdf("plain"),
+            "application/pdf",
+        ),
+        ("pjl-pdf", pjl_pdf, "application/pdf"),
+        (
+            "postscript",
+            b"%!PS-Adobe-3.0\nshowpage\n".to_vec(),
+            "application/postscript",
+        ),
+        (
+            "text",
+            b"hello, printer\n".to_vec(),
+            "application/octet-stream",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let file = files.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let out = common::ipptool::run_text(
+            &["-t"],
+            &["-f", file.to_str().unwrap(), &appliance.uri],
+            PRINT_AS_OCTET_STREAM,
+            &[("name", name)],
+        );
+        assert_eq!(
+            common::ipptool::displayed(&out, "document-format").as_deref(),
+            Some(expected),
+            "{name}:\n{out}"
+        );
+    }
+}

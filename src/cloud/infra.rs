@@ -569,3 +569,15 @@ pub async fn maintenance(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiv
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operation_table_is_in_numeric_order() {
+        // The table is operations-supported as written, so its order is the attribute's.
+        assert!(OPERATIONS.windows(2).all(|w| w[0].code() < w[1].code()));
+        assert!(OPERATIONS.contains(&Operation::FetchJob));
+    }
+}

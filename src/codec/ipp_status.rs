@@ -83,6 +83,16 @@ pub fn is_error(code: u16) -> bool {
     code >= 0x0400
 }
 
+/// Whether `code` is in the successful class (RFC 8011 §4.1.6: 0x0000 to 0x00FF).
+pub fn is_successful(code: u16) -> bool {
+    code <= 0x00FF
+}
+
+/// Whether `code` is in the server-error class (RFC 8011 §4.1.6: 0x0500 to 0x05FF).
+pub fn is_server_error(code: u16) -> bool {
+    (0x0500..=0x05FF).contains(&code)
+}
+
 /// IPP versions we answer (RFC 8011 §4.1.8; Windows asks with 1.0, Android probes 1.1 then 2.0).
 pub fn version_supported(v: (u8, u8)) -> bool {
     matches!(v, (1, 0) | (1, 1) | (2, 0) | (2, 1) | (2, 2))
@@ -273,5 +283,14 @@ mod tests {
         assert_eq!((r.version, r.request_id), ((1, 0), 42));
         finish_response(&mut r, (3, 0), 43);
         assert_eq!((r.version, r.request_id), ((1, 1), 43));
+    }
+
+    #[test]
+    fn classes_follow_the_code_ranges() {
+        assert!(is_successful(OK) && is_successful(OK_EVENTS_COMPLETE) && is_successful(0x00FF));
+        assert!(!is_successful(0x0100) && !is_successful(BAD_REQUEST));
+        assert!(is_server_error(INTERNAL_ERROR) && is_server_error(TOO_MANY_DOCUMENTS));
+        assert!(is_server_error(0x05FF) && !is_server_error(0x0600));
+        assert!(!is_server_error(NOT_FETCHABLE) && is_error(NOT_FETCHABLE));
     }
 }

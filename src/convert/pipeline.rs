@@ -351,10 +351,14 @@ fn to_pdf(
         _ => reader,
     };
     match format {
-        None => Err(RenderError::UnknownFormat {
-            doc,
-            format: input.format.clone(),
-        }),
+        None => {
+            // Say what the data is (PostScript, text ...) when the sniffer can name it.
+            let format = match sniff::peek(reader) {
+                Ok((head, _)) => format!("{}, {}", input.format, sniff::describe(&head)),
+                Err(_) => input.format.clone(),
+            };
+            Err(RenderError::UnknownFormat { doc, format })
+        }
         Some(DocFormat::Pdf) => {
             let data = read_all(doc, compression, reader, whole_limit)?;
             Ok((load_pdf(doc, &data, limits)?, Origin::Pdf))
@@ -397,10 +401,7 @@ fn check_declared(doc: usize, declared: DocFormat, head: &[u8]) -> Result<(), Re
         Some(Magic::Doc(f)) if f == declared => return Ok(()),
         // A PDF may start with up to 1 KiB of junk that happens to look like a zlib header.
         _ if declared == DocFormat::Pdf && head.windows(5).any(|w| w == b"%PDF-") => return Ok(()),
-        Some(Magic::Doc(f)) => format!("{} ({})", f.description(), f.mime()),
-        Some(Magic::Gzip) => "gzip-compressed data (send it with compression gzip)".into(),
-        Some(Magic::Zlib) => "zlib-compressed data (send it with compression deflate)".into(),
-        None => sniff::describe_unknown(head).into(),
+        _ => sniff::describe(head),
     };
     Err(RenderError::FormatMismatch {
         doc,

@@ -50,19 +50,25 @@ impl DocFormat {
     }
 }
 
-/// What data that is none of [`DocFormat`] looks like, from its first bytes, for a message that
-/// tells the sender what they sent.
-pub fn describe_unknown(head: &[u8]) -> &'static str {
+/// What data that [`sniff`] cannot name looks like, for a message that tells the sender what
+/// they sent.
+fn describe_unknown(head: &[u8]) -> &'static str {
     if head.is_empty() {
         "empty"
     } else if head.iter().all(|&b| b == 0) {
         "only zero bytes, not a document"
-    } else if head.starts_with(b"%!PS") {
-        "PostScript, which this printer does not print"
-    } else if looks_like_text(head) {
-        "plain text, which this printer does not print"
     } else {
         "data of a format this printer does not know"
+    }
+}
+
+/// What `head` is, for people: the format [`sniff`] found, else what little the bytes say (empty,
+/// zeros, unknown).
+pub fn describe(head: &[u8]) -> String {
+    match sniff(head) {
+        Some(Magic::Doc(f)) => format!("{} ({})", f.description(), f.mime()),
+        Some(other) => other.description().to_string(),
+        None => describe_unknown(head).to_string(),
     }
 }
 
@@ -81,23 +87,58 @@ fn looks_like_text(head: &[u8]) -> bool {
             .all(|c| !c.is_control() || c.is_ascii_whitespace())
 }
 
-/// What the first bytes of a stream look like.
+/// What the first bytes of a stream look like: a format this printer prints, a compression
+/// wrapper around one, or a format it recognises only to name it in a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Magic {
     Doc(DocFormat),
     Gzip,
     Zlib,
+    /// Starts with `%!` (PLRM 3rd ed. §3.4: the PostScript comment convention; DSC files add `PS-Adobe`).
+    PostScript,
+    /// UTF-8 text without control characters.
+    Text,
+}
+
+impl Magic {
+    /// What it is, for a message about a document that is not what the printer takes.
+    pub fn description(self) -> &'static str {
+        match self {
+            Magic::Doc(f) => f.description(),
+            Magic::Gzip => "gzip-compressed data (send it with compression gzip)",
+            Magic::Zlib => "zlib-compressed data (send it with compression deflate)",
+            Magic::PostScript => "PostScript, which this printer does not print",
+            Magic::Text => "plain text, which this printer does not print",
+        }
+    }
+
+    /// The document-format a document sent as application/octet-stream is recorded as (PWG
+    /// 5100.14 §4.2 auto-detection). PostScript has its own registered type, which raw output
+    /// and downstream printers know; text does not: text/plain needs a charset (RFC 2046
+    /// §4.1.2) that a head of UTF-8-looking bytes does not establish, so it stays octet-stream,
+    /// as do compression wrappers.
+    pub fn document_format(self) -> Option<&'static str> {
+        match self {
+            Magic::Doc(f) => Some(f.mime()),
+            Magic::PostScript => Some("application/postscript"),
+            Magic::Text | Magic::Gzip | Magic::Zlib => None,
+        }
+    }
 }
 
 /// Bytes [`sniff`] needs to decide (a PDF header may follow up to 1 KiB of junk, as readers allow).
 pub const SNIFF_LEN: usize = 1024;
 
-/// Identifies a stream by its first bytes.
+/// Identifies a stream by its first bytes (up to [`SNIFF_LEN`] are looked at). The one sniffer
+/// of the crate: IPP's application/octet-stream (PWG 5100.14 §4.2 auto-detection), the
+/// conversion pipeline, the output devices and `printbridge convert` all ask it.
 pub fn sniff(head: &[u8]) -> Option<Magic> {
-    if head.starts_with(b"RaS2") {
+    // The raster magics are the ones their decoders check, so a stream named raster here
+    // is never refused by the decoder for its first bytes.
+    if head.starts_with(&crate::codec::pwg::SYNC) {
         return Some(Magic::Doc(DocFormat::PwgRaster));
     }
-    if head.starts_with(b"UNIRAST\0") {
+    if head.starts_with(&crate::codec::urf::MAGIC) {
         return Some(Magic::Doc(DocFormat::Urf));
     }
     if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -117,10 +158,31 @@ pub fn sniff(head: &[u8]) -> Option<Magic> {
         return Some(Magic::Zlib);
     }
     let window = &head[..head.len().min(SNIFF_LEN)];
+    // ISO 32000-1 §7.5.2: the header is `%PDF-1.n`; readers accept it after leading junk
+    // (a PJL preamble, a stray newline), so it is searched for, not anchored.
     if window.windows(5).any(|w| w == b"%PDF-") {
         return Some(Magic::Doc(DocFormat::Pdf));
     }
+    if window.starts_with(b"%!") {
+        return Some(Magic::PostScript);
+    }
+    if looks_like_text(window) {
+        return Some(Magic::Text);
+    }
     None
+}
+
+/// The document-format `head` is known as, if any: see [`Magic::document_format`].
+pub fn document_format(head: &[u8]) -> Option<&'static str> {
+    sniff(head).and_then(Magic::document_format)
+}
+
+/// The format `head` is, if it is one this printer converts.
+pub fn printable_format(head: &[u8]) -> Option<DocFormat> {
+    match sniff(head) {
+        Some(Magic::Doc(f)) => Some(f),
+        _ => None,
+    }
 }
 
 /// Why a stream could not be unwrapped.
@@ -262,7 +324,7 @@ pub fn open<'a>(
                 _ => Ok((None, inner)),
             }
         }
-        None => Ok((None, reader)),
+        Some(Magic::PostScript | Magic::Text) | None => Ok((None, reader)),
     }
 }
 
@@ -278,29 +340,95 @@ mod tests {
     }
 
     #[test]
-    fn recognises_magic_bytes() {
-        assert_eq!(sniff(b"%PDF-1.7\n"), Some(Magic::Doc(DocFormat::Pdf)));
-        assert_eq!(sniff(b"junk\n%PDF-1.4"), Some(Magic::Doc(DocFormat::Pdf)));
+    fn recognises_every_printable_format() {
+        let doc = |f| Some(Magic::Doc(f));
+        assert_eq!(sniff(b"%PDF-1.7\n"), doc(DocFormat::Pdf));
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), doc(DocFormat::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), doc(DocFormat::Png));
+        assert_eq!(sniff(b"RaS2PwgRaster"), doc(DocFormat::PwgRaster));
+        assert_eq!(sniff(b"UNIRAST\0\0\0\0\x01"), doc(DocFormat::Urf));
+        for f in [
+            DocFormat::Pdf,
+            DocFormat::Jpeg,
+            DocFormat::Png,
+            DocFormat::PwgRaster,
+            DocFormat::Urf,
+        ] {
+            assert_eq!(DocFormat::from_mime(f.mime()), Some(f));
+            assert_eq!(Magic::Doc(f).document_format(), Some(f.mime()));
+        }
+    }
+
+    #[test]
+    fn a_pdf_header_is_found_after_leading_junk_within_the_window() {
+        // A PJL preamble or a stray newline before `%PDF-` (readers accept both).
+        assert_eq!(sniff(b"\n%PDF-1.7"), Some(Magic::Doc(DocFormat::Pdf)));
+        let mut pjl = b"\x1b%-12345X@PJL ENTER LANGUAGE = PDF\r\n".to_vec();
+        pjl.extend_from_slice(b"%PDF-1.4\n");
+        assert_eq!(printable_format(&pjl), Some(DocFormat::Pdf));
+        let mut late = vec![b' '; SNIFF_LEN];
+        late.extend_from_slice(b"%PDF-1.4");
+        assert_eq!(printable_format(&late), None);
+    }
+
+    #[test]
+    fn raster_magic_is_what_the_decoders_require() {
+        // Named raster only when the decoder would not refuse the first bytes.
+        assert_eq!(printable_format(b"UNIRAST-not-urf"), None);
         assert_eq!(
-            sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
-            Some(Magic::Doc(DocFormat::Jpeg))
+            printable_format(&crate::codec::urf::MAGIC),
+            Some(DocFormat::Urf)
         );
         assert_eq!(
-            sniff(b"\x89PNG\r\n\x1a\n...."),
-            Some(Magic::Doc(DocFormat::Png))
+            printable_format(&crate::codec::pwg::SYNC),
+            Some(DocFormat::PwgRaster)
         );
-        assert_eq!(
-            sniff(b"RaS2PwgRaster"),
-            Some(Magic::Doc(DocFormat::PwgRaster))
-        );
-        assert_eq!(
-            sniff(b"UNIRAST\0\0\0\0\x01"),
-            Some(Magic::Doc(DocFormat::Urf))
-        );
+        assert_eq!(printable_format(b"%PDF"), None);
+    }
+
+    #[test]
+    fn compression_wrappers_are_recognised_but_not_printable() {
         assert_eq!(sniff(&gzip(b"x")), Some(Magic::Gzip));
         assert_eq!(sniff(&[0x78, 0x9C]), Some(Magic::Zlib));
-        assert_eq!(sniff(b"hello"), None);
+        assert_eq!(printable_format(&gzip(b"%PDF-1.4")), None);
+        assert_eq!(document_format(&gzip(b"%PDF-1.4")), None);
+        assert!(describe(&gzip(b"x")).contains("compression gzip"));
+        assert!(describe(&[0x78, 0x9C]).contains("compression deflate"));
+    }
+
+    #[test]
+    fn postscript_and_text_are_named_but_not_printable() {
+        assert_eq!(sniff(b"%!PS-Adobe-3.0\n"), Some(Magic::PostScript));
+        assert_eq!(sniff(b"%!\n/Times findfont"), Some(Magic::PostScript));
+        assert_eq!(sniff(b"hello\n"), Some(Magic::Text));
+        // A head cut inside a UTF-8 character is still text.
+        assert_eq!(
+            sniff("gr\u{fc}\u{df}e".as_bytes()[..5].as_ref()),
+            Some(Magic::Text)
+        );
+        assert_eq!(printable_format(b"%!PS-Adobe-3.0"), None);
+        assert_eq!(printable_format(b"hello"), None);
+        assert_eq!(
+            document_format(b"%!PS-Adobe-3.0"),
+            Some("application/postscript")
+        );
+        assert_eq!(document_format(b"hello"), None);
+        assert!(describe(b"%!PS").starts_with("PostScript"));
+        assert!(describe(b"hello").starts_with("plain text"));
+    }
+
+    #[test]
+    fn other_data_is_unknown_and_described() {
         assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(&[0u8; 64]), None);
+        assert_eq!(sniff(&[0x00, 0x01, 0x02, 0xFE]), None);
+        assert_eq!(describe(b""), "empty");
+        assert_eq!(describe(&[0u8; 64]), "only zero bytes, not a document");
+        assert_eq!(
+            describe(&[0x00, 0x01, 0x02, 0xFE]),
+            "data of a format this printer does not know"
+        );
+        assert_eq!(describe(&[0xFF, 0xD8, 0xFF]), "a JPEG image (image/jpeg)");
     }
 
     #[test]

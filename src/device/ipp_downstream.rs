@@ -33,7 +33,7 @@ use super::{
 };
 use crate::codec::ipp::{encode_message, parse_message, tag, Attribute, Limits, Message, Value};
 use crate::codec::ipp_op::Operation;
-use crate::codec::ipp_status::{DOCUMENT_FORMAT_NOT_SUPPORTED, NOT_FOUND};
+use crate::codec::ipp_status::{self as status, DOCUMENT_FORMAT_NOT_SUPPORTED, NOT_FOUND};
 use crate::convert::pdf_raster::RasterColor;
 use crate::convert::ticket::ColorMode;
 use crate::model::ipp_caps::{self, DownstreamCaps};
@@ -1073,7 +1073,7 @@ impl IppDevice {
         let resp = self.exchange(&req, None, &Arc::default()).await?;
         match resp.code {
             NOT_FOUND => Ok(None),
-            0x0000..=0x00FF => Ok(Some(DownJob::from_response(&resp))),
+            code if status::is_successful(code) => Ok(Some(DownJob::from_response(&resp))),
             _ => Err(LinkError::Status {
                 uri: self.uri.clone(),
                 why: format!("Get-Job-Attributes answered {}", status_text(&resp)),
@@ -1145,10 +1145,15 @@ impl IppDevice {
     /// keeps our job waiting; a refusal of the job itself ends it.
     fn accepted(&self, resp: &Message, op: &str) -> Result<(), DeviceError> {
         match resp.code {
-            0x0000..=0x00FF => Ok(()),
-            // server-error-service-unavailable, -temporary-error, -not-accepting-jobs, -busy,
-            // client-error-not-authenticated/-not-authorized/-forbidden (an administrator can fix them)
-            0x0502 | 0x0505 | 0x0506 | 0x0507 | 0x0401 | 0x0402 | 0x0403 => {
+            code if status::is_successful(code) => Ok(()),
+            // The printer is busy or paused, or needs credentials an administrator can fix.
+            status::SERVICE_UNAVAILABLE
+            | status::TEMPORARY_ERROR
+            | status::NOT_ACCEPTING_JOBS
+            | status::BUSY
+            | status::FORBIDDEN
+            | status::NOT_AUTHENTICATED
+            | status::NOT_AUTHORIZED => {
                 let why = format!("{}: {op} answered {}", self.uri, status_text(resp));
                 self.reporter.waiting();
                 Err(DeviceError::Retry(why))
@@ -1157,7 +1162,7 @@ impl IppDevice {
                 reason: "document-format-error",
                 message: format!("the printer refused the document: {}", status_text(resp)),
             }),
-            0x0500..=0x05FF => Err(DeviceError::Retry(format!(
+            code if status::is_server_error(code) => Err(DeviceError::Retry(format!(
                 "{}: {op} answered {}",
                 self.uri,
                 status_text(resp)

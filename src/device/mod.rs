@@ -491,23 +491,6 @@ pub use crate::model::ipp_caps::checked_keyword;
 /// Text from a device, without control characters and bounded to `max` characters.
 pub use crate::model::ipp_caps::checked_text;
 
-/// The format of a document by its first bytes, for documents sent as application/octet-stream.
-pub fn sniff_format(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(b"%PDF") {
-        Some("application/pdf")
-    } else if head.starts_with(b"RaS2") {
-        Some("image/pwg-raster")
-    } else if head.starts_with(b"UNIRAST") {
-        Some("image/urf")
-    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else {
-        None
-    }
-}
-
 /// Reads a spooled document in a blocking thread (decompressing gzip/deflate as it goes) and
 /// hands it over in chunks, so a whole document is never in memory. At most `depth` chunks wait.
 pub fn read_chunks(doc: &DeviceDocument, depth: usize) -> Chunks {
@@ -552,8 +535,11 @@ pub fn read_chunks(doc: &DeviceDocument, depth: usize) -> Chunks {
 /// The first bytes of a spooled document after decompression, to sniff its format.
 pub fn document_head(doc: &DeviceDocument) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut head = Vec::with_capacity(16);
-    open_decompressed(doc)?.take(16).read_to_end(&mut head)?;
+    let len = crate::convert::sniff::SNIFF_LEN;
+    let mut head = Vec::with_capacity(len);
+    open_decompressed(doc)?
+        .take(len as u64)
+        .read_to_end(&mut head)?;
     Ok(head)
 }
 
@@ -569,7 +555,7 @@ pub async fn effective_format(doc: &DeviceDocument) -> String {
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    sniff_format(&head)
+    crate::convert::sniff::document_format(&head)
         .unwrap_or("application/octet-stream")
         .to_string()
 }

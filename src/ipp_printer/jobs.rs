@@ -14,7 +14,9 @@ use crate::codec::ipp_attr::{
     required_positive_int, text, uri, JobAttributes,
 };
 use crate::codec::ipp_check::check_compression;
+use crate::codec::ipp_op::Operation;
 use crate::codec::ipp_status::{self as status, response, Status};
+use crate::convert::sniff;
 use crate::model::job::{JobEvent, JobState};
 use crate::spool::{DocumentMeta, Job, NewJob, StagedDocument};
 
@@ -251,14 +253,12 @@ impl Printer {
         if format != "application/octet-stream" || compression != "none" || staged.size == 0 {
             return format.to_string();
         }
-        let mut head = [0u8; 8];
-        let n = match tokio::fs::File::open(path).await {
-            Ok(mut f) => f.read(&mut head).await.unwrap_or(0),
-            Err(_) => 0,
-        };
-        validate::sniff_format(&head[..n])
-            .unwrap_or(format)
-            .to_string()
+        // As much as the sniffer looks at: a PDF header may follow leading junk.
+        let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
+        if let Ok(f) = tokio::fs::File::open(path).await {
+            let _ = f.take(sniff::SNIFF_LEN as u64).read_to_end(&mut head).await;
+        }
+        sniff::document_format(&head).unwrap_or(format).to_string()
     }
 
     fn job_response(
@@ -792,7 +792,7 @@ impl Printer {
                 job.id, job.status.state
             )));
         }
-        let priority = if req.code == 0x0030 {
+        let priority = if req.code == Operation::PromoteJob.code() {
             100
         } else {
             let after = match op_int(&req, "job-id-after") {

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use super::{Printer, RequestContext};
 use crate::codec::ipp::{date_time, tag, Attribute, Group, Message, Value};
 use crate::codec::ipp_attr::{int, kw, name, op_attr, op_bool, op_int, text, uri};
+use crate::codec::ipp_op::Operation;
 use crate::codec::ipp_status::{self as status, Status};
 use crate::model::job::JobState;
 
@@ -123,7 +124,7 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let owner = self.requester(&req, ctx);
-        let job_id = if req.code == 0x0017 {
+        let job_id = if req.code == Operation::CreateJobSubscriptions.code() {
             Some(self.target_job(&req)?.id)
         } else {
             None

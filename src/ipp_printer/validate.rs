@@ -156,25 +156,6 @@ pub fn check_format(format: Option<&Value>, caps: &Capabilities) -> Result<Strin
     ipp_check::check_format(format, |f| caps.document_formats.iter().any(|x| x == f))
 }
 
-/// Sniffs a document format from its first bytes, for application/octet-stream.
-pub fn sniff_format(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(b"%PDF") {
-        Some("application/pdf")
-    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if head.starts_with(b"RaS2") {
-        Some("image/pwg-raster")
-    } else if head.starts_with(b"UNIRAST") {
-        Some("image/urf")
-    } else if head.starts_with(b"%!") {
-        Some("application/postscript")
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,12 +206,5 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert!(c.conflicting);
-    }
-
-    #[test]
-    fn sniffing() {
-        assert_eq!(sniff_format(b"%PDF-1.7"), Some("application/pdf"));
-        assert_eq!(sniff_format(b"RaS2...."), Some("image/pwg-raster"));
-        assert_eq!(sniff_format(b"hello"), None);
     }
 }

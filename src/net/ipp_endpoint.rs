@@ -26,10 +26,6 @@ use crate::codec::ipp_status::{self as status, Status};
 /// document sent after the IPP response.
 pub type DocumentBody = Box<dyn AsyncRead + Send + Unpin>;
 
-/// client-error-timeout, 0x0405 (RFC 8011 Appendix B: the client took too long to send the
-/// request).
-const CLIENT_ERROR_TIMEOUT: u16 = 0x0405;
-
 /// How the endpoint frames a handler's requests.
 #[derive(Debug, Clone, Copy)]
 pub struct EndpointLimits {
@@ -148,7 +144,7 @@ where
             tracing::info!(peer = %client, "IPP attribute section not received within {:?}", settings.section_timeout);
             let mut r = status_response(
                 &buf,
-                CLIENT_ERROR_TIMEOUT,
+                status::TIMEOUT,
                 "the request was not received in time".into(),
             );
             r.headers_mut()
@@ -384,7 +380,7 @@ mod tests {
         assert!(matches!(e, SectionError::TimedOut), "{e:?}");
         assert_eq!(&buf[..], &req[..12]);
         assert!(started.elapsed() < Duration::from_secs(5));
-        let r = status_response(&buf, CLIENT_ERROR_TIMEOUT, "late".into());
+        let r = status_response(&buf, status::TIMEOUT, "late".into());
         assert_eq!(r.status(), StatusCode::OK);
     }
 

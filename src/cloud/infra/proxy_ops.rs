@@ -180,8 +180,10 @@ pub(super) async fn fetch_job(cx: &Ctx<'_>, req: Message) -> Result<Message, Sta
 /// document; an error status declines it.
 pub(super) fn fetch_status_ok(req: &Message) -> bool {
     match op_attr(req, "fetch-status-code").and_then(|a| a.first()) {
-        // Status codes from 0x0400 on are errors (RFC 8011 §5.4.14).
-        Some(Value::Enum(c) | Value::Integer(c)) => *c < 0x0400,
+        // Out of the u16 range only a negative value was ever taken as success.
+        Some(Value::Enum(c) | Value::Integer(c)) => {
+            u16::try_from(*c).map_or(*c < 0, |c| !status::is_error(c))
+        }
         _ => true,
     }
 }
@@ -478,6 +480,7 @@ pub(super) async fn get_output_device_attributes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::ipp_op::Operation;
 
     #[test]
     fn reported_keywords_are_checked_and_bounded() {
@@ -502,15 +505,23 @@ mod tests {
     #[test]
     fn fetch_status_code_of_an_error_declines() {
         let with = |v: Value| {
-            let mut m = Message::new((2, 0), 0x0041, 1);
+            let mut m = Message::new((2, 0), Operation::AcknowledgeJob.code(), 1);
             m.group_mut(tag::OPERATION)
                 .push(Attribute::new("fetch-status-code", v));
             m
         };
-        assert!(fetch_status_ok(&Message::new((2, 0), 0x0041, 1)));
+        assert!(fetch_status_ok(&Message::new(
+            (2, 0),
+            Operation::AcknowledgeJob.code(),
+            1
+        )));
         assert!(fetch_status_ok(&with(Value::Enum(0))));
-        assert!(!fetch_status_ok(&with(Value::Enum(0x0420))));
-        assert!(!fetch_status_ok(&with(Value::Integer(0x0400))));
+        assert!(!fetch_status_ok(&with(Value::Enum(
+            status::NOT_FETCHABLE.into()
+        ))));
+        assert!(!fetch_status_ok(&with(Value::Integer(
+            status::BAD_REQUEST.into()
+        ))));
         assert_eq!(enum_of(Some(&Attribute::new("s", Value::Enum(5)))), Some(5));
         assert_eq!(enum_of(Some(&Attribute::new("s", Value::Integer(5)))), None);
     }
