@@ -382,15 +382,29 @@ pub fn device_info(device: &mut Http, token: &str) -> Value {
     r.json()
 }
 
-/// Organisation "Acme" with administrator `admin` and user `user`, made with the admin commands.
-pub fn bootstrap_acme(data: &Path, admin_email: &str, admin_pw: &str, user: &str, user_pw: &str) {
-    admin(
+/// Organisation "Acme" with administrator `admin_email` and the `users` (email, password), made
+/// with the `cloud admin` commands on `data` (on PostgreSQL when `database` is given).
+pub fn bootstrap_org(
+    data: &Path,
+    database: Option<&str>,
+    (admin_email, admin_pw): (&str, &str),
+    users: &[(&str, &str)],
+) {
+    let out = admin(
         data,
-        None,
+        database,
         &["create-org", "Acme", "--admin", admin_email],
         admin_pw,
     );
-    admin(data, None, &["add-user", "Acme", user], user_pw);
+    assert!(out.contains("created organisation Acme"), "{out}");
+    for (user, password) in users {
+        admin(data, database, &["add-user", "Acme", user], password);
+    }
+}
+
+/// [`bootstrap_org`] in the data directory with one user.
+pub fn bootstrap_acme(data: &Path, admin_email: &str, admin_pw: &str, user: &str, user_pw: &str) {
+    bootstrap_org(data, None, (admin_email, admin_pw), &[(user, user_pw)]);
 }
 
 /// A device registered for `user` through RFC 8628, approved by the signed-in administrator in
