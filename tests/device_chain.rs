@@ -6,16 +6,15 @@
 //! printer-stopped here (RFC 8011 §5.3.7, §5.4.11); resumed, the job prints once and both clear.
 
 mod common;
-mod device_support;
 
 use std::fs;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use device_support::{
-    appliance_with_device, files_under, job_state, print_job, printer_condition, wait_job_done,
-};
+use common::appliance::appliance_with_device;
+use common::files_under;
+use common::ipptool::{job_state, print_job, printer_condition, wait_job_done};
 
 const ADMIN_PASSWORD: &str = "chain-admin-pw";
 

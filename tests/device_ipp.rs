@@ -10,7 +10,6 @@
 //! told `-n localhost` because it always opens an IPv6 listener too (see tests/client_cli.rs).
 
 mod common;
-mod device_support;
 
 use std::fs;
 use std::net::TcpStream;
@@ -21,11 +20,10 @@ use std::time::Duration;
 use common::dbus::DbusBus;
 use tempfile::TempDir;
 
+use common::appliance::appliance_with_device;
 use common::cupsd::PrivateCupsd;
-use device_support::{
-    appliance_with_device, files_under, job_state, print_job, printer_attributes,
-    printer_condition, wait_job_done,
-};
+use common::files_under;
+use common::ipptool::{job_state, print_job, printer_attributes, printer_condition, wait_job_done};
 
 /// An `ippeveprinter` keeping its job files (`-k`) in its spool directory; can be stopped and
 /// started again on the same port.
@@ -318,7 +316,7 @@ fn a_monochrome_job_reaches_a_colour_raster_printer_as_gray_raster() {
         "{}",
         eve.log()
     );
-    let mono = device_support::print_job_with(
+    let mono = common::ipptool::print_job_with(
         &appliance.uri,
         &file,
         "application/pdf",
@@ -539,7 +537,7 @@ fn canceling_our_job_cancels_it_at_the_printer() {
         "the job never reached ippeveprinter: {theirs:?}\n{}",
         eve.log()
     );
-    assert!(device_support::cancel_job(&appliance.uri, id));
+    assert!(common::ipptool::cancel_job(&appliance.uri, id));
     assert!(
         common::wait_until(Duration::from_secs(30), || {
             theirs = job_state(&eve.uri(), 1).map(|s| s.0);
@@ -655,7 +653,7 @@ fn sigterm_while_a_job_is_at_the_printer_never_prints_it_twice() {
         eve.log()
     );
     eve.signal("STOP");
-    let exited = device_support::sigterm_and_wait(&mut appliance, Duration::from_secs(30));
+    let exited = common::appliance::sigterm_and_wait(&mut appliance, Duration::from_secs(30));
     eve.signal("CONT");
     assert!(
         exited,

@@ -1,6 +1,6 @@
-//! Helpers for the web and authentication tests: a tiny HTTP/1.1 client over std TcpStream, IPP
-//! requests encoded with the crate's own codec, `printbridge user add` with a piped password.
-#![allow(dead_code)]
+//! The appliance's web and IPP-over-HTTP side for tests: a tiny HTTP/1.1 client over std
+//! TcpStream, IPP requests encoded with the crate's own codec, `printbridge user add` with a piped
+//! password.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -300,5 +300,5 @@ pub fn job_id(msg: &Message) -> i32 {
 
 /// A minimal valid one-page PDF.
 pub fn minimal_pdf() -> Vec<u8> {
-    crate::common::one_page_pdf("printbridge web test")
+    super::one_page_pdf("printbridge web test")
 }
