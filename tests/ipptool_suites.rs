@@ -502,20 +502,8 @@ fn run_with_timeout(program: &Path, args: &[String], dir: &Path, timeout: Durati
         .stderr(fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => panic!("waiting for ipptool: {e}"),
-        }
-    };
+    let ended = common::child::wait_or_kill(&mut child, timeout, Duration::from_millis(100));
+    let (status, timed_out) = (ended.status, ended.timed_out);
     let read = |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
     Run {
         status,
