@@ -303,7 +303,7 @@ fn ipp_call(base: &str, path: &str, auth: Option<&str>, req: &Message, doc: &[u8
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
     {
-        payload = common::cloud::dechunk(&payload);
+        payload = common::http::dechunk(&payload);
     }
     let (msg, used) = parse_message(&payload, &Limits::default())
         .unwrap_or_else(|e| panic!("response to 0x{:04x} is not IPP ({e}): {head}", req.code));
