@@ -9,6 +9,7 @@ pub mod cloud;
 pub mod cupsd;
 pub mod dbus;
 pub mod http;
+pub mod ippeveprinter;
 pub mod ipptool;
 pub mod postgres;
 pub mod raw_ipp;
