@@ -1034,32 +1034,10 @@ fn a_printer_off_at_the_first_start_is_learned_while_the_queue_runs() {
 /// ippeveprinter (see tests/ipptool_suites.rs for how the suites are run).
 #[test]
 fn ipp_everywhere_suite_against_a_queue_on_ippeveprinter() {
-    let suite = Path::new("/usr/share/cups/ipptool/ipp-everywhere.test");
-    common::require_program("ipptool", "cups-ipp-utils");
-    assert!(
-        suite.is_file(),
-        "{} is missing: install it with `apt-get install -y cups-ipp-utils`",
-        suite.display()
-    );
     let eve = EvePrinter::start("pbdownstream", "application/pdf,image/pwg-raster", &["-2"]);
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(state.path(), &eve.uri(), "");
     let theirs = printer_attributes(&eve.uri(), CAPABILITIES);
     assert_mirrors(&printer_attributes(&appliance.uri, CAPABILITIES), &theirs);
-    let run = common::ipptool::run(&[
-        "-I",
-        "-V",
-        "2.0",
-        "-f",
-        "document-a4.pdf",
-        &appliance.uri,
-        suite.to_str().unwrap(),
-    ]);
-    assert!(
-        run.failed == 0 && run.passed > 20,
-        "ipp-everywhere.test against a queue on ippeveprinter: {} passed, {} failed\n{}",
-        run.passed,
-        run.failed,
-        run.output
-    );
+    common::ipptool::assert_ipp_everywhere_passes(&appliance.uri, "a queue on ippeveprinter");
 }

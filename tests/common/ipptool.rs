@@ -62,6 +62,35 @@ pub fn run(args: &[&str]) -> IpptoolRun {
     }
 }
 
+/// Runs Debian's IPP Everywhere conformance file (cups-ipp-utils' ipp-everywhere.test) against
+/// `printer_uri` (IPP/2.0, `-I`, printing document-a4.pdf) and fails the test unless none of its
+/// tests failed and more than 20 passed; `what` names the printer in the failure message.
+pub fn assert_ipp_everywhere_passes(printer_uri: &str, what: &str) {
+    let suite = Path::new("/usr/share/cups/ipptool/ipp-everywhere.test");
+    super::require_program("ipptool", "cups-ipp-utils");
+    assert!(
+        suite.is_file(),
+        "{} is missing: install it with `apt-get install -y cups-ipp-utils`",
+        suite.display()
+    );
+    let run = run(&[
+        "-I",
+        "-V",
+        "2.0",
+        "-f",
+        "document-a4.pdf",
+        printer_uri,
+        suite.to_str().unwrap(),
+    ]);
+    assert!(
+        run.failed == 0 && run.passed > 20,
+        "ipp-everywhere.test against {what}: {} passed, {} failed\n{}",
+        run.passed,
+        run.failed,
+        run.output
+    );
+}
+
 /// Runs ipptool on the test text `test` (written to a temporary file): `-T 20`, then `flags`
 /// (e.g. `-t`, `-tv`), a `-d NAME=VALUE` per variable, then `args` (e.g. `-f FILE`, the URI).
 /// Returns stdout and stderr together.
