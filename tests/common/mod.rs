@@ -64,27 +64,48 @@ pub fn free_port() -> u16 {
 
 /// A small valid one-page PDF (A4, one line of Helvetica), with the xref offsets computed here.
 pub fn one_page_pdf(text: &str) -> Vec<u8> {
-    let escaped: String = text
-        .chars()
-        .flat_map(|c| match c {
-            '(' | ')' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    let content = format!("BT /F1 24 Tf 72 760 Td ({escaped}) Tj ET");
-    let objects = [
+    pdf_with_pages(&[text])
+}
+
+/// A small valid PDF with a page (A4, one line of Helvetica) for each of `texts`, with the xref
+/// offsets computed here (PDF 1.4, ISO 32000-1 §7.5).
+pub fn pdf_with_pages(texts: &[&str]) -> Vec<u8> {
+    let pages = texts.len();
+    // Objects: 1 catalog, 2 page tree, 3.. the pages, then the font, then one content stream a page.
+    let font = 3 + pages;
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 3 + i)).collect();
+    let mut objects = vec![
         "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
-         /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>"
-            .to_string(),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-            .to_string(),
         format!(
-            "<< /Length {} >>\nstream\n{content}\nendstream",
-            content.len()
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            kids.join(" ")
         ),
     ];
+    for i in 0..pages {
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
+             /Resources << /Font << /F1 {font} 0 R >> >> /Contents {} 0 R >>",
+            font + 1 + i
+        ));
+    }
+    objects.push(
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_string(),
+    );
+    for text in texts {
+        let escaped: String = text
+            .chars()
+            .flat_map(|c| match c {
+                '(' | ')' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let content = format!("BT /F1 24 Tf 72 760 Td ({escaped}) Tj ET");
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ));
+    }
     let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut offsets = Vec::new();
     for (i, body) in objects.iter().enumerate() {
