@@ -2,7 +2,6 @@
 //! output device), killed on drop, stopped with SIGTERM when a test wants a graceful stop.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -39,21 +38,9 @@ impl Appliance {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn printbridge serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(pos) = line.find("ipp://") {
-                        let uri = line[pos..].split_whitespace().next().unwrap().to_string();
-                        let _ = tx.send(uri);
-                        sent = true;
-                    }
-                }
-                println!("[printbridge stdout] {line}");
-            }
+        let rx = super::child::watch_stdout(&mut child, "printbridge", |line| {
+            let pos = line.find("ipp://")?;
+            Some(line[pos..].split_whitespace().next().unwrap().to_string())
         });
         let uri = rx
             .recv_timeout(Duration::from_secs(60))

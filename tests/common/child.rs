@@ -2,8 +2,9 @@
 //! its test instead of hanging the run; read a pipe on a thread so a full pipe never blocks the
 //! child.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ExitStatus};
+use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -51,4 +52,30 @@ pub fn read_in_background(mut pipe: impl Read + Send + 'static) -> JoinHandle<St
         let _ = pipe.read_to_end(&mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     })
+}
+
+/// Echoes the piped stdout of `child` line by line, prefixed with `[label stdout]`, on a thread,
+/// and sends what `find` picks from the first line where it picks something (e.g. the address a
+/// server says it listens on); the caller waits on the receiver with its own time limit.
+pub fn watch_stdout(
+    child: &mut Child,
+    label: &'static str,
+    find: impl Fn(&str) -> Option<String> + Send + 'static,
+) -> Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !sent {
+                if let Some(found) = find(&line) {
+                    let _ = tx.send(found);
+                    sent = true;
+                }
+            }
+            println!("[{label} stdout] {line}");
+        }
+    });
+    rx
 }

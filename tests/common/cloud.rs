@@ -3,7 +3,7 @@
 //! `cloud admin` bootstrap commands.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -206,25 +206,15 @@ pub fn start_cloud_with(
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn printbridge cloud");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if !sent {
-                if let Some(pos) = line.find("listening on http") {
-                    let url = line[pos + "listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .to_string();
-                    let _ = tx.send(url);
-                    sent = true;
-                }
-            }
-            println!("[cloud stdout] {line}");
-        }
+    let rx = super::child::watch_stdout(&mut child, "cloud", |line| {
+        let pos = line.find("listening on http")?;
+        Some(
+            line[pos + "listening on ".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string(),
+        )
     });
     let base = rx
         .recv_timeout(Duration::from_secs(60))
