@@ -333,28 +333,15 @@ fn error_policy_retry_job_keeps_the_job_and_prints_it_when_the_device_returns() 
 
 /// job-impressions-completed and job-media-sheets-completed of a job.
 fn job_counts(uri: &str, id: u32) -> (String, String) {
-    let out = ipptool(
+    let mut counts = common::ipptool::job_attributes(
         uri,
-        r#"{
-  NAME "Get-Job-Attributes"
-  OPERATION Get-Job-Attributes
-  GROUP operation-attributes-tag
-  ATTR charset attributes-charset utf-8
-  ATTR naturalLanguage attributes-natural-language en
-  ATTR uri printer-uri $uri
-  ATTR integer job-id $jobid
-  ATTR name requesting-user-name tester
-  ATTR keyword requested-attributes job-impressions-completed,job-media-sheets-completed
-  STATUS successful-ok
-  DISPLAY job-impressions-completed
-  DISPLAY job-media-sheets-completed
-}
-"#,
-        &[("jobid", &id.to_string())],
+        id,
+        &["job-impressions-completed", "job-media-sheets-completed"],
     );
+    let mut take = |name| counts.remove(name).unwrap_or_default();
     (
-        common::ipptool::displayed(&out, "job-impressions-completed").unwrap_or_default(),
-        common::ipptool::displayed(&out, "job-media-sheets-completed").unwrap_or_default(),
+        take("job-impressions-completed"),
+        take("job-media-sheets-completed"),
     )
 }
 

@@ -398,21 +398,7 @@ fn canceling_our_job_cancels_it_at_the_printer() {
 
 /// Runs an ipptool test file against `uri` and returns what it printed.
 fn run_ipptool(uri: &str, test: &str, vars: &[(&str, &str)]) -> String {
-    let program = common::require_program("ipptool", "cups-ipp-utils");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("t.test");
-    fs::write(&file, test).unwrap();
-    let mut cmd = Command::new(program);
-    cmd.args(["-T", "20", "-t"]);
-    for (k, v) in vars {
-        cmd.arg("-d").arg(format!("{k}={v}"));
-    }
-    let out = cmd.arg(uri).arg(&file).output().expect("run ipptool");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::ipptool::run_text(&["-t"], &[uri], test, vars)
 }
 
 /// The PDFs in ippeveprinter's kept spool files whose text contains `text`.
