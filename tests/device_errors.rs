@@ -18,10 +18,6 @@ use common::ipptool::{job_state, print_job, printer_condition, wait_job_done};
 use common::raw_ipp;
 use common::socket_printer::SocketPrinter;
 
-fn ipptool(uri: &str, test: &str, vars: &[(&str, &str)]) -> String {
-    common::ipptool::run_text(&["-t"], &[uri], test, vars)
-}
-
 /// job-state-message of a job.
 fn job_message(uri: &str, id: u32) -> String {
     common::ipptool::job_attributes(uri, id, &["job-state-message"])
@@ -29,16 +25,7 @@ fn job_message(uri: &str, id: u32) -> String {
         .unwrap_or_default()
 }
 
-/// printer-state (3 idle, 4 processing, 5 stopped).
-fn printer_state(uri: &str) -> i32 {
-    let attrs = common::ipptool::printer_attributes(uri, &["printer-state"]);
-    match attrs.get("printer-state").map(String::as_str) {
-        Some("idle") => 3,
-        Some("processing") => 4,
-        Some("stopped") => 5,
-        other => panic!("printer-state {other:?}"),
-    }
-}
+use common::ipptool::printer_state;
 
 fn pdf_file(dir: &Path, text: &str) -> std::path::PathBuf {
     let file = dir.join(format!("{}.pdf", text.replace(' ', "-")));
@@ -281,22 +268,7 @@ fn error_policy_stop_printer_stops_the_queue_until_resumed_and_keeps_the_job() {
     let admin_uri = appliance
         .uri
         .replacen("ipp://", "ipp://admin:policy-admin-pw@", 1);
-    let out = ipptool(
-        &admin_uri,
-        r#"{
-  NAME "Resume-Printer"
-  OPERATION Resume-Printer
-  GROUP operation-attributes-tag
-  ATTR charset attributes-charset utf-8
-  ATTR naturalLanguage attributes-natural-language en
-  ATTR uri printer-uri $uri
-  ATTR name requesting-user-name admin
-  STATUS successful-ok
-}
-"#,
-        &[],
-    );
-    assert!(out.contains("[PASS]"), "{out}");
+    common::ipptool::assert_printer_operation(&admin_uri, "Resume-Printer", "admin");
     let done = wait_job_done(&appliance.uri, id, Duration::from_secs(60));
     assert_eq!(done.as_ref().map(|d| d.0), Some(9), "{done:?}");
     assert_eq!(recorder.count(), 1);

@@ -240,6 +240,45 @@ pub fn job_state(printer_uri: &str, job_id: u32) -> Option<(i32, String)> {
     ))
 }
 
+/// printer-state of a printer (3 idle, 4 processing, 5 stopped); panics when the printer does not
+/// answer or says something else.
+pub fn printer_state(printer_uri: &str) -> i32 {
+    let attrs = printer_attributes(printer_uri, &["printer-state"]);
+    match attrs.get("printer-state").map(String::as_str) {
+        Some("idle") => 3,
+        Some("processing") => 4,
+        Some("stopped") => 5,
+        other => panic!("printer-state {other:?} from {printer_uri}"),
+    }
+}
+
+/// `operation` (Pause-Printer, Resume-Printer, ...) with only the required operation attributes,
+/// as `user` (credentials, if any, in `printer_uri`); fails the test unless the printer answers
+/// successful-ok.
+pub fn assert_printer_operation(printer_uri: &str, operation: &str, user: &str) {
+    let out = run_t(
+        &[printer_uri],
+        &format!(
+            r#"{{
+  NAME "{operation}"
+  OPERATION {operation}
+  GROUP operation-attributes-tag
+  ATTR charset attributes-charset utf-8
+  ATTR naturalLanguage attributes-natural-language en
+  ATTR uri printer-uri $uri
+  ATTR name requesting-user-name {user}
+  STATUS successful-ok
+}}
+"#
+        ),
+        &[],
+    );
+    assert!(
+        out.contains("[PASS]") && !out.contains("[FAIL]"),
+        "{operation} failed:\n{out}"
+    );
+}
+
 /// Get-Job-Attributes of `names` for job `id`, as the user who submitted it: each attribute the
 /// printer returned, as ipptool shows its value (the values of a 1setOf joined by commas). Empty
 /// when the printer did not answer.
