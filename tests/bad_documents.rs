@@ -20,7 +20,7 @@ use std::process::Command;
 use std::sync::Once;
 use std::time::Duration;
 
-use common::{ipptool, wait_until, Appliance};
+use common::{ipptool, raw_ipp, wait_until, Appliance};
 
 /// The bound on the appliance's peak RSS stated in docs/config.md ("Documents and memory"). The
 /// documents here would take 1 to 2 GiB if they were decompressed into memory.
@@ -50,22 +50,6 @@ const PRINT_JOB: &str = r#"{
   FILE $filename
   STATUS successful-ok
   DISPLAY job-id
-}"#;
-
-const GET_JOB: &str = r#"{
-  NAME "Get-Job-Attributes"
-  OPERATION Get-Job-Attributes
-  GROUP operation-attributes-tag
-  ATTR charset attributes-charset utf-8
-  ATTR naturalLanguage attributes-natural-language en
-  ATTR uri printer-uri $uri
-  ATTR integer job-id $job
-  ATTR name requesting-user-name tester
-  ATTR keyword requested-attributes job-state,job-state-reasons,job-state-message
-  STATUS successful-ok
-  DISPLAY job-state
-  DISPLAY job-state-reasons
-  DISPLAY job-state-message
 }"#;
 
 /// Print-Job of `file` as sent (no compression applied here): the job id, or None when ipptool
@@ -105,64 +89,34 @@ fn print_compressed(
     format: &str,
     compression: &str,
 ) -> u32 {
-    use std::io::{Read, Write};
-    fn attr(out: &mut Vec<u8>, tag: u8, name: &str, value: &[u8]) {
-        out.push(tag);
-        out.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        out.extend_from_slice(value);
-    }
-    let mut body = vec![2, 0, 0, 2, 0, 0, 0, 1, 0x01];
-    attr(&mut body, 0x47, "attributes-charset", b"utf-8");
-    attr(&mut body, 0x48, "attributes-natural-language", b"en");
-    attr(&mut body, 0x45, "printer-uri", app.uri.as_bytes());
-    attr(&mut body, 0x42, "requesting-user-name", b"tester");
-    attr(&mut body, 0x42, "job-name", name.as_bytes());
-    attr(&mut body, 0x49, "document-format", format.as_bytes());
-    attr(&mut body, 0x44, "compression", compression.as_bytes());
-    body.push(0x03);
-    body.extend_from_slice(&std::fs::read(file).unwrap());
+    let request = raw_ipp::print_job_request(
+        &app.uri,
+        &[
+            (raw_ipp::TAG_NAME, "job-name", name.as_bytes()),
+            (raw_ipp::TAG_MIME, "document-format", format.as_bytes()),
+            (raw_ipp::TAG_KEYWORD, "compression", compression.as_bytes()),
+        ],
+        &std::fs::read(file).unwrap(),
+    );
     let path = &app.uri[app.uri.find("/ipp/").expect("printer path")..];
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", app.port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    write!(
-        conn,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/ipp\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        app.port,
-        body.len()
-    )
-    .unwrap();
-    conn.write_all(&body).unwrap();
-    let mut response = Vec::new();
-    conn.read_to_end(&mut response).unwrap();
-    let start = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("HTTP header")
-        + 4;
-    let ipp = &response[start..];
+    let ipp = raw_ipp::post(app.port, path, &request, Duration::from_secs(120));
     assert_eq!(
-        &ipp[2..4],
-        &[0, 0],
+        raw_ipp::status(&ipp),
+        0,
         "{name}: IPP status {:02x?}",
         &ipp[2..4]
     );
-    let key = b"\x21\x00\x06job-id\x00\x04";
-    let at = ipp
-        .windows(key.len())
-        .position(|w| w == key)
-        .expect("job-id in the response")
-        + key.len();
-    u32::from_be_bytes(ipp[at..at + 4].try_into().unwrap())
+    raw_ipp::job_id(&ipp).expect("job-id in the response")
 }
 
 /// (job-state, job-state-reasons, job-state-message) as ipptool displays them.
 fn job_status(app: &Appliance, job: u32) -> (String, String, String) {
-    let out = ipptool::run_text(&["-t"], &[&app.uri], GET_JOB, &[("job", &job.to_string())]);
-    let get = |name| ipptool::displayed(&out, name).unwrap_or_default();
+    let attrs = ipptool::job_attributes(
+        &app.uri,
+        job,
+        &["job-state", "job-state-reasons", "job-state-message"],
+    );
+    let get = |name| attrs.get(name).cloned().unwrap_or_default();
     (
         get("job-state"),
         get("job-state-reasons"),

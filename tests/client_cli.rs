@@ -10,126 +10,17 @@ mod common;
 
 use std::fs;
 use std::io::Read;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::dbus::DbusBus;
-use tempfile::TempDir;
+use common::ippeveprinter::EvePrinter;
 
 /// How long one client invocation may take; ippeveprinter "prints" a job in 5-15 s.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// An `ippeveprinter` on a free loopback port with its spool directory, killed on drop.
-struct EvePrinter {
-    child: Child,
-    /// `ipp://127.0.0.1:PORT/ipp/print`
-    uri: String,
-    spool: PathBuf,
-    log: PathBuf,
-    // Dropped after `child` is killed (Drop below), and before the directory is removed.
-    _bus: DbusBus,
-    dir: TempDir,
-}
-
-impl EvePrinter {
-    /// Starts `ippeveprinter NAME` accepting PDF, JPEG, PWG raster and octet-stream, keeping job
-    /// files (`-k`); `extra` goes before the name (e.g. `-c /bin/false` to make every job abort).
-    fn start(name: &str, extra: &[&str]) -> EvePrinter {
-        let program = common::require_program("ippeveprinter", "cups-ipp-utils");
-        let dir = tempfile::tempdir().unwrap();
-        let bus = DbusBus::start(&dir.path().join("dbus"));
-        let spool = dir.path().join("spool");
-        fs::create_dir_all(&spool).unwrap();
-        let log = dir.path().join("ippeveprinter.log");
-        // The port is free when chosen but could be taken before ippeveprinter binds it: retry.
-        for _attempt in 0..3 {
-            let port = common::free_port();
-            let log_file = fs::File::create(&log).unwrap();
-            let mut child = Command::new(&program)
-                .args(["-r", "off", "-p", &port.to_string(), "-n", "localhost"])
-                .args([
-                    "-f",
-                    "application/pdf,image/jpeg,image/pwg-raster,application/octet-stream",
-                ])
-                .arg("-k")
-                .arg("-d")
-                .arg(&spool)
-                .args(extra)
-                .arg(name)
-                .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().unwrap())
-                .stderr(log_file)
-                .spawn()
-                .expect("spawn ippeveprinter");
-            let mut exited = false;
-            let up = common::wait_until(Duration::from_secs(20), || {
-                exited = exited || matches!(child.try_wait(), Ok(Some(_)));
-                exited || TcpStream::connect(("127.0.0.1", port)).is_ok()
-            });
-            if up && !exited {
-                return EvePrinter {
-                    child,
-                    uri: format!("ipp://127.0.0.1:{port}/ipp/print"),
-                    spool,
-                    log,
-                    _bus: bus,
-                    dir,
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            eprintln!(
-                "ippeveprinter on port {port} did not come up:\n{}",
-                read_log(&log)
-            );
-        }
-        panic!(
-            "ippeveprinter did not start (3 attempts); its last log:\n{}",
-            read_log(&log)
-        );
-    }
-
-    /// Every file under the spool directory (ippeveprinter keeps documents there with `-k`).
-    fn spooled_files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, out);
-                } else {
-                    out.push(path);
-                }
-            }
-        }
-        let mut files = Vec::new();
-        walk(&self.spool, &mut files);
-        files
-    }
-
-    fn log(&self) -> String {
-        read_log(&self.log)
-    }
-
-    fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
-        let path = self.dir.path().join(name);
-        fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-impl Drop for EvePrinter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_log(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"))
-}
+/// What the ippeveprinter the client prints on accepts.
+const PRINTER_FORMATS: &str =
+    "application/pdf,image/jpeg,image/pwg-raster,application/octet-stream";
 
 /// What one run of the binary produced.
 struct Run {
@@ -208,7 +99,7 @@ fn submitted_job_id(run: &Run) -> u32 {
 
 #[test]
 fn print_pdf_completes_and_jobs_lists_it() {
-    let printer = EvePrinter::start("pbtest", &[]);
+    let printer = EvePrinter::start("pbtest", PRINTER_FORMATS, &[]);
     let pdf_bytes = common::one_page_pdf("printbridge test");
     let pdf = printer.file("hello.pdf", &pdf_bytes);
     let title = "printbridge smoke test";
@@ -217,7 +108,7 @@ fn print_pdf_completes_and_jobs_lists_it() {
         "print",
         pdf.to_str().unwrap(),
         "-d",
-        &printer.uri,
+        &printer.uri(),
         "-o",
         "copies=1",
         "-t",
@@ -249,7 +140,7 @@ fn print_pdf_completes_and_jobs_lists_it() {
     );
 
     // The document arrived byte for byte (streamed, chunked) and was kept by `-k`.
-    let kept = printer.spooled_files();
+    let kept = printer.spooled();
     assert!(
         kept.iter()
             .any(|f| fs::read(f).ok().as_deref() == Some(&pdf_bytes[..])),
@@ -257,7 +148,7 @@ fn print_pdf_completes_and_jobs_lists_it() {
         printer.log()
     );
 
-    let run = printbridge(&["jobs", "-d", &printer.uri, "--which", "all"]);
+    let run = printbridge(&["jobs", "-d", &printer.uri(), "--which", "all"]);
     assert!(run.status.success(), "jobs failed:\n{run}");
     let mut lines = run.stdout.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
@@ -277,7 +168,7 @@ fn print_pdf_completes_and_jobs_lists_it() {
         run.stdout
     );
 
-    let run = printbridge(&["jobs", "-d", &printer.uri]);
+    let run = printbridge(&["jobs", "-d", &printer.uri()]);
     assert!(run.status.success(), "jobs failed:\n{run}");
     assert_eq!(
         run.stdout, "no jobs\n",
@@ -287,7 +178,7 @@ fn print_pdf_completes_and_jobs_lists_it() {
 
 #[test]
 fn no_wait_returns_at_once_and_the_job_is_listed_as_not_completed() {
-    let printer = EvePrinter::start("pbnowait", &[]);
+    let printer = EvePrinter::start("pbnowait", PRINTER_FORMATS, &[]);
     let pdf = printer.file("report.pdf", &common::one_page_pdf("printbridge test"));
 
     let started = Instant::now();
@@ -295,7 +186,7 @@ fn no_wait_returns_at_once_and_the_job_is_listed_as_not_completed() {
         "print",
         pdf.to_str().unwrap(),
         "-d",
-        &printer.uri,
+        &printer.uri(),
         "--no-wait",
     ]);
     assert!(run.status.success(), "print --no-wait failed:\n{run}");
@@ -311,7 +202,7 @@ fn no_wait_returns_at_once_and_the_job_is_listed_as_not_completed() {
     );
 
     // ippeveprinter takes at least 5 s per job, so it is still pending or processing.
-    let run = printbridge(&["jobs", "-d", &printer.uri]);
+    let run = printbridge(&["jobs", "-d", &printer.uri()]);
     assert!(run.status.success(), "jobs failed:\n{run}");
     let row = run
         .stdout
@@ -386,11 +277,11 @@ fn unreachable_printer_is_reported() {
 
 #[test]
 fn refused_job_shows_the_ipp_status_and_message() {
-    let printer = EvePrinter::start("pbrefuse", &[]);
+    let printer = EvePrinter::start("pbrefuse", PRINTER_FORMATS, &[]);
     // text/plain is not among the formats this printer was given with -f.
     let txt = printer.file("notes.txt", b"hello\n");
 
-    let run = printbridge(&["print", txt.to_str().unwrap(), "-d", &printer.uri]);
+    let run = printbridge(&["print", txt.to_str().unwrap(), "-d", &printer.uri()]);
     assert_eq!(run.status.code(), Some(1), "{run}");
     // ippeveprinter 2.4 answers client-error-attributes-or-values-not-supported here; others
     // say client-error-document-format-not-supported. Either way: status name, then its message.
@@ -408,7 +299,7 @@ fn refused_job_shows_the_ipp_status_and_message() {
         "print",
         pdf.to_str().unwrap(),
         "-d",
-        &printer.uri,
+        &printer.uri(),
         "-o",
         "copies=100000",
     ]);
@@ -425,7 +316,7 @@ fn refused_job_shows_the_ipp_status_and_message() {
     );
 
     // Get-Jobs with a which-jobs value this client does not offer never leaves the machine.
-    let run = printbridge(&["jobs", "-d", &printer.uri, "--which", "yesterday"]);
+    let run = printbridge(&["jobs", "-d", &printer.uri(), "--which", "yesterday"]);
     assert_eq!(run.status.code(), Some(1), "{run}");
     assert!(
         run.stderr.contains("bad --which value 'yesterday'"),
@@ -437,10 +328,14 @@ fn refused_job_shows_the_ipp_status_and_message() {
 fn aborted_job_fails_with_the_printer_reason() {
     let false_program = common::require_program("false", "coreutils");
     // Every job's print command fails, so ippeveprinter aborts the job.
-    let printer = EvePrinter::start("pbabort", &["-c", false_program.to_str().unwrap()]);
+    let printer = EvePrinter::start(
+        "pbabort",
+        PRINTER_FORMATS,
+        &["-c", false_program.to_str().unwrap()],
+    );
     let pdf = printer.file("doomed.pdf", &common::one_page_pdf("printbridge test"));
 
-    let run = printbridge(&["print", pdf.to_str().unwrap(), "-d", &printer.uri]);
+    let run = printbridge(&["print", pdf.to_str().unwrap(), "-d", &printer.uri()]);
     assert_eq!(
         run.status.code(),
         Some(1),

@@ -8,8 +8,8 @@ mod common;
 
 use common::chromium::{output_dir, Browser};
 use common::cloud::{
-    admin, approve, device_info, redeem, request_code, sign_in, start_cloud, write_config, Http,
-    Resp,
+    approve, bootstrap_acme, device_info, redeem, request_code, sign_in, start_cloud, write_config,
+    Http, Resp,
 };
 use serde_json::{json, Value};
 
@@ -19,13 +19,7 @@ const BOB: &str = "bob@example.com";
 const BOB_PASSWORD: &str = "bob's long password";
 
 fn bootstrap(data: &std::path::Path) {
-    admin(
-        data,
-        None,
-        &["create-org", "Acme", "--admin", ADMIN],
-        ADMIN_PASSWORD,
-    );
-    admin(data, None, &["add-user", "Acme", BOB], BOB_PASSWORD);
+    bootstrap_acme(data, ADMIN, ADMIN_PASSWORD, BOB, BOB_PASSWORD);
 }
 
 fn ask_access(device: &mut Http, token: &str, email: &str) -> Resp {

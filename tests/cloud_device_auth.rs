@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::cloud::{admin, start_cloud, write_config, Http, Resp};
+use common::cloud::{admin, bootstrap_org, start_cloud, write_config, Http, Resp};
 use common::postgres::Postgres;
 
 use printbridge::store::accounts::Role;
@@ -29,18 +29,11 @@ const DEVICE_UUID: &str = "urn:uuid:6f1c2a4e-1b7d-4c3e-9a51-0e2f3d4c5b6a";
 // ---- accounts ------------------------------------------------------------------------------------
 
 fn bootstrap_accounts(data_dir: &Path, database: Option<&str>) {
-    let out = admin(
+    bootstrap_org(
         data_dir,
         database,
-        &["create-org", "Acme", "--admin", ADMIN],
-        ADMIN_PASSWORD,
-    );
-    assert!(out.contains("created organisation Acme"), "{out}");
-    admin(
-        data_dir,
-        database,
-        &["add-user", "Acme", USER],
-        USER_PASSWORD,
+        (ADMIN, ADMIN_PASSWORD),
+        &[(USER, USER_PASSWORD)],
     );
 }
 

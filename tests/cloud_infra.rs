@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::cloud::{admin, start_cloud, write_config, CloudProc, Http};
+use common::cloud::{bootstrap_org, start_cloud, write_config, CloudProc, Http};
 use printbridge::codec::ipp::{
     encode_message, parse_message, tag, Attribute, Limits, Message, Value,
 };
@@ -48,24 +48,11 @@ const OD_B: &str = "urn:uuid:bbbbbbbb-0000-4000-8000-00000000000b";
 // ---- setting up: accounts, the device's token, a registered printer ----------------------------
 
 fn bootstrap(data_dir: &Path, database: Option<&str>) {
-    let out = admin(
+    bootstrap_org(
         data_dir,
         database,
-        &["create-org", "Acme", "--admin", ADMIN],
-        ADMIN_PASSWORD,
-    );
-    assert!(out.contains("Acme"), "{out}");
-    admin(
-        data_dir,
-        database,
-        &["add-user", "Acme", USER],
-        USER_PASSWORD,
-    );
-    admin(
-        data_dir,
-        database,
-        &["add-user", "Acme", OTHER],
-        OTHER_PASSWORD,
+        (ADMIN, ADMIN_PASSWORD),
+        &[(USER, USER_PASSWORD), (OTHER, OTHER_PASSWORD)],
     );
 }
 
@@ -316,7 +303,7 @@ fn ipp_call(base: &str, path: &str, auth: Option<&str>, req: &Message, doc: &[u8
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
     {
-        payload = common::cloud::dechunk(&payload);
+        payload = common::http::dechunk(&payload);
     }
     let (msg, used) = parse_message(&payload, &Limits::default())
         .unwrap_or_else(|e| panic!("response to 0x{:04x} is not IPP ({e}): {head}", req.code));

@@ -6,66 +6,24 @@
 //! printer-stopped here (RFC 8011 §5.3.7, §5.4.11); resumed, the job prints once and both clear.
 
 mod common;
-mod device_support;
 
 use std::fs;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use device_support::{
-    appliance_with_device, files_under, job_state, print_job, printer_condition, wait_job_done,
-};
+use common::appliance::appliance_with_device;
+use common::files_under;
+use common::ipptool::{job_state, print_job, printer_condition, wait_job_done};
 
 const ADMIN_PASSWORD: &str = "chain-admin-pw";
 
 /// Pause-Printer or Resume-Printer, as the downstream printer's administrator.
 fn admin_operation(admin_uri: &str, operation: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("op.test");
-    fs::write(
-        &file,
-        format!(
-            "{{\n  NAME \"{operation}\"\n  OPERATION {operation}\n  GROUP operation-attributes-tag\n  \
-             ATTR charset attributes-charset utf-8\n  ATTR naturalLanguage attributes-natural-language en\n  \
-             ATTR uri printer-uri $uri\n  ATTR name requesting-user-name admin\n  STATUS successful-ok\n}}\n"
-        ),
-    )
-    .unwrap();
-    let run = common::ipptool::run(&[admin_uri, file.to_str().unwrap()]);
-    assert!(
-        run.failed == 0 && run.passed == 1,
-        "{operation} failed:\n{}",
-        run.output
-    );
+    common::ipptool::assert_printer_operation(admin_uri, operation, "admin");
 }
 
-/// printer-state of a printer (3 idle, 4 processing, 5 stopped).
-fn printer_state(uri: &str) -> i32 {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("state.test");
-    fs::write(
-        &file,
-        "{\n  OPERATION Get-Printer-Attributes\n  GROUP operation-attributes-tag\n  \
-         ATTR charset attributes-charset utf-8\n  ATTR naturalLanguage attributes-natural-language en\n  \
-         ATTR uri printer-uri $uri\n  ATTR keyword requested-attributes printer-state\n  \
-         STATUS successful-ok\n  DISPLAY printer-state\n}\n",
-    )
-    .unwrap();
-    let run = common::ipptool::run(&[uri, file.to_str().unwrap()]);
-    let line = run
-        .output
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("printer-state (enum) = "))
-        .unwrap_or_else(|| panic!("no printer-state from {uri}:\n{}", run.output))
-        .to_string();
-    match line.as_str() {
-        "idle" => 3,
-        "processing" => 4,
-        "stopped" => 5,
-        other => panic!("printer-state {other}"),
-    }
-}
+use common::ipptool::printer_state;
 
 #[test]
 fn a_stopped_downstream_printer_stops_our_queue_and_its_job_until_it_resumes() {

@@ -6,56 +6,26 @@
 //! impressions and sheets.
 
 mod common;
-mod device_support;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use device_support::{
-    appliance_with_device, job_state, print_job, printer_condition, wait_job_done,
-};
-
-fn ipptool(uri: &str, test: &str, vars: &[(&str, &str)]) -> String {
-    common::ipptool::run_text(&["-t"], &[uri], test, vars)
-}
+use common::appliance::appliance_with_device;
+use common::ipptool::{job_state, print_job, printer_condition, wait_job_done};
+use common::raw_ipp;
+use common::socket_printer::SocketPrinter;
 
 /// job-state-message of a job.
 fn job_message(uri: &str, id: u32) -> String {
-    let out = ipptool(
-        uri,
-        r#"{
-  NAME "Get-Job-Attributes"
-  OPERATION Get-Job-Attributes
-  GROUP operation-attributes-tag
-  ATTR charset attributes-charset utf-8
-  ATTR naturalLanguage attributes-natural-language en
-  ATTR uri printer-uri $uri
-  ATTR integer job-id $jobid
-  ATTR name requesting-user-name tester
-  ATTR keyword requested-attributes job-state-message
-  STATUS successful-ok
-  DISPLAY job-state-message
-}
-"#,
-        &[("jobid", &id.to_string())],
-    );
-    common::ipptool::displayed(&out, "job-state-message").unwrap_or_default()
+    common::ipptool::job_attributes(uri, id, &["job-state-message"])
+        .remove("job-state-message")
+        .unwrap_or_default()
 }
 
-/// printer-state (3 idle, 4 processing, 5 stopped).
-fn printer_state(uri: &str) -> i32 {
-    let attrs = device_support::printer_attributes(uri, &["printer-state"]);
-    match attrs.get("printer-state").map(String::as_str) {
-        Some("idle") => 3,
-        Some("processing") => 4,
-        Some("stopped") => 5,
-        other => panic!("printer-state {other:?}"),
-    }
-}
+use common::ipptool::printer_state;
 
 fn pdf_file(dir: &Path, text: &str) -> std::path::PathBuf {
     let file = dir.join(format!("{}.pdf", text.replace(' ', "-")));
@@ -78,52 +48,17 @@ fn assert_next_job_prints(uri: &str, dir: &Path) {
 /// Print-Job with a job-name of arbitrary bytes (a NUL cannot be written in an ipptool file),
 /// encoded here by hand (RFC 8010 §3.1); returns the status code and the job-id, if any.
 fn raw_print_job(port: u16, job_name: &[u8], pdf: &[u8]) -> (u16, Option<u32>) {
-    fn attr(out: &mut Vec<u8>, tag: u8, name: &str, value: &[u8]) {
-        out.push(tag);
-        out.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        out.extend_from_slice(value);
-    }
-    let mut body = vec![2, 0, 0, 2, 0, 0, 0, 1, 0x01];
-    attr(&mut body, 0x47, "attributes-charset", b"utf-8");
-    attr(&mut body, 0x48, "attributes-natural-language", b"en");
     let uri = format!("ipp://127.0.0.1:{port}/ipp/print");
-    attr(&mut body, 0x45, "printer-uri", uri.as_bytes());
-    attr(&mut body, 0x42, "requesting-user-name", b"tester");
-    attr(&mut body, 0x42, "job-name", job_name);
-    attr(&mut body, 0x49, "document-format", b"application/pdf");
-    body.push(0x03);
-    body.extend_from_slice(pdf);
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        conn,
-        "POST /ipp/print HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/ipp\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    conn.write_all(&body).unwrap();
-    let mut response = Vec::new();
-    let _ = conn.read_to_end(&mut response);
-    let start = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP response")
-        + 4;
-    let ipp = &response[start..];
-    let status = u16::from_be_bytes([ipp[2], ipp[3]]);
-    let marker = b"\x00\x06job-id\x00\x04";
-    let job_id = ipp
-        .windows(marker.len())
-        .position(|w| w == marker)
-        .map(|i| {
-            let v = &ipp[i + marker.len()..i + marker.len() + 4];
-            u32::from_be_bytes(v.try_into().unwrap())
-        });
-    (status, job_id)
+    let request = raw_ipp::print_job_request(
+        &uri,
+        &[
+            (raw_ipp::TAG_NAME, "job-name", job_name),
+            (raw_ipp::TAG_MIME, "document-format", b"application/pdf"),
+        ],
+        pdf,
+    );
+    let ipp = raw_ipp::post(port, "/ipp/print", &request, Duration::from_secs(30));
+    (raw_ipp::status(&ipp), raw_ipp::job_id(&ipp))
 }
 
 #[test]
@@ -197,7 +132,7 @@ fn job_names_print_or_are_refused_and_never_block_the_queue() {
     assert_eq!(done.as_ref().map(|d| d.0), Some(9), "{done:?}");
     assert!(output.join(format!("{id}-_.._escaped.pdf")).is_file());
     assert!(!state.path().join("escaped.pdf").exists());
-    for f in device_support::files_under(state.path()) {
+    for f in common::files_under(state.path()) {
         assert!(
             !f.to_string_lossy().contains("escaped") || f.starts_with(&output),
             "written outside the output directory: {f:?}"
@@ -242,32 +177,6 @@ fn status_page(port: u16) -> String {
     let mut response = Vec::new();
     let _ = conn.read_to_end(&mut response);
     String::from_utf8_lossy(&response).into_owned()
-}
-
-/// A raw-socket printer that records each connection's bytes.
-struct Recorder {
-    received: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl Recorder {
-    fn start(port: u16) -> Recorder {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let keep = received.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut bytes = Vec::new();
-                let _ = conn.read_to_end(&mut bytes);
-                keep.lock().unwrap().push(bytes);
-            }
-        });
-        Recorder { received }
-    }
-
-    fn count(&self) -> usize {
-        self.received.lock().unwrap().len()
-    }
 }
 
 /// An appliance whose socket:// device points at a closed port, failing for 5 s before `policy`.
@@ -316,7 +225,7 @@ fn error_policy_abort_job_shows_the_failure_then_aborts_and_goes_on() {
     assert!(message.contains(&port.to_string()), "{message:?}");
 
     // The queue goes on: with the printer there, the next job prints.
-    let recorder = Recorder::start(port);
+    let recorder = SocketPrinter::start_on_port(port);
     assert_next_job_prints(&appliance.uri, state.path());
     assert_eq!(recorder.count(), 1, "only the next job reached the printer");
 }
@@ -355,26 +264,11 @@ fn error_policy_stop_printer_stops_the_queue_until_resumed_and_keeps_the_job() {
     );
 
     // Fixed, then resumed by the administrator: the job prints, once.
-    let recorder = Recorder::start(port);
+    let recorder = SocketPrinter::start_on_port(port);
     let admin_uri = appliance
         .uri
         .replacen("ipp://", "ipp://admin:policy-admin-pw@", 1);
-    let out = ipptool(
-        &admin_uri,
-        r#"{
-  NAME "Resume-Printer"
-  OPERATION Resume-Printer
-  GROUP operation-attributes-tag
-  ATTR charset attributes-charset utf-8
-  ATTR naturalLanguage attributes-natural-language en
-  ATTR uri printer-uri $uri
-  ATTR name requesting-user-name admin
-  STATUS successful-ok
-}
-"#,
-        &[],
-    );
-    assert!(out.contains("[PASS]"), "{out}");
+    common::ipptool::assert_printer_operation(&admin_uri, "Resume-Printer", "admin");
     let done = wait_job_done(&appliance.uri, id, Duration::from_secs(60));
     assert_eq!(done.as_ref().map(|d| d.0), Some(9), "{done:?}");
     assert_eq!(recorder.count(), 1);
@@ -403,7 +297,7 @@ fn error_policy_retry_job_keeps_the_job_and_prints_it_when_the_device_returns() 
         "the job is kept"
     );
 
-    let recorder = Recorder::start(port);
+    let recorder = SocketPrinter::start_on_port(port);
     let done = wait_job_done(&appliance.uri, id, Duration::from_secs(60));
     assert_eq!(done.as_ref().map(|d| d.0), Some(9), "{done:?}");
     assert_eq!(recorder.count(), 1, "printed once");
@@ -411,28 +305,15 @@ fn error_policy_retry_job_keeps_the_job_and_prints_it_when_the_device_returns() 
 
 /// job-impressions-completed and job-media-sheets-completed of a job.
 fn job_counts(uri: &str, id: u32) -> (String, String) {
-    let out = ipptool(
+    let mut counts = common::ipptool::job_attributes(
         uri,
-        r#"{
-  NAME "Get-Job-Attributes"
-  OPERATION Get-Job-Attributes
-  GROUP operation-attributes-tag
-  ATTR charset attributes-charset utf-8
-  ATTR naturalLanguage attributes-natural-language en
-  ATTR uri printer-uri $uri
-  ATTR integer job-id $jobid
-  ATTR name requesting-user-name tester
-  ATTR keyword requested-attributes job-impressions-completed,job-media-sheets-completed
-  STATUS successful-ok
-  DISPLAY job-impressions-completed
-  DISPLAY job-media-sheets-completed
-}
-"#,
-        &[("jobid", &id.to_string())],
+        id,
+        &["job-impressions-completed", "job-media-sheets-completed"],
     );
+    let mut take = |name| counts.remove(name).unwrap_or_default();
     (
-        common::ipptool::displayed(&out, "job-impressions-completed").unwrap_or_default(),
-        common::ipptool::displayed(&out, "job-media-sheets-completed").unwrap_or_default(),
+        take("job-impressions-completed"),
+        take("job-media-sheets-completed"),
     )
 }
 
@@ -449,7 +330,7 @@ fn a_completed_job_counts_its_impressions_and_sheets() {
 
     // Two copies of one page, two-sided: each copy starts on a front side, so four impressions
     // (two of them blank backs) on two sheets.
-    let id = device_support::print_job_with(
+    let id = common::ipptool::print_job_with(
         &appliance.uri,
         &file,
         "application/pdf",

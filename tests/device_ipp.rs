@@ -10,176 +10,17 @@
 //! told `-n localhost` because it always opens an IPv6 listener too (see tests/client_cli.rs).
 
 mod common;
-mod device_support;
 
 use std::fs;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::dbus::DbusBus;
-use tempfile::TempDir;
-
+use common::appliance::appliance_with_device;
 use common::cupsd::PrivateCupsd;
-use device_support::{
-    appliance_with_device, files_under, job_state, print_job, printer_attributes,
-    printer_condition, wait_job_done,
-};
-
-/// An `ippeveprinter` keeping its job files (`-k`) in its spool directory; can be stopped and
-/// started again on the same port.
-struct EvePrinter {
-    child: Option<Child>,
-    port: u16,
-    formats: String,
-    /// More command-line options, e.g. `-2` for two-sided printing.
-    extra: Vec<String>,
-    spool: PathBuf,
-    log: PathBuf,
-    bus: DbusBus,
-    dir: TempDir,
-}
-
-impl EvePrinter {
-    fn start(formats: &str) -> EvePrinter {
-        Self::start_with(formats, &[])
-    }
-
-    fn start_with(formats: &str, extra: &[&str]) -> EvePrinter {
-        let dir = tempfile::tempdir().unwrap();
-        let bus = DbusBus::start(&dir.path().join("dbus"));
-        let mut eve = EvePrinter {
-            child: None,
-            port: 0,
-            formats: formats.to_string(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            spool: dir.path().join("spool-1"),
-            log: dir.path().join("ippeveprinter-1.log"),
-            bus,
-            dir,
-        };
-        // The port is free when chosen but could be taken before ippeveprinter binds it: retry.
-        for _ in 0..3 {
-            eve.port = common::free_port();
-            if eve.launch() {
-                return eve;
-            }
-        }
-        panic!("ippeveprinter did not start (3 attempts):\n{}", eve.log());
-    }
-
-    fn launch(&mut self) -> bool {
-        let program = common::require_program("ippeveprinter", "cups-ipp-utils");
-        fs::create_dir_all(&self.spool).unwrap();
-        let log = fs::File::create(&self.log).unwrap();
-        let mut child = Command::new(program)
-            .args(["-r", "off", "-n", "localhost", "-p", &self.port.to_string()])
-            .args(["-f", &self.formats, "-k", "-v"])
-            .args(&self.extra)
-            .arg("-d")
-            .arg(&self.spool)
-            .arg("pbdownstream")
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus.address)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn ippeveprinter");
-        let mut exited = false;
-        let up = common::wait_until(Duration::from_secs(20), || {
-            exited = exited || matches!(child.try_wait(), Ok(Some(_)));
-            exited || TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-        });
-        if up && !exited {
-            self.child = Some(child);
-            return true;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Starts again on the same port, with a fresh spool directory and log.
-    fn restart(&mut self, generation: u32) {
-        self.stop();
-        self.spool = self.dir.path().join(format!("spool-{generation}"));
-        self.log = self
-            .dir
-            .path()
-            .join(format!("ippeveprinter-{generation}.log"));
-        // The port was just released; give the kernel a moment if it is slow to let go.
-        assert!(
-            common::wait_until(Duration::from_secs(20), || self.launch()),
-            "ippeveprinter did not come back on port {}:\n{}",
-            self.port,
-            self.log()
-        );
-    }
-
-    fn uri(&self) -> String {
-        format!("ipp://127.0.0.1:{}/ipp/print", self.port)
-    }
-
-    /// Sends `signal` (STOP, CONT) to the running ippeveprinter.
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("ippeveprinter running").id();
-        let ok = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill -{signal} {pid} failed");
-    }
-
-    /// Submits one of ippeveprinter's own web forms (GET /supplies, GET /media, which its status
-    /// pages offer people to simulate a printer running out of something).
-    fn web_form(&self, query: &str) {
-        let program = common::require_program("curl", "curl");
-        let url = format!("http://127.0.0.1:{}{query}", self.port);
-        let out = Command::new(program)
-            .args([
-                "-sS",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "20",
-            ])
-            .arg(&url)
-            .output()
-            .expect("run curl");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "200",
-            "GET {url}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn spooled(&self) -> Vec<PathBuf> {
-        files_under(&self.spool)
-    }
-}
-
-impl Drop for EvePrinter {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use common::files_under;
+use common::ippeveprinter::EvePrinter;
+use common::ipptool::{job_state, print_job, printer_attributes, printer_condition, wait_job_done};
 
 /// Whether `path` is a PDF whose text (poppler's pdftotext) contains `text`.
 fn is_pdf_with(path: &Path, text: &str) -> bool {
@@ -215,7 +56,11 @@ fn wait_both(ours: &str, id: u32, eve: &str, eve_id: u32) -> (i32, i32) {
 
 #[test]
 fn pdf_printer_gets_the_pdf_and_our_job_follows_its_job() {
-    let eve = EvePrinter::start("application/pdf,image/jpeg,image/pwg-raster");
+    let eve = EvePrinter::start(
+        "pbdownstream",
+        "application/pdf,image/jpeg,image/pwg-raster",
+        &[],
+    );
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(state.path(), &eve.uri(), "");
     let pdf = common::one_page_pdf("printbridge to ippeveprinter");
@@ -271,7 +116,7 @@ fn pdf_printer_gets_the_pdf_and_our_job_follows_its_job() {
 
 #[test]
 fn raster_only_printer_gets_pwg_raster() {
-    let eve = EvePrinter::start("image/pwg-raster");
+    let eve = EvePrinter::start("pbdownstream", "image/pwg-raster", &[]);
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(state.path(), &eve.uri(), "resolutions_dpi = [150, 300]");
     let file = state.path().join("doc.pdf");
@@ -303,7 +148,7 @@ fn pwg_color_space(bytes: &[u8]) -> Option<u32> {
 #[test]
 fn a_monochrome_job_reaches_a_colour_raster_printer_as_gray_raster() {
     // -s 10,5: a colour printer (it has a colour speed); raster only.
-    let eve = EvePrinter::start_with("image/pwg-raster", &["-s", "10,5"]);
+    let eve = EvePrinter::start("pbdownstream", "image/pwg-raster", &["-s", "10,5"]);
     let state = tempfile::tempdir().unwrap();
     // An unoptimised build takes several seconds to rasterize an sRGB page: more than the usual
     // 5 s of silence the device allows.
@@ -318,7 +163,7 @@ fn a_monochrome_job_reaches_a_colour_raster_printer_as_gray_raster() {
         "{}",
         eve.log()
     );
-    let mono = device_support::print_job_with(
+    let mono = common::ipptool::print_job_with(
         &appliance.uri,
         &file,
         "application/pdf",
@@ -344,7 +189,7 @@ fn a_monochrome_job_reaches_a_colour_raster_printer_as_gray_raster() {
 
 #[test]
 fn downstream_state_shows_in_ours_and_a_job_waits_for_it_then_prints_once() {
-    let mut eve = EvePrinter::start("application/pdf");
+    let mut eve = EvePrinter::start("pbdownstream", "application/pdf", &[]);
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(state.path(), &eve.uri(), "");
     let pdf = common::one_page_pdf("waits for the printer");
@@ -431,7 +276,7 @@ fn downstream_state_shows_in_ours_and_a_job_waits_for_it_then_prints_once() {
 
 #[test]
 fn downstream_supply_and_media_reasons_show_in_ours_and_clear() {
-    let eve = EvePrinter::start("application/pdf");
+    let eve = EvePrinter::start("pbdownstream", "application/pdf", &[]);
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(state.path(), &eve.uri(), "");
     let mut seen = (Vec::new(), String::new());
@@ -523,7 +368,7 @@ fn ipps_device_trusts_the_first_certificate_and_refuses_a_changed_one() {
 
 #[test]
 fn canceling_our_job_cancels_it_at_the_printer() {
-    let eve = EvePrinter::start("application/pdf");
+    let eve = EvePrinter::start("pbdownstream", "application/pdf", &[]);
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(state.path(), &eve.uri(), "");
     let file = state.path().join("doc.pdf");
@@ -539,7 +384,7 @@ fn canceling_our_job_cancels_it_at_the_printer() {
         "the job never reached ippeveprinter: {theirs:?}\n{}",
         eve.log()
     );
-    assert!(device_support::cancel_job(&appliance.uri, id));
+    assert!(common::ipptool::cancel_job(&appliance.uri, id));
     assert!(
         common::wait_until(Duration::from_secs(30), || {
             theirs = job_state(&eve.uri(), 1).map(|s| s.0);
@@ -553,21 +398,7 @@ fn canceling_our_job_cancels_it_at_the_printer() {
 
 /// Runs an ipptool test file against `uri` and returns what it printed.
 fn run_ipptool(uri: &str, test: &str, vars: &[(&str, &str)]) -> String {
-    let program = common::require_program("ipptool", "cups-ipp-utils");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("t.test");
-    fs::write(&file, test).unwrap();
-    let mut cmd = Command::new(program);
-    cmd.args(["-T", "20", "-t"]);
-    for (k, v) in vars {
-        cmd.arg("-d").arg(format!("{k}={v}"));
-    }
-    let out = cmd.arg(uri).arg(&file).output().expect("run ipptool");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::ipptool::run_text(&["-t"], &[uri], test, vars)
 }
 
 /// The PDFs in ippeveprinter's kept spool files whose text contains `text`.
@@ -580,7 +411,7 @@ fn copies_at(eve: &EvePrinter, text: &str) -> Vec<PathBuf> {
 
 #[test]
 fn a_job_followed_downstream_is_not_printed_again_after_sigkill() {
-    let eve = EvePrinter::start("application/pdf");
+    let eve = EvePrinter::start("pbdownstream", "application/pdf", &[]);
     let state = tempfile::tempdir().unwrap();
     let mut appliance = appliance_with_device(state.path(), &eve.uri(), "");
     let file = state.path().join("doc.pdf");
@@ -637,7 +468,7 @@ fn a_job_followed_downstream_is_not_printed_again_after_sigkill() {
 
 #[test]
 fn sigterm_while_a_job_is_at_the_printer_never_prints_it_twice() {
-    let eve = EvePrinter::start("application/pdf");
+    let eve = EvePrinter::start("pbdownstream", "application/pdf", &[]);
     let state = tempfile::tempdir().unwrap();
     let extra = "shutdown_grace_seconds = 2";
     let mut appliance = appliance_with_device(state.path(), &eve.uri(), extra);
@@ -655,7 +486,7 @@ fn sigterm_while_a_job_is_at_the_printer_never_prints_it_twice() {
         eve.log()
     );
     eve.signal("STOP");
-    let exited = device_support::sigterm_and_wait(&mut appliance, Duration::from_secs(30));
+    let exited = common::appliance::sigterm_and_wait(&mut appliance, Duration::from_secs(30));
     eve.signal("CONT");
     assert!(
         exited,
@@ -688,7 +519,7 @@ fn sigterm_while_a_job_is_at_the_printer_never_prints_it_twice() {
 fn job_options_reach_the_printer_when_it_supports_them() {
     // -2: ippeveprinter offers two-sided printing; its print-color-mode-supported is
     // monochrome only, so color must be left out rather than refused.
-    let eve = EvePrinter::start_with("application/pdf", &["-2"]);
+    let eve = EvePrinter::start("pbdownstream", "application/pdf", &["-2"]);
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(state.path(), &eve.uri(), "");
     let file = state.path().join("doc.pdf");
@@ -820,7 +651,7 @@ async fn a_retry_asks_the_printer_about_the_recorded_job_before_sending() {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
-    let eve = EvePrinter::start("application/pdf");
+    let eve = EvePrinter::start("pbdownstream", "application/pdf", &[]);
     let state = tempfile::tempdir().unwrap();
     let spool = Spool::open(
         &state.path().join("spool"),
@@ -1056,9 +887,13 @@ fn assert_mirrors(
 /// the printers are off advertises the same, from the copy kept in each queue's directory.
 #[test]
 fn queues_advertise_their_printers_capabilities_also_when_it_is_off_at_start() {
-    let mut simplex =
-        EvePrinter::start_with("application/pdf", &["-M", "Acme", "-m", "Simplex 100"]);
-    let mut duplex = EvePrinter::start_with(
+    let mut simplex = EvePrinter::start(
+        "pbdownstream",
+        "application/pdf",
+        &["-M", "Acme", "-m", "Simplex 100"],
+    );
+    let mut duplex = EvePrinter::start(
+        "pbdownstream",
         "application/pdf",
         &["-2", "-s", "10,5", "-M", "Acme", "-m", "Duplex Color 200"],
     );
@@ -1132,7 +967,11 @@ fn queues_advertise_their_printers_capabilities_also_when_it_is_off_at_start() {
 /// and the next start advertises them even though the printer is off again.
 #[test]
 fn a_printer_off_at_the_first_start_is_learned_while_the_queue_runs() {
-    let mut eve = EvePrinter::start_with("application/pdf", &["-M", "Acme", "-m", "Late 300"]);
+    let mut eve = EvePrinter::start(
+        "pbdownstream",
+        "application/pdf",
+        &["-M", "Acme", "-m", "Late 300"],
+    );
     eve.stop();
     let state = tempfile::tempdir().unwrap();
     let kept = state.path().join("device-capabilities.json");
@@ -1181,32 +1020,10 @@ fn a_printer_off_at_the_first_start_is_learned_while_the_queue_runs() {
 /// ippeveprinter (see tests/ipptool_suites.rs for how the suites are run).
 #[test]
 fn ipp_everywhere_suite_against_a_queue_on_ippeveprinter() {
-    let suite = Path::new("/usr/share/cups/ipptool/ipp-everywhere.test");
-    common::require_program("ipptool", "cups-ipp-utils");
-    assert!(
-        suite.is_file(),
-        "{} is missing: install it with `apt-get install -y cups-ipp-utils`",
-        suite.display()
-    );
-    let eve = EvePrinter::start_with("application/pdf,image/pwg-raster", &["-2"]);
+    let eve = EvePrinter::start("pbdownstream", "application/pdf,image/pwg-raster", &["-2"]);
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(state.path(), &eve.uri(), "");
     let theirs = printer_attributes(&eve.uri(), CAPABILITIES);
     assert_mirrors(&printer_attributes(&appliance.uri, CAPABILITIES), &theirs);
-    let run = common::ipptool::run(&[
-        "-I",
-        "-V",
-        "2.0",
-        "-f",
-        "document-a4.pdf",
-        &appliance.uri,
-        suite.to_str().unwrap(),
-    ]);
-    assert!(
-        run.failed == 0 && run.passed > 20,
-        "ipp-everywhere.test against a queue on ippeveprinter: {} passed, {} failed\n{}",
-        run.passed,
-        run.failed,
-        run.output
-    );
+    common::ipptool::assert_ipp_everywhere_passes(&appliance.uri, "a queue on ippeveprinter");
 }

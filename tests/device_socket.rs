@@ -4,7 +4,6 @@
 //! offline-report until it comes up, when the job prints exactly once.
 
 mod common;
-mod device_support;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -12,35 +11,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use device_support::{appliance_with_device, print_job, printer_condition, wait_job_done};
-
-/// A raw-socket "printer": every connection is read to its end and kept, then closed.
-struct Recorder {
-    port: u16,
-    received: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl Recorder {
-    fn start(listener: TcpListener) -> Recorder {
-        let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let keep = received.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut bytes = Vec::new();
-                // Reads until the appliance half-closes; dropping `conn` then closes our side.
-                let _ = conn.read_to_end(&mut bytes);
-                keep.lock().unwrap().push(bytes);
-            }
-        });
-        Recorder { port, received }
-    }
-
-    fn jobs(&self) -> Vec<Vec<u8>> {
-        self.received.lock().unwrap().clone()
-    }
-}
+use common::appliance::appliance_with_device;
+use common::ipptool::{print_job, printer_condition, wait_job_done};
+use common::socket_printer::SocketPrinter;
 
 fn pdfinfo_pages(bytes: &[u8]) -> String {
     let pdfinfo = common::require_program("pdfinfo", "poppler-utils");
@@ -75,7 +48,7 @@ fn pdf_text(bytes: &[u8]) -> String {
 
 #[test]
 fn socket_device_receives_the_pdf_and_the_job_completes() {
-    let recorder = Recorder::start(TcpListener::bind("127.0.0.1:0").unwrap());
+    let recorder = SocketPrinter::start();
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(
         state.path(),
@@ -105,7 +78,7 @@ fn socket_device_receives_the_pdf_and_the_job_completes() {
 
 #[test]
 fn socket_device_sends_pwg_raster_when_configured() {
-    let recorder = Recorder::start(TcpListener::bind("127.0.0.1:0").unwrap());
+    let recorder = SocketPrinter::start();
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with_device(
         state.path(),
@@ -165,14 +138,14 @@ fn socket_device_down_keeps_the_job_pending_then_prints_it_once() {
         seen.1.contains(&port.to_string()),
         "printer-state-message names the device: {seen:?}"
     );
-    let state_now = device_support::job_state(&appliance.uri, id);
+    let state_now = common::ipptool::job_state(&appliance.uri, id);
     assert!(
         matches!(state_now, Some((3, _)) | Some((5, _))),
         "the job is kept (pending, or processing in a retry), not ended: {state_now:?}"
     );
 
     // The device comes up on the same port: the job prints, once, and the reasons clear.
-    let recorder = Recorder::start(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let recorder = SocketPrinter::start_on_port(port);
     let done = wait_job_done(&appliance.uri, id, Duration::from_secs(120));
     assert_eq!(
         done.as_ref().map(|d| d.0),
@@ -257,7 +230,7 @@ fn sigterm_during_a_transfer_lets_it_finish_and_it_is_not_sent_again() {
     );
 
     assert!(
-        device_support::sigterm_and_wait(&mut appliance, Duration::from_secs(40)),
+        common::appliance::sigterm_and_wait(&mut appliance, Duration::from_secs(40)),
         "printbridge did not stop within the grace period"
     );
     assert_eq!(
@@ -269,7 +242,7 @@ fn sigterm_during_a_transfer_lets_it_finish_and_it_is_not_sent_again() {
     // After the restart the job is completed and nothing is sent again.
     let appliance = appliance_with_device(state.path(), &device, "");
     assert_eq!(
-        device_support::job_state(&appliance.uri, id).map(|s| s.0),
+        common::ipptool::job_state(&appliance.uri, id).map(|s| s.0),
         Some(9)
     );
     std::thread::sleep(Duration::from_secs(3));
@@ -293,13 +266,13 @@ fn sigterm_past_the_grace_holds_the_job_instead_of_sending_it_again() {
         "the transfer never started"
     );
     assert!(
-        device_support::sigterm_and_wait(&mut appliance, Duration::from_secs(20)),
+        common::appliance::sigterm_and_wait(&mut appliance, Duration::from_secs(20)),
         "printbridge did not stop soon after the grace period"
     );
 
     // After the restart the job waits held, says why, and is not sent again on its own.
     let appliance = appliance_with_device(state.path(), &device, extra);
-    let (s, reasons) = device_support::job_state(&appliance.uri, id).expect("job state");
+    let (s, reasons) = common::ipptool::job_state(&appliance.uri, id).expect("job state");
     assert_eq!(s, 4, "pending-held: {reasons}");
     assert!(reasons.contains("job-held-for-review"), "{reasons}");
     std::thread::sleep(Duration::from_secs(3));
@@ -326,7 +299,7 @@ fn sigkill_during_a_transfer_holds_the_job_after_the_restart_instead_of_sending_
     let mut seen = None;
     assert!(
         common::wait_until(Duration::from_secs(30), || {
-            seen = device_support::job_state(&appliance.uri, id);
+            seen = common::ipptool::job_state(&appliance.uri, id);
             matches!(seen, Some((4, _)))
         }),
         "the job was not held after the restart: {seen:?}"

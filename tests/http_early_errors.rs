@@ -37,13 +37,7 @@ const TAG_NAME: u8 = 0x42;
 const TAG_MIME: u8 = 0x49;
 const PRINT_JOB: u16 = 0x0002;
 
-fn attr(out: &mut Vec<u8>, tag: u8, name: &str, value: &[u8]) {
-    out.push(tag);
-    out.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(&(value.len() as u16).to_be_bytes());
-    out.extend_from_slice(value);
-}
+use common::raw_ipp::attr;
 
 /// A Print-Job attribute section: `version`, `request_id`, then the usual operation attributes,
 /// changed by `edit` (which gets the operation group being built).

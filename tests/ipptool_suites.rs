@@ -378,7 +378,7 @@ fn generated_docs() -> PathBuf {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
 
-        let small = two_page_pdf();
+        let small = common::pdf_with_pages(&["Page 1", "Page 2"]);
         assert!(small.len() < 1000, "the small PDF is {} bytes", small.len());
         fs::write(dir.join(SMALL.name), small).unwrap();
 
@@ -428,45 +428,6 @@ fn generated_docs() -> PathBuf {
     .clone()
 }
 
-/// A valid two-page A4 PDF of about 700 bytes, xref offsets computed here.
-fn two_page_pdf() -> Vec<u8> {
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
-         /Resources << /Font << /F1 5 0 R >> >> /Contents 6 0 R >>"
-            .to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
-         /Resources << /Font << /F1 5 0 R >> >> /Contents 7 0 R >>"
-            .to_string(),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
-        stream("BT /F1 24 Tf 72 760 Td (Page 1) Tj ET"),
-        stream("BT /F1 24 Tf 72 760 Td (Page 2) Tj ET"),
-    ];
-    fn stream(content: &str) -> String {
-        format!(
-            "<< /Length {} >>\nstream\n{content}\nendstream",
-            content.len()
-        )
-    }
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    let size = objects.len() + 1;
-    pdf.extend_from_slice(format!("xref\n0 {size}\n0000000000 65535 f \n").as_bytes());
-    for offset in offsets {
-        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(
-        format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
-    );
-    pdf
-}
-
 // ---- running ipptool ---------------------------------------------------------------------------
 
 struct Run {
@@ -502,20 +463,8 @@ fn run_with_timeout(program: &Path, args: &[String], dir: &Path, timeout: Durati
         .stderr(fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => panic!("waiting for ipptool: {e}"),
-        }
-    };
+    let ended = common::child::wait_or_kill(&mut child, timeout, Duration::from_millis(100));
+    let (status, timed_out) = (ended.status, ended.timed_out);
     let read = |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
     Run {
         status,

@@ -7,47 +7,17 @@
 //! key and the file; and CUPS' `ipp-2.0.test` passes against a `[[queue]]`'s URI.
 
 mod common;
-mod device_support;
-mod web_support;
 
 use std::fs;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::files_under;
+use common::ipptool::{print_job_with, wait_job_done};
+use common::socket_printer::SocketPrinter;
 use common::Appliance;
-use device_support::{files_under, wait_job_done};
-
-/// A raw-socket "printer": every connection is read to its end and kept.
-struct Recorder {
-    port: u16,
-    received: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl Recorder {
-    fn start() -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let keep = received.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut bytes = Vec::new();
-                let _ = conn.read_to_end(&mut bytes);
-                keep.lock().unwrap().push(bytes);
-            }
-        });
-        Recorder { port, received }
-    }
-
-    fn jobs(&self) -> Vec<Vec<u8>> {
-        self.received.lock().unwrap().clone()
-    }
-}
 
 /// Runs an ipptool test file (`test`) against `uri` with `-d` variables; stdout and stderr.
 fn ipptool(uri: &str, test: &str, vars: &[(&str, &str)], file: Option<&Path>) -> String {
@@ -105,38 +75,12 @@ fn identity(uri: &str) -> (String, String, String) {
 fn print(uri: &str, dir: &Path, name: &str, text: &str, hold: bool) -> u32 {
     let file = dir.join(format!("{name}.pdf"));
     fs::write(&file, common::one_page_pdf(text)).unwrap();
-    let hold_group = if hold {
-        "GROUP job-attributes-tag\n  ATTR keyword job-hold-until indefinite"
+    let hold_attribute = if hold {
+        "ATTR keyword job-hold-until indefinite"
     } else {
         ""
     };
-    let out = ipptool(
-        uri,
-        &format!(
-            r#"{{
-  NAME "Print-Job"
-  OPERATION Print-Job
-  GROUP operation-attributes-tag
-  ATTR charset attributes-charset utf-8
-  ATTR naturalLanguage attributes-natural-language en
-  ATTR uri printer-uri $uri
-  ATTR name requesting-user-name tester
-  ATTR name job-name $jobname
-  ATTR mimeMediaType document-format application/pdf
-  {hold_group}
-  FILE $filename
-  STATUS successful-ok
-  EXPECT job-id
-  DISPLAY job-id
-}}
-"#
-        ),
-        &[("jobname", name)],
-        Some(&file),
-    );
-    displayed(&out, "job-id")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("Print-Job to {uri} failed:\n{out}"))
+    print_job_with(uri, &file, "application/pdf", name, hold_attribute)
 }
 
 /// The status of Get-Job-Attributes for job `id`, POSTed to `uri`'s path, with `printer_uri` as
@@ -218,7 +162,7 @@ fn file_names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn each_queue_is_its_own_printer_with_its_own_device_jobs_and_uuid() {
-    let recorder = Recorder::start();
+    let recorder = SocketPrinter::start();
     let state = tempfile::tempdir().unwrap();
     let docs = tempfile::tempdir().unwrap();
     let config = state.path().join("printbridge.toml");
@@ -283,7 +227,7 @@ fn each_queue_is_its_own_printer_with_its_own_device_jobs_and_uuid() {
         None,
     );
     assert!(nope.contains("[PASS]"), "{nope}");
-    let page = web_support::get(a.port, "/ipp/print/office", &[]);
+    let page = common::http::get(a.port, "/ipp/print/office", &[]);
     assert_eq!(page.status, 200);
     assert!(page.text().contains("office") && page.text().contains("Room 2"));
     assert!(
@@ -307,7 +251,7 @@ fn each_queue_is_its_own_printer_with_its_own_device_jobs_and_uuid() {
             ],
         ),
     ] {
-        let text = web_support::get(a.port, path, &[]).text();
+        let text = common::http::get(a.port, path, &[]).text();
         assert!(
             text.contains(&format!("<strong>{this}</strong>")),
             "{path}: {text}"
@@ -319,7 +263,10 @@ fn each_queue_is_its_own_printer_with_its_own_device_jobs_and_uuid() {
             );
         }
     }
-    assert_eq!(web_support::get(a.port, "/ipp/print/nope", &[]).status, 404);
+    assert_eq!(
+        common::http::get(a.port, "/ipp/print/nope", &[]).status,
+        404
+    );
 
     // A PDF to each queue lands on that queue's device only. Job ids are per queue: each
     // queue's first job is 1.

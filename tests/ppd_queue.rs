@@ -239,31 +239,9 @@ fn jobs_print_with_the_ppd_defaults() {
 /// tests/ipptool_suites.rs for how the suites are run: `-I`, the generated documents, [FAIL] lines).
 #[test]
 fn ipp_everywhere_suite_against_a_ppd_queue() {
-    let suite = Path::new("/usr/share/cups/ipptool/ipp-everywhere.test");
-    common::require_program("ipptool", "cups-ipp-utils");
-    assert!(
-        suite.is_file(),
-        "{} is missing: install it with `apt-get install -y cups-ipp-utils`",
-        suite.display()
-    );
     let state = tempfile::tempdir().unwrap();
     let appliance = appliance_with(&ppd("printbridge-pcl-laser.ppd"), state.path());
-    let run = common::ipptool::run(&[
-        "-I",
-        "-V",
-        "2.0",
-        "-f",
-        "document-a4.pdf",
-        &appliance.uri,
-        suite.to_str().unwrap(),
-    ]);
-    assert!(
-        run.failed == 0 && run.passed > 20,
-        "ipp-everywhere.test against the PCL laser PPD queue: {} passed, {} failed\n{}",
-        run.passed,
-        run.failed,
-        run.output
-    );
+    common::ipptool::assert_ipp_everywhere_passes(&appliance.uri, "the PCL laser PPD queue");
 }
 
 /// A PPD that does not parse is a startup error naming the file and the line.

@@ -11,81 +11,26 @@ use std::time::{Duration, Instant};
 
 use common::{ipptool, Appliance};
 
-/// Print-Job of a PDF, then Get-Job-Attributes until the job is finished.
-const PRINT_AND_WAIT: &str = r#"{
- NAME "Print-Job"
- OPERATION Print-Job
- GROUP operation-attributes-tag
- ATTR charset attributes-charset utf-8
- ATTR naturalLanguage attributes-natural-language en
- ATTR uri printer-uri $uri
- ATTR name requesting-user-name lock-test
- ATTR mimeMediaType document-format application/pdf
- FILE $filename
- STATUS successful-ok
- EXPECT job-id
- DISPLAY job-id
-}
-{
- NAME "Wait for the job"
- OPERATION Get-Job-Attributes
- GROUP operation-attributes-tag
- ATTR charset attributes-charset utf-8
- ATTR naturalLanguage attributes-natural-language en
- ATTR uri printer-uri $uri
- ATTR integer job-id $job-id
- STATUS successful-ok
- EXPECT job-state WITH-VALUE >6 REPEAT-NO-MATCH
- DISPLAY job-state
-}
-"#;
-
-/// Get-Job-Attributes of job `$jid`.
-const JOB_STATE: &str = r#"{
- NAME "Get-Job-Attributes"
- OPERATION Get-Job-Attributes
- GROUP operation-attributes-tag
- ATTR charset attributes-charset utf-8
- ATTR naturalLanguage attributes-natural-language en
- ATTR uri printer-uri $uri
- ATTR integer job-id $jid
- STATUS successful-ok
- DISPLAY job-state
-}
-"#;
-
 /// Prints a one-page PDF on `app` and returns the job id once it is completed.
-fn print_one(app: &Appliance, dir: &std::path::Path) -> String {
+fn print_one(app: &Appliance, dir: &std::path::Path) -> u32 {
     let pdf = dir.join("page.pdf");
     std::fs::write(&pdf, common::one_page_pdf("state directory lock")).unwrap();
-    let out = ipptool::run_text(
-        &["-t"],
-        &["-f", pdf.to_str().unwrap(), &app.uri],
-        PRINT_AND_WAIT,
-        &[],
-    );
-    assert!(
-        !out.contains("[FAIL]") && out.contains("[PASS]"),
-        "printing on {} failed:\n{out}",
+    let id = ipptool::print_job(&app.uri, &pdf, "application/pdf", "state directory lock");
+    let done = ipptool::wait_job_done(&app.uri, id, Duration::from_secs(60));
+    assert_eq!(
+        done.as_ref().map(|d| d.0),
+        Some(9),
+        "job {id} on {} did not complete: {done:?}",
         app.uri
     );
-    // The wait repeats Get-Job-Attributes and DISPLAYs each answer: the last one counts.
-    let last_state = out
-        .lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix("job-state (enum) = "));
-    assert_eq!(last_state, Some("completed"), "{out}");
-    ipptool::displayed(&out, "job-id").expect("job-id displayed")
+    id
 }
 
-/// The job-state `app` reports for job `id`.
-fn job_state(app: &Appliance, id: &str) -> String {
-    let out = ipptool::run_text(&["-t"], &[&app.uri], JOB_STATE, &[("jid", id)]);
-    assert!(
-        out.contains("[PASS]"),
-        "Get-Job-Attributes {id} failed:\n{out}"
-    );
-    ipptool::displayed(&out, "job-state").expect("job-state displayed")
+/// The job-state `app` reports for job `id` (3 pending ... 9 completed).
+fn job_state(app: &Appliance, id: u32) -> i32 {
+    ipptool::job_state(&app.uri, id)
+        .unwrap_or_else(|| panic!("Get-Job-Attributes {id} on {} failed", app.uri))
+        .0
 }
 
 #[test]
@@ -152,15 +97,19 @@ fn a_second_appliance_on_a_state_directory_in_use_is_refused_until_the_first_is_
     );
 
     // The first keeps serving: its job is still there and a new one prints.
-    assert_eq!(job_state(&first, &job), "completed");
+    assert_eq!(job_state(&first, job), 9, "job {job} is completed");
     let second_job = print_one(&first, tmp.path());
 
     // kill -9 leaves the lock file behind but not the lock: a new appliance starts there and
     // has the first one's jobs.
     first.kill9();
     let third = Appliance::start(&state, &[]);
-    assert_eq!(job_state(&third, &job), "completed");
-    assert_eq!(job_state(&third, &second_job), "completed");
+    assert_eq!(job_state(&third, job), 9, "job {job} is completed");
+    assert_eq!(
+        job_state(&third, second_job),
+        9,
+        "job {second_job} is completed"
+    );
     assert_eq!(
         std::fs::read_to_string(state.join("printbridge.lock")).unwrap(),
         format!("{}\n", third.child.id()),

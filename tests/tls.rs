@@ -759,29 +759,10 @@ fn run(program: &Path, args: &[&str], stdin: &[u8], timeout: Duration) -> Out {
     let writer = std::thread::spawn(move || {
         let _ = input.write_all(&data);
     });
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
+    let out = common::child::read_in_background(child.stdout.take().unwrap());
+    let err = common::child::read_in_background(child.stderr.take().unwrap());
+    let ended = common::child::wait_or_kill(&mut child, timeout, Duration::from_millis(20));
+    let (status, timed_out) = (ended.status, ended.timed_out);
     let _ = writer.join();
     Out {
         cmdline,

@@ -6,12 +6,11 @@
 //! a queue that requires authentication to print, and renaming the printer.
 
 mod common;
-mod web_support;
 
 use std::time::{Duration, Instant};
 
+use common::http::*;
 use printbridge::codec::ipp::{tag, Attribute, Value};
-use web_support::*;
 
 const ADMIN_PW: &str = "admin-password-1";
 const BOB_PW: &str = "bob-password-1";

@@ -11,11 +11,10 @@
 //! the command that installs it.
 
 mod common;
-mod web_support;
 
 use common::chromium::{chromium, is_png, run_chromium, Browser};
+use common::http::*;
 use serde_json::json;
-use web_support::*;
 
 fn output_dir() -> std::path::PathBuf {
     common::chromium::output_dir("web")

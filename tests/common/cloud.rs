@@ -1,9 +1,9 @@
-//! Helpers for tests of `printbridge cloud`: a small HTTP/1.1 client with a cookie jar (no
+//! Helpers for tests of `printbridge cloud`: a cookie jar over common::http's HTTP/1.1 client (no
 //! redirects followed, so tests see them), `printbridge cloud` processes on free ports, and the
 //! `cloud admin` bootstrap commands.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -111,7 +111,7 @@ impl Http {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Resp {
-        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        let s = TcpStream::connect(&self.addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -129,32 +129,13 @@ impl Http {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        s.write_all(body).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).expect("read response");
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("end of headers");
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
-        let mut body = raw[split + 4..].to_vec();
-        let mut lines = head.split("\r\n");
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|c| c.parse().ok())
-            .expect("status line");
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        let response = super::http::exchange(s, &req, body);
+        // Header names in lower case: tests compare them as such.
+        let headers: Vec<(String, String)> = response
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
-        if headers
-            .iter()
-            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
-        {
-            body = dechunk(&body);
-        }
         for (k, v) in &headers {
             if k == "set-cookie" {
                 let pair = v.split(';').next().unwrap_or("");
@@ -168,27 +149,10 @@ impl Http {
             }
         }
         Resp {
-            status,
+            status: response.status,
             headers,
-            body: String::from_utf8_lossy(&body).to_string(),
+            body: String::from_utf8_lossy(&response.body).to_string(),
         }
-    }
-}
-
-pub fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size_text = String::from_utf8_lossy(&data[..eol]).to_string();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
-            .expect("chunk size");
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
-        data = &data[eol + 2 + size + 2..];
     }
 }
 
@@ -242,25 +206,15 @@ pub fn start_cloud_with(
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn printbridge cloud");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if !sent {
-                if let Some(pos) = line.find("listening on http") {
-                    let url = line[pos + "listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .to_string();
-                    let _ = tx.send(url);
-                    sent = true;
-                }
-            }
-            println!("[cloud stdout] {line}");
-        }
+    let rx = super::child::watch_stdout(&mut child, "cloud", |line| {
+        let pos = line.find("listening on http")?;
+        Some(
+            line[pos + "listening on ".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string(),
+        )
     });
     let base = rx
         .recv_timeout(Duration::from_secs(60))
@@ -382,15 +336,29 @@ pub fn device_info(device: &mut Http, token: &str) -> Value {
     r.json()
 }
 
-/// Organisation "Acme" with administrator `admin` and user `user`, made with the admin commands.
-pub fn bootstrap_acme(data: &Path, admin_email: &str, admin_pw: &str, user: &str, user_pw: &str) {
-    admin(
+/// Organisation "Acme" with administrator `admin_email` and the `users` (email, password), made
+/// with the `cloud admin` commands on `data` (on PostgreSQL when `database` is given).
+pub fn bootstrap_org(
+    data: &Path,
+    database: Option<&str>,
+    (admin_email, admin_pw): (&str, &str),
+    users: &[(&str, &str)],
+) {
+    let out = admin(
         data,
-        None,
+        database,
         &["create-org", "Acme", "--admin", admin_email],
         admin_pw,
     );
-    admin(data, None, &["add-user", "Acme", user], user_pw);
+    assert!(out.contains("created organisation Acme"), "{out}");
+    for (user, password) in users {
+        admin(data, database, &["add-user", "Acme", user], password);
+    }
+}
+
+/// [`bootstrap_org`] in the data directory with one user.
+pub fn bootstrap_acme(data: &Path, admin_email: &str, admin_pw: &str, user: &str, user_pw: &str) {
+    bootstrap_org(data, None, (admin_email, admin_pw), &[(user, user_pw)]);
 }
 
 /// A device registered for `user` through RFC 8628, approved by the signed-in administrator in

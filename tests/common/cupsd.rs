@@ -26,7 +26,6 @@
 //! and writes `ServerRoot/ppd/QUEUE.ppd`; [`PrivateCupsd::add_everywhere_queue`] waits for that.
 
 use std::fmt;
-use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -513,29 +512,10 @@ fn run_with_timeout(mut cmd: Command, cmdline: &str, timeout: Duration) -> CmdOu
             }
         }
     };
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
+    let out = super::child::read_in_background(child.stdout.take().unwrap());
+    let err = super::child::read_in_background(child.stderr.take().unwrap());
+    let ended = super::child::wait_or_kill(&mut child, timeout, Duration::from_millis(20));
+    let (status, timed_out) = (ended.status, ended.timed_out);
     CmdOutput {
         cmdline: cmdline.into(),
         code: status.and_then(|s| s.code()),

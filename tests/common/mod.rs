@@ -1,105 +1,28 @@
-//! Shared helpers for integration tests: start `printbridge serve` as a real process, find peers.
+//! The one home of the integration tests' helpers, a submodule per concern; here the small ones:
+//! find peers, wait for a condition, free ports, a one-page PDF, files under a directory.
 #![allow(dead_code)]
 
+pub mod appliance;
+pub mod child;
 pub mod chromium;
 pub mod cloud;
 pub mod cupsd;
 pub mod dbus;
+pub mod http;
+pub mod ippeveprinter;
 pub mod ipptool;
 pub mod postgres;
 pub mod smtp;
+pub mod raw_ipp;
+pub mod socket_printer;
 
-use std::io::{BufRead, BufReader};
+// Most tests start an appliance; the name reads best without the module.
+#[allow(unused_imports)]
+pub use appliance::Appliance;
+
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A `printbridge serve` process on a free loopback port, killed on drop.
-pub struct Appliance {
-    pub child: Child,
-    /// e.g. `ipp://127.0.0.1:40123/ipp/print`
-    pub uri: String,
-    pub port: u16,
-    pub state_dir: PathBuf,
-}
-
-impl Appliance {
-    /// Starts `printbridge serve --listen 127.0.0.1:0 --state-dir DIR` plus `extra` arguments and
-    /// waits for the "ready at ipp://..." line it prints on stdout.
-    pub fn start(state_dir: &Path, extra: &[&str]) -> Appliance {
-        Self::start_with_listen(state_dir, "127.0.0.1:0", extra)
-    }
-
-    pub fn start_with_listen(state_dir: &Path, listen: &str, extra: &[&str]) -> Appliance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_printbridge"))
-            .arg("serve")
-            .arg("--listen")
-            .arg(listen)
-            .arg("--state-dir")
-            .arg(state_dir)
-            .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn printbridge serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(pos) = line.find("ipp://") {
-                        let uri = line[pos..].split_whitespace().next().unwrap().to_string();
-                        let _ = tx.send(uri);
-                        sent = true;
-                    }
-                }
-                println!("[printbridge stdout] {line}");
-            }
-        });
-        let uri = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("printbridge serve did not print its printer URI within 60 s");
-        let port = uri
-            .trim_start_matches("ipp://")
-            .split('/')
-            .next()
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .expect("port in printer URI");
-        Appliance {
-            child,
-            uri,
-            port,
-            state_dir: state_dir.to_path_buf(),
-        }
-    }
-
-    pub fn output_dir(&self) -> PathBuf {
-        self.state_dir.join("output")
-    }
-
-    /// SIGKILL, no clean shutdown.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Appliance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Fails the test (never skips) when an external program is missing, saying how to get it.
 pub fn require_program(program: &str, debian_package: &str) -> PathBuf {
@@ -142,27 +65,48 @@ pub fn free_port() -> u16 {
 
 /// A small valid one-page PDF (A4, one line of Helvetica), with the xref offsets computed here.
 pub fn one_page_pdf(text: &str) -> Vec<u8> {
-    let escaped: String = text
-        .chars()
-        .flat_map(|c| match c {
-            '(' | ')' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    let content = format!("BT /F1 24 Tf 72 760 Td ({escaped}) Tj ET");
-    let objects = [
+    pdf_with_pages(&[text])
+}
+
+/// A small valid PDF with a page (A4, one line of Helvetica) for each of `texts`, with the xref
+/// offsets computed here (PDF 1.4, ISO 32000-1 §7.5).
+pub fn pdf_with_pages(texts: &[&str]) -> Vec<u8> {
+    let pages = texts.len();
+    // Objects: 1 catalog, 2 page tree, 3.. the pages, then the font, then one content stream a page.
+    let font = 3 + pages;
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 3 + i)).collect();
+    let mut objects = vec![
         "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
-         /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>"
-            .to_string(),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-            .to_string(),
         format!(
-            "<< /Length {} >>\nstream\n{content}\nendstream",
-            content.len()
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            kids.join(" ")
         ),
     ];
+    for i in 0..pages {
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] \
+             /Resources << /Font << /F1 {font} 0 R >> >> /Contents {} 0 R >>",
+            font + 1 + i
+        ));
+    }
+    objects.push(
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_string(),
+    );
+    for text in texts {
+        let escaped: String = text
+            .chars()
+            .flat_map(|c| match c {
+                '(' | ')' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let content = format!("BT /F1 24 Tf 72 760 Td ({escaped}) Tj ET");
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ));
+    }
     let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut offsets = Vec::new();
     for (i, body) in objects.iter().enumerate() {
@@ -179,4 +123,22 @@ pub fn one_page_pdf(text: &str) -> Vec<u8> {
         format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
     );
     pdf
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }

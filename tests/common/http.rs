@@ -1,6 +1,6 @@
-//! Helpers for the web and authentication tests: a tiny HTTP/1.1 client over std TcpStream, IPP
-//! requests encoded with the crate's own codec, `printbridge user add` with a piped password.
-#![allow(dead_code)]
+//! The appliance's web and IPP-over-HTTP side for tests: a tiny HTTP/1.1 client over std
+//! TcpStream, IPP requests encoded with the crate's own codec, `printbridge user add` with a piped
+//! password.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -39,6 +39,24 @@ impl Resp {
     }
 }
 
+/// The body of a `Transfer-Encoding: chunked` message (RFC 9112 §7.1), trailers dropped.
+pub fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = String::from_utf8_lossy(&data[..eol]).to_string();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .expect("chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+}
+
 /// `Authorization: Basic ...` for `user:password`.
 pub fn basic(user: &str, password: &str) -> (String, String) {
     (
@@ -58,7 +76,7 @@ pub fn request(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Resp {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the appliance");
+    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the appliance");
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -68,9 +86,15 @@ pub fn request(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
+    exchange(s, &head, body)
+}
+
+/// Writes the request `head` (request line and headers, ending with the empty line) and `body`
+/// on `conn`, then reads and parses the response (dechunked).
+pub fn exchange(mut conn: TcpStream, head: &str, body: &[u8]) -> Resp {
+    conn.write_all(head.as_bytes()).unwrap();
     // The server may answer (401) before reading a body it does not want; that is fine.
-    let _ = s.write_all(body);
+    let _ = conn.write_all(body);
     // Read to the end of the body: Content-Length when given (some servers, like Chromium's
     // DevTools endpoint, keep the connection open), else until the server closes.
     let mut raw = Vec::new();
@@ -86,7 +110,7 @@ pub fn request(
                 break;
             }
         }
-        match s.read(&mut buf) {
+        match conn.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
         }
@@ -94,7 +118,8 @@ pub fn request(
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> Resp {
+/// An HTTP/1.1 response as read: status, headers as sent, the body dechunked.
+pub fn parse_response(raw: &[u8]) -> Resp {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -115,25 +140,7 @@ fn parse_response(raw: &[u8]) -> Resp {
         k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
     });
     if chunked {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        while let Some(p) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(
-                String::from_utf8_lossy(&rest[..p])
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .trim(),
-                16,
-            )
-            .unwrap_or(0);
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[p + 2..p + 2 + size]);
-            rest = &rest[p + 2 + size + 2..];
-        }
-        body = out;
+        body = dechunk(&body);
     }
     Resp {
         status,
@@ -300,5 +307,5 @@ pub fn job_id(msg: &Message) -> i32 {
 
 /// A minimal valid one-page PDF.
 pub fn minimal_pdf() -> Vec<u8> {
-    crate::common::one_page_pdf("printbridge web test")
+    super::one_page_pdf("printbridge web test")
 }
