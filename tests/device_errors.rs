@@ -410,7 +410,7 @@ fn error_policy_retry_job_keeps_the_job_and_prints_it_when_the_device_returns() 
 }
 
 /// job-impressions-completed and job-media-sheets-completed of a job.
-fn job_counts(uri: &str, id: u32) -> (String, String) {
+fn job_counts(uri: &str, id: u32) -> (String, String, String) {
     let out = ipptool(
         uri,
         r#"{
@@ -422,10 +422,11 @@ fn job_counts(uri: &str, id: u32) -> (String, String) {
   ATTR uri printer-uri $uri
   ATTR integer job-id $jobid
   ATTR name requesting-user-name tester
-  ATTR keyword requested-attributes job-impressions-completed,job-media-sheets-completed
+  ATTR keyword requested-attributes job-impressions-completed,job-media-sheets-completed,job-pages-completed
   STATUS successful-ok
   DISPLAY job-impressions-completed
   DISPLAY job-media-sheets-completed
+  DISPLAY job-pages-completed
 }
 "#,
         &[("jobid", &id.to_string())],
@@ -433,11 +434,12 @@ fn job_counts(uri: &str, id: u32) -> (String, String) {
     (
         common::ipptool::displayed(&out, "job-impressions-completed").unwrap_or_default(),
         common::ipptool::displayed(&out, "job-media-sheets-completed").unwrap_or_default(),
+        common::ipptool::displayed(&out, "job-pages-completed").unwrap_or_default(),
     )
 }
 
 #[test]
-fn a_completed_job_counts_its_impressions_and_sheets() {
+fn a_completed_job_counts_its_impressions_sheets_and_pages() {
     let state = tempfile::tempdir().unwrap();
     let appliance = common::Appliance::start(state.path(), &[]);
     let file = pdf_file(state.path(), "counted");
@@ -445,10 +447,13 @@ fn a_completed_job_counts_its_impressions_and_sheets() {
     let id = print_job(&appliance.uri, &file, "application/pdf", "one page");
     let done = wait_job_done(&appliance.uri, id, Duration::from_secs(60));
     assert_eq!(done.as_ref().map(|d| d.0), Some(9), "{done:?}");
-    assert_eq!(job_counts(&appliance.uri, id), ("1".into(), "1".into()));
+    assert_eq!(
+        job_counts(&appliance.uri, id),
+        ("1".into(), "1".into(), "1".into())
+    );
 
     // Two copies of one page, two-sided: each copy starts on a front side, so four impressions
-    // (two of them blank backs) on two sheets.
+    // (two of them blank backs) on two sheets, and two document pages.
     let id = device_support::print_job_with(
         &appliance.uri,
         &file,
@@ -458,5 +463,8 @@ fn a_completed_job_counts_its_impressions_and_sheets() {
     );
     let done = wait_job_done(&appliance.uri, id, Duration::from_secs(60));
     assert_eq!(done.as_ref().map(|d| d.0), Some(9), "{done:?}");
-    assert_eq!(job_counts(&appliance.uri, id), ("4".into(), "2".into()));
+    assert_eq!(
+        job_counts(&appliance.uri, id),
+        ("4".into(), "2".into(), "2".into())
+    );
 }
