@@ -129,7 +129,7 @@ pub struct JobStatus {
     /// Document pages to print, copies included, once the job was converted (0: not known yet,
     /// or the device took the documents as they are).
     pub pages: u32,
-    /// job-pages-completed (PWG 5100.7): document pages printed, copies included.
+    /// job-pages-completed (PWG 5100.7 §6.7.4): document pages printed, copies included.
     pub pages_completed: u32,
     /// Times the job was started after an interruption; shown as job-state-reasons detail.
     pub restarts: u32,
