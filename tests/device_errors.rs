@@ -303,22 +303,27 @@ fn error_policy_retry_job_keeps_the_job_and_prints_it_when_the_device_returns() 
     assert_eq!(recorder.count(), 1, "printed once");
 }
 
-/// job-impressions-completed and job-media-sheets-completed of a job.
-fn job_counts(uri: &str, id: u32) -> (String, String) {
+/// job-impressions-completed, job-media-sheets-completed and job-pages-completed of a job.
+fn job_counts(uri: &str, id: u32) -> (String, String, String) {
     let mut counts = common::ipptool::job_attributes(
         uri,
         id,
-        &["job-impressions-completed", "job-media-sheets-completed"],
+        &[
+            "job-impressions-completed",
+            "job-media-sheets-completed",
+            "job-pages-completed",
+        ],
     );
     let mut take = |name| counts.remove(name).unwrap_or_default();
     (
         take("job-impressions-completed"),
         take("job-media-sheets-completed"),
+        take("job-pages-completed"),
     )
 }
 
 #[test]
-fn a_completed_job_counts_its_impressions_and_sheets() {
+fn a_completed_job_counts_its_impressions_sheets_and_pages() {
     let state = tempfile::tempdir().unwrap();
     let appliance = common::Appliance::start(state.path(), &[]);
     let file = pdf_file(state.path(), "counted");
@@ -326,10 +331,13 @@ fn a_completed_job_counts_its_impressions_and_sheets() {
     let id = print_job(&appliance.uri, &file, "application/pdf", "one page");
     let done = wait_job_done(&appliance.uri, id, Duration::from_secs(60));
     assert_eq!(done.as_ref().map(|d| d.0), Some(9), "{done:?}");
-    assert_eq!(job_counts(&appliance.uri, id), ("1".into(), "1".into()));
+    assert_eq!(
+        job_counts(&appliance.uri, id),
+        ("1".into(), "1".into(), "1".into())
+    );
 
     // Two copies of one page, two-sided: each copy starts on a front side, so four impressions
-    // (two of them blank backs) on two sheets.
+    // (two of them blank backs) on two sheets, and two document pages.
     let id = common::ipptool::print_job_with(
         &appliance.uri,
         &file,
@@ -339,5 +347,8 @@ fn a_completed_job_counts_its_impressions_and_sheets() {
     );
     let done = wait_job_done(&appliance.uri, id, Duration::from_secs(60));
     assert_eq!(done.as_ref().map(|d| d.0), Some(9), "{done:?}");
-    assert_eq!(job_counts(&appliance.uri, id), ("4".into(), "2".into()));
+    assert_eq!(
+        job_counts(&appliance.uri, id),
+        ("4".into(), "2".into(), "2".into())
+    );
 }

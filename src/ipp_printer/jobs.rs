@@ -1105,6 +1105,7 @@ impl Printer {
             int(s.impressions_completed as i32),
         );
         put("job-media-sheets-completed", int(s.sheets_completed as i32));
+        put("job-pages-completed", int(s.pages_completed as i32));
         put(
             "job-k-octets",
             int(job.k_octets().min(i32::MAX as u64) as i32),

@@ -72,6 +72,9 @@ pub enum JobEvent {
     StartProcessing,
     /// A page was produced.
     Progress { impressions: u32, sheets: u32 },
+    /// The job's documents were converted: `pages` document pages, copies included (what
+    /// job-pages-completed reaches when the job completes).
+    Rendered { pages: u32 },
     /// The output device finished the job.
     Completed,
     /// The job cannot be printed (bad document, device refused for good).
@@ -123,6 +126,11 @@ pub struct JobStatus {
     pub time_completed: Option<i64>,
     pub impressions_completed: u32,
     pub sheets_completed: u32,
+    /// Document pages to print, copies included, once the job was converted (0: not known yet,
+    /// or the device took the documents as they are).
+    pub pages: u32,
+    /// job-pages-completed (PWG 5100.7 §6.7.4): document pages printed, copies included.
+    pub pages_completed: u32,
     /// Times the job was started after an interruption; shown as job-state-reasons detail.
     pub restarts: u32,
 }
@@ -140,6 +148,8 @@ impl JobStatus {
             time_completed: None,
             impressions_completed: 0,
             sheets_completed: 0,
+            pages: 0,
+            pages_completed: 0,
             restarts: 0,
         };
         if let Some(reason) = hold {
@@ -220,9 +230,16 @@ impl JobStatus {
                 self.impressions_completed = impressions;
                 self.sheets_completed = sheets;
             }
+            JobEvent::Rendered { pages } => {
+                if self.state != Processing {
+                    return err(self.state, "converted");
+                }
+                self.pages = pages;
+            }
             JobEvent::Completed => match self.state {
                 Processing => {
                     self.state = Completed;
+                    self.pages_completed = self.pages;
                     self.time_completed = Some(now);
                     self.reasons = vec!["job-completed-successfully".into()];
                     self.message = None;
@@ -263,6 +280,7 @@ impl JobStatus {
                     self.restarts += 1;
                     self.impressions_completed = 0;
                     self.sheets_completed = 0;
+                    self.pages_completed = 0;
                     self.reasons.retain(|r| r != "job-printing");
                     effects.push(Effect::WakeWorker);
                 }
@@ -285,6 +303,7 @@ impl JobStatus {
                     self.time_completed = None;
                     self.impressions_completed = 0;
                     self.sheets_completed = 0;
+                    self.pages_completed = 0;
                     self.reasons.clear();
                     self.message = None;
                     effects.push(Effect::WakeWorker);
@@ -472,6 +491,24 @@ mod tests {
         assert_eq!(s.state, JobState::Completed);
         assert_eq!(s.time_completed, Some(3));
         assert!(s.apply(JobEvent::Cancel { by_operator: false }, 4).is_err());
+    }
+
+    /// job-pages-completed reaches the converted page count when the job completes, not before,
+    /// and starts again from 0 when the job is printed again.
+    #[test]
+    fn pages_complete_with_the_job() {
+        let mut s = JobStatus::new(false, None);
+        assert!(s.apply(JobEvent::Rendered { pages: 3 }, 1).is_err());
+        s.apply(JobEvent::StartProcessing, 1).unwrap();
+        s.apply(JobEvent::Rendered { pages: 3 }, 2).unwrap();
+        assert_eq!((s.pages, s.pages_completed), (3, 0));
+        s.apply(JobEvent::Requeue, 3).unwrap();
+        s.apply(JobEvent::StartProcessing, 4).unwrap();
+        assert_eq!((s.pages, s.pages_completed), (3, 0));
+        s.apply(JobEvent::Completed, 5).unwrap();
+        assert_eq!(s.pages_completed, 3);
+        s.apply(JobEvent::Restart, 6).unwrap();
+        assert_eq!(s.pages_completed, 0);
     }
 
     #[test]

@@ -269,6 +269,8 @@ impl Spool {
                 time_completed: r.get("time_completed"),
                 impressions_completed: r.get::<i64, _>("impressions") as u32,
                 sheets_completed: r.get::<i64, _>("sheets") as u32,
+                pages: r.get::<i64, _>("pages") as u32,
+                pages_completed: r.get::<i64, _>("pages_completed") as u32,
                 restarts: r.get::<i64, _>("restarts") as u32,
             };
             let job = Job {
@@ -839,7 +841,8 @@ async fn write_status(
 ) -> Result<(), SpoolError> {
     sqlx::query(
         "UPDATE jobs SET state = ?, reasons = ?, message = ?, incoming = ?, time_processing = ?, \
-         time_completed = ?, impressions = ?, sheets = ?, restarts = ? WHERE id = ?",
+         time_completed = ?, impressions = ?, sheets = ?, pages = ?, pages_completed = ?, \
+         restarts = ? WHERE id = ?",
     )
     .bind(s.state as i64)
     .bind(s.reasons.join(" "))
@@ -849,6 +852,8 @@ async fn write_status(
     .bind(s.time_completed)
     .bind(s.impressions_completed as i64)
     .bind(s.sheets_completed as i64)
+    .bind(s.pages as i64)
+    .bind(s.pages_completed as i64)
     .bind(s.restarts as i64)
     .bind(id as i64)
     .execute(&mut **tx)

@@ -38,13 +38,25 @@ pub fn ticket(spool: &Spool, job: &Job) -> JobTicket {
     )
 }
 
-/// Renders `job` (or reuses a rendering finished before a crash) and returns the PDF's path.
+/// A job's rendered PDF.
+#[derive(Debug)]
+pub struct Rendered {
+    pub path: PathBuf,
+    /// Document pages the PDF prints, copies included; `None` when a rendering finished before a
+    /// crash was reused (the count was recorded with the job then).
+    pub pages: Option<u32>,
+}
+
+/// Renders `job` (or reuses a rendering finished before a crash) and returns the PDF.
 /// `gray_layer`: make a monochrome job gray in the PDF itself; false when the device rasterizes
 /// in gray anyway ([`crate::device::Device::makes_monochrome_itself`]).
-pub async fn render(spool: &Spool, job: &Job, gray_layer: bool) -> Result<PathBuf, RenderFailure> {
+pub async fn render(spool: &Spool, job: &Job, gray_layer: bool) -> Result<Rendered, RenderFailure> {
     let target = rendered_path(spool, job.id);
     if tokio::fs::metadata(&target).await.is_ok() {
-        return Ok(target);
+        return Ok(Rendered {
+            path: target,
+            pages: None,
+        });
     }
     let docs: Vec<(PathBuf, String, String)> = job
         .documents
@@ -63,13 +75,17 @@ pub async fn render(spool: &Spool, job: &Job, gray_layer: bool) -> Result<PathBu
     }
     let out = target.clone();
     let id = job.id;
+    let copies = ticket.copies;
     let fault = injected_fault(&job.name);
     let task = tokio::task::spawn_blocking(move || {
         fault.strike();
         render_blocking(id, &docs, &ticket, &out)
     });
     match task.await {
-        Ok(result) => result.map(|()| target),
+        Ok(result) => result.map(|stats| Rendered {
+            path: target,
+            pages: Some(stats.input_pages.saturating_mul(copies)),
+        }),
         // A panic is a bug in a converter, met again on every retry of this job: abort the job
         // (it would otherwise go back to pending and block the queue for good, issue 11 item 8).
         Err(e) if e.is_panic() => {
@@ -138,7 +154,7 @@ fn render_blocking(
     docs: &[(PathBuf, String, String)],
     ticket: &JobTicket,
     target: &Path,
-) -> Result<(), RenderFailure> {
+) -> Result<pipeline::RenderStats, RenderFailure> {
     let local = |what: &str, e: std::io::Error| RenderFailure::Local(format!("{what}: {e}"));
     let dir = target.parent().expect("rendered/ has a parent");
     std::fs::create_dir_all(dir).map_err(|e| local("cannot create the render directory", e))?;
@@ -194,7 +210,7 @@ fn render_blocking(
         bytes = stats.bytes_out,
         "rendered"
     );
-    Ok(())
+    Ok(stats)
 }
 
 /// Removes what an earlier run left in `rendered/`: PDFs of jobs that are gone or have ended (a
@@ -355,9 +371,15 @@ mod tests {
             let doc = lopdf::Document::load(path).unwrap();
             doc.objects.values().any(saturation)
         };
-        assert!(has_layer(render(&spool, &with_layer, true).await.unwrap()));
-        assert!(!has_layer(render(&spool, &without, false).await.unwrap()));
-        assert!(!has_layer(render(&spool, &colour, true).await.unwrap()));
+        assert!(has_layer(
+            render(&spool, &with_layer, true).await.unwrap().path
+        ));
+        assert!(!has_layer(
+            render(&spool, &without, false).await.unwrap().path
+        ));
+        assert!(!has_layer(
+            render(&spool, &colour, true).await.unwrap().path
+        ));
     }
 
     #[tokio::test]

@@ -339,7 +339,14 @@ async fn process(
     // job-state-reasons keyword saying why.
     let rendered = if device.wants_rendered_pdf() {
         match super::render::render(spool, &job, !device.makes_monochrome_itself()).await {
-            Ok(path) => Some(path),
+            Ok(rendered) => {
+                if let Some(pages) = rendered.pages {
+                    if let Err(e) = spool.transition(id, JobEvent::Rendered { pages }).await {
+                        tracing::debug!(job = id, "no page count recorded: {e}");
+                    }
+                }
+                Some(rendered.path)
+            }
             Err(super::render::RenderFailure::Job(e)) => {
                 tracing::warn!(job = id, "cannot render the job: {e}");
                 let event = JobEvent::Aborted {

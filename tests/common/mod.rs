@@ -12,8 +12,8 @@ pub mod http;
 pub mod ippeveprinter;
 pub mod ipptool;
 pub mod postgres;
-pub mod smtp;
 pub mod raw_ipp;
+pub mod smtp;
 pub mod socket_printer;
 
 // Most tests start an appliance; the name reads best without the module.
