@@ -996,6 +996,13 @@ impl Agent {
                     );
                 }
             }
+            // A foreign RFC 8628 server has no printer registry (ours is docs/cloud.md):
+            // registration stands, only the queues are not listed there.
+            Ok(a) if matches!(a.status, 404 | 405 | 501) => tracing::warn!(
+                "the cloud has no printer registry (HTTP {} for POST /api/v1/printers): \
+                 registered, but the queues are not listed there",
+                a.status
+            ),
             Ok(a) => tracing::warn!(
                 "the cloud refused the printer registration: HTTP {}",
                 a.status
