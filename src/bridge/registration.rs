@@ -325,7 +325,8 @@ impl Agent {
         loop {
             let now = self.clock.now();
             let action = reg.next_action(now);
-            let polling = action == Action::Poll;
+            // A code's first poll is timed from its issue like later polls from theirs.
+            let polling = matches!(action, Action::Poll | Action::RequestCode);
             let sent_ms = unix_ms();
             let event = match action {
                 Action::Done => return None,
@@ -351,8 +352,10 @@ impl Agent {
                 }
             };
             let before = reg.status.clone();
-            // A poll counts from the second after it was sent (rounded up), so with whole-second
-            // times the next one is still a full interval later in real time (RFC 8628 §3.5).
+            // A poll (or the code request) counts from the second after it was sent (rounded
+            // up), so with whole-second times the next poll is still a full interval later in
+            // real time (RFC 8628 §3.5); floored, a first poll came as little as 0.2 s after
+            // the code and Authlib's server answered slow_down.
             let at = if polling {
                 ((sent_ms + 999) / 1000).max(self.clock.now())
             } else {
