@@ -289,3 +289,52 @@ fn registers_against_authlib_rfc8628_server() {
         issued["token_polls"], issued["slow_down"]
     );
 }
+
+/// Without `[mail]` the appliance would have the cloud mail the administrator; a foreign server
+/// offers no such endpoint, so the appliance says so at start and the request fails with that
+/// reason instead of waiting for an administrator nobody told.
+#[test]
+fn without_mail_against_a_foreign_server_the_request_fails_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let authz = AuthlibServer::start(dir.path());
+    let config = dir.path().join("appliance.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dnssd]\nbackend = \"off\"\n\n[cloud]\nurl = \"{}\"\nadmin_email = \"{ADMIN}\"\n",
+            authz.base
+        ),
+    )
+    .unwrap();
+    let appliance = LoggedAppliance::start(dir.path(), &config);
+    let r = appliance.api().send(
+        "POST",
+        "/api/v1/registrations",
+        &[],
+        Some("application/json"),
+        json!({ "user_email": USER }).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().expect("request id");
+    let mut last = Value::Null;
+    let done = wait_until(Duration::from_secs(60), || {
+        last = appliance
+            .api()
+            .get(&format!("/api/v1/registrations/{id}"))
+            .json();
+        last["final"] == json!(true)
+    });
+    assert!(done, "registration {id} did not end: {last}");
+    assert_eq!(last["state"], "failed", "{last}");
+    let reason = last["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("no [mail] server") && reason.contains("no administrator notification"),
+        "{last}"
+    );
+    let log = appliance.log();
+    assert!(
+        log.contains("other authorization servers need [mail] configured here"),
+        "no warning at start about the missing [mail]:\n{log}"
+    );
+    assert!(!dir.path().join("state/cloud/tokens.json").exists());
+}
