@@ -284,6 +284,42 @@ fn registers_against_authlib_rfc8628_server() {
         log.contains("has no printer registry"),
         "no clear log line about the missing printer registry:\n{log}"
     );
+
+    // A second user: the appliance is registered, so it asks for access, which only our cloud
+    // offers; the request fails saying so, the registration stands and nobody is mailed.
+    const CAROL: &str = "carol@example.com";
+    let r = appliance.api().send(
+        "POST",
+        "/api/v1/registrations",
+        &[],
+        Some("application/json"),
+        json!({ "user_email": CAROL }).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let second = r.json()["id"].as_i64().expect("request id");
+    let done = wait_until(Duration::from_secs(60), || {
+        last = appliance
+            .api()
+            .get(&format!("/api/v1/registrations/{second}"))
+            .json();
+        last["final"] == json!(true)
+    });
+    assert!(done, "registration {second} did not end: {last}");
+    assert_eq!(last["state"], "failed", "{last}");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no access requests"),
+        "{last}"
+    );
+    assert!(tokens_path.exists(), "the registration stands");
+    assert_eq!(authz.issued()["device_authorizations"], 1);
+    assert_eq!(smtp.messages_to(ADMIN).len(), 1);
+    assert!(
+        appliance.log().contains("the cloud has no access requests"),
+        "no clear log line about the missing access requests"
+    );
     eprintln!(
         "authlib server counts: {} token polls, {} slow_down",
         issued["token_polls"], issued["slow_down"]

@@ -560,6 +560,21 @@ impl Agent {
                 "the cloud no longer accepts this appliance's token; register it again".into(),
             );
         }
+        // A foreign RFC 8628 server has no access requests (ours is docs/cloud.md): the
+        // appliance stays registered, but this user cannot be given access through it.
+        if matches!(answer.status, 404 | 405 | 501) {
+            tracing::warn!(
+                request = reg.id,
+                "the cloud has no access requests (HTTP {} for POST /api/v1/access-requests): \
+                 the appliance is registered, but other users cannot be added through it",
+                answer.status
+            );
+            return Event::Refused(
+                "the cloud offers no access requests (the appliance is registered already; \
+                 this authorization server cannot add users to it)"
+                    .into(),
+            );
+        }
         if !matches!(answer.status, 200 | 201) {
             return Event::Refused(format!(
                 "the cloud refused the access request: HTTP {}",
