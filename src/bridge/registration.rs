@@ -325,7 +325,8 @@ impl Agent {
         loop {
             let now = self.clock.now();
             let action = reg.next_action(now);
-            let polling = action == Action::Poll;
+            // A code's first poll is timed from its issue like later polls from theirs.
+            let polling = matches!(action, Action::Poll | Action::RequestCode);
             let sent_ms = unix_ms();
             let event = match action {
                 Action::Done => return None,
@@ -351,8 +352,10 @@ impl Agent {
                 }
             };
             let before = reg.status.clone();
-            // A poll counts from the second after it was sent (rounded up), so with whole-second
-            // times the next one is still a full interval later in real time (RFC 8628 §3.5).
+            // A poll (or the code request) counts from the second after it was sent (rounded
+            // up), so with whole-second times the next poll is still a full interval later in
+            // real time (RFC 8628 §3.5); floored, a first poll came as little as 0.2 s after
+            // the code and Authlib's server answered slow_down.
             let at = if polling {
                 ((sent_ms + 999) / 1000).max(self.clock.now())
             } else {
@@ -555,6 +558,21 @@ impl Agent {
         if answer.status == 401 {
             return Event::Refused(
                 "the cloud no longer accepts this appliance's token; register it again".into(),
+            );
+        }
+        // A foreign RFC 8628 server has no access requests (ours is docs/cloud.md): the
+        // appliance stays registered, but this user cannot be given access through it.
+        if matches!(answer.status, 404 | 405 | 501) {
+            tracing::warn!(
+                request = reg.id,
+                "the cloud has no access requests (HTTP {} for POST /api/v1/access-requests): \
+                 the appliance is registered, but other users cannot be added through it",
+                answer.status
+            );
+            return Event::Refused(
+                "the cloud offers no access requests (the appliance is registered already; \
+                 this authorization server cannot add users to it)"
+                    .into(),
             );
         }
         if !matches!(answer.status, 200 | 201) {
@@ -996,6 +1014,13 @@ impl Agent {
                     );
                 }
             }
+            // A foreign RFC 8628 server has no printer registry (ours is docs/cloud.md):
+            // registration stands, only the queues are not listed there.
+            Ok(a) if matches!(a.status, 404 | 405 | 501) => tracing::warn!(
+                "the cloud has no printer registry (HTTP {} for POST /api/v1/printers): \
+                 registered, but the queues are not listed there",
+                a.status
+            ),
             Ok(a) => tracing::warn!(
                 "the cloud refused the printer registration: HTTP {}",
                 a.status
