@@ -37,6 +37,11 @@ fn setup(dir: &Path, expires_in: u32) -> Setup {
 
 /// [`setup`] with more cloud configuration (`[tokens]` ...).
 fn setup_with(dir: &Path, expires_in: u32, extra_cloud: &str) -> Setup {
+    setup_polled_every(dir, expires_in, 1, extra_cloud)
+}
+
+/// [`setup_with`] with the cloud's poll interval (`interval_seconds`) chosen.
+fn setup_polled_every(dir: &Path, expires_in: u32, interval: u32, extra_cloud: &str) -> Setup {
     let smtp = Smtp::start(dir);
     let cloud_data = dir.join("cloud-data");
     let cloud_dir = dir.join("cloud-conf");
@@ -44,7 +49,7 @@ fn setup_with(dir: &Path, expires_in: u32, extra_cloud: &str) -> Setup {
     let cloud_config = write_config(
         &cloud_dir,
         &format!(
-            "[device_authorization]\nexpires_in_seconds = {expires_in}\ninterval_seconds = 1\n\
+            "[device_authorization]\nexpires_in_seconds = {expires_in}\ninterval_seconds = {interval}\n\
              max_pending = 10\n\n{}\n{extra_cloud}",
             smtp.mail_config()
         ),
@@ -972,6 +977,181 @@ fn vector_4_slow_down_spaces_every_later_poll() {
         assert!(*g >= Duration::from_secs(5), "after slow_down: {gaps:?}");
     }
     assert_eq!(smtp.messages_to(ADMIN).len(), 1);
+}
+
+/// Runs SQL on a SQLite file read-only, from a blocking test.
+struct ReadOnlyDb {
+    runtime: tokio::runtime::Runtime,
+    pool: sqlx::SqlitePool,
+}
+
+impl ReadOnlyDb {
+    fn open(file: &Path) -> ReadOnlyDb {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = format!("sqlite://{}?mode=ro", file.display());
+        let pool = runtime
+            .block_on(sqlx::SqlitePool::connect(&url))
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", file.display()));
+        ReadOnlyDb { runtime, pool }
+    }
+
+    /// The newest device authorization as the cloud recorded its last poll: (second of the
+    /// last poll, interval now in force, whether that poll was answered slow_down).
+    fn last_poll(&self) -> (Option<i64>, i64, bool) {
+        self.runtime.block_on(async {
+            let (at, interval, slow): (Option<i64>, i64, i64) = sqlx::query_as(
+                "SELECT last_poll_at, interval_seconds, last_poll_slow \
+                 FROM device_authorizations ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            (at, interval, slow != 0)
+        })
+    }
+
+    /// The device_code the appliance's request is polling (from its own database).
+    fn device_code(&self) -> String {
+        self.runtime.block_on(async {
+            let code: Option<String> = sqlx::query_scalar(
+                "SELECT json_extract(record, '$.code.device_code') FROM registrations \
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            code.expect("the appliance's request has a device code")
+        })
+    }
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Vector 4 against the real cloud and a real appliance. The cloud says slow_down to a poll
+/// that comes sooner than its interval after the previous poll of the same device_code (RFC 8628
+/// §3.5, whole seconds). The test polls with the appliance's device_code itself, a full interval
+/// after the agent's last poll (so its own poll is answered authorization_pending) and before
+/// the agent's next one is due, so that next one comes too early: the cloud answers it
+/// slow_down (and grows the interval by 5 s, once). Every later poll of the agent must then be
+/// at least interval + 5 s after the previous one, which the cloud checks itself (it would say
+/// slow_down again and grow the interval further); and the request completes after approval.
+#[test]
+fn vector_4_the_real_cloud_says_slow_down_once_and_later_polls_keep_the_grown_interval() {
+    const INTERVAL: i64 = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup_polled_every(dir.path(), 600, INTERVAL as u32, "");
+    let appliance = start_appliance(&s);
+    let (status, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let mails = wait_mails(&s.smtp, ADMIN, 1, Duration::from_secs(30));
+    let url = url_in(&mails[0]);
+    let device_code =
+        ReadOnlyDb::open(&s.state.join("cloud").join("registrations.db")).device_code();
+    let cloud_db = ReadOnlyDb::open(&s.cloud_data.join("cloud.db"));
+
+    // Wait for an agent poll at second L, then poll in second L + INTERVAL: not too soon after
+    // L, and the agent's next poll (a whole interval after the second its poll was sent in,
+    // rounded up: L + INTERVAL + 1) is then sooner than INTERVAL after ours. A loaded machine
+    // may make the test late for that second: then it waits for the next agent poll instead of
+    // polling late (a late poll of ours would itself be answered slow_down).
+    let mut cloud = Http::new(&s.cloud.base);
+    let mut own_poll = None;
+    let mut used: Option<i64> = None;
+    for _ in 0..10 {
+        let mut last = cloud_db.last_poll();
+        let polled = wait_until(Duration::from_secs(30), || {
+            last = cloud_db.last_poll();
+            last.0.is_some() && last.0 != used
+        });
+        assert!(polled, "the agent stopped polling: {last:?}");
+        used = last.0;
+        let agent_at = last.0.unwrap();
+        assert_eq!(last.1, INTERVAL, "no slow_down before ours: {last:?}");
+        let target_ms = (agent_at + INTERVAL) * 1000;
+        let wait = target_ms + 50 - unix_ms();
+        if wait > 0 {
+            std::thread::sleep(Duration::from_millis(wait as u64));
+        }
+        if unix_ms() > target_ms + 600 || cloud_db.last_poll().0 != Some(agent_at) {
+            continue;
+        }
+        let r = cloud.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", &device_code),
+                ("client_id", "printbridge-appliance"),
+            ],
+        );
+        assert_eq!(
+            r.json()["error"],
+            "authorization_pending",
+            "the test's own poll (meant to come a full interval after the agent's at {agent_at}) \
+             was refused: {} {}",
+            r.status,
+            r.body
+        );
+        own_poll = Some(cloud_db.last_poll());
+        break;
+    }
+    let own_poll = own_poll.expect("the test never found its moment to poll");
+    assert_eq!(
+        own_poll.1, INTERVAL,
+        "ours was not answered slow_down: {own_poll:?}"
+    );
+
+    // The agent's polls from now on, as the cloud recorded them.
+    let mut agent_polls: Vec<(Option<i64>, i64, bool)> = Vec::new();
+    let mut seen = own_poll;
+    let observed = wait_until(Duration::from_secs(60), || {
+        let now = cloud_db.last_poll();
+        if now != seen {
+            agent_polls.push(now);
+            seen = now;
+        }
+        agent_polls.len() >= 3
+    });
+    assert!(observed, "three agent polls expected: {agent_polls:?}");
+    // The first was too soon after ours: slow_down, the interval grew once.
+    assert!(
+        agent_polls[0].2,
+        "the cloud answered slow_down: {own_poll:?} then {agent_polls:?}"
+    );
+    assert_eq!(agent_polls[0].1, INTERVAL + 5, "{agent_polls:?}");
+    // Every later one kept the grown interval: no second slow_down, at least 7 s apart.
+    let mut previous = agent_polls[0].0.unwrap();
+    for p in &agent_polls[1..] {
+        assert!(!p.2, "slow_down again: {agent_polls:?}");
+        assert_eq!(p.1, INTERVAL + 5, "{agent_polls:?}");
+        let at = p.0.unwrap();
+        assert!(
+            at - previous >= INTERVAL + 5,
+            "a poll {} s after the previous one: {own_poll:?} then {agent_polls:?}",
+            at - previous
+        );
+        previous = at;
+    }
+
+    approve_via(&s.cloud, &url);
+    let end = wait_final(&appliance, id, Duration::from_secs(60));
+    assert_eq!(end["state"], "completed", "{end}");
+    // The poll that redeemed the code also kept the grown interval.
+    let last = cloud_db.last_poll();
+    assert!(
+        last.0.unwrap() - previous >= INTERVAL + 5,
+        "{last:?} after {previous}"
+    );
+    assert_eq!(last.1, INTERVAL + 5, "slow_down once only: {last:?}");
+    assert_eq!(s.smtp.messages_to(ADMIN).len(), 1);
 }
 
 /// An appliance without a mail relay: the cloud mails the administrator for it (the cloud's

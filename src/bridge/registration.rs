@@ -897,6 +897,8 @@ impl Agent {
             Ok(e) => e,
             Err(ev) => return ev,
         };
+        // The poll times, to check interval and slow_down against a log; never the device_code.
+        tracing::debug!(request = reg.id, "polling the token endpoint");
         let answer = self
             .http
             .post_form(
