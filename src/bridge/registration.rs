@@ -930,7 +930,9 @@ impl Agent {
         }
         match v.get("error").and_then(|e| e.as_str()).unwrap_or("") {
             "authorization_pending" => Event::Pending,
-            "slow_down" => Event::SlowDown,
+            "slow_down" => Event::SlowDown {
+                interval: v.get("interval").and_then(|i| i.as_i64()),
+            },
             "access_denied" => Event::AccessDenied,
             "expired_token" => Event::Expired,
             // Redeemed already: by this request just before a crash that came between storing

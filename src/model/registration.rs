@@ -152,8 +152,11 @@ pub enum Event {
     AdminMailFailed(String),
     /// RFC 8628 §3.5 `authorization_pending`.
     Pending,
-    /// `slow_down`.
-    SlowDown,
+    /// `slow_down`, with the `interval` the server says is now in force when it sends one (our
+    /// printbridge cloud does; RFC 8628 leaves it out).
+    SlowDown {
+        interval: Option<i64>,
+    },
     /// `access_denied`.
     AccessDenied,
     /// `expired_token`.
@@ -294,9 +297,13 @@ impl Registration {
                     self.next_attempt_at = now + self.interval;
                 }
             }
-            Event::SlowDown => {
+            Event::SlowDown { interval } => {
                 self.connection_failures = 0;
-                self.interval = (self.interval + SLOW_DOWN_STEP_SECONDS).min(MAX_INTERVAL_SECONDS);
+                // +5 s (RFC 8628 §3.5), or the server's own interval when it is further ahead:
+                // a server whose interval has grown past ours (another client polled the same
+                // code) would otherwise answer slow_down to every poll from then on.
+                let stepped = self.interval + SLOW_DOWN_STEP_SECONDS;
+                self.interval = stepped.max(interval.unwrap_or(0)).min(MAX_INTERVAL_SECONDS);
                 self.next_attempt_at = now + self.interval;
             }
             Event::AccessDenied => self.finish(Status::Denied),
@@ -493,7 +500,7 @@ mod tests {
         let mut r = Run::new(3);
         r.drive(600, |i, _| match i {
             0 | 1 => Event::Pending,
-            2 => Event::SlowDown,
+            2 => Event::SlowDown { interval: None },
             3..=6 => Event::Pending,
             _ => Event::Approved,
         });
@@ -513,10 +520,30 @@ mod tests {
             0,
         );
         assert_eq!(reg.interval, 5, "RFC 8628 default");
-        reg.apply(Event::SlowDown, 5);
-        reg.apply(Event::SlowDown, 15);
+        reg.apply(Event::SlowDown { interval: None }, 5);
+        reg.apply(Event::SlowDown { interval: None }, 15);
         assert_eq!(reg.interval, 15);
         assert_eq!(reg.next_attempt_at, 30);
+    }
+
+    /// A server whose interval ran ahead of ours (another client polled the same code) says so
+    /// with its slow_down: we take its interval, or every later poll would be too early again.
+    #[test]
+    fn slow_down_catches_up_with_the_servers_interval() {
+        let mut reg = Registration::new(1, "u@x.example", "a@x.example", 2, 0);
+        reg.apply(
+            Event::CodeIssued {
+                code: code(1, 0, 900),
+                interval: Some(2),
+            },
+            0,
+        );
+        reg.apply(Event::SlowDown { interval: Some(12) }, 2);
+        assert_eq!(reg.interval, 12);
+        assert_eq!(reg.next_attempt_at, 14);
+        // A server interval behind ours never shortens it: +5 s still applies.
+        reg.apply(Event::SlowDown { interval: Some(3) }, 14);
+        assert_eq!(reg.interval, 17);
     }
 
     #[test]
@@ -614,7 +641,7 @@ mod tests {
             0,
         );
         assert_eq!(reg.interval, MAX_INTERVAL_SECONDS);
-        reg.apply(Event::SlowDown, 10);
+        reg.apply(Event::SlowDown { interval: None }, 10);
         assert_eq!(reg.interval, MAX_INTERVAL_SECONDS);
     }
 
