@@ -547,7 +547,7 @@ pub async fn status(args: &StatusArgs) -> Result<(), ClientError> {
     let printer = Printer::new(&args.printer)?;
     let user = requesting_user_name();
     let operation = IppOperationBuilder::get_printer_attributes(printer.target.clone())
-        .attributes(&[
+        .attributes([
             "printer-name",
             "printer-state",
             "printer-state-reasons",
