@@ -291,6 +291,20 @@ fn vector_1_approve_on_first_code() {
         )),
         "{text}"
     );
+    // `printbridge status` says the same beside the printer's state.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_printbridge"))
+        .args(["status", "-d", &appliance.uri])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "cloud: registered with {}; allowed users: {USER}; ",
+            s.cloud.base
+        )) && text.contains("open registration request"),
+        "{text}"
+    );
 }
 
 #[test]
