@@ -234,16 +234,16 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
             document_idle_timeout: Duration::from_secs(config.server.document_idle_timeout_seconds),
         },
         tls: tls.is_some(),
-        web: crate::web::Web::new(
-            default.clone(),
-            extra.clone(),
-            Arc::new(crate::auth::Authenticator::new(&state_dir)),
-            tls.is_some(),
-        )
-        .merge(crate::bridge::api::router(
-            registration,
-            default.description().name,
-        )),
+        web: {
+            let auth = Arc::new(crate::auth::Authenticator::new(&state_dir));
+            let access = crate::bridge::api::ListAccess {
+                auth: auth.clone(),
+                tls: tls.is_some(),
+            };
+            crate::web::Web::new(default.clone(), extra.clone(), auth, tls.is_some()).merge(
+                crate::bridge::api::router(registration, default.description().name, access),
+            )
+        },
     });
     let open_files = net::raise_open_files_limit();
     let max_connections =

@@ -1,4 +1,5 @@
-//! The command-line IPP client behind `printbridge print` and `printbridge jobs`.
+//! The command-line IPP client behind `printbridge print`, `printbridge jobs` and
+//! `printbridge status`.
 //!
 //! Both commands talk plain IPP/1.1 to any IPP Everywhere printer (ours, CUPS, `ippeveprinter`, a real
 //! device) through the `ipp` crate's async client:
@@ -6,7 +7,9 @@
 //! - `print` sends one Print-Job with the document streamed from disk (never read into memory), then,
 //!   unless `--no-wait`, follows the job with Get-Job-Attributes once per second until it reaches a
 //!   terminal state;
-//! - `jobs` sends Get-Jobs and prints an aligned table.
+//! - `jobs` sends Get-Jobs and prints an aligned table;
+//! - `status` sends Get-Printer-Attributes and Get-Jobs and says in words how the printer is, and,
+//!   when the printer is a printbridge appliance, asks its `/api/v1/cloud` about the cloud.
 //!
 //! Everything the printer sends back is untrusted: strings are stripped of control characters before
 //! they reach the terminal, and the response parser runs in its own task so that a parser panic on a
@@ -69,6 +72,14 @@ pub struct JobsArgs {
     /// Which jobs to list: not-completed, completed or all.
     #[arg(long, default_value = "not-completed")]
     pub which: String,
+}
+
+/// Arguments of `printbridge status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Printer URI (ipp://host:port/path).
+    #[arg(short = 'd', long = "printer", default_value = DEFAULT_PRINTER)]
+    pub printer: String,
 }
 
 /// Everything that can go wrong in `print` and `jobs`, worded for the person at the terminal.
@@ -524,6 +535,210 @@ pub async fn jobs(args: &JobsArgs) -> Result<(), ClientError> {
         out.line(&line)?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+// ---------------------------------------------------------------------------------------------
+
+/// `printbridge status`: the printer's state and reasons in words, its message, how many jobs
+/// are not completed, and (for a printbridge appliance) its cloud registration.
+pub async fn status(args: &StatusArgs) -> Result<(), ClientError> {
+    let printer = Printer::new(&args.printer)?;
+    let user = requesting_user_name();
+    let operation = IppOperationBuilder::get_printer_attributes(printer.target.clone())
+        .attributes([
+            "printer-name",
+            "printer-state",
+            "printer-state-reasons",
+            "printer-state-message",
+            "printer-is-accepting-jobs",
+            "queued-job-count",
+        ])
+        .build()
+        .map_err(|e| printer.protocol_error(format!("cannot build the request: {e}")))?;
+    let mut request = operation.into_ipp_request();
+    request.attributes_mut().add(
+        DelimiterTag::OperationAttributes,
+        IppAttribute::new(
+            IppAttributeName::REQUESTING_USER_NAME,
+            IppValue::NameWithoutLanguage(IppName::new_truncated(&user)),
+        ),
+    );
+    let response = printer.send(request, Some(SHORT_REQUEST_TIMEOUT)).await?;
+    if !response.header().status_code().is_success() {
+        return Err(ClientError::Ipp {
+            operation: "Get-Printer-Attributes",
+            status: IppStatus::from_response(&response),
+        });
+    }
+    let Some(attrs) = response
+        .attributes()
+        .groups_of(DelimiterTag::PrinterAttributes)
+        .next()
+    else {
+        return Err(printer.protocol_error("no printer attributes in the response"));
+    };
+    let name = text_attr(attrs, "printer-name").unwrap_or_else(|| printer.display.clone());
+    let state = int_attr(attrs, "printer-state");
+    let reasons = strings_attr(attrs, "printer-state-reasons");
+    let message = text_attr(attrs, "printer-state-message").filter(|m| !m.is_empty());
+    let accepting = attrs
+        .get("printer-is-accepting-jobs")
+        .map(|a| matches!(a.value(), IppValue::Boolean(true)));
+    let queued = queue_length(&printer, &user)
+        .await
+        .or_else(|| int_attr(attrs, "queued-job-count"));
+
+    let mut out = Output::stdout();
+    out.line(&format!(
+        "printer {name}: {}",
+        state.map_or("in an unknown state", printer_state_words)
+    ))?;
+    let explained: Vec<String> = reasons
+        .iter()
+        .filter(|r| r.as_str() != "none")
+        .map(|r| reason_words(r))
+        .collect();
+    if !explained.is_empty() {
+        out.line("  reasons:")?;
+        for r in explained {
+            out.line(&format!("    - {r}"))?;
+        }
+    }
+    if let Some(m) = message {
+        out.line(&format!("  message: {m}"))?;
+    }
+    if accepting == Some(false) {
+        out.line("  not accepting new jobs")?;
+    }
+    out.line(&match queued {
+        Some(0) => "  queue: no jobs waiting or printing".to_string(),
+        Some(1) => "  queue: 1 job not completed".to_string(),
+        Some(n) => format!("  queue: {n} jobs not completed"),
+        None => "  queue: unknown (the printer did not say)".to_string(),
+    })?;
+    if let Some(line) = cloud_status_line(&printer).await {
+        out.line(&line)?;
+    }
+    Ok(())
+}
+
+/// How many jobs are not completed (Get-Jobs, which-jobs=not-completed: pending, held,
+/// processing and stopped jobs, RFC 8011 §4.2.6.1); `None` if the printer refuses the request.
+async fn queue_length(printer: &Printer, user: &str) -> Option<i32> {
+    let operation = IppOperationBuilder::get_jobs(printer.target.clone())
+        .user_name(user)
+        .build()
+        .ok()?;
+    let mut request = operation.into_ipp_request();
+    request.attributes_mut().add(
+        DelimiterTag::OperationAttributes,
+        IppAttribute::new(
+            IppAttributeName::WHICH_JOBS,
+            IppValue::Keyword(IppKeyword::new_truncated("not-completed")),
+        ),
+    );
+    add_requested_attributes(&mut request, &["job-id"]);
+    let response = printer
+        .send(request, Some(SHORT_REQUEST_TIMEOUT))
+        .await
+        .ok()?;
+    if !response.header().status_code().is_success() {
+        return None;
+    }
+    let n = response
+        .attributes()
+        .groups_of(DelimiterTag::JobAttributes)
+        .count();
+    i32::try_from(n).ok()
+}
+
+/// The cloud line of a printbridge appliance, from `/api/v1/cloud` on the printer's host and
+/// port; `None` when the printer is not one (any answer other than 200 with JSON).
+async fn cloud_status_line(printer: &Printer) -> Option<String> {
+    let scheme = if printer.target.scheme_str() == Some("ipps") {
+        "https"
+    } else {
+        "http"
+    };
+    let authority = printer.target.authority()?;
+    let url = format!("{scheme}://{authority}{}", crate::bridge::api::CLOUD_PATH);
+    let http = crate::bridge::http::CloudHttp::new(SHORT_REQUEST_TIMEOUT, 1 << 20, None).ok()?;
+    let answer = http.get(&url, None).await.ok()?;
+    if answer.status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+    let mut line = sanitize(&crate::bridge::cli::cloud_line(&v));
+    if let Some(n) = v["open_requests"].as_u64() {
+        line.push_str(&match n {
+            0 => "; no open registration requests".to_string(),
+            1 => "; 1 open registration request".to_string(),
+            n => format!("; {n} open registration requests"),
+        });
+    }
+    Some(format!("  {line}"))
+}
+
+/// `printer-state` (RFC 8011 §5.4.11) in words.
+fn printer_state_words(state: i32) -> &'static str {
+    match state {
+        3 => "idle (ready to print)",
+        4 => "processing (printing)",
+        5 => "stopped",
+        _ => "in an unknown state",
+    }
+}
+
+/// A `printer-state-reasons` keyword in words. The keyword may carry a severity suffix
+/// (-report, -warning, -error; RFC 8011 §5.4.12), said after the explanation; an unknown
+/// keyword is shown as it is, so nothing the printer says is lost.
+fn reason_words(keyword: &str) -> String {
+    let keyword = sanitize(keyword);
+    let (base, severity) = [
+        ("-error", " (error)"),
+        ("-warning", " (warning)"),
+        ("-report", ""),
+    ]
+    .iter()
+    .find_map(|(suffix, words)| keyword.strip_suffix(suffix).map(|b| (b, *words)))
+    .unwrap_or((keyword.as_str(), ""));
+    let words = match base {
+        "paused" => "paused by an administrator",
+        "moving-to-paused" => "pausing after the current job",
+        "hold-new-jobs" => "new jobs are held until released",
+        "identify-printer-requested" => "identification requested",
+        "connecting-to-device" => "connecting to the output device",
+        "offline" => "the output device is offline",
+        "shutdown" => "the printer is shutting down",
+        "timed-out" => "the output device does not answer",
+        "media-empty" => "out of paper",
+        "media-low" => "paper is low",
+        "media-needed" => "paper needs to be loaded",
+        "media-jam" => "paper jam",
+        "toner-empty" => "out of toner",
+        "toner-low" => "toner is low",
+        "marker-supply-empty" => "out of ink or toner",
+        "marker-supply-low" => "ink or toner is low",
+        "marker-waste-full" => "the waste container is full",
+        "door-open" => "a door is open",
+        "cover-open" => "a cover is open",
+        "input-tray-missing" => "a paper tray is missing",
+        "output-area-full" => "the output tray is full",
+        "output-tray-missing" => "the output tray is missing",
+        "spool-area-full" => "the spool area is full",
+        "stopped-partly" => "some parts of the printer are stopped",
+        "printer-restarted" => "the printer restarted",
+        "cups-waiting-for-job-completed" => "waiting for the printer to finish the job",
+        "other" if severity == " (error)" => {
+            "stopped because jobs kept failing on the output device"
+        }
+        "other" if severity == " (warning)" => "jobs are failing on the output device; retrying",
+        "other" => "something else (see the message)",
+        _ => return keyword.clone(),
+    };
+    format!("{words}{severity} [{keyword}]")
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
@@ -1167,6 +1382,30 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printer_state_reasons_are_explained_in_words() {
+        assert_eq!(
+            reason_words("media-empty-error"),
+            "out of paper (error) [media-empty-error]"
+        );
+        assert_eq!(
+            reason_words("toner-low-warning"),
+            "toner is low (warning) [toner-low-warning]"
+        );
+        assert_eq!(
+            reason_words("connecting-to-device"),
+            "connecting to the output device [connecting-to-device]"
+        );
+        assert_eq!(
+            reason_words("offline-report"),
+            "the output device is offline [offline-report]"
+        );
+        // Unknown keywords are kept as they are, control characters replaced.
+        assert_eq!(reason_words("vendor-thing"), "vendor-thing");
+        assert_eq!(reason_words("bad\u{1b}[2J"), "bad?[2J");
+        assert_eq!(printer_state_words(5), "stopped");
+    }
 
     fn attr(option: &str) -> IppAttribute {
         match parse_option(option).unwrap() {

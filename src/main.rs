@@ -28,6 +28,8 @@ enum Command {
     Print(printbridge::client::PrintArgs),
     /// List the jobs of an IPP printer.
     Jobs(printbridge::client::JobsArgs),
+    /// Show a printer's state in words, its queue length, and the appliance's cloud registration.
+    Status(printbridge::client::StatusArgs),
     /// Manage the appliance's local users: `user add NAME [--admin]`, `user del NAME`, `user list`.
     User(printbridge::auth::cli::UserArgs),
     /// Run the cloud print service on 127.0.0.1:8080, or administer it (`cloud admin ...`).
@@ -138,6 +140,9 @@ fn main() -> ExitCode {
                 .await
                 .map_err(anyhow::Error::from),
             Command::Jobs(args) => printbridge::client::jobs(&args)
+                .await
+                .map_err(anyhow::Error::from),
+            Command::Status(args) => printbridge::client::status(&args)
                 .await
                 .map_err(anyhow::Error::from),
             Command::User(args) => printbridge::auth::cli::run(&args, &mut std::io::stdout())

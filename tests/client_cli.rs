@@ -1,5 +1,6 @@
 //! Real-peer tests of `printbridge print` and `printbridge jobs` against Debian's `ippeveprinter`
-//! (cups-ipp-utils), run as the built binary exactly as a user would.
+//! (cups-ipp-utils), and of `printbridge status` against a real appliance, run as the built
+//! binary exactly as a user would.
 //!
 //! `ippeveprinter` 2.4 needs a D-Bus system bus even with DNS-SD registration off (`-r off`: without
 //! it, it asserts in Avahi when no avahi-daemon runs), so each printer gets a private bus. It is told
@@ -359,5 +360,95 @@ fn aborted_job_fails_with_the_printer_reason() {
     assert!(
         run.stderr.contains("aborted-by-system"),
         "job-state-reasons are shown:\n{run}"
+    );
+}
+
+#[test]
+fn status_says_the_state_in_words_counts_the_queue_and_the_cloud() {
+    let state = tempfile::tempdir().unwrap();
+    let config = state.path().join("appliance.toml");
+    // No [cloud] url: the appliance is not registered with any cloud.
+    fs::write(&config, "[dnssd]\nbackend = \"off\"\n").unwrap();
+    common::http::add_user(
+        &state.path().join("state"),
+        "admin",
+        "an admin's password",
+        true,
+    );
+    let appliance = common::Appliance::start(
+        &state.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+
+    let run = printbridge(&["status", "-d", &appliance.uri]);
+    assert!(run.status.success(), "status failed:\n{run}");
+    assert!(
+        run.stdout
+            .lines()
+            .next()
+            .unwrap_or("")
+            .contains("idle (ready to print)"),
+        "the state in words:\n{run}"
+    );
+    assert!(
+        run.stdout.contains("queue: no jobs waiting or printing"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("cloud: not registered"),
+        "the cloud line says it is not registered:\n{run}"
+    );
+    assert!(
+        run.stdout.contains("no open registration requests"),
+        "{run}"
+    );
+
+    // Two held jobs stay not completed: the count says so.
+    for name in ["held-one", "held-two"] {
+        let resp = common::http::ipp_post(
+            appliance.port,
+            &common::http::print_job(appliance.port, "pbtester", name, true),
+            &common::http::minimal_pdf(),
+            &[],
+        );
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(
+            resp.ipp().code,
+            0,
+            "Print-Job with job-hold-until=indefinite is accepted"
+        );
+    }
+    let run = printbridge(&["status", "-d", &appliance.uri]);
+    assert!(run.status.success(), "status failed:\n{run}");
+    assert!(run.stdout.contains("queue: 2 jobs not completed"), "{run}");
+    assert!(!run.stdout.contains("reasons:"), "idle: no reasons:\n{run}");
+
+    // Paused by the administrator (Pause-Printer): stopped, and the reason in words.
+    let pause = common::http::ipp_request(appliance.port, 0x0010, "admin", Vec::new());
+    let auth = common::http::basic("admin", "an admin's password");
+    let resp = common::http::ipp_post(appliance.port, &pause, b"", &[auth]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.ipp().code, 0, "Pause-Printer as the administrator");
+    let run = printbridge(&["status", "-d", &appliance.uri]);
+    assert!(run.status.success(), "status failed:\n{run}");
+    assert!(
+        run.stdout.lines().next().unwrap_or("").contains("stopped"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("- paused by an administrator [paused]"),
+        "the reason explained:\n{run}"
+    );
+    assert!(run.stdout.contains("queue: 2 jobs not completed"), "{run}");
+}
+
+#[test]
+fn status_of_an_unreachable_printer_fails_clearly() {
+    let run = printbridge(&["status", "-d", "ipp://127.0.0.1:1/ipp/print"]);
+    assert!(!run.status.success(), "{run}");
+    assert!(
+        run.stderr
+            .contains("cannot reach printer ipp://127.0.0.1:1/ipp/print"),
+        "{run}"
     );
 }

@@ -20,6 +20,19 @@ const ADMIN: &str = "ann@example.com";
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
 const USER: &str = "bob@example.com";
 const USER_PASSWORD: &str = "another long password";
+/// The appliance's own administrator (its users file, not the cloud's): may list the requests.
+const APPLIANCE_ADMIN: &str = "lan-admin";
+const APPLIANCE_ADMIN_PASSWORD: &str = "a third long password";
+
+fn add_appliance_admin(state: &Path) {
+    common::http::add_user(state, APPLIANCE_ADMIN, APPLIANCE_ADMIN_PASSWORD, true);
+}
+
+/// GET of the request list as the appliance's administrator.
+fn list_as_admin(appliance: &Appliance) -> common::cloud::Resp {
+    let (k, v) = common::http::basic(APPLIANCE_ADMIN, APPLIANCE_ADMIN_PASSWORD);
+    api(appliance).send("GET", "/api/v1/registrations", &[(&k, &v)], None, b"")
+}
 
 struct Setup {
     smtp: Smtp,
@@ -196,6 +209,7 @@ fn wait_mails(smtp: &Smtp, to: &str, n: usize, timeout: Duration) -> Vec<String>
 fn vector_1_approve_on_first_code() {
     let dir = tempfile::tempdir().unwrap();
     let s = setup(dir.path(), 600);
+    add_appliance_admin(&s.state);
     let appliance = start_appliance(&s);
 
     let (status, v, _) = submit(&appliance, json!({"user_email": USER}));
@@ -210,8 +224,8 @@ fn vector_1_approve_on_first_code() {
     let mail = &mails[0];
     let url = url_in(mail);
     let code = user_code_of(&url);
-    // Anyone on the LAN may read the API: it never shows the code.
-    let listed = api(&appliance).get("/api/v1/registrations");
+    // The API never shows the code, not even to the appliance's administrator.
+    let listed = list_as_admin(&appliance);
     assert_eq!(listed.status, 200);
     assert!(!listed.body.contains(&code), "{}", listed.body);
     assert!(
@@ -269,8 +283,9 @@ fn vector_1_approve_on_first_code() {
         "{text}"
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_printbridge"))
-        .args(["register", "--status", "-d"])
+        .args(["register", "--status", "-U", APPLIANCE_ADMIN, "-d"])
         .arg(format!("http://127.0.0.1:{}", appliance.port))
+        .env("PRINTBRIDGE_PASSWORD", APPLIANCE_ADMIN_PASSWORD)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -279,6 +294,20 @@ fn vector_1_approve_on_first_code() {
             "cloud: registered with {}; allowed users: {USER}",
             s.cloud.base
         )),
+        "{text}"
+    );
+    // `printbridge status` says the same beside the printer's state.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_printbridge"))
+        .args(["status", "-d", &appliance.uri])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "cloud: registered with {}; allowed users: {USER}; ",
+            s.cloud.base
+        )) && text.contains("open registration request"),
         "{text}"
     );
 }
@@ -514,6 +543,7 @@ fn submissions_are_validated_and_rate_limited() {
         ),
     )
     .unwrap();
+    add_appliance_admin(&dir.path().join("state"));
     let appliance = Appliance::start(
         &dir.path().join("state"),
         &["--config", config.to_str().unwrap()],
@@ -589,10 +619,100 @@ fn submissions_are_validated_and_rate_limited() {
         "{v}"
     );
     assert!(retry.is_some());
-    let list = api(&appliance).get("/api/v1/registrations").json();
+    let list = list_as_admin(&appliance).json();
     assert_eq!(list["registrations"].as_array().unwrap().len(), 3);
     assert_eq!(api(&appliance).get("/api/v1/registrations/999").status, 404);
     assert_eq!(api(&appliance).get("/api/v1/registrations/x").status, 404);
+}
+
+#[test]
+fn only_an_administrator_lists_requests_but_one_request_is_read_by_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = fake_cloud(|_, _| http_json("404 Not Found", "{}"));
+    let config = dir.path().join("appliance.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dnssd]\nbackend = \"off\"\n\n[cloud]\nurl = \"{base}\"\nadmin_email = \"{ADMIN}\"\n"
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    add_appliance_admin(&state);
+    common::http::add_user(&state, "printer-user", "just a user's password", false);
+    let appliance = Appliance::start(&state, &["--config", config.to_str().unwrap()]);
+    let (st, v, _) = submit(&appliance, json!({"user_email": USER}));
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    // New ids are random (not the next number), and still exact for the page's JavaScript.
+    assert!((1i64 << 52..1i64 << 53).contains(&id), "{id}");
+
+    // The list names every requester: no credentials → 401 with the Basic challenge.
+    let anonymous = api(&appliance).get("/api/v1/registrations");
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    assert!(
+        anonymous
+            .header("www-authenticate")
+            .is_some_and(|c| c.starts_with("Basic")),
+        "{:?}",
+        anonymous.headers
+    );
+    assert!(!anonymous.body.contains(USER), "{}", anonymous.body);
+    // A user who may print but not administer: 403; a wrong password: 401.
+    let (k, v) = common::http::basic("printer-user", "just a user's password");
+    let user = api(&appliance).send("GET", "/api/v1/registrations", &[(&k, &v)], None, b"");
+    assert_eq!(user.status, 403, "{}", user.body);
+    assert!(!user.body.contains(USER), "{}", user.body);
+    let (k, v) = common::http::basic(APPLIANCE_ADMIN, "wrong password");
+    let wrong = api(&appliance).send("GET", "/api/v1/registrations", &[(&k, &v)], None, b"");
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    // The administrator sees it.
+    let listed = list_as_admin(&appliance);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let ids: Vec<i64> = listed.json()["registrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![id]);
+    // Whoever holds the id (the /register page that submitted it) reads that one request.
+    assert_eq!(show(&appliance, id)["user_email"], USER);
+
+    // The panel: without -U it says listing needs an administrator; with -U it lists.
+    let panel = |admin: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_printbridge"));
+        cmd.args(["register", "--status", "-d"])
+            .arg(format!("http://127.0.0.1:{}", appliance.port))
+            .env_remove("PRINTBRIDGE_PASSWORD")
+            .stdin(std::process::Stdio::null());
+        if let Some(user) = admin {
+            cmd.args(["-U", user])
+                .env("PRINTBRIDGE_PASSWORD", APPLIANCE_ADMIN_PASSWORD);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, text) = panel(None);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("needs an appliance administrator") && text.contains("-U USER"),
+        "{text}"
+    );
+    assert!(!text.contains(USER), "{text}");
+    let (ok, text) = panel(Some(APPLIANCE_ADMIN));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("registration {id} ({USER})")),
+        "{text}"
+    );
 }
 
 /// A fake cloud on a socket in the test: answers each request with what `answer(path)` says,
@@ -674,7 +794,7 @@ fn hostile_case_with(
         Duration::from_secs(30),
     );
     // The appliance keeps serving.
-    assert_eq!(api(&appliance).get("/api/v1/registrations").status, 200);
+    assert_eq!(api(&appliance).get("/api/v1/cloud").status, 200);
     end
 }
 

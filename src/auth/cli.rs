@@ -137,7 +137,7 @@ impl Drop for EchoOff {
 }
 
 /// Prompts on standard error and reads a line from the terminal with echo turned off.
-fn prompt_hidden(prompt: &str) -> Result<String, UserCommandError> {
+pub(crate) fn prompt_hidden(prompt: &str) -> Result<String, UserCommandError> {
     let mut err = io::stderr();
     let _ = write!(err, "{prompt}");
     let _ = err.flush();

@@ -1,11 +1,12 @@
 //! The appliance's registration JSON API, `/api/v1/registrations`: POST submits a request (A1),
-//! GET lists them, GET `/api/v1/registrations/{id}` shows one. The web page and
+//! GET lists them (administrators only: the list names every requester's address), GET
+//! `/api/v1/registrations/{id}` shows one to whoever holds its (random) id. The web page and
 //! `printbridge register` both use it. POST takes only `application/json`, which a cross-site
 //! HTML form cannot send without a CORS preflight (that this server never grants).
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,7 +14,9 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::registration::{Agent, RegistrationError, Submission};
+use crate::auth::Authenticator;
 use crate::model::registration::{Registration, Status};
+use crate::web::Conn;
 
 pub const PATH: &str = "/api/v1/registrations";
 /// The "Register with the cloud" page (the user terminal of the spec).
@@ -83,7 +86,15 @@ fn cross_site(headers: &HeaderMap) -> bool {
     origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host)
 }
 
-pub fn router(agent: Arc<Agent>, printer_name: String) -> Router {
+/// Who may list the requests: the appliance's own users (the web pages' authenticator), and
+/// whether TLS is available to send them over.
+#[derive(Clone)]
+pub struct ListAccess {
+    pub auth: Arc<Authenticator>,
+    pub tls: bool,
+}
+
+pub fn router(agent: Arc<Agent>, printer_name: String, access: ListAccess) -> Router {
     Router::new()
         .route(PATH, get(list).post(submit))
         .route(&format!("{PATH}/{{id}}"), get(show))
@@ -93,6 +104,7 @@ pub fn router(agent: Arc<Agent>, printer_name: String) -> Router {
         )
         .route("/static/register.js", get(script))
         .route(CLOUD_PATH, get(cloud_status))
+        .layer(Extension(access))
         .with_state(agent)
 }
 
@@ -203,7 +215,26 @@ async fn submit(
     }
 }
 
-async fn list(State(agent): State<Arc<Agent>>) -> Response {
+async fn list(
+    State(agent): State<Arc<Agent>>,
+    Extension(access): Extension<ListAccess>,
+    Extension(conn): Extension<Conn>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((status, extra, message)) =
+        crate::web::api_admin(&access.auth, access.tls, &conn, &headers).await
+    {
+        let code = if status == StatusCode::UNAUTHORIZED {
+            "unauthorized"
+        } else {
+            "forbidden"
+        };
+        let mut resp = error(status, code, &message);
+        for (k, v) in extra {
+            resp.headers_mut().insert(k, v);
+        }
+        return resp;
+    }
     match agent.store().list(100).await {
         Ok(rs) => Json(json!({
             "configured": agent.configured(),

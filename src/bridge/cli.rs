@@ -34,6 +34,10 @@ pub struct RegisterArgs {
     /// Submit and return at once instead of following the request to its outcome.
     #[arg(long)]
     pub no_wait: bool,
+    /// The appliance administrator to sign in as for `--status` without an ID (the list names
+    /// every requester); the password comes from PRINTBRIDGE_PASSWORD, or is asked for.
+    #[arg(short = 'U', long = "admin-user", value_name = "USER")]
+    pub admin_user: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,10 @@ pub enum RegisterError {
     Answer(String),
     #[error("registration {id} ended: {status}")]
     NotCompleted { id: i64, status: String },
+    #[error("listing registration requests needs an appliance administrator: {0}")]
+    NeedsAdmin(String),
+    #[error("cannot read the password: {0}")]
+    Password(String),
 }
 
 pub async fn run(args: &RegisterArgs) -> Result<(), RegisterError> {
@@ -63,7 +71,11 @@ pub async fn run(args: &RegisterArgs) -> Result<(), RegisterError> {
             let c = fetch(&http, &format!("{base}{}", super::api::CLOUD_PATH)).await?;
             let _ = writeln!(out, "{}", cloud_line(&c));
         }
-        let v = fetch(&http, &target).await?;
+        let v = if which == "all" {
+            fetch_list(&http, &target, args.admin_user.as_deref()).await?
+        } else {
+            fetch(&http, &target).await?
+        };
         let list = match v.get("registrations").and_then(|r| r.as_array()) {
             Some(l) => l.clone(),
             None => vec![v],
@@ -145,8 +157,60 @@ async fn fetch(http: &CloudHttp, url: &str) -> Result<Value, RegisterError> {
     Ok(v)
 }
 
+/// The list, signed in as `admin_user` when given; a refusal says how to sign in.
+async fn fetch_list(
+    http: &CloudHttp,
+    url: &str,
+    admin_user: Option<&str>,
+) -> Result<Value, RegisterError> {
+    let answer = match admin_user {
+        Some(user) => {
+            let password = match std::env::var("PRINTBRIDGE_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => read_password(user)?,
+            };
+            http.get_basic(url, user, &password).await?
+        }
+        None => http.get(url, None).await?,
+    };
+    let v: Value =
+        serde_json::from_slice(&answer.body).map_err(|e| RegisterError::Answer(e.to_string()))?;
+    match answer.status {
+        200 => Ok(v),
+        401 | 403 | 426 => {
+            let why = v["message"].as_str().unwrap_or("refused").to_string();
+            Err(RegisterError::NeedsAdmin(if admin_user.is_none() {
+                format!("{why}; give -U USER (password from PRINTBRIDGE_PASSWORD or asked for), or one request's ID")
+            } else {
+                format!("HTTP {}: {why}", answer.status)
+            }))
+        }
+        s => Err(RegisterError::Refused(format!(
+            "HTTP {s}: {}",
+            v["message"].as_str().unwrap_or("")
+        ))),
+    }
+}
+
+/// The password: hidden prompt on a terminal, else one line of stdin.
+fn read_password(user: &str) -> Result<String, RegisterError> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        crate::auth::cli::prompt_hidden(&format!("Password for {user}: "))
+            .map_err(|e| RegisterError::Password(e.to_string()))
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| RegisterError::Password(e.to_string()))?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
 /// "cloud: registered with URL; allowed users: a, b" or "cloud: not registered".
-fn cloud_line(c: &Value) -> String {
+pub(crate) fn cloud_line(c: &Value) -> String {
     if c["registered"].as_bool() != Some(true) {
         return if c["configured"].as_bool() == Some(true) {
             format!(
@@ -154,7 +218,7 @@ fn cloud_line(c: &Value) -> String {
                 c["cloud"].as_str().unwrap_or("?")
             )
         } else {
-            "cloud: not configured ([cloud] url is empty)".into()
+            "cloud: not registered (no cloud configured: [cloud] url is empty)".into()
         };
     }
     let list = |k: &str| -> Option<String> {

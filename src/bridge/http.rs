@@ -85,7 +85,26 @@ impl CloudHttp {
     }
 
     pub async fn get(&self, url: &str, bearer: Option<&str>) -> Result<Answer, HttpError> {
-        self.send(Method::GET, url, bearer, None).await
+        self.send(
+            Method::GET,
+            url,
+            bearer.map(|t| format!("Bearer {t}")),
+            None,
+        )
+        .await
+    }
+
+    /// GET with HTTP Basic credentials (RFC 7617): the appliance's own API for its administrators.
+    pub async fn get_basic(
+        &self,
+        url: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<Answer, HttpError> {
+        use base64::Engine as _;
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.send(Method::GET, url, Some(format!("Basic {pair}")), None)
+            .await
     }
 
     pub async fn post_form(
@@ -98,7 +117,7 @@ impl CloudHttp {
         self.send(
             Method::POST,
             url,
-            bearer,
+            bearer.map(|t| format!("Bearer {t}")),
             Some(("application/x-www-form-urlencoded", body)),
         )
         .await
@@ -113,7 +132,7 @@ impl CloudHttp {
         self.send(
             Method::POST,
             url,
-            bearer,
+            bearer.map(|t| format!("Bearer {t}")),
             Some(("application/json", json.to_string().into_bytes())),
         )
         .await
@@ -123,7 +142,7 @@ impl CloudHttp {
         &self,
         method: Method,
         url: &str,
-        bearer: Option<&str>,
+        authorization: Option<String>,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Answer, HttpError> {
         let uri: Uri = url.parse().map_err(|_| HttpError::Url(url.to_string()))?;
@@ -148,7 +167,16 @@ impl CloudHttp {
             .map(|p| p.to_string())
             .unwrap_or_else(|| "/".into());
         let seconds = self.timeout.as_secs();
-        let exchange = self.exchange(secure, &host, port, &authority, method, &path, bearer, body);
+        let exchange = self.exchange(
+            secure,
+            &host,
+            port,
+            &authority,
+            method,
+            &path,
+            authorization.as_deref(),
+            body,
+        );
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Err(HttpError::Timeout { host, seconds }),
@@ -164,7 +192,7 @@ impl CloudHttp {
         authority: &str,
         method: Method,
         path: &str,
-        bearer: Option<&str>,
+        authorization: Option<&str>,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Answer, HttpError> {
         let connect = |why: String| HttpError::Connect {
@@ -180,9 +208,9 @@ impl CloudHttp {
             .uri(path)
             .header(HOST, authority)
             .header("accept", "application/json");
-        if let Some(token) = bearer {
-            let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| HttpError::Url("token is not a header value".into()))?;
+        if let Some(credentials) = authorization {
+            let mut v = HeaderValue::from_str(credentials)
+                .map_err(|_| HttpError::Url("credentials are not a header value".into()))?;
             v.set_sensitive(true);
             req = req.header(hyper::header::AUTHORIZATION, v);
         }

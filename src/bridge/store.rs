@@ -23,6 +23,16 @@ pub enum StoreError {
     Record { id: i64, why: String },
     #[error("registration database file: {0}")]
     Io(#[from] std::io::Error),
+    #[error("no system randomness for a request id: {0}")]
+    Random(String),
+}
+
+/// A new request id: 52 random bits with bit 52 set, so every new id has 16 digits (never one of
+/// the small sequential ids of requests made by earlier versions, which stay readable) and is
+/// still exact as a JavaScript number (below 2^53) for the web page.
+fn random_id() -> Result<i64, StoreError> {
+    let bits = getrandom::u64().map_err(|e| StoreError::Random(e.to_string()))?;
+    Ok(((bits & ((1 << 52) - 1)) | (1 << 52)) as i64)
 }
 
 pub struct RegistrationStore {
@@ -57,18 +67,31 @@ impl RegistrationStore {
         Ok(RegistrationStore { db })
     }
 
-    /// Stores a new request; its id is assigned here and written into `reg`.
+    /// Stores a new request; its id is chosen here and written into `reg`.
     pub async fn insert(&self, reg: &mut Registration) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO registrations (user_email, created_at, record) VALUES (?, ?, '') \
-             RETURNING id",
+        // The id is the only thing that lets someone read a request (with its user's address)
+        // without the administrator's password, so it is random, not the next number. A
+        // collision (one in 2^52 per existing row) just draws again.
+        let id = loop {
+            let id = random_id()?;
+            let taken = sqlx::query("SELECT 1 FROM registrations WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !taken {
+                break id;
+            }
+        };
+        sqlx::query(
+            "INSERT INTO registrations (id, user_email, created_at, record) VALUES (?, ?, ?, '')",
         )
+        .bind(id)
         .bind(&reg.user_email)
         .bind(reg.created_at)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
+        .execute(&mut *tx)
+        .await?;
         reg.id = id;
         sqlx::query("UPDATE registrations SET record = ? WHERE id = ?")
             .bind(to_json(reg))
@@ -100,19 +123,22 @@ impl RegistrationStore {
 
     /// The latest `limit` requests, newest first.
     pub async fn list(&self, limit: i64) -> Result<Vec<Registration>, StoreError> {
-        let rows = sqlx::query("SELECT id, record FROM registrations ORDER BY id DESC LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.db)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, record FROM registrations ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?;
         rows.iter().map(from_row).collect()
     }
 
     /// Requests still needing work (no outcome yet, or the user not told yet).
     pub async fn open_requests(&self) -> Result<Vec<Registration>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, record FROM registrations WHERE finished = 0 ORDER BY id")
-                .fetch_all(&self.db)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, record FROM registrations WHERE finished = 0 ORDER BY created_at, id",
+        )
+        .fetch_all(&self.db)
+        .await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -173,6 +199,10 @@ mod tests {
         let mut b = Registration::new(0, "eve@example.com", "ann@example.com", 3, 200);
         store.insert(&mut b).await.unwrap();
         assert_ne!(a.id, b.id);
+        // Random, not sequential: 16 digits, below 2^53.
+        for id in [a.id, b.id] {
+            assert!((1 << 52..1 << 53).contains(&id), "id {id}");
+        }
         b.apply(Event::AccessDenied, 210);
         b.apply(Event::UserTold, 210);
         store.save(&b).await.unwrap();

@@ -199,6 +199,43 @@ pub fn takes_forms(path: &str) -> bool {
     path.starts_with("/admin/") || path.starts_with("/api/v1/")
 }
 
+/// An administrator for a JSON API request (not a page: no redirect, no HTML), or the refusal as
+/// status, headers and a message safe to show: no credentials → 401 with the Basic challenge
+/// where credentials may be sent (TLS or this machine), else 426/403 as for IPP; a user who is
+/// not an administrator → 403.
+pub async fn api_admin(
+    auth: &Authenticator,
+    tls: bool,
+    conn: &Conn,
+    headers: &HeaderMap,
+) -> Result<Identity, (StatusCode, Vec<(HeaderName, HeaderValue)>, String)> {
+    let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    match auth
+        .authenticate(authorization, conn.peer.ip(), conn.is_secure())
+        .await
+    {
+        Ok(Some(id)) if id.admin => Ok(id),
+        Ok(Some(id)) => Err((
+            StatusCode::FORBIDDEN,
+            Vec::new(),
+            format!("{} is not an administrator of this printer", id.name),
+        )),
+        Ok(None) => {
+            let (status, headers) = ipp_challenge_parts(conn.is_secure(), tls);
+            let message = if conn.is_secure() {
+                "this needs an administrator's user name and password"
+            } else {
+                "this needs an administrator's password, sent over https:// or from the printer itself"
+            };
+            Err((status, headers, message.to_string()))
+        }
+        Err(e) => {
+            let (status, headers) = refusal_parts(&e, tls);
+            Err((status, headers, e.to_string()))
+        }
+    }
+}
+
 /// Status, headers and message of a refused authentication, for IPP and web alike:
 /// credentials over plain HTTP from the network → 426 Upgrade Required (clients like CUPS then
 /// switch to TLS, RFC 2817) or 403 without TLS; wrong credentials → 401 with a new challenge;
