@@ -1,8 +1,10 @@
 //! The registration agent end to end (specs/registration.md flow A): a real `printbridge cloud`,
 //! a real `printbridge serve` with `[cloud]` pointing at it, and a real SMTP server (Debian's
 //! python3-aiosmtpd). The test reads the administrator's mail, follows the URL in it as the
-//! signed-in administrator over HTTP and approves. Vectors 1 (approve on first code), 2 (expiry
-//! with N=3) and 8 (kill -9 while pending), and hostile cloud answers from a socket in the test.
+//! signed-in administrator over HTTP (or in headless Chromium) and approves. Vectors 1–6 and 8
+//! (vector 4 both against a socket in the test and against the real cloud's slow_down), token
+//! refresh, who may list requests, and hostile cloud answers from a socket in the test. The same
+//! against an authorization server nobody here wrote: tests/registration_authlib.rs.
 
 mod common;
 
