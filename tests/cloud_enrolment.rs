@@ -6,123 +6,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::cloud::{
     admin, approve, device_info, redeem, request_code, sign_in, start_cloud, write_config, Http,
 };
-use common::{free_port, wait_until};
+use common::smtp::Smtp;
+use common::wait_until;
 
 const ADMIN: &str = "ann@example.com";
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
 const NEWBIE: &str = "newbie@example.com";
 const FLOODED: &str = "victim@example.com";
-/// Debian's interpreter: a python3 earlier on PATH (pyenv, venvs) lacks Debian's aiosmtpd.
-const PYTHON: &str = "/usr/bin/python3";
-
-/// `python3 -m aiosmtpd` with the Maildir handler, STARTTLS offered and required.
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Smtp {
-    fn start(dir: &Path) -> Smtp {
-        let ok = Command::new(PYTHON)
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(
-            ok,
-            "{PYTHON} cannot import aiosmtpd: install it with `apt-get install -y \
-             python3-aiosmtpd` (scripts/test does)"
-        );
-        // A certificate for "localhost", trusted by the cloud through [mail] ca_file.
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        std::fs::write(dir.join("smtp-cert.pem"), cert.cert.pem()).unwrap();
-        std::fs::write(dir.join("smtp-key.pem"), cert.signing_key.serialize_pem()).unwrap();
-        let maildir = dir.join("Maildir");
-        let port = free_port();
-        let child = Command::new(PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--tlscert")
-            .arg(dir.join("smtp-cert.pem"))
-            .arg("--tlskey")
-            .arg(dir.join("smtp-key.pem"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("smtp.log")).unwrap())
-            .spawn()
-            .expect("spawn aiosmtpd");
-        let up = wait_until(Duration::from_secs(20), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(up, "aiosmtpd did not listen on {port}");
-        Smtp {
-            child,
-            port,
-            maildir,
-        }
-    }
-
-    /// Every delivered message, as text.
-    fn messages(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for sub in ["new", "cur"] {
-            if let Ok(rd) = std::fs::read_dir(self.maildir.join(sub)) {
-                for e in rd.flatten() {
-                    out.push(std::fs::read_to_string(e.path()).unwrap_or_default());
-                }
-            }
-        }
-        out
-    }
-
-    fn messages_to(&self, addr: &str) -> Vec<String> {
-        self.messages()
-            .into_iter()
-            .filter(|m| {
-                m.lines()
-                    .any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(addr))
-            })
-            .collect()
-    }
-}
-
-/// A mail body's text: quoted-printable soft line breaks and `=XX` escapes undone.
-fn decode_qp(s: &str) -> String {
-    let joined = s.replace("=\r\n", "").replace("=\n", "");
-    let b = joined.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 #[test]
 fn an_unknown_user_is_mailed_an_enrolment_link_and_may_print_only_after_enrolling() {
@@ -175,7 +70,8 @@ fn an_unknown_user_is_mailed_an_enrolment_link_and_may_print_only_after_enrollin
         "no enrolment mail for {NEWBIE}; SMTP log:\n{}",
         std::fs::read_to_string(dir.path().join("smtp.log")).unwrap_or_default()
     );
-    let mail = decode_qp(&smtp.messages_to(NEWBIE)[0]);
+    // common::smtp undoes quoted-printable already.
+    let mail = smtp.messages_to(NEWBIE)[0].clone();
     assert!(
         mail.contains("Subject: Set your password to print at Acme"),
         "{mail}"
