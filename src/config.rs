@@ -36,7 +36,7 @@ pub struct Config {
     #[serde(rename = "queue")]
     pub queues: Vec<PrinterConfig>,
     /// `[cloud]`: registration with a cloud print service (bridge::registration).
-    pub cloud: crate::bridge::CloudConfig,
+    pub cloud: CloudLinkConfig,
     /// `[mail]`: the SMTP server registration mails go through (the cloud's keys).
     pub mail: crate::notify::MailConfig,
 }
@@ -475,6 +475,90 @@ impl Config {
     }
 }
 
+/// `[cloud]`: which cloud the appliance registers with and the registration limits (not the cloud
+/// service's own configuration, `cloud::config::CloudLinkConfig`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudLinkConfig {
+    /// The authorization server's base URL (its RFC 8414 metadata is at
+    /// `URL/.well-known/oauth-authorization-server`). Empty: registration is off.
+    pub url: String,
+    /// The OAuth client id the appliance presents (RFC 8628 §3.1).
+    pub client_id: String,
+    /// The administrator mailed when a request names none.
+    pub admin_email: String,
+    /// N: how many times an expired code is replaced before the request fails (2-10).
+    pub retries: u32,
+    /// Requests one user address may submit per `window_seconds`.
+    pub max_per_user: u32,
+    /// Requests the appliance accepts per `window_seconds`, all users together.
+    pub max_per_appliance: u32,
+    pub window_seconds: u64,
+    /// Seconds one HTTP exchange with the cloud may take.
+    pub timeout_seconds: u64,
+    /// A PEM file of extra CA certificates to trust for the cloud (a private CA).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for CloudLinkConfig {
+    fn default() -> Self {
+        CloudLinkConfig {
+            url: String::new(),
+            client_id: "printbridge-appliance".into(),
+            admin_email: String::new(),
+            retries: 3,
+            max_per_user: 3,
+            max_per_appliance: 20,
+            window_seconds: 3600,
+            timeout_seconds: 30,
+            ca_file: None,
+        }
+    }
+}
+
+impl CloudLinkConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.url.is_empty() {
+            let ok = (self.url.starts_with("http://") || self.url.starts_with("https://"))
+                && self
+                    .url
+                    .parse::<hyper::Uri>()
+                    .is_ok_and(|u| u.host().is_some());
+            if !ok {
+                return Err("cloud.url must be an http:// or https:// URL".into());
+            }
+        }
+        if self.client_id.is_empty()
+            || self.client_id.len() > 128
+            || !self.client_id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err("cloud.client_id must be 1 to 128 visible ASCII characters".into());
+        }
+        if !self.admin_email.is_empty()
+            && crate::model::email::normalize(&self.admin_email).is_none()
+        {
+            return Err("cloud.admin_email is not a valid address".into());
+        }
+        if !(2..=10).contains(&self.retries) {
+            return Err("cloud.retries must be 2 to 10".into());
+        }
+        if self.max_per_user == 0 || self.max_per_appliance == 0 || self.window_seconds == 0 {
+            return Err(
+                "cloud.max_per_user, max_per_appliance and window_seconds must be positive".into(),
+            );
+        }
+        if !(1..=300).contains(&self.timeout_seconds) {
+            return Err("cloud.timeout_seconds must be 1 to 300".into());
+        }
+        Ok(())
+    }
+
+    /// The base URL without a trailing slash.
+    pub fn base(&self) -> &str {
+        self.url.trim_end_matches('/')
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,5 +745,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown media 'a4'"));
+    }
+
+    #[test]
+    fn cloud_link_defaults_and_checks() {
+        let c: CloudLinkConfig = toml::from_str("url = \"http://127.0.0.1:8080\"").unwrap();
+        assert_eq!(c.retries, 3);
+        assert!(c.validate().is_ok());
+        assert!(toml::from_str::<CloudLinkConfig>("urll = \"x\"").is_err());
+        for bad in [
+            "url = \"ftp://x\"",
+            "retries = 1",
+            "retries = 11",
+            "admin_email = \"nobody\"",
+            "client_id = \"\"",
+            "max_per_user = 0",
+        ] {
+            let c: CloudLinkConfig = toml::from_str(bad).unwrap();
+            assert!(c.validate().is_err(), "{bad}");
+        }
     }
 }

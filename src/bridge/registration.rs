@@ -14,7 +14,7 @@ use tokio::sync::{watch, Mutex, Notify};
 
 use super::http::{Answer, CloudHttp, HttpError};
 use super::store::{RegistrationStore, StoreError};
-use super::CloudConfig;
+use crate::config::CloudLinkConfig;
 use crate::model::clock::Clock;
 use crate::model::registration::{AccessRequest, Action, Code, Event, Registration};
 use crate::notify::{messages, Mailer};
@@ -98,7 +98,7 @@ impl StoredTokens {
 }
 
 pub struct Agent {
-    config: CloudConfig,
+    config: CloudLinkConfig,
     store: Arc<RegistrationStore>,
     mailer: Arc<dyn Mailer>,
     http: CloudHttp,
@@ -124,7 +124,7 @@ pub struct Submission {
 
 impl Agent {
     pub fn new(
-        config: CloudConfig,
+        config: CloudLinkConfig,
         store: Arc<RegistrationStore>,
         mailer: Arc<dyn Mailer>,
         clock: Arc<dyn Clock>,

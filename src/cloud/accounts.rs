@@ -37,38 +37,10 @@ pub const SET_PASSWORD: &str = "set-password";
 const SIGN_IN_CLIENT: &str = "sign-in-client";
 const SIGN_IN_ACCOUNT: &str = "sign-in-account";
 
-/// An address trimmed and lower-cased, or an error unless it is a plain `local@domain` address
-/// (no quoting, no comments, no IP literals).
+/// An address trimmed and lower-cased ([`crate::model::email::normalize`]), or an error naming it.
 pub fn normalize_email(input: &str) -> Result<String, AccountError> {
-    let e = input.trim().to_ascii_lowercase();
-    let bad = || AccountError::BadEmail(input.chars().take(100).collect());
-    if e.len() > 254 {
-        return Err(bad());
-    }
-    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b));
-    let domain_ok = !domain.is_empty()
-        && domain.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if local_ok && domain_ok {
-        Ok(e)
-    } else {
-        Err(bad())
-    }
+    crate::model::email::normalize(input)
+        .ok_or_else(|| AccountError::BadEmail(input.chars().take(100).collect()))
 }
 
 pub fn check_password(password: &str, min_length: usize) -> Result<(), AccountError> {

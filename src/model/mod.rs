@@ -2,6 +2,7 @@
 //! registration request. No I/O.
 
 pub mod clock;
+pub mod email;
 pub mod ipp_caps;
 pub mod job;
 pub mod printer;
