@@ -1111,11 +1111,24 @@ pub mod fuzzing {
     /// pseudo-random pieces, and panics if the pieces change the outcome; every error is
     /// formatted. Never panicking on any input is the other property.
     pub fn check_decoder(bytes: &[u8]) {
-        for limits in [RasterLimits::default(), SMALL_LIMITS] {
-            let whole = decode(bytes, &limits, &mut |n| n);
-            if let Err(e) = &whole.end {
+        check_split_invariance(bytes, decode, |s: &Summary| {
+            if let Err(e) = &s.end {
                 let _ = e.to_string();
             }
+        });
+    }
+
+    /// Runs `decode` (PWG's or URF's) with the default and with small limits, whole, a byte at a
+    /// time and in pseudo-random pieces, and panics if the pieces change the outcome; `touch`
+    /// formats the outcome's error, so that formatting is fuzzed too.
+    pub fn check_split_invariance<S: PartialEq + std::fmt::Debug>(
+        bytes: &[u8],
+        decode: impl Fn(&[u8], &RasterLimits, &mut dyn FnMut(usize) -> usize) -> S,
+        touch: impl Fn(&S),
+    ) {
+        for limits in [RasterLimits::default(), SMALL_LIMITS] {
+            let whole = decode(bytes, &limits, &mut |n| n);
+            touch(&whole);
             if bytes.len() <= 4096 {
                 assert_eq!(decode(bytes, &limits, &mut |_| 1), whole, "byte-by-byte");
             }

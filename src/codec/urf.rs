@@ -480,7 +480,9 @@ impl UrfDecoder {
 #[doc(hidden)]
 pub mod fuzzing {
     use super::*;
-    pub use crate::codec::pwg::fuzzing::{seed, OUTPUT_BUDGET, SMALL_LIMITS};
+    pub use crate::codec::pwg::fuzzing::{
+        check_split_invariance, seed, OUTPUT_BUDGET, SMALL_LIMITS,
+    };
 
     /// What a decode produced: the pages' headers and a digest of their rows, and how it ended.
     #[derive(Debug, PartialEq)]
@@ -495,26 +497,11 @@ pub mod fuzzing {
     /// pseudo-random pieces, and panics if the pieces change the outcome; every error is
     /// formatted. Never panicking on any input is the other property.
     pub fn check_decoder(bytes: &[u8]) {
-        for limits in [RasterLimits::default(), SMALL_LIMITS] {
-            let whole = decode(bytes, &limits, &mut |n| n);
-            if let Err(e) = &whole.end {
+        check_split_invariance(bytes, decode, |s: &Summary| {
+            if let Err(e) = &s.end {
                 let _ = e.to_string();
             }
-            if bytes.len() <= 4096 {
-                assert_eq!(decode(bytes, &limits, &mut |_| 1), whole, "byte-by-byte");
-            }
-            let mut x = seed(bytes);
-            assert_eq!(
-                decode(bytes, &limits, &mut |n| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    1 + (x as usize) % n.max(1)
-                }),
-                whole,
-                "pseudo-random pieces"
-            );
-        }
+        });
     }
 
     /// Decodes `bytes` in pieces of `piece(remaining)` bytes.
