@@ -80,18 +80,7 @@ pub fn registration_request(to: &str, f: &RegistrationFacts<'_>) -> Mail {
         ("Location", one_line(f.location)),
         ("Code expires", one_line(f.expires)),
     ];
-    let mut details = String::new();
-    let mut html_rows = String::new();
-    for (k, v) in &rows {
-        if !v.is_empty() {
-            details.push_str(&format!("  {:<13} {v}\n", format!("{k}:")));
-            html_rows.push_str(&format!(
-                "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
-                html_escape(k),
-                html_escape(v)
-            ));
-        }
-    }
+    let (details, html_rows) = detail_rows(&rows, 13);
     let lead = if replaces {
         format!(
             "The previous code expired; this new code REPLACES it (code {} of at most {}).",
@@ -160,18 +149,7 @@ pub fn access_request(to: &str, f: &AccessFacts<'_>) -> Mail {
         ("Location", one_line(f.location)),
         ("Request expires", one_line(f.expires)),
     ];
-    let mut details = String::new();
-    let mut html_rows = String::new();
-    for (k, v) in &rows {
-        if !v.is_empty() {
-            details.push_str(&format!("  {:<16} {v}\n", format!("{k}:")));
-            html_rows.push_str(&format!(
-                "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
-                html_escape(k),
-                html_escape(v)
-            ));
-        }
-    }
+    let (details, html_rows) = detail_rows(&rows, 16);
     let url = one_line(f.url);
     Mail {
         to: to.to_string(),
@@ -218,6 +196,22 @@ pub fn registration_outcome(to: &str, appliance_name: &str, outcome: &str) -> Ma
         body: format!("Hello,\n\n{text}\n"),
         html: None,
     }
+}
+
+/// The non-empty `(label, value)` rows of a mail, as aligned text lines (labels padded to
+/// `width`) and as HTML table rows, both escaped for their part.
+fn detail_rows(rows: &[(&str, String)], width: usize) -> (String, String) {
+    let mut text = String::new();
+    let mut html = String::new();
+    for (k, v) in rows.iter().filter(|(_, v)| !v.is_empty()) {
+        text.push_str(&format!("  {:<width$} {v}\n", format!("{k}:")));
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
+            html_escape(k),
+            html_escape(v)
+        ));
+    }
+    (text, html)
 }
 
 fn html_escape(s: &str) -> String {
