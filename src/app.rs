@@ -590,6 +590,7 @@ pub async fn start_queue(
         timeout: Duration::from_secs(p.device_timeout_seconds),
         resolution_dpi: caps.resolutions_dpi.iter().copied().max().unwrap_or(300) as u32,
         raster_threads: config.convert.threads,
+        raster_counters: None,
         file_output: config.output.mode,
         cloud: Some(outbound.clone() as Arc<dyn device::CloudLink>),
     };

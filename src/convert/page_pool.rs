@@ -48,6 +48,8 @@ pub struct PoolCounters {
     pub bytes_held: AtomicUsize,
     /// The most bytes held at once.
     pub peak_bytes_held: AtomicUsize,
+    /// Runs of [`run_in_order`] that ended (every thread of theirs done), however they ended.
+    pub runs_ended: AtomicU32,
 }
 
 impl PoolCounters {
@@ -104,6 +106,27 @@ impl<T, E> Shared<T, E> {
 /// calling thread in page order. Returns when every page was consumed, or at the first error or
 /// stop, after every worker has ended.
 pub fn run_in_order<S, T, E, I, M, C>(
+    count: u32,
+    threads: usize,
+    stop: &(dyn Fn() -> bool + Sync),
+    counters: &PoolCounters,
+    init: I,
+    make: M,
+    consume: C,
+) -> Result<(), PoolEnd<E>>
+where
+    T: Send,
+    E: Send,
+    I: Fn() -> S + Sync,
+    M: Fn(&mut S, u32) -> Result<T, E> + Sync,
+    C: FnMut(u32, T) -> Result<(), E>,
+{
+    let result = run_threads(count, threads, stop, counters, init, make, consume);
+    counters.runs_ended.fetch_add(1, Ordering::Relaxed);
+    result
+}
+
+fn run_threads<S, T, E, I, M, C>(
     count: u32,
     threads: usize,
     stop: &(dyn Fn() -> bool + Sync),

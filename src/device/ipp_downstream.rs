@@ -894,6 +894,7 @@ impl IppDevice {
                         color: printer
                             .raster_color(raster, job.ticket.color_mode == ColorMode::Monochrome),
                         threads: self.settings.raster_threads,
+                        counters: self.settings.raster_counters.clone(),
                     }),
                     gzip: false,
                 }),

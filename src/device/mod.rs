@@ -413,6 +413,9 @@ pub struct Settings {
     pub resolution_dpi: u32,
     /// Threads rendering a PDF into raster (`[convert] threads`; 0: the available cores).
     pub raster_threads: usize,
+    /// Where the raster rendering of this device's jobs is counted (pages started, made, sent;
+    /// the most held at once), for tests and measurements; `None`: not counted.
+    pub raster_counters: Option<Arc<crate::convert::page_pool::PoolCounters>>,
     /// What a `file:` device writes: the rendered job (PDF) or the documents as received.
     pub file_output: file::OutputMode,
     /// The cloud session, for `cloud:` devices; `None` where there is none (tests, probes).
@@ -740,6 +743,8 @@ pub struct RasterRequest {
     pub color: crate::convert::pdf_raster::RasterColor,
     /// Render threads (`[convert] threads`; 0: the available cores).
     pub threads: usize,
+    /// [`Settings::raster_counters`].
+    pub counters: Option<Arc<crate::convert::page_pool::PoolCounters>>,
 }
 
 /// Why a chunk of a document could not be produced: the job ends with `reason`.
@@ -787,20 +792,15 @@ impl std::io::Write for ChannelWriter {
 pub fn rasterize(pdf: &DeviceDocument, want: RasterRequest, cancel: Arc<AtomicBool>) -> Chunks {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let doc = pdf.clone();
-    tokio::task::spawn_blocking(move || {
-        rasterize_blocking(&doc, &want, &cancel, tx, None);
-    });
+    tokio::task::spawn_blocking(move || rasterize_blocking(&doc, &want, &cancel, tx));
     rx
 }
 
-/// The body of [`rasterize`], for a caller that runs it on a thread of its own and watches the
-/// pool's `counters` (tests of streaming and stopping).
-pub fn rasterize_blocking(
+fn rasterize_blocking(
     doc: &DeviceDocument,
     want: &RasterRequest,
     cancel: &AtomicBool,
     tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, ChunkError>>,
-    counters: Option<&crate::convert::page_pool::PoolCounters>,
 ) {
     use crate::convert::pdf_raster::{pdf_to_raster_with, PdfRasterError, RasterRun, RasterTarget};
     use crate::convert::RasterFormat;
@@ -827,7 +827,7 @@ pub fn rasterize_blocking(
     let run = RasterRun {
         threads: want.threads,
         stop: Some(&stop),
-        counters,
+        counters: want.counters.as_deref(),
     };
     match pdf_to_raster_with(std::io::BufReader::new(input), &target, &run, writer) {
         // Nobody listens any more (or the job was canceled, which the device reports itself).

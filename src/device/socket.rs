@@ -241,6 +241,7 @@ impl SocketDevice {
                                 crate::convert::pdf_raster::RasterColor::Srgb8
                             },
                             threads: self.settings.raster_threads,
+                            counters: self.settings.raster_counters.clone(),
                         },
                         cancel.clone(),
                     )),
