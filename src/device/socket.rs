@@ -47,7 +47,11 @@ impl SocketDevice {
         }
     }
 
-    async fn print_job(&self, job: &DeviceJob, cancel: &Arc<AtomicBool>) -> Result<(), DeviceError> {
+    async fn print_job(
+        &self,
+        job: &DeviceJob,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), DeviceError> {
         let done = self
             .delivered
             .lock()
