@@ -10,10 +10,16 @@
 //! channel to the device is full) the window stops moving and the workers wait.
 //!
 //! Stopping: `stop()` (true once the job is canceled or the device gone) is asked by the workers
-//! before each page and by the consumer before each page and while it waits, so after it is set no new page starts; the
-//! pages being made finish (hayro cannot be interrupted within a page). An error from `consume`
-//! or from making a page stops the pool the same way. With one thread everything runs on the
-//! calling thread, one page after the other, and nothing is spawned.
+//! before each page and by the consumer before each page and while it waits, so after it is set
+//! no new page starts; the pages being made finish (hayro cannot be interrupted within a page).
+//! An error from `consume` or from making a page stops the pool the same way, and so does a panic
+//! in `make` (caught and reported as [`PoolEnd::Panicked`], so no page waits forever for one that
+//! will not come). With one thread everything runs on the calling thread, one page after the
+//! other, and nothing is spawned.
+//!
+//! Memory: each worker renders a whole page (hayro draws into one pixmap of 4 bytes a pixel: an
+//! A4 page at 300 dpi is 35 MB), so the peak is about `threads` pixmaps plus the encoded pages
+//! waiting in the window; `[convert] threads = 1` is the least memory.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -78,12 +84,25 @@ pub enum PoolEnd<E> {
     Stopped,
     /// Making page `index` or handing it on failed.
     Failed(E),
+    /// Making page `index` (0-based) panicked: a bug, which ends this document, not the process,
+    /// and never leaves the pages after it waiting for a page that will not come.
+    Panicked(u32),
+}
+
+/// `make` for one page, a panic in it caught (`None`).
+fn make_caught<S, T, E>(
+    make: &impl Fn(&mut S, u32) -> Result<T, E>,
+    state: &mut S,
+    index: u32,
+) -> Option<Result<T, E>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(state, index))).ok()
 }
 
 struct State<T, E> {
     next_to_start: u32,
     delivered: u32,
-    done: BTreeMap<u32, Result<T, E>>,
+    /// Pages made and not yet handed on; `None`: making it panicked.
+    done: BTreeMap<u32, Option<Result<T, E>>>,
     /// Set by the consumer when it gives up: workers start nothing more.
     abandoned: bool,
 }
@@ -150,7 +169,9 @@ where
                 return Err(PoolEnd::Stopped);
             }
             counters.started_page();
-            let page = make(&mut state, index).map_err(PoolEnd::Failed)?;
+            let page = make_caught(&make, &mut state, index)
+                .ok_or(PoolEnd::Panicked(index))?
+                .map_err(PoolEnd::Failed)?;
             counters.made.fetch_add(1, Ordering::Relaxed);
             consume(index, page).map_err(PoolEnd::Failed)?;
             counters.delivered.fetch_add(1, Ordering::Relaxed);
@@ -213,9 +234,12 @@ fn worker<S, T, E>(
             counters.started_page();
             index
         };
-        let state = state.get_or_insert_with(init);
-        let page = make(state, index);
-        let failed = page.is_err();
+        let page = make_caught(make, state.get_or_insert_with(init), index);
+        if page.is_none() {
+            // What a panic left in the state is not to be trusted.
+            state = None;
+        }
+        let failed = !matches!(page, Some(Ok(_)));
         counters.made.fetch_add(1, Ordering::Relaxed);
         {
             let mut st = shared.lock();
@@ -253,6 +277,7 @@ fn deliver<T, E>(
                     .0;
             }
         };
+        let page = page.ok_or(PoolEnd::Panicked(index))?;
         consume(index, page.map_err(PoolEnd::Failed)?).map_err(PoolEnd::Failed)?;
         counters.delivered.fetch_add(1, Ordering::Relaxed);
         shared.lock().delivered = index + 1;
@@ -357,6 +382,33 @@ mod tests {
         assert!(matches!(end, PoolEnd::Stopped));
         let started = counters.started.load(Ordering::Relaxed);
         assert!(started <= 21 + 3 + 1, "{started} pages started");
+    }
+
+    #[test]
+    fn a_panic_making_a_page_ends_the_run_without_a_hang() {
+        for threads in [1, 3] {
+            let counters = PoolCounters::default();
+            let mut seen = Vec::new();
+            let end = run_in_order(
+                40,
+                threads,
+                &|| false,
+                &counters,
+                || (),
+                |_, i| -> Result<u32, ()> {
+                    assert!(i != 9, "a bug in page 10");
+                    Ok(i)
+                },
+                |_, p| {
+                    seen.push(p);
+                    Ok(())
+                },
+            )
+            .unwrap_err();
+            assert!(matches!(end, PoolEnd::Panicked(9)), "{end:?}");
+            assert_eq!(seen, (0..9).collect::<Vec<_>>());
+            assert_eq!(counters.runs_ended.load(Ordering::Relaxed), 1);
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! PDF → raster for raster-only printers: each page rendered with hayro at the device's resolution,
 //! fitted into the device's media, converted to its colour space and encoded as PWG raster
-//! (PWG 5102.4) or Apple raster (URF) with our own encoders, one page at a time.
+//! (PWG 5102.4) or Apple raster (URF) with our own encoders. Pages are rendered and encoded on a
+//! bounded pool of threads and written in page order as they are done (`convert::page_pool`).
 //!
-//! Memory is one rendered page (4 bytes per pixel of the page's content, which is at most the media
-//! size) plus one output line and the write buffer, never the document's raster: rows are converted
-//! and compressed straight from the rendered page into the output. The PDF itself must be in memory
+//! Memory is one rendered page per render thread (4 bytes per pixel of the page's content, which
+//! is at most the media size) plus the encoded pages waiting to be written (at most threads + 1
+//! pages in all), never the document's raster: rows are converted and compressed straight from
+//! the rendered page. The PDF itself must be in memory
 //! (PDF needs random access), bounded by [`RenderLimits::max_document_bytes`]; every page's pixel
 //! count is checked before anything is rendered, so a tiny PDF with a huge MediaBox is refused with
 //! [`PdfRasterError::PageTooLarge`] instead of allocating gigabytes.
@@ -317,6 +319,7 @@ pub fn pdf_to_raster_with(
     .map_err(|end| match end {
         PoolEnd::Stopped => PdfRasterError::Stopped,
         PoolEnd::Failed(e) => e,
+        PoolEnd::Panicked(index) => PdfRasterError::RenderFailed { page: index + 1 },
     })?;
     let peak = counters.peak_bytes_held.load(Ordering::Relaxed);
     out.flush()?;
