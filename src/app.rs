@@ -589,6 +589,8 @@ pub async fn start_queue(
         socket_format: p.socket_format,
         timeout: Duration::from_secs(p.device_timeout_seconds),
         resolution_dpi: caps.resolutions_dpi.iter().copied().max().unwrap_or(300) as u32,
+        raster_threads: config.convert.threads,
+        raster_counters: None,
         file_output: config.output.mode,
         cloud: Some(outbound.clone() as Arc<dyn device::CloudLink>),
     };

@@ -46,6 +46,8 @@ pub struct Config {
     /// `[fleet]`: the link to a fleet server that relays registration requests
     /// (bridge::fleet_link, docs/fleet.md "The appliance's link").
     pub fleet: FleetLinkConfig,
+    /// `[convert]`: how documents are converted for the printer (issue 19: render threads).
+    pub convert: ConvertConfig,
     /// The file this configuration was read from, so that `validate()` names it (issue 16).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -86,6 +88,15 @@ impl ServeOverrides {
         }
         config.overrides = self.clone();
     }
+}
+
+/// `[convert]`: how documents are converted for raster-only printers.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConvertConfig {
+    /// Threads rendering a PDF's pages for a raster printer (PWG raster, Apple raster, AppSocket
+    /// raster), per job being printed; 0: the machine's available cores.
+    pub threads: usize,
 }
 
 /// `[output]`: what the file output device writes.

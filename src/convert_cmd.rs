@@ -11,7 +11,9 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::codec::ipp::{Attribute, Value};
-use crate::convert::pdf_raster::{pdf_to_raster, PdfRasterError, RasterColor, RasterTarget};
+use crate::convert::pdf_raster::{
+    pdf_to_raster_with, PdfRasterError, RasterColor, RasterRun, RasterTarget,
+};
 use crate::convert::pipeline::{render_job, ConvertLimits, DocumentInput, RenderError};
 use crate::convert::sniff::{self, DocFormat};
 use crate::convert::ticket::JobTicket;
@@ -39,6 +41,10 @@ pub struct ConvertArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=9),
         default_value_t = crate::convert::raster_pdf::DEFAULT_DEFLATE_LEVEL)]
     pub deflate_level: u32,
+    /// Threads rendering PDF pages into raster; 0 (the default): the machine's available cores,
+    /// as the appliance does with `[convert] threads` unset.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Job template attribute as name=value, repeatable: number-up=2, page-ranges=1-3,
     /// media=iso_a4_210x297mm, sides=two-sided-long-edge, print-color-mode=monochrome, ...
     #[arg(short = 'o', value_name = "NAME=VALUE")]
@@ -190,12 +196,16 @@ fn convert(
             length: (f64::from(ticket.media.height_pt) * 2540.0 / 72.0).round() as i32,
         });
     let target = RasterTarget::new(format, args.resolution, color, media);
+    let run = RasterRun {
+        threads: args.threads,
+        ..RasterRun::default()
+    };
     if kind == Some(DocFormat::Pdf) && attrs.is_empty() {
-        return Ok(pdf_to_raster(input, &target, out)?.pages);
+        return Ok(pdf_to_raster_with(input, &target, &run, out)?.pages);
     }
     let mut pdf = Vec::new();
     render(input, &mut pdf)?;
-    Ok(pdf_to_raster(&pdf[..], &target, out)?.pages)
+    Ok(pdf_to_raster_with(&pdf[..], &target, &run, out)?.pages)
 }
 
 #[cfg(test)]

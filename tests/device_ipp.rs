@@ -665,6 +665,8 @@ async fn a_retry_asks_the_printer_about_the_recorded_job_before_sending() {
         socket_format: device::SocketFormat::Pdf,
         timeout: Duration::from_secs(5),
         resolution_dpi: 300,
+        raster_threads: 0,
+        raster_counters: None,
         file_output: device::file::OutputMode::Pdf,
         cloud: None,
     };

@@ -3,6 +3,7 @@
 
 pub mod image_pdf;
 pub mod impose;
+pub mod page_pool;
 pub mod parallel_deflate;
 pub mod pdf_raster;
 pub mod pipeline;

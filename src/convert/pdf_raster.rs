@@ -19,12 +19,15 @@
 
 use std::io::{self, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 
 use hayro::hayro_interpret::InterpreterSettings;
+use hayro::hayro_syntax::page::Page;
 use hayro::hayro_syntax::{DecryptionError, LoadPdfError, Pdf};
 use hayro::vello_cpu::color::palette::css::WHITE;
 use hayro::{RenderCache, RenderSettings};
 
+use super::page_pool::{self, PoolCounters, PoolEnd};
 use super::raster_pdf::{ConvertStats, RasterFormat};
 use crate::codec::pwg::{self, ColorSpace, PageHeader, RowDataError, RowEncoder};
 use crate::codec::urf::{self, UrfColorSpace, UrfPageHeader};
@@ -181,6 +184,8 @@ pub enum PdfRasterError {
     UnsupportedTarget(String),
     #[error("encoding the raster: {0}")]
     Encode(#[from] RowDataError),
+    #[error("stopped: the job was canceled or the device went away")]
+    Stopped,
 }
 
 impl PdfRasterError {
@@ -196,12 +201,34 @@ impl PdfRasterError {
     }
 }
 
+/// How the pages are made (not what they look like): threads, when to stop, what to count.
+#[derive(Default, Clone, Copy)]
+pub struct RasterRun<'a> {
+    /// Render threads; 0: the machine's available cores (`[convert] threads`).
+    pub threads: usize,
+    /// Asked before each page: true stops the conversion with [`PdfRasterError::Stopped`] (a
+    /// canceled job, a device that went away).
+    pub stop: Option<&'a (dyn Fn() -> bool + Sync)>,
+    /// Counters to observe the pool with while it runs.
+    pub counters: Option<&'a PoolCounters>,
+}
+
 /// Renders every page of the PDF read from `input` and writes it to `output` as the raster
-/// `target` describes, page by page. On error `output` holds a partial raster, which the caller
-/// discards.
+/// `target` describes, on the machine's available cores, in page order. On error `output` holds
+/// a partial raster, which the caller discards.
 pub fn pdf_to_raster(
     input: impl Read,
     target: &RasterTarget,
+    output: impl Write,
+) -> Result<ConvertStats, PdfRasterError> {
+    pdf_to_raster_with(input, target, &RasterRun::default(), output)
+}
+
+/// [`pdf_to_raster`] with the threads, stop condition and counters of `run`.
+pub fn pdf_to_raster_with(
+    input: impl Read,
+    target: &RasterTarget,
+    run: &RasterRun<'_>,
     mut output: impl Write,
 ) -> Result<ConvertStats, PdfRasterError> {
     check_target(target)?;
@@ -251,36 +278,47 @@ pub fn pdf_to_raster(
             .buf
             .extend_from_slice(&urf::encode_file_header(page_count)),
     }
-    let cache = RenderCache::new();
-    let settings = InterpreterSettings::default();
-    let mut peak = 0usize;
-    for (index, (page, lay)) in pages.iter().zip(&layouts).enumerate() {
-        let number = index as u32 + 1;
-        let render = RenderSettings {
-            x_scale: lay.x_scale,
-            y_scale: lay.y_scale,
-            width: Some(lay.render_w),
-            height: Some(lay.render_h),
-            bg_color: WHITE,
-        };
-        // hayro interprets untrusted content streams; a panic in it must end this job, not the
-        // process (it is built with panic = unwind).
-        let pixmap = catch_unwind(AssertUnwindSafe(|| {
-            hayro::render(page, &cache, &settings, &render)
-        }))
-        .map_err(|_| PdfRasterError::RenderFailed { page: number })?;
-        let rgba = pixmap.data_as_u8_slice();
-        let back = target.sides != RasterSides::OneSided && number.is_multiple_of(2);
-        let (flip_x, flip_y) = back_transform(target.sides, target.sheet_back, back);
-        let src = Source {
-            rgba,
-            stride: usize::from(lay.render_w),
-            rotate: lay.rotate,
-            render_h: usize::from(lay.render_h),
-        };
-        write_page(&mut out, target, lay, &src, page_count, flip_x, flip_y)?;
-        peak = peak.max(rgba.len() + out.buf.capacity() + lay.width as usize * 3);
-    }
+    // Pages are rendered and encoded on a bounded pool and written in order (page_pool); the
+    // header goes out first, so the device hears from us before the first page is done.
+    out.flush()?;
+    let own_counters = PoolCounters::default();
+    let counters = run.counters.unwrap_or(&own_counters);
+    let never = || false;
+    let stop = run.stop.unwrap_or(&never);
+    let consume = |_: u32, bytes: Vec<u8>| {
+        // Bounded chunks: the device channel holds a few of them, never a whole page's worth.
+        for chunk in bytes.chunks(WRITE_CHUNK) {
+            out.w.write_all(chunk).map_err(PdfRasterError::Write)?;
+            out.written += chunk.len() as u64;
+        }
+        counters.release(bytes.len());
+        Ok(())
+    };
+    page_pool::run_in_order(
+        page_count,
+        page_pool::effective_threads(run.threads),
+        stop,
+        counters,
+        || (RenderCache::new(), InterpreterSettings::default()),
+        |(cache, settings), index| {
+            render_page(
+                &pages[index as usize],
+                &layouts[index as usize],
+                index + 1,
+                target,
+                page_count,
+                cache,
+                settings,
+                counters,
+            )
+        },
+        consume,
+    )
+    .map_err(|end| match end {
+        PoolEnd::Stopped => PdfRasterError::Stopped,
+        PoolEnd::Failed(e) => e,
+    })?;
+    let peak = counters.peak_bytes_held.load(Ordering::Relaxed);
     out.flush()?;
     let bytes_out = out.written;
     output.flush().map_err(PdfRasterError::Write)?;
@@ -290,6 +328,59 @@ pub fn pdf_to_raster(
         bytes_out,
         peak_buffered_bytes: peak,
     })
+}
+
+/// Renders page `number` and encodes it: the page's bytes of raster (header and rows).
+#[allow(clippy::too_many_arguments)]
+fn render_page<'a>(
+    page: &'a Page<'a>,
+    lay: &Layout,
+    number: u32,
+    target: &RasterTarget,
+    page_count: u32,
+    cache: &RenderCache<'a>,
+    settings: &InterpreterSettings,
+    counters: &PoolCounters,
+) -> Result<Vec<u8>, PdfRasterError> {
+    let render = RenderSettings {
+        x_scale: lay.x_scale,
+        y_scale: lay.y_scale,
+        width: Some(lay.render_w),
+        height: Some(lay.render_h),
+        bg_color: WHITE,
+    };
+    // hayro interprets untrusted content streams; a panic in it must end this job, not the
+    // process (it is built with panic = unwind).
+    let pixmap = catch_unwind(AssertUnwindSafe(|| {
+        hayro::render(page, cache, settings, &render)
+    }))
+    .map_err(|_| PdfRasterError::RenderFailed { page: number })?;
+    let rgba = pixmap.data_as_u8_slice();
+    counters.hold(rgba.len());
+    let back = target.sides != RasterSides::OneSided && number.is_multiple_of(2);
+    let (flip_x, flip_y) = back_transform(target.sides, target.sheet_back, back);
+    let src = Source {
+        rgba,
+        stride: usize::from(lay.render_w),
+        rotate: lay.rotate,
+        render_h: usize::from(lay.render_h),
+    };
+    let mut bytes = Vec::new();
+    let mut sink = Sink {
+        w: &mut bytes,
+        buf: Vec::with_capacity(WRITE_CHUNK + 64 * 1024),
+        written: 0,
+    };
+    let written = write_page(&mut sink, target, lay, &src, page_count, flip_x, flip_y)
+        .and_then(|()| sink.flush());
+    drop(sink);
+    counters.hold(bytes.len());
+    counters.release(rgba.len());
+    if let Err(e) = written {
+        counters.release(bytes.len());
+        return Err(e);
+    }
+    Ok(bytes)
 }
 
 fn check_target(t: &RasterTarget) -> Result<(), PdfRasterError> {

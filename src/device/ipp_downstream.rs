@@ -893,6 +893,8 @@ impl IppDevice {
                             .raster_resolution(self.settings.resolution_dpi, raster),
                         color: printer
                             .raster_color(raster, job.ticket.color_mode == ColorMode::Monochrome),
+                        threads: self.settings.raster_threads,
+                        counters: self.settings.raster_counters.clone(),
                     }),
                     gzip: false,
                 }),
@@ -911,10 +913,10 @@ impl IppDevice {
         Ok(plans)
     }
 
-    fn source(&self, plan: &Plan) -> Chunks {
+    fn source(&self, plan: &Plan, cancel: &Arc<AtomicBool>) -> Chunks {
         let chunks = match &plan.raster {
             None => read_chunks(&plan.doc, 4),
-            Some(want) => rasterize(&plan.doc, want.clone()),
+            Some(want) => rasterize(&plan.doc, want.clone(), cancel.clone()),
         };
         if plan.gzip {
             gzip_chunks(chunks)
@@ -1346,7 +1348,7 @@ impl IppDevice {
         g.push(Attribute::new("job-id", Value::Integer(job_id)));
         g.push(Attribute::new("last-document", Value::Boolean(last)));
         Self::push_document(&mut req, plan);
-        let body = self.source(plan);
+        let body = self.source(plan, cancel);
         let resp = self
             .exchange(&req, Some(body), cancel)
             .await
@@ -1373,7 +1375,7 @@ impl IppDevice {
             return Err(e);
         }
         push_options(&mut req, options);
-        let body = self.source(plan);
+        let body = self.source(plan, cancel);
         let resp = match self.exchange(&req, Some(body), cancel).await {
             Ok(resp) => resp,
             Err(e) => {

@@ -10,7 +10,7 @@ pub mod socket;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -411,6 +411,11 @@ pub struct Settings {
     pub timeout: Duration,
     /// Resolution used when a document must be rasterized for the device and it names none.
     pub resolution_dpi: u32,
+    /// Threads rendering a PDF into raster (`[convert] threads`; 0: the available cores).
+    pub raster_threads: usize,
+    /// Where the raster rendering of this device's jobs is counted (pages started, made, sent;
+    /// the most held at once), for tests and measurements; `None`: not counted.
+    pub raster_counters: Option<Arc<crate::convert::page_pool::PoolCounters>>,
     /// What a `file:` device writes: the rendered job (PDF) or the documents as received.
     pub file_output: file::OutputMode,
     /// The cloud session, for `cloud:` devices; `None` where there is none (tests, probes).
@@ -736,6 +741,10 @@ pub struct RasterRequest {
     pub format: &'static str,
     pub resolution_dpi: u32,
     pub color: crate::convert::pdf_raster::RasterColor,
+    /// Render threads (`[convert] threads`; 0: the available cores).
+    pub threads: usize,
+    /// [`Settings::raster_counters`].
+    pub counters: Option<Arc<crate::convert::page_pool::PoolCounters>>,
 }
 
 /// Why a chunk of a document could not be produced: the job ends with `reason`.
@@ -775,44 +784,64 @@ impl std::io::Write for ChannelWriter {
     }
 }
 
-/// PDF → PWG raster or URF for raster-only devices (crate::convert::pdf_raster), rendered in a
-/// blocking thread and streamed page by page.
-pub fn rasterize(pdf: &DeviceDocument, want: RasterRequest) -> Chunks {
-    use crate::convert::pdf_raster::{pdf_to_raster, RasterTarget};
-    use crate::convert::RasterFormat;
+/// PDF → PWG raster or URF for raster-only devices (crate::convert::pdf_raster), rendered on
+/// `want.threads` threads and streamed page by page: the first page leaves while later ones are
+/// rendered, and at most a few pages wait (the channel holds 4 chunks; a device that reads slowly
+/// holds the renderer back). Rendering stops between pages once `cancel` is set or the receiver
+/// is dropped (the device gave up), not only when the next write fails.
+pub fn rasterize(pdf: &DeviceDocument, want: RasterRequest, cancel: Arc<AtomicBool>) -> Chunks {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let doc = pdf.clone();
-    tokio::task::spawn_blocking(move || {
-        let fail = |reason, message| {
-            let _ = tx.blocking_send(Err(ChunkError { reason, message }));
-        };
-        let input = match open_decompressed(&doc) {
-            Ok(r) => r,
-            Err(e) => {
-                return fail(
-                    "document-unprintable-error",
-                    format!("cannot open spooled document: {e}"),
-                )
-            }
-        };
-        let format = if want.format == "image/urf" {
-            RasterFormat::Urf
-        } else {
-            RasterFormat::Pwg
-        };
-        let target = RasterTarget::new(format, want.resolution_dpi, want.color, None);
-        let writer = ChannelWriter { tx: tx.clone() };
-        if let Err(e) = pdf_to_raster(std::io::BufReader::new(input), &target, writer) {
-            fail(
-                e.job_state_reason(),
-                format!(
-                    "document {} cannot be converted to {}: {e}",
-                    doc.number, want.format
-                ),
-            );
-        }
-    });
+    tokio::task::spawn_blocking(move || rasterize_blocking(&doc, &want, &cancel, tx));
     rx
+}
+
+fn rasterize_blocking(
+    doc: &DeviceDocument,
+    want: &RasterRequest,
+    cancel: &AtomicBool,
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, ChunkError>>,
+) {
+    use crate::convert::pdf_raster::{pdf_to_raster_with, PdfRasterError, RasterRun, RasterTarget};
+    use crate::convert::RasterFormat;
+    let fail = |reason, message| {
+        let _ = tx.blocking_send(Err(ChunkError { reason, message }));
+    };
+    let input = match open_decompressed(doc) {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                "document-unprintable-error",
+                format!("cannot open spooled document: {e}"),
+            )
+        }
+    };
+    let format = if want.format == "image/urf" {
+        RasterFormat::Urf
+    } else {
+        RasterFormat::Pwg
+    };
+    let target = RasterTarget::new(format, want.resolution_dpi, want.color, None);
+    let writer = ChannelWriter { tx: tx.clone() };
+    let stop = || cancel.load(Ordering::Relaxed) || tx.is_closed();
+    let run = RasterRun {
+        threads: want.threads,
+        stop: Some(&stop),
+        counters: want.counters.as_deref(),
+    };
+    match pdf_to_raster_with(std::io::BufReader::new(input), &target, &run, writer) {
+        // Nobody listens any more (or the job was canceled, which the device reports itself).
+        Err(PdfRasterError::Stopped) => {}
+        Err(PdfRasterError::Write(_)) if tx.is_closed() => {}
+        Err(e) => fail(
+            e.job_state_reason(),
+            format!(
+                "document {} cannot be converted to {}: {e}",
+                doc.number, want.format
+            ),
+        ),
+        Ok(_) => {}
+    }
 }
 
 fn open_decompressed(doc: &DeviceDocument) -> std::io::Result<Box<dyn std::io::Read + Send>> {

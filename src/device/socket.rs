@@ -47,7 +47,11 @@ impl SocketDevice {
         }
     }
 
-    async fn print_job(&self, job: &DeviceJob, cancel: &AtomicBool) -> Result<(), DeviceError> {
+    async fn print_job(
+        &self,
+        job: &DeviceJob,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), DeviceError> {
         let done = self
             .delivered
             .lock()
@@ -102,9 +106,9 @@ impl SocketDevice {
         job: &DeviceJob,
         doc: &DeviceDocument,
         index: u32,
-        cancel: &AtomicBool,
+        cancel: &Arc<AtomicBool>,
     ) -> Result<(), DeviceError> {
-        let source = self.source_for(job, doc).await?;
+        let source = self.source_for(job, doc, cancel).await?;
         let timeout = self.settings.timeout;
         self.reporter.connecting();
         let addr = (self.host.as_str(), self.port);
@@ -206,6 +210,7 @@ impl SocketDevice {
         &self,
         job: &DeviceJob,
         doc: &DeviceDocument,
+        cancel: &Arc<AtomicBool>,
     ) -> Result<Chunks, DeviceError> {
         let pdf = super::pdf_of(job, doc).await?;
         match self.settings.socket_format {
@@ -239,7 +244,10 @@ impl SocketDevice {
                             } else {
                                 crate::convert::pdf_raster::RasterColor::Srgb8
                             },
+                            threads: self.settings.raster_threads,
+                            counters: self.settings.raster_counters.clone(),
                         },
+                        cancel.clone(),
                     )),
                     None => Err(DeviceError::Fatal {
                         reason: "document-unprintable-error",
