@@ -67,7 +67,7 @@ impl Store {
             .bind(kind)
             .bind(payload)
             .bind(now)
-            .fetch_one(self.pool())
+            .fetch_one(self.writer())
             .await;
             match r {
                 Ok(r) => return Ok(row(&r)?),
@@ -88,7 +88,7 @@ impl Store {
     ) -> Result<Vec<Instruction>, StoreError> {
         let mut last = None;
         for _ in 0..5 {
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.begin_write().await?;
             let mut out = Vec::with_capacity(items.len());
             let mut failed = None;
             for (device_id, kind, payload) in items {
@@ -193,7 +193,7 @@ impl Store {
         .bind(message)
         .bind(id)
         .bind(device_id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if done.rows_affected() == 1 {
             return Ok(AckOutcome::Recorded);
