@@ -122,6 +122,118 @@ impl ControlWake {
     }
 }
 
+/// One acknowledgement waiting for [`AckBatch`]: (device, instruction, status, message) and
+/// where its outcome goes.
+type PendingAck = (
+    (String, String, String, String),
+    i64,
+    tokio::sync::oneshot::Sender<Result<AckOutcome, StoreError>>,
+);
+
+/// This instance's acknowledgements, written together (group commit): the first one is written
+/// at once; those arriving while a write is in progress wait for it and are written next, all
+/// in one statement ([`crate::store::Store::acknowledge_instructions`]). No tick and no delay
+/// when acknowledgements are rare; one statement and one commit per round instead of one per
+/// printer when a group of 1,000 acknowledges together. Each still counts once (the UPDATE is
+/// conditional on `acked_at IS NULL`).
+#[derive(Default)]
+pub struct AckBatch {
+    state: std::sync::Mutex<AckState>,
+}
+
+#[derive(Default)]
+struct AckState {
+    pending: Vec<PendingAck>,
+    writing: bool,
+}
+
+impl AckBatch {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AckState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records `device`'s acknowledgement of instruction `id` with the next round's write.
+    pub async fn acknowledge(
+        self: &Arc<Self>,
+        store: &crate::store::Store,
+        device: &str,
+        id: &str,
+        status: &str,
+        message: &str,
+        now: i64,
+    ) -> Result<AckOutcome, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let item = (
+            device.to_string(),
+            id.to_string(),
+            status.to_string(),
+            message.to_string(),
+        );
+        let start = {
+            let mut st = self.lock();
+            st.pending.push((item, now, tx));
+            !std::mem::replace(&mut st.writing, true)
+        };
+        if start {
+            // A task of its own, not this request's future: a client that hangs up must not
+            // take the others' round with it.
+            tokio::spawn(self.clone().write_rounds(store.clone()));
+        }
+        match rx.await {
+            Ok(r) => r,
+            // The writer task died (a panic): record this one alone.
+            Err(_) => {
+                store
+                    .acknowledge_instruction(device, id, status, message, now)
+                    .await
+            }
+        }
+    }
+
+    /// Writes rounds until nothing is pending.
+    async fn write_rounds(self: Arc<Self>, store: crate::store::Store) {
+        loop {
+            let round = {
+                let mut st = self.lock();
+                if st.pending.is_empty() {
+                    st.writing = false;
+                    return;
+                }
+                std::mem::take(&mut st.pending)
+            };
+            let now = round
+                .iter()
+                .map(|(_, now, _)| *now)
+                .max()
+                .unwrap_or_default();
+            let (items, replies): (Vec<_>, Vec<_>) = round
+                .into_iter()
+                .map(|(item, _, reply)| (item, reply))
+                .unzip();
+            match store.acknowledge_instructions(&items, now).await {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                // Each on its own, so each gets its own outcome or error.
+                Err(e) => {
+                    tracing::warn!(
+                        "writing {} acknowledgements together failed: {e}",
+                        items.len()
+                    );
+                    for ((device, id, status, message), reply) in items.iter().zip(replies) {
+                        let r = store
+                            .acknowledge_instruction(device, id, status, message, now)
+                            .await;
+                        let _ = reply.send(r);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Runs until `stop`: every [`TICK`], reads which of the devices with polls held here have open
 /// instructions (one query per [`DEVICES_PER_QUERY`] held devices, not one per poll) and wakes
 /// their polls.
@@ -353,13 +465,26 @@ pub async fn ack(
         .take(500)
         .collect();
     match cloud
-        .store
-        .acknowledge_instruction(&device.id, &id, &b.status, &message, cloud.now())
+        .acks
+        .acknowledge(
+            &cloud.store,
+            &device.id,
+            &id,
+            &b.status,
+            &message,
+            cloud.now(),
+        )
         .await
     {
         Ok(AckOutcome::Recorded) => {
-            tracing::info!(device = %device.id, instruction = %id, status = %b.status,
-                "instruction acknowledged");
+            // Per instruction at debug: a group's 1,000 acknowledgements are one line each
+            // otherwise; a refusal or failure stays visible.
+            if b.status == "done" {
+                tracing::debug!(device = %device.id, instruction = %id, "instruction acknowledged");
+            } else {
+                tracing::info!(device = %device.id, instruction = %id, status = %b.status,
+                    message = %message, "instruction acknowledged");
+            }
             Json(json!({"id": id, "status": b.status})).into_response()
         }
         Ok(AckOutcome::AlreadyAcknowledged) => json_error(

@@ -469,10 +469,11 @@ pub async fn bearer_device(
         return Ok(Err(bearer_unauthorized(None)));
     };
     let now = cloud.now();
-    let Some(grant) = cloud.store.access_grant(&hash_secret(token), now).await? else {
-        return Ok(Err(bearer_unauthorized(Some("invalid_token"))));
-    };
-    match cloud.store.device(&grant.device_id).await? {
+    match cloud
+        .store
+        .device_by_access(&hash_secret(token), now)
+        .await?
+    {
         Some(d) => Ok(Ok(d)),
         None => Ok(Err(bearer_unauthorized(Some("invalid_token")))),
     }

@@ -184,6 +184,8 @@ pub struct Cloud {
     pub events: notify::EventHub,
     /// Wakes this instance's held control-channel polls when it queues an instruction.
     pub control: control::ControlWake,
+    /// Writes this instance's control-channel acknowledgements together.
+    pub acks: Arc<control::AckBatch>,
     /// Password checks, bounded and remembered for a while (users' IPP clients send Basic
     /// credentials with every request).
     pub password_checks: crate::auth::password::PasswordChecks,
@@ -208,6 +210,7 @@ impl Cloud {
             blobs: Arc::new(blob::FsBlobStore::at(&config_documents_dir)),
             events: notify::EventHub::default(),
             control: control::ControlWake::default(),
+            acks: Arc::default(),
             password_checks: accounts::password_checks(),
         }
     }

@@ -109,7 +109,7 @@ impl Store {
         expires_at: i64,
         max_pending: i64,
     ) -> Result<AccessOutcome, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE devices SET id = id WHERE id = $1")
             .bind(device_id)
             .execute(&mut *tx)
@@ -193,7 +193,7 @@ impl Store {
         admin_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE access_requests SET status = 'approved', decided_by = $1, decided_at = $2 \
              WHERE id = $3 AND org_id = $4 AND status = 'pending' AND expires_at > $2",
@@ -247,7 +247,7 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(org_id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }

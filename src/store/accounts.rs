@@ -87,7 +87,7 @@ impl Store {
             name: name.to_string(),
             created_at: now,
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(&org.id)
             .bind(&org.name)
@@ -170,7 +170,7 @@ impl Store {
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(user_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("user"));
@@ -195,7 +195,7 @@ impl Store {
         .bind(csrf_token)
         .bind(now)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -224,7 +224,7 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -247,7 +247,7 @@ impl Store {
         .bind(purpose)
         .bind(now)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -290,7 +290,7 @@ impl Store {
         .bind(now)
         .bind(token_hash)
         .bind(purpose)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?)
     }
 
@@ -314,7 +314,7 @@ impl Store {
         password_hash: &str,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let user_id: Option<String> = sqlx::query_scalar(
             "UPDATE one_time_links SET used_at = $1 \
              WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 \

@@ -44,7 +44,7 @@ impl Store {
     /// Starts the upload of blob `key` (a transaction on one of the pool's connections).
     pub async fn begin_blob(&self, key: &str) -> Result<BlobUpload, StoreError> {
         Ok(BlobUpload {
-            tx: self.pool().begin().await?,
+            tx: self.begin_write().await?,
             key: key.to_string(),
             chunks: 0,
         })
@@ -77,7 +77,7 @@ impl Store {
 
     /// Deletes blob `key` and its chunks (one transaction); a missing one is not an error.
     pub async fn delete_blob(&self, key: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM blobs WHERE key = $1")
             .bind(key)
             .execute(&mut *tx)

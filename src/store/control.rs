@@ -44,6 +44,10 @@ pub enum AckOutcome {
     NotFound,
 }
 
+/// Acknowledgements per statement of [`Store::acknowledge_instructions`] (4 parameters each:
+/// well within SQLite's 32,766 and PostgreSQL's 65,535).
+const ACKS_PER_STATEMENT: usize = 500;
+
 impl Store {
     /// Queues an instruction with the device's next number. Two instances queueing at once may
     /// pick the same number; the UNIQUE constraint refuses one and it tries again.
@@ -67,7 +71,7 @@ impl Store {
             .bind(kind)
             .bind(payload)
             .bind(now)
-            .fetch_one(self.pool())
+            .fetch_one(self.writer())
             .await;
             match r {
                 Ok(r) => return Ok(row(&r)?),
@@ -88,7 +92,7 @@ impl Store {
     ) -> Result<Vec<Instruction>, StoreError> {
         let mut last = None;
         for _ in 0..5 {
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.begin_write().await?;
             let mut out = Vec::with_capacity(items.len());
             let mut failed = None;
             for (device_id, kind, payload) in items {
@@ -175,6 +179,79 @@ impl Store {
         Ok(r.as_ref().map(row).transpose()?)
     }
 
+    /// Records many acknowledgements (`items`: device, instruction id, status, message) with
+    /// one conditional UPDATE (`acked_at IS NULL`, the device's own instruction) and one commit:
+    /// what a cloud instance does with the acknowledgements that arrive together (1,000
+    /// printers of a group acknowledge within a second). The outcome of each, in order; an
+    /// instruction named twice in `items` is recorded once (the later ones are
+    /// [`AckOutcome::AlreadyAcknowledged`]).
+    pub async fn acknowledge_instructions(
+        &self,
+        items: &[(String, String, String, String)],
+        now: i64,
+    ) -> Result<Vec<AckOutcome>, StoreError> {
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(ACKS_PER_STATEMENT) {
+            out.extend(self.acknowledge_chunk(chunk, now).await?);
+        }
+        Ok(out)
+    }
+
+    async fn acknowledge_chunk(
+        &self,
+        items: &[(String, String, String, String)],
+        now: i64,
+    ) -> Result<Vec<AckOutcome>, StoreError> {
+        // The first of each (device, instruction) goes into the statement; repeats are answered
+        // below.
+        let mut first = std::collections::HashSet::new();
+        let batch: Vec<&(String, String, String, String)> = items
+            .iter()
+            .filter(|i| first.insert((i.0.as_str(), i.1.as_str())))
+            .collect();
+        // `UPDATE ... FROM (VALUES ...)`: PostgreSQL and SQLite ≥ 3.33 both name the columns
+        // of a VALUES list column1, column2, ...
+        let rows: Vec<String> = (0..batch.len())
+            .map(|k| {
+                let b = 2 + 4 * k;
+                format!("(${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3)
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE device_instructions SET acked_at = $1, ack_status = v.column3, \
+               ack_message = v.column4 \
+             FROM (VALUES {}) AS v \
+             WHERE device_instructions.id = v.column2 AND device_instructions.device_id = v.column1 \
+               AND device_instructions.acked_at IS NULL \
+             RETURNING device_instructions.device_id, device_instructions.id",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for (device_id, id, status, message) in &batch {
+            q = q.bind(device_id).bind(id).bind(status).bind(message);
+        }
+        let recorded: std::collections::HashSet<(String, String)> = q
+            .fetch_all(self.writer())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("device_id")?, r.try_get("id")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let mut answered = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(items.len());
+        for (device_id, id, _, _) in items {
+            let key = (device_id.clone(), id.clone());
+            if recorded.contains(&key) && answered.insert(key) {
+                out.push(AckOutcome::Recorded);
+                continue;
+            }
+            out.push(match self.instruction(id).await? {
+                Some(i) if &i.device_id == device_id => AckOutcome::AlreadyAcknowledged,
+                _ => AckOutcome::NotFound,
+            });
+        }
+        Ok(out)
+    }
+
     /// Records the device's acknowledgement of one of its own instructions.
     pub async fn acknowledge_instruction(
         &self,
@@ -193,7 +270,7 @@ impl Store {
         .bind(message)
         .bind(id)
         .bind(device_id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if done.rows_affected() == 1 {
             return Ok(AckOutcome::Recorded);
@@ -202,5 +279,98 @@ impl Store {
             Some(i) if i.device_id == device_id => AckOutcome::AlreadyAcknowledged,
             _ => AckOutcome::NotFound,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn acknowledgements_written_together_count_once_and_only_for_their_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::store::sqlite_url(dir.path()))
+            .await
+            .unwrap();
+        let (org, _) = store
+            .create_org_with_admin("org", "a@x", Some("h"), 1)
+            .await
+            .unwrap();
+        for d in ["d1", "d2"] {
+            sqlx::query(
+                "INSERT INTO devices (id, org_id, name, make_and_model, uuid, location, \
+                 client_id, created_at) VALUES ($1, $2, 'd', 'm', $1, 'l', 'c', 1)",
+            )
+            .bind(d)
+            .bind(&org.id)
+            .execute(store.writer())
+            .await
+            .unwrap();
+        }
+        let items: Vec<(String, String, String)> = (0..7)
+            .map(|n| {
+                let device = if n % 2 == 0 { "d1" } else { "d2" };
+                (device.into(), "identify".into(), format!(r#"{{"n":{n}}}"#))
+            })
+            .collect();
+        let q = store.queue_instructions(&items, 10).await.unwrap();
+        // q[0] acknowledged before, alone.
+        assert_eq!(
+            store
+                .acknowledge_instruction("d1", &q[0].id, "done", "", 11)
+                .await
+                .unwrap(),
+            AckOutcome::Recorded
+        );
+        let ack = |device: &str, id: &str, status: &str| {
+            (
+                device.to_string(),
+                id.to_string(),
+                status.to_string(),
+                format!("{status} by {device}"),
+            )
+        };
+        let batch = vec![
+            ack("d1", &q[0].id, "done"),     // acknowledged before
+            ack("d2", &q[1].id, "failed"),   // recorded
+            ack("d1", &q[1].id, "done"),     // another device's: not found
+            ack("d1", &q[2].id, "rejected"), // recorded
+            ack("d1", &q[2].id, "done"),     // the same twice in one round: once
+            ack("d1", "no-such-id", "done"), // unknown
+            ack("d1", &q[4].id, "done"),     // recorded
+        ];
+        let out = store.acknowledge_instructions(&batch, 12).await.unwrap();
+        use AckOutcome::*;
+        assert_eq!(
+            out,
+            vec![
+                AlreadyAcknowledged,
+                Recorded,
+                NotFound,
+                Recorded,
+                AlreadyAcknowledged,
+                NotFound,
+                Recorded
+            ]
+        );
+        let got = |i: usize| {
+            let store = store.clone();
+            let id = q[i].id.clone();
+            async move { store.instruction(&id).await.unwrap().unwrap() }
+        };
+        assert_eq!(got(1).await.ack_status.as_deref(), Some("failed"));
+        assert_eq!(got(1).await.ack_message.as_deref(), Some("failed by d2"));
+        assert_eq!(got(2).await.ack_status.as_deref(), Some("rejected"));
+        assert_eq!(got(0).await.ack_message.as_deref(), Some(""));
+        // The rest stay open, in order.
+        let open: Vec<i64> = store
+            .open_instructions("d2")
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| i.seq)
+            .collect();
+        assert_eq!(open, vec![2, 3]);
+        assert_eq!(store.open_instructions("d1").await.unwrap().len(), 1);
     }
 }

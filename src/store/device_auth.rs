@@ -194,7 +194,7 @@ impl Store {
         .bind(a.expires_at)
         .bind(a.interval_seconds)
         .bind(max_pending)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(|e| StoreError::unique(e, "that user code"))?;
         let outcome = if done.rows_affected() == 1 {
@@ -283,7 +283,7 @@ impl Store {
         .bind(now)
         .bind(user_email)
         .bind(id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -305,7 +305,7 @@ impl Store {
         .bind(admin_id)
         .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -333,7 +333,7 @@ impl Store {
         )
         .bind(device_code_hash)
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(Poll {
@@ -356,7 +356,7 @@ impl Store {
         tokens: &TokenPair,
         now: i64,
     ) -> Result<Option<Issued>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE device_authorizations SET status = 'issued' \
              WHERE id = $1 AND status = 'approved' AND expires_at > $2 \
@@ -422,7 +422,7 @@ impl Store {
         tokens: &TokenPair,
         now: i64,
     ) -> Result<Option<Issued>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE oauth_tokens SET revoked_at = $1 \
              WHERE token_hash = $2 AND kind = 'refresh' AND revoked_at IS NULL \
@@ -467,6 +467,28 @@ impl Store {
         }))
     }
 
+    /// The device a live access token (its hash) was granted to: [`Store::access_grant`] and
+    /// [`Store::device`] in one query (every control-channel request and acknowledgement asks).
+    pub async fn device_by_access(
+        &self,
+        access_hash: &str,
+        now: i64,
+    ) -> Result<Option<RegisteredDevice>, StoreError> {
+        let row = sqlx::query(
+            "SELECT d.id, d.org_id, o.name AS org_name, d.name, d.make_and_model, d.uuid, \
+               d.location, d.client_id, d.created_at \
+             FROM oauth_tokens t JOIN devices d ON d.id = t.device_id \
+               JOIN organisations o ON o.id = d.org_id \
+             WHERE t.token_hash = $1 AND t.kind = 'access' AND t.revoked_at IS NULL \
+               AND t.expires_at > $2",
+        )
+        .bind(access_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(device_row).transpose()
+    }
+
     pub async fn device(&self, id: &str) -> Result<Option<RegisteredDevice>, StoreError> {
         let row = sqlx::query(
             "SELECT d.id, d.org_id, o.name AS org_name, d.name, d.make_and_model, d.uuid, \
@@ -476,18 +498,7 @@ impl Store {
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(RegisteredDevice {
-            id: r.try_get("id")?,
-            org_id: r.try_get("org_id")?,
-            org_name: r.try_get("org_name")?,
-            name: r.try_get("name")?,
-            make_and_model: r.try_get("make_and_model")?,
-            uuid: r.try_get("uuid")?,
-            location: r.try_get("location")?,
-            client_id: r.try_get("client_id")?,
-            created_at: r.try_get("created_at")?,
-        }))
+        row.as_ref().map(device_row).transpose()
     }
 
     /// Addresses allowed on a device, sorted.
@@ -545,4 +556,18 @@ async fn insert_tokens(
         .await?;
     }
     Ok(())
+}
+
+fn device_row(r: &sqlx::any::AnyRow) -> Result<RegisteredDevice, StoreError> {
+    Ok(RegisteredDevice {
+        id: r.try_get("id")?,
+        org_id: r.try_get("org_id")?,
+        org_name: r.try_get("org_name")?,
+        name: r.try_get("name")?,
+        make_and_model: r.try_get("make_and_model")?,
+        uuid: r.try_get("uuid")?,
+        location: r.try_get("location")?,
+        client_id: r.try_get("client_id")?,
+        created_at: r.try_get("created_at")?,
+    })
 }

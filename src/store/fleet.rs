@@ -173,7 +173,7 @@ impl Store {
         .bind(new_id())
         .bind(name)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -195,7 +195,7 @@ impl Store {
         .bind(admin_email)
         .bind(now)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -216,7 +216,7 @@ impl Store {
         .bind(now)
         .bind(uuid)
         .bind(token_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         match row {
             Some(r) => Ok(Some((r.try_get("location")?, r.try_get("admin_email")?))),
@@ -280,7 +280,7 @@ impl Store {
         .bind(now)
         .bind(enrolled_at)
         .bind(i64::from(details.location_preset))
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(|e| StoreError::unique(e, "an appliance with that uuid"))?;
         Ok(id)
@@ -315,7 +315,7 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(i64::from(details.location_preset))
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -325,7 +325,7 @@ impl Store {
         sqlx::query("UPDATE appliances SET last_seen = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -351,7 +351,7 @@ impl Store {
         .bind(location)
         .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -371,7 +371,7 @@ impl Store {
         .bind(status)
         .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -385,7 +385,7 @@ impl Store {
         let done = sqlx::query("UPDATE appliances SET admin_email = $1 WHERE id = $2")
             .bind(admin_email)
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -446,7 +446,7 @@ impl Store {
         .bind(QUEUED)
         .bind(requested_by)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(id)
     }
@@ -531,7 +531,7 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(appliance_id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -562,7 +562,7 @@ impl Store {
         .bind(i64::from(terminal))
         .bind(id)
         .bind(appliance_id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if done.rows_affected() == 1 {
             return Ok(ReportOutcome::Recorded { terminal });
@@ -600,7 +600,7 @@ impl Store {
         )
         .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -609,7 +609,7 @@ impl Store {
     pub async fn release_outcome_mail(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE requests SET outcome_mailed_at = NULL WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

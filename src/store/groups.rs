@@ -67,6 +67,67 @@ fn new_group_name() -> String {
     format!("group-{}", &new_id()[..8])
 }
 
+/// What [`Store::printer_sign_in`] did.
+#[derive(Debug)]
+pub enum PrinterSignIn {
+    /// The credential was not good (replayed, expired, another printer's or account's, unknown).
+    Refused,
+    /// The account is neither allowed on the printer nor holding a record on it.
+    NotAllowed,
+    /// The record is IN; `fetchable` job-fetchable events were posted.
+    SignedIn {
+        record: Record,
+        was_in: bool,
+        fetchable: usize,
+    },
+}
+
+/// Sign-in step 3 in the caller's (write) transaction: the record and whether it was IN before.
+async fn sign_in_record(
+    conn: &mut sqlx::AnyConnection,
+    printer_id: &str,
+    account: &str,
+    address: &str,
+    now: i64,
+) -> Result<(Record, bool), StoreError> {
+    sqlx::query(
+        "INSERT INTO account_groups (account, group_name, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (account) DO NOTHING",
+    )
+    .bind(account)
+    .bind(new_group_name())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let before: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM printer_groups WHERE account = $1 AND printer_id = $2",
+    )
+    .bind(account)
+    .bind(printer_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let row = sqlx::query(&format!(
+        "INSERT INTO printer_groups (group_name, account, printer_id, printer_address, status, \
+           established_at, self_disconnection) \
+         SELECT group_name, $1, $2, $3, 'IN', $4, 0 FROM account_groups WHERE account = $1 \
+         ON CONFLICT (account, printer_id) DO UPDATE SET status = 'IN', \
+           established_at = excluded.established_at, \
+           printer_address = excluded.printer_address \
+         RETURNING {RECORD_COLUMNS}"
+    ))
+    .bind(account)
+    .bind(printer_id)
+    .bind(address)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE printers SET sign_in_required = 1 WHERE id = $1 AND sign_in_required = 0")
+        .bind(printer_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok((record(&row)?, before.as_deref() == Some("IN")))
+}
+
 impl Store {
     /// The account's records, by printer.
     pub async fn group_records(&self, account: &str) -> Result<Vec<Record>, StoreError> {
@@ -155,47 +216,69 @@ impl Store {
         address: &str,
         now: i64,
     ) -> Result<(Record, bool), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        // The write first: on SQLite a transaction that reads and then writes cannot take the
-        // write lock once another sign-in committed in between (SQLITE_BUSY_SNAPSHOT, no busy
-        // wait); writing first makes it wait its turn (as store::access does).
-        sqlx::query(
-            "INSERT INTO account_groups (account, group_name, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (account) DO NOTHING",
-        )
-        .bind(account)
-        .bind(new_group_name())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let before: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM printer_groups WHERE account = $1 AND printer_id = $2",
-        )
-        .bind(account)
-        .bind(printer_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let row = sqlx::query(&format!(
-            "INSERT INTO printer_groups (group_name, account, printer_id, printer_address, status, \
-               established_at, self_disconnection) \
-             SELECT group_name, $1, $2, $3, 'IN', $4, 0 FROM account_groups WHERE account = $1 \
-             ON CONFLICT (account, printer_id) DO UPDATE SET status = 'IN', \
-               established_at = excluded.established_at, \
-               printer_address = excluded.printer_address \
-             RETURNING {RECORD_COLUMNS}"
-        ))
-        .bind(account)
-        .bind(printer_id)
-        .bind(address)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE printers SET sign_in_required = 1 WHERE id = $1")
+        let mut tx = self.begin_write().await?;
+        let r = sign_in_record(&mut tx, printer_id, account, address, now).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// A printer's whole sign-in for `account` in one transaction (one commit per sign-in, the
+    /// cost that counts when a group of 1,000 signs in at once): redeems the single-use
+    /// `credential_hash` when given (the password, if that is what was given, was checked
+    /// before), checks that the account may use the printer (allowed on it, or holding a record
+    /// on it), makes or updates the record ([`Store::group_sign_in`]) and, when the record was
+    /// not IN before, posts `job-fetchable` for the owner's jobs that flow now. Nothing changes
+    /// unless it is [`PrinterSignIn::SignedIn`].
+    pub async fn printer_sign_in(
+        &self,
+        credential_hash: Option<&str>,
+        printer_id: &str,
+        account: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<PrinterSignIn, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(hash) = credential_hash {
+            let redeemed = sqlx::query(
+                "UPDATE sign_in_credentials SET used_at = $1 \
+                 WHERE credential_hash = $2 AND printer_id = $3 AND account = $4 \
+                   AND used_at IS NULL AND expires_at > $1",
+            )
+            .bind(now)
+            .bind(hash)
             .bind(printer_id)
+            .bind(account)
             .execute(&mut *tx)
             .await?;
+            if redeemed.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(PrinterSignIn::Refused);
+            }
+        }
+        let allowed: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM printer_users WHERE printer_id = $1 AND email = $2) \
+               + (SELECT COUNT(*) FROM printer_groups WHERE printer_id = $1 AND account = $2)",
+        )
+        .bind(printer_id)
+        .bind(account)
+        .fetch_one(&mut *tx)
+        .await?;
+        if allowed == 0 {
+            tx.rollback().await?;
+            return Ok(PrinterSignIn::NotAllowed);
+        }
+        let (record, was_in) = sign_in_record(&mut tx, printer_id, account, address, now).await?;
+        let fetchable = if was_in {
+            0
+        } else {
+            super::infra::post_fetchable_for_owner(&mut tx, printer_id, account, now).await?
+        };
         tx.commit().await?;
-        Ok((record(&row)?, before.as_deref() == Some("IN")))
+        Ok(PrinterSignIn::SignedIn {
+            record,
+            was_in,
+            fetchable,
+        })
     }
 
     /// A printer's sign-out for `account` (specs/groups.md printer side, sign-out step 2): OUT
@@ -212,12 +295,12 @@ impl Store {
         )
         .bind(printer_id)
         .bind(account)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if out.rows_affected() == 1 {
             return Ok(SignOutOutcome::Out);
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let deleted = sqlx::query(
             "DELETE FROM printer_groups \
              WHERE printer_id = $1 AND account = $2 AND self_disconnection = 0",
@@ -251,7 +334,7 @@ impl Store {
         )
         .bind(account)
         .bind(until)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }
@@ -272,7 +355,7 @@ impl Store {
             .bind(account)
             .bind(p)
             .bind(until)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         }
         Ok(())
@@ -305,7 +388,7 @@ impl Store {
              WHERE self_disconnection_until IS NOT NULL AND self_disconnection_until <= $1",
         )
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }
@@ -329,7 +412,7 @@ impl Store {
         r: &NewRecord,
         now: i64,
     ) -> Result<Record, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT group_name FROM account_groups WHERE account = $1")
                 .bind(&r.account)
@@ -390,7 +473,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM printer_groups WHERE account = $1 AND printer_id = $2")
             .bind(account)
             .bind(printer_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -455,7 +538,7 @@ impl Store {
         .bind(i64::from(s.group_settings))
         .bind(s.wait_seconds)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -478,7 +561,7 @@ impl Store {
         .bind(account)
         .bind(now)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -490,7 +573,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for (hash, printer_id, account) in items {
             sqlx::query(
                 "INSERT INTO sign_in_credentials (credential_hash, printer_id, account, \
@@ -550,7 +633,7 @@ impl Store {
         .bind(credential_hash)
         .bind(printer_id)
         .bind(account)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -573,7 +656,7 @@ impl Store {
         .bind(purpose)
         .bind(now)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -593,7 +676,7 @@ impl Store {
         .bind(now)
         .bind(token_hash)
         .bind(purpose)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?)
     }
 
@@ -611,7 +694,7 @@ impl Store {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.writer())
         .await?;
         let mut emails = Vec::new();
         for r in &rows {
@@ -637,7 +720,7 @@ impl Store {
         ] {
             sqlx::query(sql)
                 .bind(now - 86_400)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
         }
         Ok(())
@@ -652,7 +735,7 @@ impl Store {
         now: i64,
     ) -> Result<String, StoreError> {
         let id = new_id();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO settings_pushes (id, account, settings, created_at) \
              VALUES ($1, $2, $3, $4)",

@@ -282,6 +282,39 @@ async fn post_event(
     Ok(())
 }
 
+/// Posts `job-fetchable` for each of `owner`'s jobs on the printer that is fetchable now (after
+/// the owner's record went IN), in the caller's transaction; how many.
+pub(super) async fn post_fetchable_for_owner(
+    conn: &mut AnyConnection,
+    printer_id: &str,
+    owner: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT j.job_id, j.state, j.reasons FROM infra_jobs j \
+         WHERE j.printer_id = $1 AND j.owner = $2 AND {} ORDER BY j.job_id LIMIT 1000",
+        fetchable()
+    ))
+    .bind(printer_id)
+    .bind(owner)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in &rows {
+        let job_id: i64 = r.try_get("job_id")?;
+        let state: i64 = r.try_get("state")?;
+        let reasons: String = r.try_get("reasons")?;
+        post_event(
+            &mut *conn,
+            printer_id,
+            "job-fetchable",
+            Some((job_id, state, &reasons)),
+            now,
+        )
+        .await?;
+    }
+    Ok(rows.len())
+}
+
 /// Posts the event a transition notifies subscribers of, if any.
 async fn post_transition(
     conn: &mut AnyConnection,
@@ -378,7 +411,7 @@ impl Store {
         .bind(device_id)
         .bind(attributes)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -416,7 +449,7 @@ impl Store {
         device_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "DELETE FROM output_devices WHERE printer_id = $1 AND uuid = $2 AND device_id = $3",
         )
@@ -455,7 +488,7 @@ impl Store {
     /// Creates a job (and its document, for Print-Job) and posts its events, in one transaction
     /// that starts by taking the printer's next job id. Returns the job id.
     pub async fn create_job(&self, j: &NewJob, now: i64) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let job_id: i64 = sqlx::query_scalar(
             "UPDATE printers SET next_job_id = next_job_id + 1 WHERE id = $1 \
              RETURNING next_job_id - 1",
@@ -517,7 +550,7 @@ impl Store {
         last: bool,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = transition(InfraEvent::DocumentAdded { last });
         let size = doc.map_or(0, |d| d.size);
         // Only a job still taking documents (pending, not complete) takes one.
@@ -565,36 +598,10 @@ impl Store {
         owner: &str,
         now: i64,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        // A write first, so SQLite takes its write lock now rather than failing to upgrade.
-        sqlx::query("UPDATE printers SET next_event_seq = next_event_seq WHERE id = $1")
-            .bind(printer_id)
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT j.job_id, j.state, j.reasons FROM infra_jobs j \
-             WHERE j.printer_id = $1 AND j.owner = $2 AND {} ORDER BY j.job_id LIMIT 1000",
-            fetchable()
-        ))
-        .bind(printer_id)
-        .bind(owner)
-        .fetch_all(&mut *tx)
-        .await?;
-        for r in &rows {
-            let job_id: i64 = r.try_get("job_id")?;
-            let state: i64 = r.try_get("state")?;
-            let reasons: String = r.try_get("reasons")?;
-            post_event(
-                &mut tx,
-                printer_id,
-                "job-fetchable",
-                Some((job_id, state, &reasons)),
-                now,
-            )
-            .await?;
-        }
+        let mut tx = self.begin_write().await?;
+        let n = post_fetchable_for_owner(&mut tx, printer_id, owner, now).await?;
         tx.commit().await?;
-        Ok(rows.len())
+        Ok(n)
     }
 
     /// Jobs of a printer: active ones oldest first, completed ones newest first (as CUPS does).
@@ -676,7 +683,7 @@ impl Store {
         .bind(printer_id)
         .bind(job_id)
         .bind(&t.reasons)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if r.rows_affected() == 1 {
             return Ok(Acknowledged::Assigned);
@@ -708,7 +715,7 @@ impl Store {
             state,
             reasons: Some(u.reasons.clone()),
         });
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let terminal = t.state.is_terminal();
         let r = sqlx::query(
             "UPDATE infra_jobs SET state = $1, reasons = $2, device_job_state = $1, \
@@ -746,7 +753,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<()>, StoreError> {
         let t = transition(InfraEvent::Canceled);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE infra_jobs SET state = $4, reasons = $5, \
                completed_at = $1 WHERE printer_id = $2 AND job_id = $3 AND state < 7",
@@ -777,7 +784,7 @@ impl Store {
         message: &str,
     ) -> Result<Vec<String>, StoreError> {
         let t = transition(InfraEvent::DocumentsTimedOut);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "UPDATE infra_jobs SET state = $1, reasons = $2, message = $3, completed_at = $4 \
              WHERE complete = 0 AND state = 3 AND created_at < $5 \
@@ -821,7 +828,7 @@ impl Store {
             .bind(printer_id)
             .bind(id)
             .bind(device_uuid)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
             if r.rows_affected() == 0 {
                 let state = self.job(printer_id, id).await?.map_or(0, |j| j.state);
@@ -836,7 +843,7 @@ impl Store {
     /// Returns how many were released.
     pub async fn release_silent_jobs(&self, cutoff: i64, now: i64) -> Result<usize, StoreError> {
         let t = transition(InfraEvent::Released);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "UPDATE infra_jobs SET assigned_device = NULL, device_job_state = NULL, \
                device_contact_at = NULL, state = $2, reasons = $3 \
@@ -890,7 +897,7 @@ impl Store {
         .bind(job_id)
         .bind(number)
         .bind(device_uuid)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -917,7 +924,7 @@ impl Store {
             .bind(r.try_get::<i64, _>("job_id")?)
             .bind(r.try_get::<i64, _>("number")?)
             .bind(&key)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
             if cleared.rows_affected() == 1 {
                 taken.push(key);
@@ -951,7 +958,7 @@ impl Store {
         lease_seconds: i64,
         now: i64,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE printers SET next_subscription_id = next_subscription_id + 1 WHERE id = $1 \
              RETURNING next_subscription_id - 1 AS id, next_event_seq",
@@ -1063,7 +1070,7 @@ impl Store {
         .bind(printer_id)
         .bind(id)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -1073,7 +1080,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM infra_subscriptions WHERE printer_id = $1 AND id = $2")
             .bind(printer_id)
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -1148,15 +1155,15 @@ impl Store {
                  AND d.job_id = infra_jobs.job_id AND d.blob IS NOT NULL)",
         )
         .bind(job_cutoff)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         sqlx::query("DELETE FROM infra_events WHERE created_at < $1")
             .bind(event_cutoff)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         sqlx::query("DELETE FROM infra_subscriptions WHERE expires_at < $1")
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         // A job subscription ends with its job (RFC 3995 §5.3.3.3): once the job is purged.
         sqlx::query(
@@ -1164,7 +1171,7 @@ impl Store {
                SELECT 1 FROM infra_jobs j WHERE j.printer_id = infra_subscriptions.printer_id \
                  AND j.job_id = infra_subscriptions.job_id)",
         )
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -69,6 +69,10 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Where writes go: on SQLite one connection of its own, so this process's writers queue
+    /// in the pool (FIFO, no sleeping) instead of meeting SQLite's busy handler, whose back-off
+    /// sleeps grow to 100 ms per try under load; on PostgreSQL the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
     schema: Schema,
 }
@@ -186,10 +190,20 @@ impl Store {
         } else {
             pool_options
         };
-        let pool = pool_options.connect_with(options).await?;
+        let pool = pool_options.clone().connect_with(options.clone()).await?;
         schema.migrator().run(&pool).await?;
+        let writer = if backend == Backend::Sqlite {
+            pool_options
+                .max_connections(1)
+                .min_connections(0)
+                .connect_with(options)
+                .await?
+        } else {
+            pool.clone()
+        };
         Ok(Store {
             pool,
+            writer,
             backend,
             schema,
         })
@@ -199,11 +213,30 @@ impl Store {
         self.backend
     }
 
+    /// The pool for reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
+    /// The pool for statements that write (see the field's comment).
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// A write transaction. On SQLite it is `BEGIN IMMEDIATE`: it takes the write lock when it
+    /// starts (waiting its turn behind another process's writer in the busy handler), so a
+    /// transaction that reads before it writes cannot fail with "database is locked" when it
+    /// upgrades (SQLITE_BUSY_SNAPSHOT, which the busy handler does not retry); see
+    /// <https://sqlite.org/lang_transaction.html>. On PostgreSQL a plain `BEGIN`.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        })
+    }
+
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -232,7 +265,7 @@ impl Store {
         .into_iter()
         .take(applicable)
         {
-            sqlx::query(sql).bind(cutoff).execute(&self.pool).await?;
+            sqlx::query(sql).bind(cutoff).execute(&self.writer).await?;
         }
         Ok(())
     }

@@ -62,7 +62,7 @@ impl Store {
         p: &NewPrinter,
         now: i64,
     ) -> Result<PrinterRow, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO printers (id, org_id, device_id, uuid, name, location, info, \
                make_and_model, created_at, config_changed_at) \
@@ -163,7 +163,7 @@ impl Store {
         .bind(printer_id)
         .bind(email)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

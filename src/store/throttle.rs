@@ -26,7 +26,7 @@ impl Store {
         .bind(subject)
         .bind(now)
         .bind(now - window_seconds)
-        .fetch_one(self.pool())
+        .fetch_one(self.writer())
         .await?;
         Ok(hits)
     }
@@ -55,7 +55,7 @@ impl Store {
         sqlx::query("DELETE FROM throttle WHERE bucket = $1 AND subject = $2")
             .bind(bucket)
             .bind(subject)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

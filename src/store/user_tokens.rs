@@ -34,7 +34,7 @@ impl Store {
         .bind(name)
         .bind(now)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(UserToken {
             id,
@@ -72,7 +72,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM user_tokens WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -23,7 +23,7 @@ use super::super::secrets::hash_secret;
 use super::super::Cloud;
 use super::api::{json_error, ApiError};
 use crate::model::groups::valid_printer_id;
-use crate::store::groups::SignOutOutcome;
+use crate::store::groups::{PrinterSignIn, SignOutOutcome};
 use crate::store::registry::PrinterRow;
 
 const SIGN_IN_PRINTER: &str = "group-sign-in-printer";
@@ -126,65 +126,73 @@ pub async fn sign_in(
         tracing::warn!(printer = %printer.id, "group sign-in refused: too many failures");
         return Err(ApiError::Throttled);
     }
-    let ok = match (b.password, b.credential) {
+    // The password is checked here (argon2, off the async threads); a credential is redeemed
+    // inside the sign-in's one transaction, so a refused sign-in leaves everything as it was.
+    let credential_hash = match (b.password, b.credential) {
         (Some(password), None) => {
             let hash = store
                 .user_by_email(&account)
                 .await?
                 .and_then(|u| u.password_hash);
-            cloud
+            if cloud
                 .password_checks
                 .check(&password, hash.as_deref())
                 .await
+            {
+                Ok(None)
+            } else {
+                Err(())
+            }
         }
-        (None, Some(credential)) if credential.len() <= 256 => {
-            store
-                .redeem_sign_in_credential(&hash_secret(&credential), &printer.id, &account, now)
-                .await?
-        }
-        (None, Some(_)) => false,
+        (None, Some(credential)) if credential.len() <= 256 => Ok(Some(hash_secret(&credential))),
+        (None, Some(_)) => Err(()),
         _ => {
             return Err(ApiError::Invalid(
                 "give either password or credential".into(),
             ))
         }
     };
-    if !ok {
-        store
-            .throttle_hit(SIGN_IN_PRINTER, &printer.id, now, window)
-            .await?;
-        // Only password failures count against the account: a credential is 256 random bits
-        // (nothing to guess), and counting a printer's replayed credential there would lock the
-        // account's whole group out of its sign-in.
-        if by_password {
+    let outcome = match credential_hash {
+        Ok(hash) => {
             store
-                .throttle_hit(SIGN_IN_ACCOUNT, &account, now, window)
+                .printer_sign_in(hash.as_deref(), &printer.id, &account, &address, now)
+                .await?
+        }
+        Err(()) => PrinterSignIn::Refused,
+    };
+    let record = match outcome {
+        PrinterSignIn::SignedIn {
+            record, fetchable, ..
+        } => {
+            if fetchable > 0 {
+                // Jobs that waited while the account was OUT flow now.
+                cloud.events.wake(&printer.id);
+            }
+            record
+        }
+        PrinterSignIn::Refused => {
+            store
+                .throttle_hit(SIGN_IN_PRINTER, &printer.id, now, window)
                 .await?;
+            // Only password failures count against the account: a credential is 256 random
+            // bits (nothing to guess), and counting a printer's replayed credential there would
+            // lock the account's whole group out of its sign-in.
+            if by_password {
+                store
+                    .throttle_hit(SIGN_IN_ACCOUNT, &account, now, window)
+                    .await?;
+            }
+            tracing::info!(printer = %printer.id, "group sign-in refused: bad password or credential");
+            return Err(ApiError::Unauthorized);
         }
-        tracing::info!(printer = %printer.id, "group sign-in refused: bad password or credential");
-        return Err(ApiError::Unauthorized);
-    }
-    // The account must be allowed on the printer, or hold a record on it (an administrator
-    // put it in the group).
-    let allowed = store.printer_user_allowed(&printer.id, &account).await?
-        || store.group_record(&account, &printer.id).await?.is_some();
-    if !allowed {
-        return Err(ApiError::Forbidden(
-            "this account may not use this printer".into(),
-        ));
-    }
-    let (record, was_in) = store
-        .group_sign_in(&printer.id, &account, &address, now)
-        .await?;
-    if !was_in {
-        // Jobs that waited while the account was OUT flow now.
-        let n = store
-            .post_fetchable_for_owner(&printer.id, &account, now)
-            .await?;
-        if n > 0 {
-            cloud.events.wake(&printer.id);
+        // The account must be allowed on the printer, or hold a record on it (an administrator
+        // put it in the group).
+        PrinterSignIn::NotAllowed => {
+            return Err(ApiError::Forbidden(
+                "this account may not use this printer".into(),
+            ));
         }
-    }
+    };
     tracing::info!(printer = %printer.id, "printer signed in for an account");
     Ok(Json(json!({
         "printer": printer.id,
