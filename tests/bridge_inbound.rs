@@ -625,3 +625,84 @@ fn restarts_keep_one_printer_subscription_in_the_cloud_and_unsharing_cancels_it(
         output_devices(&s.cloud_data, &printer)
     );
 }
+
+/// B's access token as stored by its registration agent.
+fn b_access_token(state: &Path) -> String {
+    let path = state.join("cloud").join("tokens.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+/// Runs `sql` (binding the current Unix time once) on the cloud's database while it runs.
+fn cloud_db_write(cloud_data: &Path, sql: &str) -> u64 {
+    let url = format!("sqlite://{}", cloud_data.join("cloud.db").display());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let n = sqlx::query(sql)
+                .bind(now)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected();
+            pool.close().await;
+            n
+        })
+}
+
+#[test]
+fn a_token_the_cloud_refuses_is_refreshed_and_the_proxy_prints_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), "");
+    let b = start_b(&s, &[]);
+    let printer = register(&s, &b);
+    let job = submit(
+        &s,
+        &printer,
+        "before",
+        &padded_pdf("before the refusal", 1800),
+    );
+    wait_cloud_state(&s, &printer, job, 9, Duration::from_secs(120));
+    // The token is revoked in the cloud, then its successor expires there, each long before the
+    // time B has for it (an hour): B's Proxy is answered HTTP 401 and must get a new token from
+    // its agent (refresh) at once, not at the token's due time, then take the job waiting.
+    let refusals = [
+        (
+            "revoked",
+            "UPDATE oauth_tokens SET revoked_at = ? WHERE kind = 'access' AND revoked_at IS NULL",
+        ),
+        (
+            "expired",
+            "UPDATE oauth_tokens SET expires_at = ? - 1 WHERE kind = 'access' \
+             AND revoked_at IS NULL",
+        ),
+    ];
+    for (round, (how, sql)) in refusals.into_iter().enumerate() {
+        let before = b_access_token(&s.state);
+        assert!(
+            cloud_db_write(&s.cloud_data, sql) >= 1,
+            "{how}: no access token of B in the cloud"
+        );
+        let text = format!("after the token was {how}");
+        let job = submit(&s, &printer, how, &padded_pdf(&text, 2500 + 4000 * round));
+        wait_cloud_state(&s, &printer, job, 9, Duration::from_secs(120));
+        assert_eq!(printed_with(&s.eve, &text), 1, "{text}: printed once");
+        assert_ne!(
+            b_access_token(&s.state),
+            before,
+            "{how}: B's agent did not refresh the token"
+        );
+    }
+    assert_eq!(printed_with(&s.eve, "before the refusal"), 1);
+    assert_eq!(b_jobs(&b).len(), 3);
+}

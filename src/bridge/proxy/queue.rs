@@ -213,6 +213,14 @@ impl QueueProxy {
                 Err(e) => e,
             };
             let refused = matches!(e, ProxyError::Unauthorized(_) | ProxyError::NoSession);
+            if matches!(e, ProxyError::Unauthorized(401)) {
+                // Revoked or expired early: the agent refreshes now rather than at its due time.
+                // (Should the token have been refreshed since the refused request, this names the
+                // new one: one refresh too many, and the agent forces at most one per 10 s.)
+                if let Some(t) = self.agent.session() {
+                    self.agent.token_refused(&t.access_token);
+                }
+            }
             if !outage {
                 // Once per outage, not per try.
                 tracing::warn!(printer = %self.cloud_printer, "cloud proxy: {e}; trying again");
