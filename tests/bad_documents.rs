@@ -170,11 +170,16 @@ fn peak_rss(pid: u32) -> u64 {
     kib * 1024
 }
 
-/// Streams `prefix` and then `zeros` zero bytes through Python's zlib (gzip or zlib wrapper) into
+/// Streams `prefix` and then `zeros` zero bytes through Python's zlib (gzip, zlib or raw deflate) into
 /// `out`, without ever holding them: the bombs are made here, never committed.
 fn compress_zeros(prefix: &[u8], zeros: u64, wrapper: &str, out: &Path) {
     let python = common::require_program("python3", "python3");
-    let wbits = if wrapper == "gzip" { 31 } else { 15 };
+    // zlib's wbits: 31 a gzip wrapper, 15 a zlib one, -15 raw RFC 1951 (IPP's deflate).
+    let wbits = match wrapper {
+        "gzip" => 31,
+        "deflate" => -15,
+        _ => 15,
+    };
     let script = format!(
         "import sys, zlib\n\
          c = zlib.compressobj(9, zlib.DEFLATED, {wbits})\n\
@@ -339,6 +344,92 @@ fn decompression_bombs_abort_with_reasons_in_bounded_memory() {
         peak >> 20,
         PEAK_RSS_BOUND >> 20
     );
+}
+
+/// `data` compressed as IPP `compression` gzip or deflate (raw RFC 1951).
+fn compress(data: &[u8], compression: &str) -> Vec<u8> {
+    use std::io::Write;
+    let level = flate2::Compression::default();
+    if compression == "gzip" {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    } else {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), level);
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+}
+
+/// `--config FILE` for a file queue in raw mode (documents written as received, decompressed).
+fn raw_output_args(dir: &Path) -> [String; 2] {
+    let config = dir.join("raw.toml");
+    std::fs::write(&config, "[output]\nmode = \"raw\"\n").unwrap();
+    ["--config".into(), config.display().to_string()]
+}
+
+/// Raw output mode decompresses documents into the output directory: a gzip or deflate bomb
+/// (3 MB sent, GiBs inflated) must stop at the converters' bound (512 MiB for a PDF) with the job
+/// aborted and nothing left behind, not fill the disk; honest compressed documents still arrive
+/// byte for byte, and the server keeps printing.
+#[test]
+fn raw_output_bounds_what_a_compressed_document_inflates_to() {
+    let (dir, state, files) = scratch();
+    let gzip_bomb = files.join("pdf-2g.gz");
+    compress_zeros(b"%PDF-1.4\n", 2 << 30, "gzip", &gzip_bomb);
+    let deflate_bomb = files.join("pdf-1g.deflate");
+    compress_zeros(b"%PDF-1.7\n%", 1 << 30, "deflate", &deflate_bomb);
+    for f in [&gzip_bomb, &deflate_bomb] {
+        let len = std::fs::metadata(f).unwrap().len();
+        assert!(len < 4 << 20, "{} is {len} bytes", f.display());
+    }
+    let args = raw_output_args(dir.path());
+    let app = start(&state, &[&args[0], &args[1]]);
+    let output = app.output_dir();
+
+    let bombs = [
+        (&gzip_bomb, "gzip-bomb", "application/pdf", "gzip"),
+        (
+            &deflate_bomb,
+            "deflate-bomb",
+            "application/octet-stream",
+            "deflate",
+        ),
+    ];
+    for (file, name, format, compression) in bombs {
+        let job = print_compressed(&app, file, name, format, compression);
+        assert_aborted(
+            &app,
+            job,
+            "document-format-error",
+            &["too large once decompressed", "512 MiB"],
+        );
+        // Neither the output nor its temporary file stays behind.
+        let left: Vec<_> = std::fs::read_dir(&output)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{name}: left in the output: {left:?}");
+    }
+
+    // Honest compressed documents of varied sizes pass the bound and arrive as sent.
+    for (size, compression) in [(40_000usize, "gzip"), (3 << 20, "deflate")] {
+        let name = format!("honest-{compression}-{size}");
+        let mut pdf = common::one_page_pdf(&name);
+        // After %%EOF, bytes no converter would keep: only raw output passes them on.
+        pdf.extend((0..size).map(|i| (i * 7 % 251) as u8));
+        let packed = files.join(format!("{name}.{compression}"));
+        std::fs::write(&packed, compress(&pdf, compression)).unwrap();
+        let job = print_compressed(&app, &packed, &name, "application/pdf", compression);
+        let (state, reasons, message) = finished(&app, job);
+        assert_eq!(state, "completed", "{name}: {reasons} / {message}");
+        let written = output.join(format!("{job:06}-{name}.pdf"));
+        let got = std::fs::read(&written).unwrap_or_else(|e| panic!("{}: {e}", written.display()));
+        assert!(
+            got == pdf,
+            "{name}: the output differs from the document sent"
+        );
+    }
+    assert_prints(&app, &files, "after-the-raw-bombs");
 }
 
 #[test]

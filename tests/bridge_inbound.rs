@@ -540,3 +540,169 @@ fn the_shared_queues_condition_follows_the_printer_into_the_cloud() {
         "toner-low-report did not clear in the cloud: {seen:?}"
     );
 }
+
+/// Ids of the live printer subscriptions (not job subscriptions, lease not lapsed) of cloud
+/// printer `printer`, read from the cloud's database.
+fn live_printer_subscriptions(cloud_data: &Path, printer: &str) -> Vec<i64> {
+    let url = format!("sqlite://{}?mode=ro", cloud_data.join("cloud.db").display());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM infra_subscriptions WHERE printer_id = ? AND job_id IS NULL \
+                 AND (lease_seconds = 0 OR expires_at > ?) ORDER BY id",
+            )
+            .bind(printer)
+            .bind(now)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            ids
+        })
+}
+
+#[test]
+fn restarts_keep_one_printer_subscription_in_the_cloud_and_unsharing_cancels_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), "");
+    let mut b = start_b(&s, &[]);
+    let printer = register(&s, &b);
+    let mut subs = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            subs = live_printer_subscriptions(&s.cloud_data, &printer);
+            !subs.is_empty()
+        }),
+        "B's Proxy made no printer subscription"
+    );
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    let first = subs.clone();
+    // Stopped three times, killed or stopped cleanly: every start renews the one subscription.
+    for (round, clean) in [false, true, false].into_iter().enumerate() {
+        if clean {
+            assert!(common::appliance::sigterm_and_wait(
+                &mut b,
+                Duration::from_secs(30)
+            ));
+        } else {
+            b.kill9();
+        }
+        b = start_b(&s, &[]);
+        let text = format!("after restart {round}");
+        let job = submit(
+            &s,
+            &printer,
+            &format!("restart-{round}"),
+            &padded_pdf(&text, 2000 + 3000 * round),
+        );
+        wait_cloud_state(&s, &printer, job, 9, Duration::from_secs(120));
+        assert_eq!(printed_with(&s.eve, &text), 1, "{text}: printed once");
+        assert_eq!(
+            live_printer_subscriptions(&s.cloud_data, &printer),
+            first,
+            "round {round}: the cloud should hold B's one subscription, renewed"
+        );
+    }
+
+    // No longer shared: the subscription is canceled with the output device.
+    b.kill9();
+    write_appliance_config(&s.config, &s.cloud.base, &s.eve.uri(), false, "");
+    let _b = start_b(&s, &[]);
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            subs = live_printer_subscriptions(&s.cloud_data, &printer);
+            subs.is_empty() && output_devices(&s.cloud_data, &printer) == 0
+        }),
+        "after unsharing: subscriptions {subs:?}, output devices {}",
+        output_devices(&s.cloud_data, &printer)
+    );
+}
+
+/// B's access token as stored by its registration agent.
+fn b_access_token(state: &Path) -> String {
+    let path = state.join("cloud").join("tokens.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+/// Runs `sql` (binding the current Unix time once) on the cloud's database while it runs.
+fn cloud_db_write(cloud_data: &Path, sql: &str) -> u64 {
+    let url = format!("sqlite://{}", cloud_data.join("cloud.db").display());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let n = sqlx::query(sql)
+                .bind(now)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected();
+            pool.close().await;
+            n
+        })
+}
+
+#[test]
+fn a_token_the_cloud_refuses_is_refreshed_and_the_proxy_prints_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), "");
+    let b = start_b(&s, &[]);
+    let printer = register(&s, &b);
+    let job = submit(
+        &s,
+        &printer,
+        "before",
+        &padded_pdf("before the refusal", 1800),
+    );
+    wait_cloud_state(&s, &printer, job, 9, Duration::from_secs(120));
+    // The token is revoked in the cloud, then its successor expires there, each long before the
+    // time B has for it (an hour): B's Proxy is answered HTTP 401 and must get a new token from
+    // its agent (refresh) at once, not at the token's due time, then take the job waiting.
+    let refusals = [
+        (
+            "revoked",
+            "UPDATE oauth_tokens SET revoked_at = ? WHERE kind = 'access' AND revoked_at IS NULL",
+        ),
+        (
+            "expired",
+            "UPDATE oauth_tokens SET expires_at = ? - 1 WHERE kind = 'access' \
+             AND revoked_at IS NULL",
+        ),
+    ];
+    for (round, (how, sql)) in refusals.into_iter().enumerate() {
+        let before = b_access_token(&s.state);
+        assert!(
+            cloud_db_write(&s.cloud_data, sql) >= 1,
+            "{how}: no access token of B in the cloud"
+        );
+        let text = format!("after the token was {how}");
+        let job = submit(&s, &printer, how, &padded_pdf(&text, 2500 + 4000 * round));
+        wait_cloud_state(&s, &printer, job, 9, Duration::from_secs(120));
+        assert_eq!(printed_with(&s.eve, &text), 1, "{text}: printed once");
+        assert_ne!(
+            b_access_token(&s.state),
+            before,
+            "{how}: B's agent did not refresh the token"
+        );
+    }
+    assert_eq!(printed_with(&s.eve, "before the refusal"), 1);
+    assert_eq!(b_jobs(&b).len(), 3);
+}

@@ -390,6 +390,7 @@ impl ControlClient {
                 },
                 Ok(a) if a.status == 401 => {
                     link_failed();
+                    self.agent.token_refused(&session.access_token);
                     tracing::warn!(
                         "control channel: the cloud refused the access token; waiting for a new one"
                     );

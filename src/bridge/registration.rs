@@ -112,7 +112,22 @@ pub struct Agent {
     tokens_changed: watch::Sender<u64>,
     /// Serialises submissions so two at once cannot both pass the rate limit.
     submit: Mutex<()>,
+    /// An access token the cloud refused (HTTP 401) before its time, as the Proxy or the control
+    /// channel reported it, and when a refresh it forced last ran.
+    refused: std::sync::Mutex<RefusedToken>,
 }
+
+/// See [`Agent::token_refused`].
+#[derive(Default)]
+struct RefusedToken {
+    access_token: Option<String>,
+    last_forced: Option<i64>,
+}
+
+/// A refused token forces a refresh at most this often (seconds): a cloud that refuses every
+/// fresh token too is not asked in a loop (one refresh per 10 s is nothing to it), while a token
+/// revoked twice in a row is still replaced within seconds.
+const FORCED_REFRESH_EVERY: i64 = 10;
 
 /// What a submission asks for (A1).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -157,6 +172,7 @@ impl Agent {
             wake: Notify::new(),
             tokens_changed: watch::Sender::new(0),
             submit: Mutex::new(()),
+            refused: std::sync::Mutex::new(RefusedToken::default()),
         })
     }
 
@@ -184,6 +200,34 @@ impl Agent {
     /// The HTTPS client for small JSON exchanges with the cloud (bounded answers).
     pub fn http(&self) -> &CloudHttp {
         &self.http
+    }
+
+    /// The cloud answered HTTP 401 to `access_token` (revoked, or expired before the time the
+    /// agent has for it): when it is still the session's token, the agent refreshes it now
+    /// instead of at its due time (at most once per [`FORCED_REFRESH_EVERY`]), and [`Agent::session_changes`] tells
+    /// the waiting parts when the new one is there. A token already replaced changes nothing.
+    pub fn token_refused(&self, access_token: &str) {
+        let current = self
+            .tokens()
+            .is_some_and(|t| t.access_token == access_token);
+        if !current {
+            return;
+        }
+        let mut r = self.refused.lock().expect("refused token lock");
+        if r.access_token.as_deref() != Some(access_token) {
+            tracing::info!("the cloud refused the access token; refreshing it now");
+            r.access_token = Some(access_token.to_string());
+        }
+        drop(r);
+        self.wake.notify_one();
+    }
+
+    /// When a refresh forced by [`Agent::token_refused`] may run for `access_token`, if one is
+    /// asked for.
+    fn forced_refresh_at(&self, access_token: &str) -> Option<i64> {
+        let r = self.refused.lock().expect("refused token lock");
+        (r.access_token.as_deref() == Some(access_token))
+            .then(|| r.last_forced.map_or(i64::MIN, |t| t + FORCED_REFRESH_EVERY))
     }
 
     fn session_changed(&self) {
@@ -455,10 +499,16 @@ impl Agent {
     /// and the administrator re-approves it.
     async fn refresh_if_due(&self) -> Option<i64> {
         let tokens = self.tokens()?;
-        let due = tokens.refresh_due()?;
+        let mut due = tokens.refresh_due()?;
         let now = self.clock.now();
+        if let Some(forced) = self.forced_refresh_at(&tokens.access_token) {
+            due = due.min(forced);
+        }
         if now < due {
             return Some(due);
+        }
+        if self.forced_refresh_at(&tokens.access_token).is_some() {
+            self.refused.lock().expect("refused token lock").last_forced = Some(now);
         }
         let endpoints = match self.endpoints().await {
             Ok(e) => e,

@@ -269,6 +269,67 @@ impl RegistrationStore {
     }
 }
 
+/// The Proxy's printer subscriptions (migration 0003; bridge::proxy::queue), by cloud and cloud
+/// printer: (notify-subscription-id, next notify-sequence-number).
+impl RegistrationStore {
+    pub async fn proxy_subscription(
+        &self,
+        cloud: &str,
+        printer: &str,
+    ) -> Result<Option<(i32, i32)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT subscription_id, next_sequence FROM proxy_subscriptions \
+             WHERE cloud = ? AND printer_id = ?",
+        )
+        .bind(cloud)
+        .bind(printer)
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Records the subscription `id` (a new one replaces the old) and the next sequence number.
+    pub async fn keep_proxy_subscription(
+        &self,
+        cloud: &str,
+        printer: &str,
+        id: i32,
+        next: i32,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO proxy_subscriptions (cloud, printer_id, subscription_id, next_sequence) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (cloud, printer_id) DO UPDATE SET \
+             subscription_id = excluded.subscription_id, next_sequence = excluded.next_sequence",
+        )
+        .bind(cloud)
+        .bind(printer)
+        .bind(id)
+        .bind(next)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets subscription `id` of the printer (a newer one recorded since stays).
+    pub async fn forget_proxy_subscription(
+        &self,
+        cloud: &str,
+        printer: &str,
+        id: i32,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM proxy_subscriptions \
+             WHERE cloud = ? AND printer_id = ? AND subscription_id = ?",
+        )
+        .bind(cloud)
+        .bind(printer)
+        .bind(id)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+}
+
 fn fleet_from_row(row: &sqlx::sqlite::SqliteRow) -> FleetRequest {
     FleetRequest {
         request_id: row.get(0),

@@ -39,6 +39,20 @@ pub struct ConvertLimits {
     pub impose: ImposeLimits,
 }
 
+impl ConvertLimits {
+    /// The most one document of `format` may decompress to on its way to a device as it is
+    /// (raw file output, a document streamed to a printer unconverted): the limit the converters
+    /// hold it to — rasters are streamed (`max_raster_bytes`), every other format is held whole
+    /// (`max_document_bytes`). Without it a gzip bomb of a few MB fills the disk of a raw file
+    /// queue or feeds a printer gigabytes.
+    pub fn decompressed_limit(&self, format: Option<DocFormat>) -> u64 {
+        match format {
+            Some(DocFormat::PwgRaster | DocFormat::Urf) => self.max_raster_bytes,
+            _ => self.max_document_bytes,
+        }
+    }
+}
+
 impl Default for ConvertLimits {
     fn default() -> Self {
         ConvertLimits {

@@ -134,11 +134,12 @@ fn write_document(
             retry("cannot open spooled document", e)
         }
     })?;
-    let mut reader: Box<dyn Read> = match doc.compression.as_str() {
-        "gzip" => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        "deflate" => Box::new(crate::convert::sniff::inflate(input)),
-        _ => Box::new(input),
+    // Bounded as the converters bound a document (a gzip bomb would fill the disk otherwise).
+    let unreadable = |e: std::io::Error| {
+        let (reason, message) = super::read_failure(doc, &e);
+        DeviceError::Fatal { reason, message }
     };
+    let mut reader = super::decompressed(doc, input).map_err(unreadable)?;
     let tmp = dir.join(temporary_name(
         target.file_name().and_then(|n| n.to_str()).unwrap_or("job"),
     ));
@@ -153,13 +154,7 @@ fn write_document(
             Ok(n) => n,
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(DeviceError::Fatal {
-                    reason: "document-format-error",
-                    message: format!(
-                        "document {} could not be decompressed ({}): {e}",
-                        doc.number, doc.compression
-                    ),
-                });
+                return Err(unreadable(e));
             }
         };
         if n == 0 {

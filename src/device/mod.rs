@@ -668,10 +668,9 @@ pub fn read_chunks(doc: &DeviceDocument, depth: usize) -> Chunks {
                     }
                 }
                 Err(e) => {
-                    return fail(format!(
-                        "document {} could not be read ({}): {e}",
-                        doc.number, doc.compression
-                    ))
+                    let (reason, message) = read_failure(&doc, &e);
+                    let _ = tx.blocking_send(Err(ChunkError { reason, message }));
+                    return;
                 }
             }
         }
@@ -844,13 +843,60 @@ fn rasterize_blocking(
     }
 }
 
-fn open_decompressed(doc: &DeviceDocument) -> std::io::Result<Box<dyn std::io::Read + Send>> {
-    let input = std::fs::File::open(&doc.path)?;
-    Ok(match doc.compression.as_str() {
-        "gzip" => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        "deflate" => Box::new(crate::convert::sniff::inflate(input)),
-        _ => Box::new(input),
-    })
+/// Opens a spooled document decompressed. A compressed one (gzip, deflate) is bounded to the size
+/// the converters allow its format
+/// ([`ConvertLimits::decompressed_limit`](crate::convert::pipeline::ConvertLimits::decompressed_limit));
+/// an application/octet-stream document is bounded by what its first bytes say it is. Passing the
+/// bound is a read error that [`read_failure`] names. An uncompressed document is read as it is:
+/// the spool file is already its whole size (bounded at submission by `max_document_bytes`), and a
+/// large PDF passed through unconverted must keep printing.
+fn open_decompressed(doc: &DeviceDocument) -> std::io::Result<Box<dyn std::io::Read>> {
+    decompressed(doc, std::fs::File::open(&doc.path)?)
+}
+
+/// [`open_decompressed`] for a spooled document already open as `input`.
+pub fn decompressed(
+    doc: &DeviceDocument,
+    input: std::fs::File,
+) -> std::io::Result<Box<dyn std::io::Read>> {
+    use crate::convert::sniff;
+    if matches!(doc.compression.as_str(), "" | "none") {
+        return Ok(Box::new(input));
+    }
+    let limits = crate::convert::pipeline::ConvertLimits::default();
+    let widest = limits.max_raster_bytes.max(limits.max_document_bytes);
+    let reader = sniff::decompress(&doc.compression, input, widest)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let (format, reader) = match sniff::DocFormat::from_mime(&doc.format) {
+        Some(f) => (Some(f), reader),
+        None => {
+            let (head, reader) = sniff::peek(reader)?;
+            (sniff::printable_format(&head), reader)
+        }
+    };
+    Ok(Box::new(sniff::Bounded::new(
+        reader,
+        limits.decompressed_limit(format),
+    )))
+}
+
+/// The job-state-reasons keyword and message for a failed read of a spooled document through
+/// [`open_decompressed`]: too much once decompressed, in the converters' words, or bad data.
+pub fn read_failure(doc: &DeviceDocument, e: &std::io::Error) -> (&'static str, String) {
+    if let Some(limit) = crate::convert::sniff::limit_exceeded(e) {
+        let too_large = crate::convert::pipeline::RenderError::TooLarge {
+            doc: doc.number as usize,
+            limit,
+        };
+        return (too_large.job_state_reason(), too_large.user_message());
+    }
+    (
+        "document-format-error",
+        format!(
+            "document {} could not be read ({}): {e}",
+            doc.number, doc.compression
+        ),
+    )
 }
 
 /// `file:///absolute/dir` (RFC 8089) for a directory, percent-encoding what a URI path cannot

@@ -256,6 +256,7 @@ async fn sync_registry(
             .filter(|p| same_uuid(&p.uuid, &q.printer.uuid))
         {
             let client = client_for(http.clone(), &base, p);
+            cancel_subscription(agent, &client, bearer, &base, &p.id, &q.printer).await?;
             let mut req = client.request(Operation::DeregisterOutputDevice.code());
             req.group_mut(crate::codec::ipp::tag::OPERATION)
                 .push(Attribute::new(
@@ -279,6 +280,45 @@ async fn sync_registry(
         .register_printers(&tokens)
         .await
         .map_err(ProxyError::Registry)
+}
+
+/// Cancel-Subscription (RFC 3995 §11.2.7) of the printer subscription the queue's Proxy kept
+/// on cloud printer `printer`, if any: a queue no longer shared leaves none behind. A client error
+/// (lapsed, unknown) means it is gone already.
+async fn cancel_subscription(
+    agent: &Agent,
+    client: &InfraClient,
+    bearer: &str,
+    cloud: &str,
+    printer: &str,
+    queue: &Printer,
+) -> Result<(), ProxyError> {
+    let store = agent.store();
+    let kept = store
+        .proxy_subscription(cloud, printer)
+        .await
+        .map_err(|e| ProxyError::Answer(e.to_string()))?;
+    let Some((id, _)) = kept else {
+        return Ok(());
+    };
+    let mut req = client.request(Operation::CancelSubscription.code());
+    let g = req.group_mut(crate::codec::ipp::tag::OPERATION);
+    g.push(Attribute::new(
+        "output-device-uuid",
+        uri(&output_device_uuid(queue)),
+    ));
+    g.push(Attribute::new(
+        "notify-subscription-id",
+        crate::codec::ipp_attr::int(id),
+    ));
+    let resp = client.call(bearer, &req).await?;
+    if status::is_server_error(resp.code) {
+        return Err(ProxyError::ipp(&resp));
+    }
+    store
+        .forget_proxy_subscription(cloud, printer, id)
+        .await
+        .map_err(|e| ProxyError::Answer(e.to_string()))
 }
 
 /// Bounded, jittered exponential back-off (1 s doubling to 60 s, each wait between half and

@@ -26,7 +26,10 @@ use crate::spool::{CloudJob, CloudLink, DocumentMeta, Job, NewJob, SpoolError};
 /// Proxy's jobs are confirmed to the cloud (Update-Active-Jobs), which keeps the cloud from
 /// offering them again (it does after `infra.device_silence_seconds`, 300 by default).
 const SWEEP: Duration = Duration::from_secs(60);
-/// Requested lease of the printer subscription; renewed by creating another when it lapses.
+/// Requested lease of the printer subscription. It is renewed (Renew-Subscription, RFC 3995
+/// §11.2.6) at every session's start and every half lease while connected, and kept across
+/// restarts (the registration store), so one subscription per queue lives in the cloud; only a
+/// subscription the cloud no longer knows is replaced by a new one.
 const LEASE_SECONDS: i32 = 3600;
 /// Documents per cloud job taken, at most.
 const MAX_DOCUMENTS: i32 = 100;
@@ -58,7 +61,8 @@ pub struct QueueProxy {
     /// What the cloud set with apply-settings: the polling interval and the time-out.
     queue_settings: watch::Receiver<QueueSettings>,
     /// The printer subscription's id and the next event sequence number wanted: kept across
-    /// sessions, so that a new session neither misses nor repeats events.
+    /// sessions and (in the registration store) restarts, so that a new session neither misses
+    /// nor repeats events and no second subscription is made.
     subscription: Mutex<Option<(i32, i32)>>,
 }
 
@@ -209,6 +213,14 @@ impl QueueProxy {
                 Err(e) => e,
             };
             let refused = matches!(e, ProxyError::Unauthorized(_) | ProxyError::NoSession);
+            if matches!(e, ProxyError::Unauthorized(401)) {
+                // Revoked or expired early: the agent refreshes now rather than at its due time.
+                // (Should the token have been refreshed since the refused request, this names the
+                // new one: one refresh too many, and the agent forces at most one per 10 s.)
+                if let Some(t) = self.agent.session() {
+                    self.agent.token_refused(&t.access_token);
+                }
+            }
             if !outage {
                 // Once per outage, not per try.
                 tracing::warn!(printer = %self.cloud_printer, "cloud proxy: {e}; trying again");
@@ -242,6 +254,9 @@ impl QueueProxy {
         queue_settings.mark_unchanged();
         self.update_attributes().await?;
         let sub = self.subscribe().await?;
+        let half_lease = Duration::from_secs(LEASE_SECONDS as u64 / 2);
+        let mut renewal =
+            tokio::time::interval_at(tokio::time::Instant::now() + half_lease, half_lease);
         self.reconcile().await?;
         connected();
         self.sweep().await?;
@@ -295,6 +310,13 @@ impl QueueProxy {
                     self.heartbeat().await?;
                     self.sweep().await?;
                 }
+                _ = renewal.tick() => {
+                    if !self.renew(sub).await? {
+                        break Err(ProxyError::Answer(format!(
+                            "the cloud no longer knows subscription {sub}"
+                        )));
+                    }
+                }
             }
         };
         drop(listener);
@@ -312,12 +334,31 @@ impl QueueProxy {
         Ok(())
     }
 
-    /// Create-Printer-Subscriptions (RFC 3995 §11.1.2) for the events that bring jobs
-    /// (job-fetchable, PWG 5100.18 §5.3) and tell of their end (canceled in the cloud); an
-    /// earlier subscription still alive is kept.
+    /// The cloud's base URL, which with the cloud printer keys the stored subscription.
+    fn cloud(&self) -> &str {
+        self.agent.link_config().base()
+    }
+
+    /// The subscription to listen on: the one held (in memory, or stored by an earlier run)
+    /// renewed, or, when the cloud no longer knows it, a new one (Create-Printer-Subscriptions,
+    /// RFC 3995 §11.1.2) for the events that bring jobs (job-fetchable, PWG 5100.18 §5.3) and
+    /// tell of their end (canceled in the cloud).
     async fn subscribe(&self) -> Result<i32, ProxyError> {
-        if let Some((id, _)) = *self.subscription.lock().expect("subscription lock") {
-            return Ok(id);
+        let held = *self.subscription.lock().expect("subscription lock");
+        let held = match held {
+            Some(s) => Some(s),
+            None => self
+                .agent
+                .store()
+                .proxy_subscription(self.cloud(), &self.cloud_printer)
+                .await
+                .map_err(|e| ProxyError::Answer(e.to_string()))?,
+        };
+        if let Some((id, next)) = held {
+            if self.renew(id).await? {
+                *self.subscription.lock().expect("subscription lock") = Some((id, next));
+                return Ok(id);
+            }
         }
         let mut req = self.request(Operation::CreatePrinterSubscriptions);
         let mut g = Group::new(tag::SUBSCRIPTION);
@@ -341,7 +382,57 @@ impl QueueProxy {
                 ProxyError::Answer("Create-Printer-Subscriptions gave no subscription id".into())
             })?;
         *self.subscription.lock().expect("subscription lock") = Some((id, 1));
+        // Not kept on disk: the next start makes another (the pile-up this store prevents), but
+        // this run works; said once per session.
+        if let Err(e) = self
+            .agent
+            .store()
+            .keep_proxy_subscription(self.cloud(), &self.cloud_printer, id, 1)
+            .await
+        {
+            tracing::warn!(printer = %self.cloud_printer, "cloud proxy: cannot keep subscription {id}: {e}");
+        }
         Ok(id)
+    }
+
+    /// Renew-Subscription (RFC 3995 §11.2.6) of `id` for another [`LEASE_SECONDS`]. False when
+    /// the cloud refuses it with a client error (not found: lapsed or lost; forbidden: another
+    /// registration's): it is forgotten, and the caller subscribes anew.
+    async fn renew(&self, id: i32) -> Result<bool, ProxyError> {
+        let mut req = self.request(Operation::RenewSubscription);
+        req.group_mut(tag::OPERATION)
+            .push(Attribute::new("notify-subscription-id", int(id)));
+        req.group_mut(tag::SUBSCRIPTION)
+            .push(Attribute::new("notify-lease-duration", int(LEASE_SECONDS)));
+        let resp = self.call(&req).await?;
+        if !status::is_error(resp.code) {
+            return Ok(true);
+        }
+        if status::is_server_error(resp.code) {
+            return Err(ProxyError::ipp(&resp));
+        }
+        tracing::info!(printer = %self.cloud_printer,
+            "cloud proxy: subscription {id} is gone ({}); subscribing anew", ProxyError::ipp(&resp));
+        self.forget_subscription(id).await;
+        Ok(false)
+    }
+
+    /// Forgets subscription `id` in memory and on disk.
+    async fn forget_subscription(&self, id: i32) {
+        {
+            let mut held = self.subscription.lock().expect("subscription lock");
+            if held.is_some_and(|(h, _)| h == id) {
+                *held = None;
+            }
+        }
+        if let Err(e) = self
+            .agent
+            .store()
+            .forget_proxy_subscription(self.cloud(), &self.cloud_printer, id)
+            .await
+        {
+            tracing::warn!(printer = %self.cloud_printer, "cloud proxy: cannot forget subscription {id}: {e}");
+        }
     }
 
     /// Holds Get-Notifications with notify-wait (RFC 3996 §5) in a loop and hands the events
@@ -374,7 +465,7 @@ impl QueueProxy {
             if status::is_error(resp.code) {
                 if resp.code == status::NOT_FOUND {
                     // The lease lapsed (or the cloud lost it): the next session subscribes anew.
-                    *self.subscription.lock().expect("subscription lock") = None;
+                    self.forget_subscription(sub).await;
                 }
                 let _ = tx.send(Err(ProxyError::ipp(&resp))).await;
                 return;
@@ -416,14 +507,26 @@ impl QueueProxy {
                 .and_then(|a| a.first())
                 .and_then(Value::as_int)
                 .unwrap_or(0);
-            if let Some(s) = self
-                .subscription
-                .lock()
-                .expect("subscription lock")
-                .as_mut()
-            {
-                if s.0 == sub {
-                    s.1 = next;
+            let advanced = {
+                let mut held = self.subscription.lock().expect("subscription lock");
+                match held.as_mut() {
+                    Some(s) if s.0 == sub && s.1 != next => {
+                        s.1 = next;
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if advanced {
+                // A restart asks from here on; failing to note it only repeats events, which
+                // taking a job once (the spool's cloud_jobs) makes harmless.
+                if let Err(e) = self
+                    .agent
+                    .store()
+                    .keep_proxy_subscription(self.cloud(), &self.cloud_printer, sub, next)
+                    .await
+                {
+                    tracing::warn!(printer = %self.cloud_printer, "cloud proxy: cannot note the events read: {e}");
                 }
             }
             let quiet = events.is_empty();
