@@ -489,40 +489,42 @@ async fn ippeveprinter_gets_the_first_raster_page_before_the_last_is_rendered() 
     let uri = device::DeviceUri::parse(&eve.uri()).unwrap();
     let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let output = device::from_uri(&uri, &settings(dir.path(), &counters, 300), shutdown).unwrap();
+    // ippeveprinter's first spool directory (tests/common/ippeveprinter.rs).
+    let spool = eve.dir.path().join("spool-1");
     let print = {
         let device = output.device.clone();
         let job = job(&pdf, false);
         tokio::spawn(async move { device.print(&job, Arc::new(AtomicBool::new(false))).await })
     };
-    // Watch ippeveprinter's spool file: the first time it holds bytes, how many pages were made
-    // (read after the file's size, so the bytes were there while that many were made).
+    // Watch ippeveprinter's spool file: the first time it holds a whole page, how many pages
+    // were made (read after the file, so that page was there while that many were made).
     let watch = counters.clone();
-    // ippeveprinter's first spool directory (tests/common/ippeveprinter.rs).
-    let spool = eve.dir.path().join("spool-1");
-    let made_at_first_bytes = tokio::task::spawn_blocking(move || {
+    let made_at_first_page = tokio::task::spawn_blocking(move || {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(300) {
-            let bytes: u64 = common::files_under(&spool)
-                .iter()
-                .filter_map(|f| std::fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum();
-            if bytes > 0 {
-                return Some(watch.made.load(Ordering::Relaxed));
+            for file in common::files_under(&spool) {
+                if file.extension().is_none_or(|e| e != "pwg") {
+                    continue;
+                }
+                let mut count = PwgCounter::new();
+                count.feed(&std::fs::read(&file).unwrap_or_default());
+                if count.pages >= 1 {
+                    return Some(watch.made.load(Ordering::Relaxed));
+                }
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(5));
         }
         None
     })
     .await
     .unwrap()
-    .expect("nothing reached ippeveprinter");
+    .expect("no whole page reached ippeveprinter");
     let result = print.await.unwrap();
     assert!(result.is_ok(), "{result:?}\n{}", eve.log());
-    eprintln!("made when ippeveprinter had its first bytes: {made_at_first_bytes}");
+    eprintln!("made when ippeveprinter had the first page: {made_at_first_page}");
     assert!(
-        made_at_first_bytes < 200,
-        "ippeveprinter got its first bytes only once all 200 pages were made"
+        made_at_first_page < 200,
+        "ippeveprinter got its first page only once all 200 pages were made"
     );
     // The document as received (`-c /bin/true` leaves an empty .prn beside it).
     let files: Vec<_> = eve
