@@ -1,5 +1,5 @@
 //! Group sign-in/sign-out at scale with real processes (a command, not a test; issue 14
-//! "Benchmark"; examples/groups_bench.rs measures the same against an in-process cloud):
+//! "Benchmark"; the project's one groups benchmark, docs/benchmarks.md):
 //! one `printbridge cloud` and N printers (1,000 by default) in one account's group, each behind
 //! its own simulated appliance in this process — its own device (registered through RFC 8628 and
 //! approved by the administrator), its own printer in the registry, its own control channel
@@ -121,6 +121,9 @@ async fn appliance(addr: String, token: String, acks: Acks, stop: Arc<AtomicBool
                     let mut call = json!({"account": p["account"]});
                     if kind == "sign-in" {
                         call["credential"] = p["credential"].clone();
+                    } else {
+                        // As the appliance does: the sign-out names the instruction.
+                        call["instruction"] = i["id"].clone();
                     }
                     let (s, b) = http(
                         &addr,
@@ -184,7 +187,11 @@ async fn last_ack(acks: &Acks, kind: &str, n: usize, since: Instant) -> Option<I
     }
 }
 
-async fn run(backend: &str, database: Option<String>, n: usize) {
+/// One backend's figures: logout → last sign-out acknowledged, logout → last power-save
+/// acknowledged, login → last sign-in acknowledged (`None`: not all arrived).
+type Figures = (Option<Duration>, Option<Duration>, Option<Duration>);
+
+async fn run(backend: &str, database: Option<String>, n: usize) -> Figures {
     let dir = tempfile::Builder::new()
         .prefix("pb-groups-bench-")
         .tempdir()
@@ -300,6 +307,7 @@ async fn run(backend: &str, database: Option<String>, n: usize) {
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     let t0 = Instant::now();
+    let t0_logout = t0;
     let (s, b) = http(&addr, "DELETE", "/api/v1/session", Some(&token), None).await;
     let answered = t0.elapsed();
     assert_eq!(s, 200, "logout: {}", String::from_utf8_lossy(&b));
@@ -336,6 +344,11 @@ async fn run(backend: &str, database: Option<String>, n: usize) {
         t.abort();
     }
     drop(cloud);
+    (
+        out.map(|t| t - t0_logout),
+        save.map(|t| t - t0_logout),
+        signed_in.map(|t| t - t0),
+    )
 }
 
 fn show(d: Option<Duration>) -> String {
@@ -357,13 +370,35 @@ async fn main() {
         lim.rlim_cur = want.min(lim.rlim_max);
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
+    let mut results = Vec::new();
     if a.sqlite {
-        run("SQLite", None, a.printers).await;
+        results.push(("SQLite", run("SQLite", None, a.printers).await));
     }
     if a.postgresql {
         let pg = Postgres::start_with("-c max_connections=200");
         let url = pg.create_db("groups_bench");
-        run("PostgreSQL", Some(url), a.printers).await;
+        results.push(("PostgreSQL", run("PostgreSQL", Some(url), a.printers).await));
         drop(pg);
+    }
+    // The issue's goal: logout → last sign-out acknowledged, login → last sign-in
+    // acknowledged, each under 1 s.
+    let goal = Duration::from_secs(1);
+    let verdict = |d: Option<Duration>| match d {
+        Some(d) if d < goal => "met",
+        _ => "NOT met",
+    };
+    println!(
+        "\n{} printers | logout → last sign-out | (last power-save) | login → last sign-in",
+        a.printers
+    );
+    for (backend, (out, save, signed_in)) in results {
+        println!(
+            "{backend:<10} | {} (goal < 1 s {}) | ({}) | {} (goal < 1 s {})",
+            show(out),
+            verdict(out),
+            show(save),
+            show(signed_in),
+            verdict(signed_in)
+        );
     }
 }

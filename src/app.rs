@@ -271,6 +271,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
             .collect(),
         sign_in_address(&config.server.listen),
     ));
+    groups.restore_power_saving().await;
     tasks.push(tokio::spawn(groups.clone().run_power(shutdown.clone())));
     let agent = registration.clone();
     // ---- the cloud's control channel (issues 13, 14): held poll, identify, groups ----

@@ -392,7 +392,8 @@ fn local_print(s: &Setup, user: &str, text: &str) {
 /// Instructions queued by an administrator: one for another printer is rejected and changes
 /// nothing; apply-settings applies the polling interval and the time-out and names the rest
 /// unsupported; power-save stops the fetching (a cloud job waits, B's printer-state-message and
-/// pages say so) until a local job wakes the queue, and again until the next instruction for it;
+/// pages say so, also after B restarts) until a local job wakes the queue, and again until the
+/// next instruction for it;
 /// a sign-in with a forged credential fails with the cloud's refusal. Then the panel: sign-in with
 /// the account's password makes the record IN (with B's address), a wrong password changes
 /// nothing, a panel sign-out deletes the record, and a second one is refused. Last, a pushed
@@ -400,7 +401,7 @@ fn local_print(s: &Setup, user: &str, text: &str) {
 #[test]
 fn instructions_and_the_panel() {
     let dir = tempfile::tempdir().unwrap();
-    let s = setup(dir.path());
+    let mut s = setup(dir.path());
 
     // For a printer that is not B's: rejected, nothing changes.
     let id = instruct(&s, "power-save", &json!({"printer": "not-one-of-b"}));
@@ -471,6 +472,21 @@ fn instructions_and_the_panel() {
         .unwrap();
     let status_text = String::from_utf8_lossy(&status_cli.stdout).to_string();
     assert!(status_text.contains("Power saving"), "{status_text}");
+    // Kept across a restart: B comes back asleep (before its Proxy asks for jobs).
+    assert!(
+        common::appliance::sigterm_and_wait(&mut s.b, Duration::from_secs(60)),
+        "B did not stop on SIGTERM"
+    );
+    let config = dir.path().join("appliance.toml");
+    s.b = Appliance::start(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(30), || b_power_saving(&s)),
+        "B woke up on its restart: {}",
+        b_state_message(&s)
+    );
     let job = cloud_print(&s, "while power saving one");
     stays_unfetched(&s, job, "while power saving one", Duration::from_secs(8));
     local_print(&s, "carol", "a local job wakes it");

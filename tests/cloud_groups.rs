@@ -620,6 +620,10 @@ fn a_job_of_an_out_account_waits_until_the_account_signs_in_again() {
         "client-error-not-fetchable"
     );
 
+    // The Proxy's subscription from now on: it hears job-fetchable when A goes IN.
+    let sub = subscribe_fetchable(&base, &s.p1, &s.dev1);
+    assert!(fetchable_events(&base, &s.p1, &s.dev1, sub).is_empty());
+
     // A logs in: p1 gets a sign-in instruction, signs in with its credential, the job flows.
     let (_token, v) = login(&base, A, A_PASSWORD);
     assert_eq!(v["group"]["sign_in"], json!([s.p1.clone()]), "{v}");
@@ -637,7 +641,143 @@ fn a_job_of_an_out_account_waits_until_the_account_signs_in_again() {
     );
     assert_eq!(st, 200);
     assert_eq!(fetchable(&base, &s.p1, &s.dev1), vec![j1]);
+    assert_eq!(
+        fetchable_events(&base, &s.p1, &s.dev1, sub),
+        vec![j1],
+        "the sign-in posts job-fetchable for the job that waited"
+    );
     assert_eq!(fetch_job_status(&base, &s.p1, &s.dev1, j1), 0);
+}
+
+/// A sign-out the cloud asked for stays the cloud's when the printer carries it out after the
+/// wait time put self-disconnection back OFF (it names the instruction): the record is kept,
+/// OUT, and the next login signs the printer in again. Naming another printer's instruction is
+/// not the cloud asking: that record is deleted, as a sign-out at the panel is (no instruction,
+/// vector 5 in tests/groups_vectors.rs).
+#[test]
+fn a_late_sign_out_the_cloud_asked_for_keeps_the_record() {
+    let s = setup();
+    let base = s.cloud.base.clone();
+    let (admin, _) = login(&base, ADMIN, ADMIN_PASSWORD);
+    for p in [&s.p1, &s.p2] {
+        let (st, v) = printer_sign_in(
+            &base,
+            &s.dev1,
+            p,
+            json!({"account": A, "password": A_PASSWORD}),
+        );
+        assert_eq!(st, 200, "{v}");
+    }
+    let (token, _) = login(&base, A, A_PASSWORD);
+    put_settings(
+        &base,
+        &token,
+        json!({"exclusion": false, "wait_seconds": 0}),
+    );
+    logout(&base, &token);
+    let sign_out_of = |device: &str, printer: &str| -> String {
+        instructions(&base, device)
+            .iter()
+            .find(|i| i["kind"] == "sign-out" && i["payload"]["printer"] == printer)
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no sign-out instruction for {printer}"))
+    };
+    let i1 = sign_out_of(&s.dev1, &s.p1);
+    sign_out_of(&s.dev1, &s.p2);
+    // The wait (0 s) is over: self-disconnection is OFF again before any printer signs out.
+    assert!(
+        common::wait_until(Duration::from_secs(60), || table(&base, &admin)
+            .iter()
+            .all(|r| r["self_disconnection"] == false)),
+        "self-disconnection was not restored"
+    );
+    let sign_out = |device: &str, printer: &str, instruction: Option<&str>| {
+        let mut body = json!({"account": A});
+        if let Some(i) = instruction {
+            body["instruction"] = json!(i);
+        }
+        call(
+            &base,
+            "POST",
+            &format!("/api/v1/printers/{printer}/sign-out"),
+            Some(device),
+            Some(body),
+        )
+    };
+    // p2 names p1's instruction: not the cloud asking p2, deleted.
+    let (st, v) = sign_out(&s.dev1, &s.p2, Some(&i1));
+    assert_eq!((st, v["status"].as_str()), (200, Some("deleted")), "{v}");
+    // p1 carries out its own instruction late: kept, OUT.
+    let (st, v) = sign_out(&s.dev1, &s.p1, Some(&i1));
+    assert_eq!((st, v["status"].as_str()), (200, Some("OUT")), "{v}");
+    let t = table(&base, &admin);
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(record(&t, A, &s.p1).unwrap()["status"], "OUT");
+    // The next login signs p1 in again, and only p1.
+    let (_token, v) = login(&base, A, A_PASSWORD);
+    assert_eq!(v["group"]["sign_in"], json!([s.p1.clone()]), "{v}");
+}
+
+/// Create-Printer-Subscriptions for job-fetchable (ippget), as the appliance's Proxy makes it.
+fn subscribe_fetchable(base: &str, printer: &str, token: &str) -> i32 {
+    let uri = format!(
+        "ipp://{}/ipp/print/{printer}",
+        base.trim_start_matches("http://")
+    );
+    let mut m = request(0x0016, &uri, 5);
+    let sg = m.group_mut(tag::SUBSCRIPTION);
+    sg.push(Attribute::new(
+        "notify-pull-method",
+        Value::Keyword("ippget".into()),
+    ));
+    sg.push(Attribute::new(
+        "notify-events",
+        Value::Keyword("job-fetchable".into()),
+    ));
+    let r = ipp_call(
+        base,
+        &format!("/ipp/print/{printer}"),
+        Some(&bearer(token)),
+        &m,
+        b"",
+    );
+    attr(&r.msg, tag::SUBSCRIPTION, "notify-subscription-id")
+        .and_then(Value::as_int)
+        .unwrap_or_else(|| panic!("no subscription: {:?}", r.msg))
+}
+
+/// The job ids of the job-fetchable events of subscription `sub` (Get-Notifications, no wait).
+fn fetchable_events(base: &str, printer: &str, token: &str, sub: i32) -> Vec<i32> {
+    let uri = format!(
+        "ipp://{}/ipp/print/{printer}",
+        base.trim_start_matches("http://")
+    );
+    let mut m = request(0x001C, &uri, 6);
+    op(&mut m, "notify-subscription-ids", Value::Integer(sub));
+    op(&mut m, "notify-wait", Value::Boolean(false));
+    let r = ipp_call(
+        base,
+        &format!("/ipp/print/{printer}"),
+        Some(&bearer(token)),
+        &m,
+        b"",
+    );
+    assert_eq!(r.msg.code, 0, "Get-Notifications: {:?}", r.msg);
+    r.msg
+        .groups
+        .iter()
+        .filter(|g| g.tag == tag::EVENT_NOTIFICATION)
+        .filter(|g| {
+            g.get("notify-subscribed-event")
+                .and_then(|a| a.first())
+                .is_some_and(|v| matches!(v, Value::Keyword(k) if k == "job-fetchable"))
+        })
+        .filter_map(|g| {
+            g.get("notify-job-id")
+                .and_then(|a| a.first())
+                .and_then(Value::as_int)
+        })
+        .collect()
 }
 
 #[test]

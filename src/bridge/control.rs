@@ -120,6 +120,8 @@ pub enum GroupInstruction {
     SignOut {
         printer: String,
         account: String,
+        /// The instruction's id, sent with the sign-out so the cloud knows it asked for it.
+        instruction: Option<String>,
     },
     PowerSave {
         printer: String,
@@ -184,6 +186,7 @@ pub fn group_instruction(kind: &str, payload: &Value) -> Result<GroupInstruction
         "sign-out" => GroupInstruction::SignOut {
             printer,
             account: account()?,
+            instruction: None,
         },
         "power-save" => GroupInstruction::PowerSave { printer },
         "apply-settings" => {
@@ -269,7 +272,10 @@ pub async fn carry_out(appliance: &dyn Appliance, i: &Instruction) -> Outcome {
         }
         "sign-in" | "sign-out" | "power-save" | "apply-settings" => {
             match group_instruction(&i.kind, &i.payload) {
-                Ok(g) => {
+                Ok(mut g) => {
+                    if let GroupInstruction::SignOut { instruction, .. } = &mut g {
+                        *instruction = Some(i.id.clone());
+                    }
                     tracing::info!(instruction = %i.id, kind = %i.kind, printer = %g.printer(),
                         "control channel: group instruction");
                     appliance.group(&g).await

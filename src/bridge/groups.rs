@@ -30,6 +30,9 @@ use crate::ipp_printer::Printer;
 pub const POLLING_RANGE: (u64, u64) = (1, 86400);
 /// 0: no time-out of its own (the HTTP client's limit stays).
 pub const TIMEOUT_RANGE: (u64, u64) = (0, 86400);
+/// The spool setting that keeps a queue's power saving across restarts: the reason shown, or
+/// empty when awake (the spool's settings table; no migration).
+pub const POWER_SAVING_SETTING: &str = "power-saving";
 /// 0: never enter power saving by itself.
 pub const POWER_SAVING_DELAY_RANGE: (u64, u64) = (0, 7 * 86400);
 /// Settings of the spec the appliance has nothing to apply to.
@@ -234,11 +237,20 @@ impl Groups {
 
     /// Signs `account` out of cloud printer `id`: the cloud keeps the record OUT when it asked
     /// for the sign-out, else (a sign-out at this panel) deletes it.
-    pub async fn sign_out(&self, id: &str, account: &str) -> Result<Value, GroupsError> {
+    /// `instruction`: the id of the cloud's sign-out instruction being carried out (so the cloud
+    /// keeps the record even when the sign-out arrives after its wait time); `None` at the panel.
+    pub async fn sign_out(
+        &self,
+        id: &str,
+        account: &str,
+        instruction: Option<&str>,
+    ) -> Result<Value, GroupsError> {
         let (url, token) = self.printer_url(id, "sign-out")?;
-        let v = self
-            .post(&url, &token, &json!({ "account": account }))
-            .await?;
+        let mut body = json!({ "account": account });
+        if let Some(i) = instruction {
+            body["instruction"] = json!(i);
+        }
+        let v = self.post(&url, &token, &body).await?;
         tracing::info!(printer = %id, account = %account,
             status = %v["status"].as_str().unwrap_or("?"), "signed out with the cloud");
         Ok(v)
@@ -275,14 +287,18 @@ impl Groups {
                 account,
                 credential,
                 ..
-            } => match self
-                .sign_in(id, account, &Secret::Credential(credential.clone()))
-                .await
-            {
-                Ok(_) => Outcome::done(format!("{account} signed in on queue {}", q.name)),
-                Err(e) => Outcome::failed(e.to_string()),
-            },
-            GroupInstruction::SignOut { account, .. } => match self.sign_out(id, account).await {
+            } => {
+                let secret = Secret::Credential(credential.clone());
+                match with_retries(SIGN_IN_RETRIES, || self.sign_in(id, account, &secret)).await {
+                    Ok(_) => Outcome::done(format!("{account} signed in on queue {}", q.name)),
+                    Err(e) => Outcome::failed(e.to_string()),
+                }
+            }
+            GroupInstruction::SignOut {
+                account,
+                instruction,
+                ..
+            } => match self.sign_out(id, account, instruction.as_deref()).await {
                 Ok(v) => Outcome::done(format!(
                     "{account} signed out of queue {} ({})",
                     q.name,
@@ -338,6 +354,24 @@ impl Groups {
         (applied, unsupported, invalid)
     }
 
+    /// Puts back to sleep the queues that were power saving when the appliance stopped (kept in
+    /// each queue's spool settings, [`POWER_SAVING_SETTING`]); before the Proxies start, so a
+    /// sleeping queue fetches nothing after a restart either.
+    pub async fn restore_power_saving(&self) {
+        for q in &self.queues {
+            match q.printer.spool.setting(POWER_SAVING_SETTING).await {
+                Ok(Some(why)) if !why.is_empty() => {
+                    q.printer.set_power_saving(Some(&why));
+                    tracing::info!(queue = %q.name, "power saving, as before the restart");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(queue = %q.name, "cannot read the power saving state: {e}")
+                }
+            }
+        }
+    }
+
     /// Per shared queue until `shutdown`: a local job wakes it from power saving, and with a
     /// power-saving delay it enters power saving after that long without a job changing (and
     /// none unfinished).
@@ -353,9 +387,78 @@ impl Groups {
     }
 }
 
+/// How a sign-in instruction is retried when the cloud cannot take it now (a 5xx, a network
+/// failure): first wait, longest wait, and for how long in all. The credential is good for 120 s
+/// on the cloud's clock (`cloud::groups::CREDENTIAL_SECONDS`), which the appliance cannot compare
+/// with its own, so it counts from when it got the instruction and stops well before; a refusal
+/// (4xx: the credential used or expired) ends the retries at once.
+pub const SIGN_IN_RETRIES: Retries = Retries {
+    first: Duration::from_secs(1),
+    longest: Duration::from_secs(16),
+    within: Duration::from_secs(90),
+};
+
+/// A back-off schedule for [`with_retries`].
+#[derive(Debug, Clone, Copy)]
+pub struct Retries {
+    pub first: Duration,
+    pub longest: Duration,
+    pub within: Duration,
+}
+
+impl GroupsError {
+    /// Whether the cloud may take the same request later: it answered 5xx or could not be
+    /// reached; a 4xx is its refusal.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GroupsError::Cloud { status, .. } => *status >= 500,
+            GroupsError::Http(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// `attempt` until it succeeds, fails for good, or the next wait would end after `r.within`;
+/// waits double from `r.first` up to `r.longest`.
+pub async fn with_retries<T, F, Fut>(r: Retries, mut attempt: F) -> Result<T, GroupsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, GroupsError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut wait = r.first;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_transient() && started.elapsed() + wait <= r.within => {
+                tracing::warn!("the cloud cannot take the sign-in now ({e}); again in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(r.longest);
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Writes the queue's power saving (its reason; empty: awake) to its spool settings.
+async fn keep_power_saving(q: &GroupQueue) {
+    let why = q.printer.power_saving().unwrap_or_default();
+    if let Err(e) = q
+        .printer
+        .spool
+        .set_setting(POWER_SAVING_SETTING, &why)
+        .await
+    {
+        tracing::warn!(queue = %q.name, "cannot keep the power saving state: {e}");
+    }
+}
+
 async fn power_loop(q: Arc<GroupQueue>, mut shutdown: watch::Receiver<bool>) {
     let mut changes = q.printer.spool.subscribe();
     let mut settings = q.settings_watch();
+    let mut power = q.printer.power_saving_watch();
+    // Power saving survives a restart: every change is kept in the queue's spool settings.
+    keep_power_saving(&q).await;
+    power.mark_unchanged();
     loop {
         let delay = settings
             .borrow_and_update()
@@ -375,6 +478,12 @@ async fn power_loop(q: Arc<GroupQueue>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             _ = settings.changed() => {}
+            r = power.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                keep_power_saving(&q).await;
+            }
             c = changes.recv() => match c {
                 // A job created while power saving is a local one (the Proxy fetches none).
                 Ok(c) if c.from.is_none() => {
@@ -501,6 +610,53 @@ mod tests {
         );
         assert!(applied.is_empty());
         assert_eq!(invalid.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn sign_ins_are_retried_after_a_5xx_but_not_after_a_refusal() {
+        let quick = Retries {
+            first: Duration::from_millis(5),
+            longest: Duration::from_millis(20),
+            within: Duration::from_secs(30),
+        };
+        let fail = |status: u16| GroupsError::Cloud {
+            status,
+            message: "x".into(),
+        };
+        // 503 twice, then the cloud takes it.
+        let mut calls = 0;
+        let r = with_retries(quick, || {
+            calls += 1;
+            let r = if calls < 3 { Err(fail(503)) } else { Ok(calls) };
+            async move { r }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        // A refusal (the credential used or expired) is final at once.
+        let mut calls = 0;
+        let r: Result<(), _> = with_retries(quick, || {
+            calls += 1;
+            let e = fail(401);
+            async move { Err(e) }
+        })
+        .await;
+        assert!(matches!(r, Err(GroupsError::Cloud { status: 401, .. })));
+        assert_eq!(calls, 1);
+        // Always 502: given up once the next wait would pass `within`.
+        let short = Retries {
+            within: Duration::from_millis(60),
+            ..quick
+        };
+        let mut calls = 0;
+        let r: Result<(), _> = with_retries(short, || {
+            calls += 1;
+            let e = fail(502);
+            async move { Err(e) }
+        })
+        .await;
+        assert!(matches!(r, Err(GroupsError::Cloud { status: 502, .. })));
+        // Waits 5 + 10 + 20 + 20 = 55 ms fit within 60 ms at most: between 2 and 5 attempts.
+        assert!((2..=5).contains(&calls), "{calls} attempts");
     }
 
     #[test]

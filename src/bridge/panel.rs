@@ -248,7 +248,7 @@ async fn sign_out(
         Err(e) => return refusal(&e),
     };
     tracing::info!(user = %who, queue = %q.name, account = %account, "panel: sign-out");
-    match groups.sign_out(&id, &account).await {
+    match groups.sign_out(&id, &account, None).await {
         Ok(answer) => Json(json!({
             "queue": q.name,
             "printer": id,

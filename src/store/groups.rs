@@ -282,19 +282,24 @@ impl Store {
     }
 
     /// A printer's sign-out for `account` (specs/groups.md printer side, sign-out step 2): OUT
-    /// when self-disconnection is ON, else the record is deleted. Each branch is one conditional
-    /// statement on the flag, so a restore racing with it decides cleanly one way or the other.
+    /// when the cloud asked for it — self-disconnection is ON, or `cloud_asked`: the printer
+    /// says it carries out the cloud's sign-out instruction, which stays the cloud's even when
+    /// it arrives after the wait time reset the flag — else the record is deleted. Each branch
+    /// is one conditional statement on the flag, so a restore racing with it decides cleanly
+    /// one way or the other.
     pub async fn group_sign_out(
         &self,
         printer_id: &str,
         account: &str,
+        cloud_asked: bool,
     ) -> Result<SignOutOutcome, StoreError> {
         let out = sqlx::query(
             "UPDATE printer_groups SET status = 'OUT' \
-             WHERE printer_id = $1 AND account = $2 AND self_disconnection = 1",
+             WHERE printer_id = $1 AND account = $2 AND (self_disconnection = 1 OR $3 = 1)",
         )
         .bind(printer_id)
         .bind(account)
+        .bind(i64::from(cloud_asked))
         .execute(self.writer())
         .await?;
         if out.rows_affected() == 1 {
@@ -853,6 +858,47 @@ mod tests {
         (store, ids)
     }
 
+    /// Two stores on one SQLite file (two cloud processes): administrators' record writes
+    /// (which read the account's group first) and printers' sign-ins at once never fail with
+    /// "database is locked" — every write transaction takes the write lock when it begins
+    /// (`BEGIN IMMEDIATE`) instead of failing to upgrade a read (SQLITE_BUSY_SNAPSHOT).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_in_two_processes_do_not_fail_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, p) = setup(dir.path()).await;
+        let other = Store::open(&crate::store::sqlite_url(dir.path()))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for k in 0..40i64 {
+            let (a, b) = (s.clone(), other.clone());
+            let printer = p[(k % 2) as usize].clone();
+            let account = if k % 3 == 0 { "a@x" } else { "b@x" };
+            tasks.push(tokio::spawn(async move {
+                let r = NewRecord {
+                    group_name: None,
+                    account: account.to_string(),
+                    printer_id: printer.clone(),
+                    printer_address: format!("10.0.0.{k}"),
+                    status: Status::Out,
+                    established_at: k,
+                    self_disconnection: false,
+                };
+                b.admin_put_group_record(&r, 100 + k).await?;
+                a.group_sign_in(&printer, account, "127.0.0.2", 200 + k)
+                    .await?;
+                b.group_sign_in(&printer, account, "127.0.0.3", 300 + k)
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(s.group_records("a@x").await.unwrap().len(), 2);
+        assert_eq!(s.group_records("b@x").await.unwrap().len(), 2);
+    }
+
     #[tokio::test]
     async fn sign_in_sign_out_and_self_disconnection() {
         let dir = tempfile::tempdir().unwrap();
@@ -882,7 +928,7 @@ mod tests {
         // Cloud-initiated: marked, so the sign-out keeps the record OUT.
         assert_eq!(s.mark_self_disconnection("a@x", 200).await.unwrap(), 2);
         assert_eq!(
-            s.group_sign_out(&p[0], "a@x").await.unwrap(),
+            s.group_sign_out(&p[0], "a@x", false).await.unwrap(),
             SignOutOutcome::Out
         );
         let r = s.group_record("a@x", &p[0]).await.unwrap().unwrap();
@@ -902,11 +948,11 @@ mod tests {
         assert_eq!((r.status, r.established_at), (Status::In, 300));
         // Printer-initiated: the record goes.
         assert_eq!(
-            s.group_sign_out(&p[0], "a@x").await.unwrap(),
+            s.group_sign_out(&p[0], "a@x", false).await.unwrap(),
             SignOutOutcome::Deleted
         );
         assert_eq!(
-            s.group_sign_out(&p[0], "a@x").await.unwrap(),
+            s.group_sign_out(&p[0], "a@x", false).await.unwrap(),
             SignOutOutcome::NotFound
         );
         assert_eq!(s.group_records("a@x").await.unwrap().len(), 1);
