@@ -2,8 +2,9 @@
 //!
 //! Every request here is written byte by byte by hand (HTTP/1.1 and IPP alike; no IPP library), so
 //! the bytes on the wire are exactly the malformed ones we mean. For each malformed request the
-//! server must answer with an IPP error status (client-error-bad-request or
-//! client-error-request-entity-too-large, checked in bytes 2..4 of the IPP response body) or close
+//! server must answer with an IPP error status (client-error-bad-request,
+//! client-error-request-entity-too-large or, for one over-long value,
+//! client-error-request-value-too-long, checked in bytes 2..4 of the IPP response body) or close
 //! the connection, and afterwards a Get-Printer-Attributes on a NEW connection must succeed: the
 //! server survived. Further tests: clients that vanish mid-upload create no job, clients that leave
 //! without reading the response, slowloris-style partial headers are timed out while others are
@@ -31,6 +32,8 @@ const RESOURCE: &str = "/ipp/print";
 
 const BAD_REQUEST: u16 = 0x0400;
 const TOO_LARGE: u16 = 0x0408;
+/// client-error-request-value-too-long (RFC 8011 Appendix B.1.4.10): one value over its limit.
+const VALUE_TOO_LONG: u16 = 0x0409;
 const BAD_OR_TOO_LARGE: &[u16] = &[BAD_REQUEST, TOO_LARGE];
 
 // ---------------------------------------------------------------------------------------------
@@ -729,13 +732,13 @@ fn malformed_cases(port: u16, uri: &str) -> Vec<Case> {
                 .attr(tag::NAME, "requesting-user-name", &[b'a'; 40_000])
                 .end(),
         ),
-        &[TOO_LARGE],
+        &[VALUE_TOO_LONG],
         Some(RID),
     );
     add(
         "a value of 65,535 bytes",
         post(gpa().attr(0x41, "job-name", &[b'a'; 65_535]).end()),
-        &[TOO_LARGE],
+        &[VALUE_TOO_LONG],
         Some(RID),
     );
 

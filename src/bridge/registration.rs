@@ -204,7 +204,7 @@ impl Agent {
 
     /// The cloud answered HTTP 401 to `access_token` (revoked, or expired before the time the
     /// agent has for it): when it is still the session's token, the agent refreshes it now
-    /// instead of at its due time (at most once per [`FORCED_REFRESH_EVERY`]), and [`Agent::session_changes`] tells
+    /// instead of at its due time (at most once per `FORCED_REFRESH_EVERY`, 10 s), and [`Agent::session_changes`] tells
     /// the waiting parts when the new one is there. A token already replaced changes nothing.
     pub fn token_refused(&self, access_token: &str) {
         let current = self

@@ -161,7 +161,7 @@ pub fn time_text(t: i64) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// Unix seconds for "YYYY-MM-DD HH:MM[:SS]" (UTC), as an administrator types it.
+/// Unix seconds for `YYYY-MM-DD HH:MM` or `YYYY-MM-DD HH:MM:SS` (UTC), as an administrator types it.
 pub fn parse_time(s: &str) -> Option<i64> {
     let s = s.trim().trim_end_matches("UTC").trim().replace('T', " ");
     let with_seconds = if s.matches(':').count() == 1 {

@@ -70,7 +70,7 @@ impl FsBlobStore {
     }
 
     /// Uses (and creates) `dir`; removes staging files a crash left behind. Several cloud instances
-    /// may share `dir`, so only staging files untouched for [`STALE_STAGING`] are removed: an upload
+    /// may share `dir`, so only staging files untouched for `STALE_STAGING` are removed: an upload
     /// in progress on another instance writes at least once per document idle timeout.
     pub fn open_dir(dir: &Path) -> Result<FsBlobStore, BlobError> {
         std::fs::create_dir_all(dir)?;

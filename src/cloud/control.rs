@@ -235,7 +235,7 @@ impl AckBatch {
 }
 
 /// Runs until `stop`: every [`TICK`], reads which of the devices with polls held here have open
-/// instructions (one query per [`DEVICES_PER_QUERY`] held devices, not one per poll) and wakes
+/// instructions (one query per `DEVICES_PER_QUERY` held devices, not one per poll) and wakes
 /// their polls.
 pub async fn watch_instructions(cloud: Arc<Cloud>, stop: watch::Receiver<bool>) {
     let wake = &cloud.control;
@@ -247,7 +247,7 @@ pub async fn watch_instructions(cloud: Arc<Cloud>, stop: watch::Receiver<bool>) 
 }
 
 /// Runs until `stop`: every [`TICK`], asks `ready` which of the keys with polls held on `wake`
-/// have something for them (at most [`DEVICES_PER_QUERY`] keys per call) and wakes those polls;
+/// have something for them (at most `DEVICES_PER_QUERY` keys per call) and wakes those polls;
 /// when asking fails, wakes them all (they look for themselves). The fleet's push polls use it
 /// too.
 pub async fn watch_held<F, Fut>(

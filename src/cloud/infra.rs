@@ -1,9 +1,9 @@
 //! The cloud's IPP INFRA Infrastructure Printers (PWG 5100.18) at `POST /ipp/print/{printer}`:
 //! the HTTP entry, authentication, and the operation table. The operations live beside this
-//! file: [`client_ops`] for users (and the printer's device printing on a user's behalf),
-//! [`proxy_ops`] for the Proxy of the device that registered the printer, [`subscriptions`]
-//! for RFC 3995/3996 subscriptions with ippget, [`printer_attrs`] for the printer's attributes
-//! aggregated from its output devices, [`auth`] for who may do what.
+//! file: `client_ops` for users (and the printer's device printing on a user's behalf),
+//! `proxy_ops` for the Proxy of the device that registered the printer, `subscriptions`
+//! for RFC 3995/3996 subscriptions with ippget, `printer_attrs` for the printer's attributes
+//! aggregated from its output devices, `auth` for who may do what.
 //!
 //! Request bytes are framed by our bounded reader ([`crate::codec::ipp`]) before anything looks at
 //! them; documents stream into the blob store with a size limit. All job state is in the database,

@@ -97,7 +97,7 @@ impl EventHub {
     }
 }
 
-/// Runs until `stop`: every [`TICK`], reads the event counters of the printers that have held
+/// Runs until `stop`: every `TICK`, reads the event counters of the printers that have held
 /// requests here and wakes those whose counter moved (events posted by another instance).
 pub async fn watch_events(cloud: Arc<Cloud>, mut stop: watch::Receiver<bool>) {
     loop {

@@ -79,8 +79,9 @@ impl Default for Limits {
     }
 }
 
-/// Why a message was rejected. `is_too_large` ones map to client-error-request-entity-too-large,
-/// the others to client-error-bad-request (RFC 8011 §4.1.4).
+/// Why a message was rejected. `ValueTooLong` maps to client-error-request-value-too-long, the
+/// other `is_too_large` ones to client-error-request-entity-too-large (RFC 8011 Appendix
+/// B.1.4.10, B.1.4.9), the rest to client-error-bad-request (RFC 8011 §4.1.4).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     #[error("the request ended before the end-of-attributes tag")]

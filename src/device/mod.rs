@@ -854,7 +854,7 @@ fn open_decompressed(doc: &DeviceDocument) -> std::io::Result<Box<dyn std::io::R
     decompressed(doc, std::fs::File::open(&doc.path)?)
 }
 
-/// [`open_decompressed`] for a spooled document already open as `input`.
+/// `open_decompressed` for a spooled document already open as `input`.
 pub fn decompressed(
     doc: &DeviceDocument,
     input: std::fs::File,
@@ -881,7 +881,7 @@ pub fn decompressed(
 }
 
 /// The job-state-reasons keyword and message for a failed read of a spooled document through
-/// [`open_decompressed`]: too much once decompressed, in the converters' words, or bad data.
+/// `open_decompressed`: too much once decompressed, in the converters' words, or bad data.
 pub fn read_failure(doc: &DeviceDocument, e: &std::io::Error) -> (&'static str, String) {
     if let Some(limit) = crate::convert::sniff::limit_exceeded(e) {
         let too_large = crate::convert::pipeline::RenderError::TooLarge {

@@ -1,7 +1,7 @@
 //! The appliances' API (HTTPS JSON, bodies of at most 16 KiB; CONTRACT-fleet.md, docs/fleet.md):
 //! enrolment (with a token, or pending an administrator's approval), the request relay by pull
 //! (`GET .../requests`) and push (the same with `?wait=SECONDS`, a long poll answered the moment a
-//! request exists: at once when this instance made it, within a [`TICK`] when another did),
+//! request exists: at once when this instance made it, within a `TICK` when another did),
 //! taking a request, its progress and outcome (flow B8), and the appliance's own state. The
 //! appliance's bearer credential is the secret it got at enrolment; only its hash is stored.
 //! An appliance sees and answers its own requests only: anything else is 403, the same whether

@@ -283,15 +283,17 @@ where
 }
 
 /// An IPP error response for a request that could not be framed: echoes the request-id when the
-/// header arrived, so the client can match it (RFC 8011 §4.1.1). Anything over a limit, an
-/// over-long value included, is request-entity-too-large (0x0408, RFC 8011 Appendix B.1.4.9);
-/// request-value-too-long (0x0409) is about the request URI.
+/// header arrived, so the client can match it (RFC 8011 §4.1.1). One value longer than a value
+/// may be is request-value-too-long (0x0409, RFC 8011 Appendix B.1.4.10: "a variable-length
+/// value that is longer than the maximum length"; IPP/1.0's request-uri-too-long had this code);
+/// every other limit (the section's size, the number of attributes or values) is the request
+/// being too large, request-entity-too-large (0x0408, Appendix B.1.4.9).
 fn frame_error(buf: &[u8], e: FrameError, client: SocketAddr) -> HttpResponse {
     tracing::info!(peer = %client, "rejected malformed IPP request: {e}");
-    let code = if e.is_too_large() {
-        status::REQUEST_ENTITY_TOO_LARGE
-    } else {
-        status::BAD_REQUEST
+    let code = match e {
+        FrameError::ValueTooLong { .. } => status::REQUEST_VALUE_TOO_LONG,
+        ref e if e.is_too_large() => status::REQUEST_ENTITY_TOO_LARGE,
+        _ => status::BAD_REQUEST,
     };
     status_response(buf, code, format!("malformed request: {e}"))
 }
@@ -515,5 +517,39 @@ mod tests {
         let bytes = r.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&bytes[2..4], &status::BAD_REQUEST.to_be_bytes());
         assert_eq!(&bytes[4..8], &77u32.to_be_bytes());
+    }
+
+    #[tokio::test]
+    async fn an_over_long_value_is_value_too_long_and_other_limits_entity_too_large() {
+        let req = gpa_bytes();
+        let peer: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let cases = [
+            (
+                FrameError::ValueTooLong {
+                    len: 40_000,
+                    limit: 32_767,
+                },
+                status::REQUEST_VALUE_TOO_LONG,
+            ),
+            (
+                FrameError::TooManyAttributes(2048),
+                status::REQUEST_ENTITY_TOO_LARGE,
+            ),
+            (
+                FrameError::SectionTooLarge(256 * 1024),
+                status::REQUEST_ENTITY_TOO_LARGE,
+            ),
+            (
+                FrameError::TooManyValues(1024),
+                status::REQUEST_ENTITY_TOO_LARGE,
+            ),
+            (FrameError::BadTag(0x09), status::BAD_REQUEST),
+        ];
+        for (e, want) in cases {
+            let what = e.to_string();
+            let r = frame_error(&req, e, peer);
+            let bytes = r.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&bytes[2..4], &want.to_be_bytes(), "{what}");
+        }
     }
 }

@@ -30,6 +30,13 @@ fn releasable_sql() -> String {
 /// job-state values below this are not terminal (RFC 8011 §5.3.7: canceled, aborted and
 /// completed are 7, 8 and 9).
 const FIRST_TERMINAL: i64 = JobState::Canceled as i64;
+/// job-state pending and processing (RFC 8011 §5.3.7) in SQL: named from model::job, never a
+/// literal.
+const PENDING: i64 = JobState::Pending as i64;
+const PROCESSING: i64 = JobState::Processing as i64;
+/// document-state pending (PWG 5100.5 document-state: the document states are numbered as the
+/// job states, RFC 8011 §5.3.7).
+const DOCUMENT_PENDING: i64 = JobState::Pending as i64;
 
 /// A document about to be stored with its job; the blob is already in the blob store.
 #[derive(Debug, Clone)]
@@ -231,11 +238,11 @@ pub enum Acknowledged {
     NotFound,
 }
 
-/// SQL for model::job::infra_fetchable: pending (3), complete, not assigned, and the owner's
+/// SQL for model::job::infra_fetchable: pending, complete, not assigned, and the owner's
 /// job connection open on the printer (see [`connected`]).
 fn fetchable() -> String {
     format!(
-        "j.state = 3 AND j.complete = 1 AND j.assigned_device IS NULL AND {}",
+        "j.state = {PENDING} AND j.complete = 1 AND j.assigned_device IS NULL AND {}",
         connected("j")
     )
 }
@@ -554,10 +561,10 @@ impl Store {
         let t = transition(InfraEvent::DocumentAdded { last });
         let size = doc.map_or(0, |d| d.size);
         // Only a job still taking documents (pending, not complete) takes one.
-        let r = sqlx::query(
+        let r = sqlx::query(&format!(
             "UPDATE infra_jobs SET complete = $1, reasons = $2, k_octets = k_octets + $3 \
-             WHERE printer_id = $4 AND job_id = $5 AND complete = 0 AND state = 3",
-        )
+             WHERE printer_id = $4 AND job_id = $5 AND complete = 0 AND state = {PENDING}",
+        ))
         .bind(i64::from(last))
         .bind(&t.reasons)
         .bind(k_octets(size))
@@ -612,13 +619,12 @@ impl Store {
         owner: Option<&str>,
         limit: i64,
     ) -> Result<Vec<JobRow>, StoreError> {
-        let fetchable_sql = fetchable();
         let (cond, order) = match which {
-            WhichJobs::NotCompleted => ("j.state < 7", "j.job_id"),
-            WhichJobs::Completed => ("j.state >= 7", "j.job_id DESC"),
-            WhichJobs::All => ("1 = 1", "j.job_id"),
-            WhichJobs::State(_) => ("j.state = $4", "j.job_id"),
-            WhichJobs::Fetchable => (fetchable_sql.as_str(), "j.job_id"),
+            WhichJobs::NotCompleted => (format!("j.state < {FIRST_TERMINAL}"), "j.job_id"),
+            WhichJobs::Completed => (format!("j.state >= {FIRST_TERMINAL}"), "j.job_id DESC"),
+            WhichJobs::All => ("1 = 1".to_string(), "j.job_id"),
+            WhichJobs::State(_) => ("j.state = $4".to_string(), "j.job_id"),
+            WhichJobs::Fetchable => (fetchable(), "j.job_id"),
         };
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM infra_jobs j WHERE j.printer_id = $1 AND {cond} \
@@ -637,9 +643,9 @@ impl Store {
 
     /// Number of jobs not yet finished (queued-job-count).
     pub async fn active_job_count(&self, printer_id: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM infra_jobs WHERE printer_id = $1 AND state < 7",
-        )
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM infra_jobs WHERE printer_id = $1 AND state < {FIRST_TERMINAL}",
+        ))
         .bind(printer_id)
         .fetch_one(self.pool())
         .await?)
@@ -674,7 +680,7 @@ impl Store {
         // The condition is fetchable(): of several Proxies, exactly one UPDATE matches.
         let r = sqlx::query(&format!(
             "UPDATE infra_jobs SET assigned_device = $1, device_contact_at = $2, reasons = $5 \
-             WHERE printer_id = $3 AND job_id = $4 AND state = 3 AND complete = 1 \
+             WHERE printer_id = $3 AND job_id = $4 AND state = {PENDING} AND complete = 1 \
                AND assigned_device IS NULL AND {}",
             connected("infra_jobs")
         ))
@@ -717,15 +723,16 @@ impl Store {
         });
         let mut tx = self.begin_write().await?;
         let terminal = t.state.is_terminal();
-        let r = sqlx::query(
+        let r = sqlx::query(&format!(
             "UPDATE infra_jobs SET state = $1, reasons = $2, device_job_state = $1, \
                device_contact_at = $3, message = COALESCE($4, message), \
                impressions_completed = COALESCE($5, impressions_completed), \
-               processing_at = CASE WHEN $1 >= 5 AND processing_at IS NULL THEN $3 \
+               processing_at = CASE WHEN $1 >= {PROCESSING} AND processing_at IS NULL THEN $3 \
                  ELSE processing_at END, \
                completed_at = CASE WHEN $6 = 1 THEN $3 ELSE completed_at END \
-             WHERE printer_id = $7 AND job_id = $8 AND assigned_device = $9 AND state < 7",
-        )
+             WHERE printer_id = $7 AND job_id = $8 AND assigned_device = $9 \
+               AND state < {FIRST_TERMINAL}",
+        ))
         .bind(t.state as i64)
         .bind(&t.reasons)
         .bind(now)
@@ -754,10 +761,10 @@ impl Store {
     ) -> Result<Option<()>, StoreError> {
         let t = transition(InfraEvent::Canceled);
         let mut tx = self.begin_write().await?;
-        let r = sqlx::query(
-            "UPDATE infra_jobs SET state = $4, reasons = $5, \
-               completed_at = $1 WHERE printer_id = $2 AND job_id = $3 AND state < 7",
-        )
+        let r = sqlx::query(&format!(
+            "UPDATE infra_jobs SET state = $4, reasons = $5, completed_at = $1 \
+             WHERE printer_id = $2 AND job_id = $3 AND state < {FIRST_TERMINAL}",
+        ))
         .bind(now)
         .bind(printer_id)
         .bind(job_id)
@@ -785,11 +792,11 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let t = transition(InfraEvent::DocumentsTimedOut);
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE infra_jobs SET state = $1, reasons = $2, message = $3, completed_at = $4 \
-             WHERE complete = 0 AND state = 3 AND created_at < $5 \
+             WHERE complete = 0 AND state = {PENDING} AND created_at < $5 \
              RETURNING printer_id, job_id",
-        )
+        ))
         .bind(t.state as i64)
         .bind(&t.reasons)
         .bind(message)
@@ -820,10 +827,10 @@ impl Store {
     ) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut stale = Vec::new();
         for &id in job_ids {
-            let r = sqlx::query(
+            let r = sqlx::query(&format!(
                 "UPDATE infra_jobs SET device_contact_at = $1 WHERE printer_id = $2 \
-                 AND job_id = $3 AND assigned_device = $4 AND state < 7",
-            )
+                 AND job_id = $3 AND assigned_device = $4 AND state < {FIRST_TERMINAL}",
+            ))
             .bind(now)
             .bind(printer_id)
             .bind(id)
@@ -906,11 +913,11 @@ impl Store {
     /// instance): a key is cleared by a conditional UPDATE, and only the caller whose UPDATE
     /// cleared it gets it (RETURNING would show the cleared value, not the key).
     pub async fn take_finished_blobs(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT d.printer_id, d.job_id, d.number, d.blob FROM infra_documents d \
              JOIN infra_jobs j ON j.printer_id = d.printer_id AND j.job_id = d.job_id \
-             WHERE d.blob IS NOT NULL AND j.state >= 7 LIMIT 500",
-        )
+             WHERE d.blob IS NOT NULL AND j.state >= {FIRST_TERMINAL} LIMIT 500",
+        ))
         .fetch_all(self.pool())
         .await?;
         let mut taken = Vec::new();
@@ -1149,11 +1156,12 @@ impl Store {
         job_cutoff: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM infra_jobs WHERE state >= 7 AND completed_at < $1 AND NOT EXISTS ( \
+        sqlx::query(&format!(
+            "DELETE FROM infra_jobs WHERE state >= {FIRST_TERMINAL} AND completed_at < $1 \
+             AND NOT EXISTS ( \
                SELECT 1 FROM infra_documents d WHERE d.printer_id = infra_jobs.printer_id \
                  AND d.job_id = infra_jobs.job_id AND d.blob IS NOT NULL)",
-        )
+        ))
         .bind(job_cutoff)
         .execute(self.writer())
         .await?;
@@ -1209,10 +1217,10 @@ async fn reset_documents(
     printer_id: &str,
     job_id: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE infra_documents SET state = 3, reasons = 'document-fetchable' \
+    sqlx::query(&format!(
+        "UPDATE infra_documents SET state = {DOCUMENT_PENDING}, reasons = 'document-fetchable' \
          WHERE printer_id = $1 AND job_id = $2",
-    )
+    ))
     .bind(printer_id)
     .bind(job_id)
     .execute(&mut *conn)
