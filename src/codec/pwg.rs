@@ -862,6 +862,49 @@ impl RowEncoder {
 /// PackBits in pixel units: runs of 2..=128 equal pixels as `n - 1, pixel`; stretches of 2..=128
 /// unequal pixels as `257 - n, pixels`; a lone pixel as `0, pixel`.
 fn encode_line(row: &[u8], unit: usize, out: &mut Vec<u8>) {
+    // The common pixel sizes compare as fixed-size arrays (a few loads and one compare per
+    // pixel, no call to memcmp); this loop is most of the encoder's time.
+    match unit {
+        1 => encode_units::<1>(row, out),
+        3 => encode_units::<3>(row, out),
+        4 => encode_units::<4>(row, out),
+        _ => encode_units_dyn(row, unit, out),
+    }
+}
+
+fn encode_units<const N: usize>(row: &[u8], out: &mut Vec<u8>) {
+    let (px, _) = row.as_chunks::<N>();
+    let n = px.len();
+    // At most one control byte per pixel plus the pixels.
+    out.reserve(n * (N + 1));
+    let mut i = 0;
+    while i < n {
+        let first = px[i];
+        let end = (i + 128).min(n);
+        let mut j = i + 1;
+        while j < end && px[j] == first {
+            j += 1;
+        }
+        let run = j - i;
+        if run >= 2 || i + 1 == n {
+            out.push((run - 1) as u8);
+            out.extend_from_slice(&first);
+            i = j;
+            continue;
+        }
+        // A literal stretch: up to the pixel that starts a run of two (or 128 pixels).
+        let start = i;
+        i += 1;
+        while i < n && i - start < 128 && !(i + 1 < n && px[i] == px[i + 1]) {
+            i += 1;
+        }
+        let len = i - start;
+        out.push(if len == 1 { 0 } else { (257 - len) as u8 });
+        out.extend_from_slice(&row[start * N..i * N]);
+    }
+}
+
+fn encode_units_dyn(row: &[u8], unit: usize, out: &mut Vec<u8>) {
     let n = row.len() / unit;
     let px = |i: usize| &row[i * unit..(i + 1) * unit];
     let mut i = 0;
@@ -1505,5 +1548,41 @@ mod tests {
         encode_page(&h, std::iter::repeat_n(&white[..], 600), &mut out).unwrap();
         // 600 lines = 256 + 256 + 88, each line 3 runs (128 + 128 + 44) of 2 bytes.
         assert_eq!(out.len(), HEADER_LEN + 3 * (1 + 6));
+    }
+
+    /// The fixed-size encoders write exactly what the general one does, for rows of runs,
+    /// literals and both mixed, of every length up to a few hundred pixels.
+    #[test]
+    fn fixed_unit_encoders_match_the_general_one() {
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for unit in [1usize, 3, 4] {
+            for pixels in (1..300).chain([511, 512, 513, 2480]) {
+                let mut row = Vec::with_capacity(pixels * unit);
+                // Stretches of repeated and of varying pixels, of random lengths.
+                while row.len() < pixels * unit {
+                    let r = next();
+                    let len = 1 + (r % 140) as usize;
+                    let pixel: Vec<u8> = (0..unit).map(|_| (next() % 3) as u8).collect();
+                    for _ in 0..len {
+                        if r & 0x100 == 0 {
+                            row.extend_from_slice(&pixel);
+                        } else {
+                            row.extend((0..unit).map(|_| (next() % 4) as u8));
+                        }
+                    }
+                }
+                row.truncate(pixels * unit);
+                let (mut fast, mut general) = (Vec::new(), Vec::new());
+                encode_line(&row, unit, &mut fast);
+                encode_units_dyn(&row, unit, &mut general);
+                assert_eq!(fast, general, "unit {unit}, {pixels} pixels");
+            }
+        }
     }
 }
