@@ -518,3 +518,219 @@ fn the_portal_page_lists_held_jobs_and_prints_one_here() {
     let page = browser.get("/account/held");
     assert!(page.body.contains("id=\"no-jobs\""), "{}", page.body);
 }
+
+#[test]
+fn the_appliances_client_signs_in_lists_releases_and_signs_out() {
+    use printbridge::bridge::follow_me::{self as client, FollowMeError};
+    use printbridge::bridge::http::CloudHttp;
+
+    let g = two_printers(false);
+    let p100 = g.printer(100).printer_id.clone();
+    let kept = hold(
+        &g.base,
+        ACCOUNT_A.0,
+        &basic(ACCOUNT_A.0, ACCOUNT_A.1),
+        &pdf_doc("client release", 2),
+    );
+    let dropped = hold(
+        &g.base,
+        ACCOUNT_A.0,
+        &basic(ACCOUNT_A.0, ACCOUNT_A.1),
+        &pdf_doc("client delete", 1),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let http = CloudHttp::new(Duration::from_secs(30), 1 << 20, None).unwrap();
+    let base = g.base.as_str();
+    rt.block_on(async {
+        let wrong = client::sign_in(&http, base, ACCOUNT_A.0, "not the password at all").await;
+        assert!(
+            matches!(wrong, Err(FollowMeError::Unauthorized)),
+            "{wrong:?}"
+        );
+        let token = client::sign_in(&http, base, ACCOUNT_A.0, ACCOUNT_A.1)
+            .await
+            .unwrap();
+        assert_eq!(format!("{token:?}"), "UserToken(..)");
+        let jobs = client::list_held(&http, base, &token).await.unwrap();
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["client release", "client delete"]);
+        assert_eq!(jobs[0].id, kept);
+        let r = client::release(&http, base, &token, kept, &p100)
+            .await
+            .unwrap();
+        assert_eq!((r.job, r.printer.as_str()), (kept, p100.as_str()));
+        let again = client::release(&http, base, &token, kept, &p100).await;
+        assert!(matches!(again, Err(FollowMeError::NotHeld)), "{again:?}");
+        let other = client::release(&http, base, &token, dropped, "no-such-printer").await;
+        assert!(
+            matches!(other, Err(FollowMeError::Forbidden(_))),
+            "{other:?}"
+        );
+        client::delete(&http, base, &token, dropped).await.unwrap();
+        let gone = client::delete(&http, base, &token, dropped).await;
+        assert!(matches!(gone, Err(FollowMeError::NotHeld)), "{gone:?}");
+        let none = client::release(&http, base, &token, 987_654, &p100).await;
+        assert!(matches!(none, Err(FollowMeError::NotFound)), "{none:?}");
+        assert!(client::list_held(&http, base, &token)
+            .await
+            .unwrap()
+            .is_empty());
+        client::sign_out(&http, base, &token).await.unwrap();
+        let after = client::list_held(&http, base, &token).await;
+        assert!(
+            matches!(after, Err(FollowMeError::Unauthorized)),
+            "{after:?}"
+        );
+    });
+    assert_eq!(wait_printed_once(&g, "client release"), (1, 0));
+    assert!(printer_jobs(&g, "client delete").is_empty());
+}
+
+/// The follow-me jobs of `user` as Get-Jobs which-jobs=`which` shows them: (id, name, state,
+/// state message).
+fn queue_jobs(
+    base: &str,
+    (user, password): (&str, &str),
+    which: &str,
+) -> Vec<(i32, String, i32, String)> {
+    use common::bridge::{ipp_call, op, request};
+    use printbridge::codec::ipp::{tag, Attribute, Value};
+    let port = port_of(base);
+    let mut m = request(0x000A, &format!("ipp://127.0.0.1:{port}{FOLLOW_ME}"), user);
+    op(&mut m, "which-jobs", Value::Keyword(which.into()));
+    m.group_mut(tag::OPERATION).push(Attribute::set(
+        "requested-attributes",
+        ["job-id", "job-name", "job-state", "job-state-message"]
+            .iter()
+            .map(|k| Value::Keyword(k.to_string()))
+            .collect(),
+    ));
+    let r = ipp_call(port, FOLLOW_ME, Some(&basic(user, password)), &m, b"", 60).unwrap();
+    assert_eq!(r.code, 0, "Get-Jobs: {r:?}");
+    r.groups
+        .iter()
+        .filter(|g| g.tag == tag::JOB)
+        .map(|g| {
+            let s = |n: &str| {
+                g.get(n)
+                    .and_then(|a| a.first())
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let i = |n: &str| {
+                g.get(n)
+                    .and_then(|a| a.first())
+                    .and_then(Value::as_int)
+                    .unwrap_or(0)
+            };
+            (
+                i("job-id"),
+                s("job-name"),
+                i("job-state"),
+                s("job-state-message"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn jobs_not_released_in_time_are_deleted_unprinted() {
+    use common::cloud::{bootstrap_org, start_cloud_env, write_config};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cloud-data");
+    bootstrap_org(
+        &data,
+        None,
+        ("ann@example.com", "correct horse battery staple"),
+        &[ACCOUNT_A],
+    );
+    // Three hours, not the default day.
+    let config = write_config(dir.path(), "[infra]\nheld_job_seconds = 10800\n");
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let clock = |t: i64| t.to_string();
+    let start = |t: i64| {
+        start_cloud_env(
+            &data,
+            None,
+            Some(&config),
+            "127.0.0.1:0",
+            &[],
+            &[("PRINTBRIDGE_TEST_CLOCK", clock(t).as_str())],
+        )
+    };
+    let a_basic = basic(ACCOUNT_A.0, ACCOUNT_A.1);
+    let cloud = start(t0);
+    let old: Vec<i64> = (1..=2)
+        .map(|i| {
+            hold(
+                &cloud.base,
+                ACCOUNT_A.0,
+                &a_basic,
+                &pdf_doc(&format!("too old {i}"), i),
+            )
+        })
+        .collect();
+    let documents = data.join("documents");
+    let stored = common::files_under(&documents).len();
+    assert!(stored >= 2, "documents not in {}", documents.display());
+    drop(cloud);
+
+    // Two hours later: still held.
+    let cloud = start(t0 + 2 * 3600);
+    let fresh = hold(&cloud.base, ACCOUNT_A.0, &a_basic, &pdf_doc("fresh", 1));
+    let login = |base: &str| {
+        let r = call(
+            base,
+            "POST",
+            "/api/v1/session",
+            None,
+            Some(&json!({"email": ACCOUNT_A.0, "password": ACCOUNT_A.1})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["token"].as_str().unwrap().to_string()
+    };
+    let token = login(&cloud.base);
+    let mut ids = held(&cloud.base, &token);
+    ids.sort();
+    assert_eq!(ids, [old[0], old[1], fresh]);
+    drop(cloud);
+
+    // Three hours and a minute after the first two: they expire, the fresh one stays.
+    let cloud = start(t0 + 3 * 3600 + 60);
+    let token = login(&cloud.base);
+    assert!(
+        wait_until(Duration::from_secs(60), || held(&cloud.base, &token)
+            == [fresh]),
+        "held: {:?}",
+        held(&cloud.base, &token)
+    );
+    let r = release(&cloud.base, &token, old[0], "any-printer");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("expired"), "{}", r.body);
+    // The owner sees them as canceled with the reason; their documents are deleted.
+    let done = queue_jobs(&cloud.base, ACCOUNT_A, "completed");
+    assert_eq!(done.len(), 2, "{done:?}");
+    for (id, name, state, message) in &done {
+        assert!(old.contains(&i64::from(*id)), "{done:?}");
+        assert!(name.starts_with("too old"), "{done:?}");
+        assert_eq!(*state, 7, "{done:?}");
+        assert_eq!(message, "Not released within 3 hours; deleted unprinted");
+    }
+    let active = queue_jobs(&cloud.base, ACCOUNT_A, "not-completed");
+    assert_eq!(active.len(), 1, "{active:?}");
+    assert_eq!((i64::from(active[0].0), active[0].2), (fresh, 4));
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            common::files_under(&documents).len() == stored - 2 + 1
+        }),
+        "the expired jobs' documents are still stored: {:?}",
+        common::files_under(&documents)
+    );
+}

@@ -107,6 +107,17 @@ pub async fn may_release_to(
             .await?)
 }
 
+/// How long a held job waits before it is deleted unprinted, for people: "24 hours", "1 hour",
+/// "90 minutes".
+pub fn hold_text(seconds: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if seconds >= 3600 && seconds % 3600 == 0 {
+        plural(seconds / 3600, "hour")
+    } else {
+        plural((seconds / 60).max(1), "minute")
+    }
+}
+
 fn not_held(status: HeldStatus) -> FollowMeError {
     FollowMeError::NotHeld(match status {
         HeldStatus::Receiving => "still receiving its documents",
@@ -229,5 +240,18 @@ pub async fn maintenance(cloud: Arc<Cloud>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(tick) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hold_text;
+
+    #[test]
+    fn hold_times_read_well() {
+        assert_eq!(hold_text(86_400), "24 hours");
+        assert_eq!(hold_text(3600), "1 hour");
+        assert_eq!(hold_text(5400), "90 minutes");
+        assert_eq!(hold_text(60), "1 minute");
     }
 }

@@ -378,8 +378,8 @@ fn job_message(cx: &Cx<'_>, j: &HeldJobRow) -> String {
         HeldStatus::Released => "Released to a printer".into(),
         HeldStatus::Deleted => "Deleted unprinted".into(),
         HeldStatus::Expired => format!(
-            "Not released within {} hours; deleted unprinted",
-            cx.cloud.config.infra.held_job_seconds / 3600
+            "Not released within {}; deleted unprinted",
+            super::hold_text(cx.cloud.config.infra.held_job_seconds)
         ),
     }
 }

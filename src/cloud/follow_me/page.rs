@@ -96,7 +96,6 @@ async fn page(
             id: t.printer.id,
         })
         .collect();
-    let hours = cloud.config.infra.held_job_seconds / 3600;
     let mut resp = pages::render(
         status,
         &HeldPage {
@@ -111,11 +110,7 @@ async fn page(
                 .next()
                 .map(|(u, _)| u)
                 .unwrap_or_default(),
-            hold: if hours >= 1 {
-                format!("{hours} h")
-            } else {
-                pages::duration_text(cloud.config.infra.held_job_seconds)
-            },
+            hold: super::hold_text(cloud.config.infra.held_job_seconds),
         },
     )?;
     pages::no_store(resp.headers_mut());
