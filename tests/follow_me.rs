@@ -734,3 +734,103 @@ fn jobs_not_released_in_time_are_deleted_unprinted() {
         common::files_under(&documents)
     );
 }
+
+#[test]
+fn create_job_with_documents_is_held_when_complete_and_the_queue_is_bounded() {
+    use common::bridge::{ipp_call, op, request};
+    use common::cloud::{bootstrap_org, start_cloud};
+    use printbridge::codec::ipp::{tag, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cloud-data");
+    bootstrap_org(
+        &data,
+        None,
+        ("ann@example.com", "correct horse battery staple"),
+        &[ACCOUNT_A, ACCOUNT_B],
+    );
+    let cloud = start_cloud(&data, None, None);
+    let port = port_of(&cloud.base);
+    let a_basic = basic(ACCOUNT_A.0, ACCOUNT_A.1);
+    let b_basic = basic(ACCOUNT_B.0, ACCOUNT_B.1);
+    let uri = format!("ipp://127.0.0.1:{port}{FOLLOW_ME}");
+    let token = |(email, password): (&str, &str)| {
+        let r = call(
+            &cloud.base,
+            "POST",
+            "/api/v1/session",
+            None,
+            Some(&json!({"email": email, "password": password})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["token"].as_str().unwrap().to_string()
+    };
+    let a = token(ACCOUNT_A);
+    let ipp = |auth: &str, m: &printbridge::codec::ipp::Message, doc: &[u8]| {
+        ipp_call(port, FOLLOW_ME, Some(auth), m, doc, 60).unwrap()
+    };
+
+    // Create-Job, then two Send-Documents: listed only once the last document came.
+    let mut m = request(0x0005, &uri, ACCOUNT_A.0);
+    op(&mut m, "job-name", Value::Name("two documents".into()));
+    let r = ipp(&a_basic, &m, b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    let job = common::bridge::attr_str(&r, tag::JOB, "job-uri").unwrap();
+    let id: i32 = job.rsplit('/').next().unwrap().parse().unwrap();
+    assert!(held(&cloud.base, &a).is_empty());
+    let docs = [pdf_doc("first of two", 1), pdf_doc("second of two", 2)];
+    // Someone else cannot add to it.
+    let mut send = request(0x0006, &uri, ACCOUNT_B.0);
+    op(&mut send, "job-id", Value::Integer(id));
+    op(&mut send, "last-document", Value::Boolean(false));
+    let r = ipp(&b_basic, &send, &docs[0].bytes);
+    assert_eq!(r.code, 0x0406, "client-error-not-found: {r:?}");
+    for (i, d) in docs.iter().enumerate() {
+        let mut send = request(0x0006, &uri, ACCOUNT_A.0);
+        op(&mut send, "job-id", Value::Integer(id));
+        op(&mut send, "last-document", Value::Boolean(i == 1));
+        op(
+            &mut send,
+            "document-format",
+            Value::MimeMediaType("application/pdf".into()),
+        );
+        let r = ipp(&a_basic, &send, &d.bytes);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let listing = call(&cloud.base, "GET", "/api/v1/held-jobs", Some(&a), None).json();
+    let jobs = listing["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{listing}");
+    assert_eq!(jobs[0]["id"], id);
+    assert_eq!(
+        jobs[0]["size"].as_u64(),
+        Some((docs[0].bytes.len() + docs[1].bytes.len()) as u64)
+    );
+    // Complete: no more documents.
+    let mut more = request(0x0006, &uri, ACCOUNT_A.0);
+    op(&mut more, "job-id", Value::Integer(id));
+    op(&mut more, "last-document", Value::Boolean(true));
+    let r = ipp(&a_basic, &more, &docs[0].bytes);
+    assert_eq!(r.code, 0x0404, "client-error-not-possible: {r:?}");
+
+    // The queue holds at most 200 jobs per account; a deletion makes room; B is not affected.
+    let small = pdf_doc("small", 1);
+    let mut ids = vec![i64::from(id)];
+    while ids.len() < 200 {
+        ids.push(hold(&cloud.base, ACCOUNT_A.0, &a_basic, &small));
+    }
+    let full = submit_to(port, FOLLOW_ME, ACCOUNT_A.0, &small, Some(&a_basic));
+    assert!(
+        full.as_ref().is_err_and(|e| e.contains("0x050b")),
+        "{full:?}"
+    );
+    hold(&cloud.base, ACCOUNT_B.0, &b_basic, &small);
+    let d = call(
+        &cloud.base,
+        "DELETE",
+        &format!("/api/v1/held-jobs/{}", ids[5]),
+        Some(&a),
+        None,
+    );
+    assert_eq!(d.status, 204);
+    hold(&cloud.base, ACCOUNT_A.0, &a_basic, &small);
+    assert_eq!(held(&cloud.base, &a).len(), 200);
+}

@@ -266,6 +266,28 @@ impl Store {
         rows.iter().map(held_row).collect()
     }
 
+    /// How many jobs the account has on its queue (receiving or held): the queue's bound.
+    pub async fn active_held_jobs(&self, account: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM held_jobs WHERE account = $1 \
+             AND status IN ('receiving', 'held')",
+        )
+        .bind(account)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// How many documents a held job has.
+    pub async fn held_documents(&self, account: &str, job_id: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM held_documents WHERE account = $1 AND job_id = $2",
+        )
+        .bind(account)
+        .bind(job_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// Why a conditional change of a held job touched no row.
     async fn held_miss(&self, account: &str, job_id: i64) -> Result<HeldOutcome, StoreError> {
         Ok(match self.held_job(account, job_id).await? {

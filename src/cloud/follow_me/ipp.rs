@@ -66,6 +66,11 @@ const OPERATIONS: &[Operation] = &[
 
 /// Jobs one Get-Jobs lists.
 const GET_JOBS_LIMIT: i64 = 500;
+/// Jobs an account may have waiting on its queue (receiving or held): the cloud keeps their
+/// documents, so one account cannot fill it (server-error-too-many-jobs, PWG 5100.7).
+const MAX_ACTIVE_JOBS: i64 = 200;
+/// Documents one follow-me job may have (server-error-too-many-documents).
+const MAX_DOCUMENTS: i64 = 100;
 
 pub struct FollowMeQueue {
     pub cloud: Arc<Cloud>,
@@ -412,12 +417,26 @@ async fn created(cx: &Cx<'_>, id: i64, unsupported: Vec<Attribute>) -> Result<Me
     Ok(creation_answer(cx, &j, unsupported))
 }
 
+/// Refuses a new job when the account's queue is full (before its document is read).
+async fn check_room(cx: &Cx<'_>) -> Result<(), Status> {
+    if cx.cloud.store.active_held_jobs(&cx.account).await? >= MAX_ACTIVE_JOBS {
+        return Err(Status::new(
+            status::TOO_MANY_JOBS,
+            format!(
+                "your follow-me queue holds {MAX_ACTIVE_JOBS} jobs; release or delete some first"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 async fn print_job(
     cx: &Cx<'_>,
     req: Message,
     doc: &mut (dyn AsyncRead + Send + Unpin),
 ) -> Result<Message, Status> {
     let c = creation_checks(&req)?;
+    check_room(cx).await?;
     let document = store_document(cx, &req, doc, &c.format, &c.compression).await?;
     let id = cx
         .cloud
@@ -439,6 +458,7 @@ async fn print_job(
 
 async fn create_job(cx: &Cx<'_>, req: Message) -> Result<Message, Status> {
     let c = creation_checks(&req)?;
+    check_room(cx).await?;
     let id = cx
         .cloud
         .store
@@ -492,6 +512,18 @@ async fn send_document(
     };
     if job.status != HeldStatus::Receiving {
         return Err(Status::not_possible("the job takes no more documents"));
+    }
+    if cx
+        .cloud
+        .store
+        .held_documents(&cx.account, job.job_id)
+        .await?
+        >= MAX_DOCUMENTS
+    {
+        return Err(Status::new(
+            status::TOO_MANY_DOCUMENTS,
+            format!("a follow-me job takes at most {MAX_DOCUMENTS} documents"),
+        ));
     }
     let format = check_format(op_attr(&req, "document-format"))?;
     let compression =
