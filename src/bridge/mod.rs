@@ -12,6 +12,7 @@ pub mod api;
 pub mod cli;
 pub mod control;
 pub mod fleet_link;
+pub mod follow_me;
 pub mod groups;
 pub mod http;
 pub mod outbound;

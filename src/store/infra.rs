@@ -259,7 +259,7 @@ fn connected(table: &str) -> String {
 
 /// Takes the next event number of the printer (locks its row until the transaction ends, so
 /// events are numbered in commit order on PostgreSQL too) and inserts the event.
-async fn post_event(
+pub(super) async fn post_event(
     conn: &mut AnyConnection,
     printer_id: &str,
     event: &str,
@@ -323,7 +323,7 @@ pub(super) async fn post_fetchable_for_owner(
 }
 
 /// Posts the event a transition notifies subscribers of, if any.
-async fn post_transition(
+pub(super) async fn post_transition(
     conn: &mut AnyConnection,
     printer_id: &str,
     job_id: i64,
@@ -345,7 +345,7 @@ async fn post_transition(
     }
 }
 
-async fn insert_document(
+pub(super) async fn insert_document(
     conn: &mut AnyConnection,
     printer_id: &str,
     job_id: i64,
@@ -378,7 +378,7 @@ async fn insert_document(
     Ok(number)
 }
 
-fn k_octets(size: i64) -> i64 {
+pub(super) fn k_octets(size: i64) -> i64 {
     (size + 1023) / 1024
 }
 
