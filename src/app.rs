@@ -548,6 +548,7 @@ pub async fn start_queue(
         })?;
     spool.set_max_processing_crashes(config.spool.max_processing_crashes);
     spool.set_queue_label(place.name.as_deref().unwrap_or("default"));
+    spool.set_release_policy(p.release_policy());
     let spool_err = |source| AppError::Spool {
         dir: spool_dir.clone(),
         source,
@@ -1055,6 +1056,14 @@ async fn housekeeping(
                     tracing::warn!(job = job.id, "cannot close idle job: {e}");
                 }
             }
+        }
+        // Jobs nobody released in time are deleted unprinted (issue 18, docs/release.md).
+        match printer.spool.expire_held().await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(jobs = ?ids, "held jobs not released in time deleted unprinted")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot delete the expired held jobs: {e}"),
         }
         if let Err(e) = printer
             .spool
