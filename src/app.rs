@@ -332,7 +332,27 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
                 auth: auth.clone(),
                 tls: tls.is_some(),
             });
+            // The release page (issue 18): sign-in with local users, or cloud accounts through
+            // the registration agent's cloud.
+            let release = crate::web::release::router(crate::web::release::ReleaseDeps {
+                queues: queues.iter().map(|q| q.printer.clone()).collect(),
+                auth: auth.clone(),
+                tls: tls.is_some(),
+                session_seconds: config.server.release_session_seconds,
+                cloud: Some(Arc::new(crate::bridge::release_page::ReleaseCloud::new(
+                    registration.clone(),
+                    queues
+                        .iter()
+                        .zip(&shared)
+                        .map(|(q, shared)| crate::bridge::release_page::SharedQueue {
+                            printer: q.printer.clone(),
+                            shared: *shared,
+                        })
+                        .collect(),
+                ))),
+            });
             crate::web::Web::new(default.clone(), extra.clone(), auth, tls.is_some())
+                .merge(release)
                 .merge(crate::bridge::api::router(
                     registration,
                     default.description().name,

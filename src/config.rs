@@ -138,6 +138,8 @@ pub struct ServerConfig {
     pub tls_certificate: Option<PathBuf>,
     /// PEM private key for `tls_certificate`.
     pub tls_key: Option<PathBuf>,
+    /// How long a sign-in on the release page (`/release`, issue 18) lasts, seconds.
+    pub release_session_seconds: u64,
 }
 
 /// `server.listen`: one `"host:port"` string or an array of them, each checked here so that a
@@ -197,6 +199,7 @@ impl Default for ServerConfig {
             tls: true,
             tls_certificate: None,
             tls_key: None,
+            release_session_seconds: 900,
         }
     }
 }
@@ -572,6 +575,9 @@ impl Config {
                  positive"
                     .into(),
             );
+        }
+        if !(10..=3600).contains(&self.server.release_session_seconds) {
+            return bad("server.release_session_seconds must be 10 to 3600".into());
         }
         if self.server.listen.is_empty() {
             return bad("server.listen must name at least one address".into());

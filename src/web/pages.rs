@@ -374,6 +374,8 @@ pub struct StatusPage {
     pub queues: Vec<QueueLink>,
     /// An identification asked for by the cloud, shown for a while (`Printer::identify_for`).
     pub identify: Option<String>,
+    /// A queue of the appliance holds jobs for release: link to the release page (issue 18).
+    pub release_link: bool,
 }
 
 #[derive(Template)]
