@@ -207,7 +207,7 @@ impl JobView {
     }
 }
 
-fn format_size(bytes: u64) -> String {
+pub(super) fn format_size(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} bytes"),
         b if b < 1024 * 1024 => format!("{} KiB", b.div_ceil(1024)),

@@ -290,16 +290,20 @@ fn format_time(unix: i64) -> String {
     }
 }
 
-fn pages_text(pages: Option<u32>) -> String {
+/// Pages when known (a held job is converted only when it prints), else the size.
+fn pages_text(pages: Option<u32>, bytes: u64) -> String {
     match pages {
         Some(1) => "1 page".to_string(),
         Some(n) if n > 0 => format!("{n} pages"),
-        _ => "pages not known".to_string(),
+        _ => super::pages::format_size(bytes),
     }
 }
 
-fn job_pages(job: &Job) -> Option<u32> {
-    (job.status.pages > 0).then_some(job.status.pages)
+fn job_pages(job: &Job) -> String {
+    pages_text(
+        (job.status.pages > 0).then_some(job.status.pages),
+        job.documents.iter().map(|d| d.size).sum(),
+    )
 }
 
 /// A pin job (its record's mode; it waits with job-password-wait, PWG 5100.11) takes a PIN; a
@@ -589,7 +593,7 @@ async fn render(
                 queue_name: queue_name.clone(),
                 id: job.id,
                 time: format_time(job.time_created),
-                pages: pages_text(job_pages(&job)),
+                pages: job_pages(&job),
                 initials: initials(&job.owner),
                 pin: is_pin_job(q, &job),
             });
@@ -602,7 +606,7 @@ async fn render(
                     id: job.id,
                     name: job.name.clone(),
                     time: format_time(job.time_created),
-                    pages: pages_text(job_pages(&job)),
+                    pages: job_pages(&job),
                 });
             }
         }
@@ -673,7 +677,7 @@ async fn cloud_view(st: &St, cloud: &dyn CloudAccounts, token: CloudToken) -> Cl
                 id: j.id,
                 name: j.name,
                 time: format_time(j.created),
-                pages: pages_text(j.pages),
+                pages: pages_text(j.pages, j.size),
             })
             .collect(),
         why_not: here.is_empty().then_some(why_not).flatten(),
