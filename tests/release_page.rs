@@ -58,6 +58,11 @@ impl Setup {
 /// An appliance with local users alice and bob (carol prints but is no user here), release sessions
 /// of `session_seconds`.
 fn setup(session_seconds: u64) -> Setup {
+    setup_with(session_seconds, "")
+}
+
+/// [`setup`] with `desk_extra` lines in the `desk` queue's section.
+fn setup_with(session_seconds: u64, desk_extra: &str) -> Setup {
     let state = tempfile::tempdir().unwrap();
     add_user(state.path(), "alice", ALICE_PW, false);
     add_user(state.path(), "bob", BOB_PW, false);
@@ -67,7 +72,7 @@ fn setup(session_seconds: u64) -> Setup {
         format!(
             "[server]\nrelease_session_seconds = {session_seconds}\n\n[dnssd]\nbackend = \"off\"\n\n\
              [printer]\nname = \"Hall printer\"\nrelease = \"pin\"\n\n\
-             [[queue]]\nname = \"desk\"\nrelease = \"sign-in\"\n"
+             [[queue]]\nname = \"desk\"\nrelease = \"sign-in\"\n{desk_extra}"
         ),
     )
     .unwrap();
@@ -388,11 +393,25 @@ fn release_page_in_chromium_at_phone_size() {
     assert_eq!(finished(&s, "desk", alices_other, "alice"), 7);
     assert_eq!(s.printed("desk", alices_other), 0);
     let mine = page.eval("document.getElementById('mine').innerText");
+    let waiting = mine.split("Ended without printing").next().unwrap();
     assert!(
-        !mine.contains("alice-minutes") && !mine.contains("alice-quarterly-report"),
+        !waiting.contains("alice-minutes") && !waiting.contains("alice-quarterly-report"),
         "{mine}"
     );
+    // The deleted job is listed as ended without printing, for her alone.
+    let ended = page.eval("document.getElementById('ended').innerText");
+    assert!(ended.contains("alice-minutes"), "{ended}");
     shoot(&mut page, "after-release");
+    // The same page on a small panel (800×480): nothing wider than the screen.
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 800, "height": 480, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    shoot(&mut page, "panel-800x480");
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+    );
 
     // Print all: her PIN job prints without its PIN; Carol's stays held.
     click(&mut page, "#print-all button");
@@ -643,6 +662,30 @@ fn a_session_ends_after_its_time() {
     );
     assert_eq!(r.status, 401, "{}", r.text());
     not_printed(&s, "desk", alices, "alice");
+}
+
+#[test]
+fn jobs_not_released_in_time_show_to_their_owner_as_deleted() {
+    let s = setup_with(900, "release_expire_seconds = 3\n");
+    let id = print(&s, "desk", "alice", "alice-forgotten", 1);
+    let mut alice = Visitor::new(s.port());
+    assert_eq!(alice.sign_in("alice", ALICE_PW).status, 303);
+    assert!(
+        common::wait_until(LONG, || alice
+            .get("/release")
+            .text()
+            .contains("Not released within 3 seconds; deleted unprinted")),
+        "the expired job is not shown to its owner"
+    );
+    assert!(alice.get("/release").text().contains("alice-forgotten"));
+    assert_eq!(finished(&s, "desk", id, "alice"), 7);
+    assert_eq!(s.printed("desk", id), 0);
+    // Nobody else sees it, nor is it waiting any more.
+    let public = get(s.port(), "/release", &[]).text();
+    assert!(
+        !public.contains("alice-forgotten") && !public.contains(&format!("desk · Job {id}")),
+        "{public}"
+    );
 }
 
 #[test]

@@ -34,6 +34,7 @@ use futures_util::future::BoxFuture;
 use super::Conn;
 use crate::auth::{AuthError, Authenticator};
 use crate::ipp_printer::Printer;
+use crate::model::job::JobState;
 use crate::model::release::ReleaseMode;
 use crate::spool::release::ReleaseError;
 use crate::spool::Job;
@@ -49,6 +50,8 @@ const FORM_COOKIE: &str = "pb_release_form";
 /// The longest PIN accepted from the form (PWG 5100.11 allows job-password up to 255 octets;
 /// the appliance assigns 4..=8 digits).
 const MAX_PIN: usize = 255;
+/// Jobs that ended unprinted shown to their owner.
+const MAX_ENDED: usize = 10;
 /// How long the page waits for the cloud before it says the cloud cannot be reached.
 const CLOUD_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -224,6 +227,16 @@ pub struct MyJobView {
     pub pages: String,
 }
 
+/// A held job of the signed-in person that ended without printing.
+pub struct EndedView {
+    pub queue_name: String,
+    pub id: u32,
+    pub name: String,
+    pub time: String,
+    /// Its job-state-message ("Not released within 4 hours; deleted unprinted").
+    pub why: String,
+}
+
 pub struct CloudJobView {
     pub id: i64,
     pub name: String,
@@ -251,6 +264,7 @@ pub struct ReleasePage {
     /// The signed-in person's name, and minutes left in the session.
     pub signed_in: Option<(String, u64)>,
     pub mine: Vec<MyJobView>,
+    pub ended: Vec<EndedView>,
     pub waiting: Vec<HeldView>,
     pub multi_queue: bool,
     /// Sign-in may be offered here (TLS or this machine).
@@ -585,6 +599,7 @@ async fn render(
     let queues = &st.deps.queues;
     let mut waiting = Vec::new();
     let mut mine = Vec::new();
+    let mut ended = Vec::new();
     for (i, q) in queues.iter().enumerate() {
         let queue_name = q.description().name;
         for job in q.spool.held_for_release(None) {
@@ -609,10 +624,43 @@ async fn render(
                     pages: job_pages(&job),
                 });
             }
+            // Held jobs of theirs that ended unprinted (not released in time, or deleted),
+            // kept in the history: the owner sees what became of them.
+            for job in q.spool.list() {
+                let unreleased = q
+                    .spool
+                    .release_record(job.id)
+                    .is_some_and(|r| r.released.is_none());
+                if unreleased
+                    && job.status.state == JobState::Canceled
+                    && job.owner.eq_ignore_ascii_case(&s.user)
+                {
+                    ended.push((
+                        job.status.time_completed.unwrap_or(job.time_created),
+                        EndedView {
+                            queue_name: queue_name.clone(),
+                            id: job.id,
+                            name: job.name.clone(),
+                            time: format_time(
+                                job.status.time_completed.unwrap_or(job.time_created),
+                            ),
+                            why: job
+                                .status
+                                .message
+                                .clone()
+                                .filter(|m| !m.is_empty())
+                                .unwrap_or_else(|| "Deleted without printing".to_string()),
+                        },
+                    ));
+                }
+            }
         }
     }
     waiting.sort_by_key(|j| (j.queue, j.id));
     mine.sort_by_key(|j| (j.queue, j.id));
+    // The latest few, newest first.
+    ended.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+    let ended: Vec<EndedView> = ended.into_iter().take(MAX_ENDED).map(|(_, v)| v).collect();
     let cloud = match (session.and_then(|s| s.cloud.clone()), &st.deps.cloud) {
         (Some(token), Some(c)) => Some(cloud_view(st, c.as_ref(), token).await),
         _ => None,
@@ -629,6 +677,7 @@ async fn render(
             (s.user.clone(), left.div_ceil(60))
         }),
         mine,
+        ended,
         waiting,
         multi_queue: queues.len() > 1,
         sign_in_secure: conn.is_secure(),
