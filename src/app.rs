@@ -332,7 +332,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
                 auth: auth.clone(),
                 tls: tls.is_some(),
             });
-            crate::web::Web::new(default.clone(), extra.clone(), auth, tls.is_some())
+            crate::web::Web::new(default.clone(), extra.clone(), auth.clone(), tls.is_some())
                 .merge(crate::bridge::api::router(
                     registration,
                     default.description().name,
@@ -340,6 +340,12 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
                 ))
                 .merge(crate::bridge::panel::router(groups, access))
                 .merge(metrics)
+                .merge(crate::web::release_api::router(
+                    crate::web::release_api::ReleaseApi {
+                        queues: queues.iter().map(|q| q.printer.clone()).collect(),
+                        auth: auth.clone(),
+                    },
+                ))
         },
     });
     let open_files = net::raise_open_files_limit();

@@ -10,6 +10,7 @@
 
 pub mod metrics;
 mod pages;
+pub mod release_api;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
