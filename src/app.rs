@@ -351,7 +351,7 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
                         .collect(),
                 ))),
             });
-            crate::web::Web::new(default.clone(), extra.clone(), auth, tls.is_some())
+            crate::web::Web::new(default.clone(), extra.clone(), auth.clone(), tls.is_some())
                 .merge(release)
                 .merge(crate::bridge::api::router(
                     registration,
@@ -360,6 +360,12 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
                 ))
                 .merge(crate::bridge::panel::router(groups, access))
                 .merge(metrics)
+                .merge(crate::web::release_api::router(
+                    crate::web::release_api::ReleaseApi {
+                        queues: queues.iter().map(|q| q.printer.clone()).collect(),
+                        auth: auth.clone(),
+                    },
+                ))
         },
     });
     let open_files = net::raise_open_files_limit();

@@ -94,7 +94,7 @@ impl PinEncryption {
 /// job-password-length-supported (PWG 5100.11 §6.2.2) for a password sent as it was typed
 /// (job-password-encryption none): at least 4 octets, so that a PIN is not trivially guessed, and
 /// short enough to type on a touch screen. A hashed password is as long as its digest.
-pub const PIN_LENGTH_SUPPORTED: RangeInclusive<usize> = 4..=32;
+pub const PIN_LENGTH_SUPPORTED: RangeInclusive<usize> = 4..=64;
 
 /// `release_pin_length`, for PINs the appliance assigns.
 pub const ASSIGNED_PIN_LENGTH: RangeInclusive<u32> = 4..=8;
@@ -359,7 +359,7 @@ mod tests {
             Err(PinError::Length)
         );
         assert_eq!(
-            secret_from_client(&[b'1'; 33], PinEncryption::None),
+            secret_from_client(&[b'1'; 65], PinEncryption::None),
             Err(PinError::Length)
         );
         assert!(secret_from_client(&[0u8; 15], PinEncryption::Md5).is_err());

@@ -11,6 +11,7 @@
 pub mod metrics;
 mod pages;
 pub mod release;
+pub mod release_api;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

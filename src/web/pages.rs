@@ -185,6 +185,16 @@ impl JobView {
         };
         let size = format_size(job.documents.iter().map(|d| d.size).sum());
         let reason = match s.state {
+            // The message of a job waiting for its PIN may be the PIN the appliance assigned:
+            // its owner's only (docs/release.md).
+            JobState::PendingHeld
+                if !private_visible
+                    && s.reasons
+                        .iter()
+                        .any(|r| r == crate::model::release::JOB_PASSWORD_WAIT) =>
+            {
+                String::new()
+            }
             JobState::Aborted | JobState::ProcessingStopped | JobState::PendingHeld => {
                 s.message.clone().unwrap_or_default()
             }
