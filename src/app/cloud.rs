@@ -239,6 +239,11 @@ pub async fn serve_cloud(config: CloudConfig) -> Result<(), CloudError> {
         stop_rx.clone(),
     ));
 
+    let follow_me_work = tokio::spawn(crate::cloud::follow_me::maintenance(
+        cloud.clone(),
+        stop_rx.clone(),
+    ));
+
     // A replaced certificate file is picked up without a restart.
     let tls_watch = tls.map(|t| tokio::spawn(t.watch_files(stop_rx.clone())));
 
@@ -252,6 +257,7 @@ pub async fn serve_cloud(config: CloudConfig) -> Result<(), CloudError> {
     infra_work.abort();
     control_watch.abort();
     groups_work.abort();
+    follow_me_work.abort();
     if let Some(t) = tls_watch {
         t.abort();
     }

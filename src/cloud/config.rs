@@ -189,6 +189,9 @@ pub struct InfraConfig {
     /// Where documents are kept: `auto` (the database with PostgreSQL, files with SQLite),
     /// `files` (DATA_DIR/documents) or `database` (chunked rows).
     pub document_store: DocumentStore,
+    /// A job on a follow-me queue (print-anywhere, docs/release.md) not released this long after
+    /// it arrived is deleted unprinted, seconds.
+    pub held_job_seconds: i64,
 }
 
 /// [`InfraConfig::document_store`].
@@ -211,6 +214,7 @@ impl Default for InfraConfig {
             job_history_seconds: 86_400,
             incomplete_job_seconds: 900,
             document_store: DocumentStore::Auto,
+            held_job_seconds: 86_400,
         }
     }
 }
@@ -256,6 +260,9 @@ impl CloudConfig {
         }
         if self.accounts.session_seconds < 60 || self.accounts.link_seconds < 60 {
             return bad("accounts.*_seconds must be at least 60");
+        }
+        if !(60..=31_536_000).contains(&self.infra.held_job_seconds) {
+            return bad("infra.held_job_seconds must be 60..=31536000");
         }
         if self.accounts.min_password_length < 8 {
             return bad("accounts.min_password_length must be at least 8");

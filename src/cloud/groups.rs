@@ -103,6 +103,13 @@ pub async fn login_account(cloud: &Cloud, account: &str) -> Result<LoginReport, 
             "group sign-in: sign-in instructions queued"
         );
     }
+    // Print-anywhere (issue 18): "release held jobs at group sign-in" sends the follow-me
+    // queue's jobs to the chosen printer. A failure is logged; it does not fail the login.
+    match super::follow_me::release_at_sign_in(cloud, account).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "group sign-in: held jobs released"),
+        Err(e) => tracing::warn!("group sign-in: releasing held jobs failed: {e}"),
+    }
     Ok(LoginReport {
         group_name: cloud.store.group_name(account).await?,
         plan,

@@ -46,7 +46,7 @@ use crate::store::StoreError;
 pub use printer_attrs::{decode_attributes, encode_attributes};
 
 /// Operation attributes we understand; others are reported as unsupported (RFC 8011 §4.1.7).
-const KNOWN_OPERATION_ATTRIBUTES: &[&str] = &[
+pub(crate) const KNOWN_OPERATION_ATTRIBUTES: &[&str] = &[
     "attributes-charset",
     "attributes-natural-language",
     "compression",
@@ -109,9 +109,11 @@ impl From<StoreError> for Status {
     }
 }
 
+pub(crate) use auth::authenticate;
+
 /// Who sent the request.
 #[derive(Debug, Clone)]
-enum Principal {
+pub(crate) enum Principal {
     /// A user, by (lower-cased) address, authenticated with the cloud password.
     User(String),
     /// A registered device, authenticated with its access token.
@@ -137,7 +139,7 @@ impl std::fmt::Display for Principal {
 
 /// Why authentication failed: answered with HTTP 401 and a challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AuthFailure {
+pub(crate) enum AuthFailure {
     BadCredentials,
     BadToken,
     Throttled,
@@ -209,7 +211,7 @@ pub async fn post(
 
 /// Who a request says it is, for the log line: the user name of Basic credentials, or that a
 /// bearer token (a device's or a user's) was sent. Never the secret itself.
-fn claimed_identity(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn claimed_identity(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     if scheme.eq_ignore_ascii_case("basic") {
@@ -265,19 +267,7 @@ impl IppHandler for InfraPrinters {
             Ok(r) => (r, None),
             Err(Refusal::Status(s)) => (Reply::from(s.into_response()), None),
             // The refusal itself is logged where the credentials were checked (infra::auth).
-            Err(Refusal::Auth(f)) => (
-                Reply::from(
-                    Status::new(
-                        status::NOT_AUTHENTICATED,
-                        match f {
-                            AuthFailure::Throttled => "too many failed sign-ins; try again later",
-                            _ => "sign in with your cloud account (or the device's access token)",
-                        },
-                    )
-                    .into_response(),
-                ),
-                Some(f),
-            ),
+            Err(Refusal::Auth(f)) => (Reply::from(auth_refusal(f).into_response()), Some(f)),
         };
         let resp = &mut reply.msg;
         status::report_unknown_operation_attributes(resp, unknown);
@@ -287,24 +277,7 @@ impl IppHandler for InfraPrinters {
             (1, 1)
         };
         resp.request_id = request_id;
-        let challenge = challenge.map(|failure| {
-            // Basic first: it is what IPP clients (libcups, ipptool) answer (RFC 7617 §2).
-            let bearer = if failure == AuthFailure::BadToken {
-                "Bearer realm=\"printbridge\", error=\"invalid_token\""
-            } else {
-                "Bearer realm=\"printbridge\""
-            };
-            (
-                StatusCode::UNAUTHORIZED,
-                vec![
-                    (
-                        WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Basic realm=\"printbridge\", charset=\"UTF-8\""),
-                    ),
-                    (WWW_AUTHENTICATE, HeaderValue::from_static(bearer)),
-                ],
-            )
-        });
+        let challenge = challenge.map(challenge_for);
         IppReply {
             message: reply.msg,
             document: reply.document,
@@ -317,6 +290,40 @@ impl IppHandler for InfraPrinters {
             },
         }
     }
+}
+
+/// The IPP status of a request refused for its credentials (answered with HTTP 401 and
+/// [`challenge_for`]).
+pub(crate) fn auth_refusal(f: AuthFailure) -> Status {
+    Status::new(
+        status::NOT_AUTHENTICATED,
+        match f {
+            AuthFailure::Throttled => "too many failed sign-ins; try again later",
+            _ => "sign in with your cloud account (or the device's access token)",
+        },
+    )
+}
+
+/// The HTTP 401 and its challenges for a refused authentication.
+pub(crate) fn challenge_for(
+    failure: AuthFailure,
+) -> (StatusCode, Vec<(axum::http::HeaderName, HeaderValue)>) {
+    // Basic first: it is what IPP clients (libcups, ipptool) answer (RFC 7617 §2).
+    let bearer = if failure == AuthFailure::BadToken {
+        "Bearer realm=\"printbridge\", error=\"invalid_token\""
+    } else {
+        "Bearer realm=\"printbridge\""
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        vec![
+            (
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"printbridge\", charset=\"UTF-8\""),
+            ),
+            (WWW_AUTHENTICATE, HeaderValue::from_static(bearer)),
+        ],
+    )
 }
 
 enum Refusal {

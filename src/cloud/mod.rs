@@ -19,6 +19,8 @@
 //!   login and logout of PCs, settings push.
 //! - [`user_tokens`]: users' personal access tokens (Bearer credentials for print clients).
 //! - [`registry`]: the printer registry API for approved devices.
+//! - [`follow_me`]: print-anywhere: each account's follow-me queue at `/ipp/follow-me`, its held
+//!   jobs' API (`/api/v1/held-jobs`) and portal page (`/account/held`).
 //! - [`infra`]: the Infrastructure Printers at `/ipp/print/{printer}`; [`notify`]: their
 //!   subscriptions and ippget notifications; [`blob`]: where documents are kept.
 
@@ -32,6 +34,7 @@ pub mod config;
 pub mod control;
 pub mod device_auth;
 pub mod enrolment;
+pub mod follow_me;
 pub mod group_pages;
 pub mod groups;
 pub mod infra;
@@ -344,6 +347,22 @@ pub fn router(cloud: Arc<Cloud>) -> Router {
             get(groups::api::admin_groups_get).post(groups::api::admin_groups_post),
         )
         .merge(group_pages::routes())
+        .route(follow_me::api::HELD_JOBS_PATH, get(follow_me::api::list))
+        .route(
+            "/api/v1/held-jobs/settings",
+            get(follow_me::api::settings_get).put(follow_me::api::settings_put),
+        )
+        .route(
+            "/api/v1/held-jobs/{id}",
+            axum::routing::delete(follow_me::api::delete),
+        )
+        .route(
+            "/api/v1/held-jobs/{id}/release",
+            post(follow_me::api::release),
+        )
+        .merge(follow_me::page::routes())
+        // Documents stream through this handler with their own limit (infra.max_document_bytes).
+        .route(follow_me::FOLLOW_ME_PATH, post(follow_me::ipp::post))
         // Documents stream through this handler with their own limit (infra.max_document_bytes).
         .route("/ipp/print/{printer}", post(infra::post))
         .layer(DefaultBodyLimit::max(64 * 1024))

@@ -252,7 +252,7 @@ fn connected(table: &str) -> String {
 
 /// Takes the next event number of the printer (locks its row until the transaction ends, so
 /// events are numbered in commit order on PostgreSQL too) and inserts the event.
-async fn post_event(
+pub(super) async fn post_event(
     conn: &mut AnyConnection,
     printer_id: &str,
     event: &str,
@@ -283,7 +283,7 @@ async fn post_event(
 }
 
 /// Posts the event a transition notifies subscribers of, if any.
-async fn post_transition(
+pub(super) async fn post_transition(
     conn: &mut AnyConnection,
     printer_id: &str,
     job_id: i64,
@@ -305,7 +305,7 @@ async fn post_transition(
     }
 }
 
-async fn insert_document(
+pub(super) async fn insert_document(
     conn: &mut AnyConnection,
     printer_id: &str,
     job_id: i64,
@@ -338,7 +338,7 @@ async fn insert_document(
     Ok(number)
 }
 
-fn k_octets(size: i64) -> i64 {
+pub(super) fn k_octets(size: i64) -> i64 {
     (size + 1023) / 1024
 }
 

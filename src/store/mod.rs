@@ -16,6 +16,7 @@ pub mod blobs;
 pub mod control;
 pub mod device_auth;
 pub mod fleet;
+pub mod follow_me;
 pub mod groups;
 pub mod infra;
 pub mod registry;

@@ -33,7 +33,7 @@ const IPP_SIGN_IN_CLIENT: &str = "ipp-sign-in-client";
 /// wrong token is answered as throttled. A right token still works there: tokens are random
 /// and cannot be guessed, and a Proxy behind the same address as a guesser must keep printing.
 /// Every refusal is logged with the client address and the kind of credential, never its value.
-pub(super) async fn authenticate(
+pub(crate) async fn authenticate(
     cloud: &Cloud,
     headers: &HeaderMap,
     client: &str,
