@@ -435,16 +435,49 @@ fn release_page_in_chromium_at_phone_size() {
 
 /// A browser without a browser: keeps the release page's cookies.
 struct Visitor {
-    port: u16,
+    /// `HOST:PORT` of the appliance.
+    addr: String,
     cookies: Vec<(String, String)>,
+}
+
+/// `application/x-www-form-urlencoded` of one value.
+fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 impl Visitor {
     fn new(port: u16) -> Visitor {
+        Visitor::at(format!("127.0.0.1:{port}"))
+    }
+
+    fn at(addr: String) -> Visitor {
         Visitor {
-            port,
+            addr,
             cookies: Vec::new(),
         }
+    }
+
+    fn send(&self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Resp {
+        let conn = std::net::TcpStream::connect(&self.addr).expect("connect to the appliance");
+        conn.set_read_timeout(Some(LONG)).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        exchange(conn, &head, body)
     }
 
     fn cookie_header(&self) -> Vec<(String, String)> {
@@ -476,13 +509,20 @@ impl Visitor {
     }
 
     fn get(&mut self, path: &str) -> Resp {
-        let r = get(self.port, path, &self.cookie_header());
+        let r = self.send("GET", path, &self.cookie_header(), b"");
         self.keep(&r);
         r
     }
 
+    /// A form post as a browser on the page sends it (Origin: this appliance).
     fn post(&mut self, path: &str, form: &str) -> Resp {
-        let r = post_form(self.port, path, &self.cookie_header(), form);
+        let mut h = self.cookie_header();
+        h.push((
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        h.push(("Origin".into(), format!("http://{}", self.addr)));
+        let r = self.send("POST", path, &h, form.as_bytes());
         self.keep(&r);
         r
     }
@@ -498,7 +538,7 @@ impl Visitor {
         let csrf = self.csrf();
         self.post(
             "/release/sign-in",
-            &format!("csrf={csrf}&user={user}&password={password}"),
+            &format!("csrf={csrf}&user={}&password={}", enc(user), enc(password)),
         )
     }
 }
@@ -832,4 +872,61 @@ fn pins_and_passwords_stay_out_of_the_log() {
         );
     }
     assert!(logged.contains("release page"), "{logged}");
+}
+
+/// A cloud account signs in on the release page of a registered appliance, sees its job held on
+/// the cloud's follow-me queue and prints it here: it prints once on this appliance's device,
+/// and a replayed "Print here" is refused.
+#[test]
+fn cloud_jobs_print_here_after_a_cloud_sign_in() {
+    use common::groups::{GroupOptions, Groups, ACCOUNT_A};
+    let g = Groups::start(GroupOptions {
+        postgresql: false,
+        printers: 1,
+    });
+    let printer = g.printer(100);
+    let marker = "release page cloud job";
+    let cloud_port: u16 = g.base.rsplit(':').next().unwrap().parse().unwrap();
+    let job = common::bridge::submit_to(
+        cloud_port,
+        "/ipp/follow-me",
+        ACCOUNT_A.0,
+        &common::bridge::pdf_doc(marker, 2),
+        Some(&common::bridge::basic(ACCOUNT_A.0, ACCOUNT_A.1)),
+    )
+    .unwrap_or_else(|e| panic!("Print-Job to the follow-me queue: {e}"));
+
+    let mut v = Visitor::at(printer.appliance.addr());
+    let wrong = v.sign_in(ACCOUNT_A.0, "not the password at all");
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    let r = v.sign_in(ACCOUNT_A.0, ACCOUNT_A.1);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = v.get("/release").text();
+    assert!(page.contains("Your jobs in the cloud"), "{page}");
+    assert!(page.contains(marker), "{page}");
+    assert!(page.contains(&format!("id=\"cloud-{job}\"")), "{page}");
+    assert_eq!(printer.printed_count(marker), 0);
+    let csrf = csrf_token(&page);
+    let form = format!("csrf={csrf}&queue=0&job={job}");
+    let r = v.post("/release/cloud", &form);
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(
+        common::wait_until(Duration::from_secs(180), || printer.printed_count(marker)
+            == 1),
+        "the cloud job did not print here"
+    );
+    let again = v.post("/release/cloud", &form);
+    assert_eq!(again.status, 409, "{}", again.text());
+    assert!(
+        again.text().contains("already released"),
+        "{}",
+        again.text()
+    );
+    let page = v.get("/release").text();
+    assert!(!page.contains(&format!("id=\"cloud-{job}\"")), "{page}");
+    assert_eq!(
+        v.post("/release/sign-out", &format!("csrf={csrf}")).status,
+        303
+    );
+    assert_eq!(printer.printed_count(marker), 1);
 }
