@@ -333,7 +333,27 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
                 auth: auth.clone(),
                 tls: tls.is_some(),
             });
-            crate::web::Web::new(default.clone(), extra.clone(), auth, tls.is_some())
+            // The release page (issue 18): sign-in with local users, or cloud accounts through
+            // the registration agent's cloud.
+            let release = crate::web::release::router(crate::web::release::ReleaseDeps {
+                queues: queues.iter().map(|q| q.printer.clone()).collect(),
+                auth: auth.clone(),
+                tls: tls.is_some(),
+                session_seconds: config.server.release_session_seconds,
+                cloud: Some(Arc::new(crate::bridge::release_page::ReleaseCloud::new(
+                    registration.clone(),
+                    queues
+                        .iter()
+                        .zip(&shared)
+                        .map(|(q, shared)| crate::bridge::release_page::SharedQueue {
+                            printer: q.printer.clone(),
+                            shared: *shared,
+                        })
+                        .collect(),
+                ))),
+            });
+            crate::web::Web::new(default.clone(), extra.clone(), auth.clone(), tls.is_some())
+                .merge(release)
                 .merge(crate::bridge::api::router(
                     registration,
                     default.description().name,
@@ -341,6 +361,12 @@ pub async fn run_serve(config: Config) -> Result<(), AppError> {
                 ))
                 .merge(crate::bridge::panel::router(groups, access))
                 .merge(metrics)
+                .merge(crate::web::release_api::router(
+                    crate::web::release_api::ReleaseApi {
+                        queues: queues.iter().map(|q| q.printer.clone()).collect(),
+                        auth: auth.clone(),
+                    },
+                ))
         },
     });
     let open_files = net::raise_open_files_limit();
@@ -549,6 +575,7 @@ pub async fn start_queue(
         })?;
     spool.set_max_processing_crashes(config.spool.max_processing_crashes);
     spool.set_queue_label(place.name.as_deref().unwrap_or("default"));
+    spool.set_release_policy(p.release_policy());
     let spool_err = |source| AppError::Spool {
         dir: spool_dir.clone(),
         source,
@@ -1058,6 +1085,14 @@ async fn housekeeping(
                     tracing::warn!(job = job.id, "cannot close idle job: {e}");
                 }
             }
+        }
+        // Jobs nobody released in time are deleted unprinted (issue 18, docs/release.md).
+        match printer.spool.expire_held().await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(jobs = ?ids, "held jobs not released in time deleted unprinted")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot delete the expired held jobs: {e}"),
         }
         if let Err(e) = printer
             .spool

@@ -1,5 +1,5 @@
 //! The command-line IPP client behind `printbridge print`, `printbridge jobs`,
-//! `printbridge cancel` and `printbridge status`.
+//! `printbridge cancel`, `printbridge status` and `printbridge release`.
 //!
 //! Every command sends the local user's name as requesting-user-name ($USER, $LOGNAME, else the
 //! account of the real user id), so that a job's owner can follow and cancel it. `-U USER` signs
@@ -129,6 +129,27 @@ pub struct CancelArgs {
     pub conn: Connection,
 }
 
+/// Arguments of `printbridge release` (issue 18, docs/release.md).
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["job_id", "list"])))]
+pub struct ReleaseArgs {
+    /// The job to release (its job id, as `printbridge release --list` shows it).
+    pub job_id: Option<u32>,
+    /// The job's PIN ("-": read it from the first line of standard input). Without a PIN,
+    /// -U USER releases your own job (an administrator: any job).
+    #[arg(long, value_name = "PIN")]
+    pub pin: Option<String>,
+    /// A `[[queue]]` of the appliance (the NAME of /ipp/print/NAME); default: the printer `-d`
+    /// names.
+    #[arg(long, value_name = "NAME")]
+    pub queue: Option<String>,
+    /// List the jobs waiting for release instead.
+    #[arg(long, conflicts_with = "pin")]
+    pub list: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+}
+
 /// Everything that can go wrong in `print` and `jobs`, worded for the person at the terminal.
 #[derive(thiserror::Error, Debug)]
 pub enum ClientError {
@@ -185,6 +206,9 @@ pub enum ClientError {
     /// The password could not be read.
     #[error("cannot read the password: {0}")]
     Password(String),
+    /// `printbridge release` was refused (the appliance's words: wrong PIN, locked, not found).
+    #[error("job {id} not released: {message}")]
+    NotReleased { id: u32, message: String },
 }
 
 /// An IPP status code with the printer's explanation, displayed as
@@ -881,6 +905,143 @@ async fn cancel_job(printer: &Printer, id: i32) -> Result<(), ClientError> {
             operation: "Cancel-Job",
             status: IppStatus::from_response(&response),
         });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// release
+// ---------------------------------------------------------------------------------------------
+
+/// `printbridge release JOB --pin PIN` (or `-U USER` without a PIN): releases a job held for
+/// release through the appliance's `POST /api/v1/jobs/{id}/release`; `printbridge release
+/// --list`: the jobs waiting for release (Get-Jobs, so names show only to their owners).
+pub async fn release(args: &ReleaseArgs) -> Result<(), ClientError> {
+    let mut conn = args.conn.clone();
+    if let Some(queue) = &args.queue {
+        conn.printer = queue_uri(&conn.printer, queue)?;
+    }
+    let printer = Printer::connect(&conn)?;
+    let mut out = Output::stdout();
+    let Some(id) = args.job_id.filter(|_| !args.list) else {
+        return list_held(&printer, &mut out).await;
+    };
+    let pin = match args.pin.as_deref() {
+        Some("-") => {
+            let mut line = String::new();
+            io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| ClientError::Password(e.to_string()))?;
+            Some(line.trim_end_matches(['\r', '\n']).to_string())
+        }
+        other => other.map(str::to_string),
+    };
+    if pin.is_none() && printer.auth.is_none() {
+        return Err(ClientError::BadOption {
+            option: "release".into(),
+            reason: "give the job's PIN with --pin PIN, or sign in with -U USER to release your \
+                     own job"
+                .into(),
+        });
+    }
+    let scheme = if printer.target.scheme_str() == Some("ipps") {
+        "https"
+    } else {
+        "http"
+    };
+    let unreachable = |reason: String| ClientError::Unreachable {
+        printer: printer.display.clone(),
+        reason,
+    };
+    let authority = printer
+        .target
+        .authority()
+        .ok_or_else(|| unreachable("the URI has no host".into()))?;
+    let url = format!(
+        "{scheme}://{authority}{}",
+        crate::web::release_api::PATH.replace("{id}", &id.to_string())
+    );
+    // The queue is the last part of /ipp/print/NAME; the default queue is /ipp/print.
+    let queue = printer
+        .target
+        .path()
+        .strip_prefix("/ipp/print/")
+        .filter(|q| crate::config::valid_queue_name(q));
+    let mut body = serde_json::json!({});
+    if let Some(pin) = &pin {
+        body["pin"] = pin.as_str().into();
+    }
+    if let Some(q) = queue {
+        body["queue"] = q.into();
+    }
+    let http = crate::bridge::http::CloudHttp::new(
+        SHORT_REQUEST_TIMEOUT,
+        64 << 10,
+        printer.ca_cert.as_deref(),
+    )
+    .map_err(|e| unreachable(e.to_string()))?;
+    let answer = match (&printer.auth, pin.is_none()) {
+        (Some((user, password)), true) => http.post_json_basic(&url, (user, password), &body).await,
+        _ => http.post_json(&url, None, &body).await,
+    }
+    .map_err(|e| unreachable(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    if answer.status == 200 {
+        return out.line(&format!("job {id} released: it prints now"));
+    }
+    let message = v["error"]
+        .as_str()
+        .map(sanitize)
+        .unwrap_or_else(|| format!("HTTP {}{}", answer.status, http_hint(answer.status)));
+    Err(ClientError::NotReleased { id, message })
+}
+
+/// The jobs of the queue waiting for release: by PIN (job-password-wait) or for their owner's
+/// sign-in (job-hold-until-specified).
+async fn list_held(printer: &Printer, out: &mut Output) -> Result<(), ClientError> {
+    let jobs = get_jobs(
+        printer,
+        "not-completed",
+        &[
+            "job-id",
+            "job-name",
+            "job-originating-user-name",
+            "job-state",
+            "job-state-reasons",
+            "job-state-message",
+        ],
+    )
+    .await?;
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for g in &jobs {
+        if int_attr(g, "job-state") != Some(4) {
+            continue;
+        }
+        let reasons = strings_attr(g, "job-state-reasons");
+        let waits = if reasons.iter().any(|r| r == "job-password-wait") {
+            "PIN"
+        } else if reasons.iter().any(|r| r == "job-hold-until-specified") {
+            "sign-in"
+        } else {
+            continue;
+        };
+        let hidden = || "(hidden)".to_string();
+        rows.push([
+            int_attr(g, "job-id").map_or("?".into(), |i| i.to_string()),
+            waits.to_string(),
+            text_attr(g, "job-originating-user-name")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(hidden),
+            text_attr(g, "job-name")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(hidden),
+        ]);
+    }
+    if rows.is_empty() {
+        return out.line("no jobs waiting for release");
+    }
+    for line in format_table(["ID", "WAITS FOR", "USER", "NAME"], &rows) {
+        out.line(line.trim_end())?;
     }
     Ok(())
 }

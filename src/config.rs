@@ -149,6 +149,8 @@ pub struct ServerConfig {
     pub tls_certificate: Option<PathBuf>,
     /// PEM private key for `tls_certificate`.
     pub tls_key: Option<PathBuf>,
+    /// How long a sign-in on the release page (`/release`, issue 18) lasts, seconds.
+    pub release_session_seconds: u64,
 }
 
 /// `server.listen`: one `"host:port"` string or an array of them, each checked here so that a
@@ -208,6 +210,7 @@ impl Default for ServerConfig {
             tls: true,
             tls_certificate: None,
             tls_key: None,
+            release_session_seconds: 900,
         }
     }
 }
@@ -249,9 +252,25 @@ pub struct PrinterConfig {
     /// Register the queue with the cloud (once the appliance is registered, `[cloud]`) and run
     /// its INFRA Proxy: cloud users' jobs for it print here (docs/bridge.md "Inbound").
     pub cloud_share: bool,
+    /// Secure release (issue 18, docs/release.md): `none`, `pin` (jobs wait for their PIN) or
+    /// `sign-in` (jobs wait for their owner to sign in at the release page).
+    pub release: crate::model::release::ReleaseMode,
+    /// A job held for release longer than this is deleted unprinted.
+    pub release_expire_seconds: u64,
+    /// Digits of the PINs the appliance assigns (4 to 8).
+    pub release_pin_length: u32,
 }
 
 impl PrinterConfig {
+    /// The queue's release settings, for its spool.
+    pub fn release_policy(&self) -> crate::spool::release::ReleasePolicy {
+        crate::spool::release::ReleasePolicy {
+            mode: self.release,
+            expire_seconds: self.release_expire_seconds,
+            pin_length: self.release_pin_length,
+        }
+    }
+
     /// The parsed device URI, `None` for the default output directory.
     pub fn device(&self) -> Result<Option<crate::device::DeviceUri>, String> {
         self.device_in("printer")
@@ -322,6 +341,16 @@ impl PrinterConfig {
                 "{section}.shutdown_grace_seconds must be at most 3600"
             ));
         }
+        if !crate::model::release::ASSIGNED_PIN_LENGTH.contains(&self.release_pin_length) {
+            return Err(format!(
+                "{section}.release_pin_length must be between 4 and 8"
+            ));
+        }
+        if self.release_expire_seconds == 0 || self.release_expire_seconds > 30 * 24 * 3600 {
+            return Err(format!(
+                "{section}.release_expire_seconds must be between 1 and 2592000 (30 days)"
+            ));
+        }
         Ok(())
     }
 }
@@ -363,6 +392,9 @@ impl Default for PrinterConfig {
             shutdown_grace_seconds: 30,
             ppd: None,
             cloud_share: false,
+            release: crate::model::release::ReleaseMode::None,
+            release_expire_seconds: crate::spool::release::DEFAULT_EXPIRE_SECONDS,
+            release_pin_length: crate::spool::release::DEFAULT_PIN_LENGTH,
         }
     }
 }
@@ -554,6 +586,9 @@ impl Config {
                  positive"
                     .into(),
             );
+        }
+        if !(10..=3600).contains(&self.server.release_session_seconds) {
+            return bad("server.release_session_seconds must be 10 to 3600".into());
         }
         if self.server.listen.is_empty() {
             return bad("server.listen must name at least one address".into());
@@ -980,6 +1015,31 @@ mod tests {
         assert!(
             err.contains("queue.name") && err.contains("missing"),
             "{err}"
+        );
+        // Secure release (issue 18): per queue, checked.
+        let c = Config::parse(
+            "[printer]\nrelease = \"pin\"\nrelease_pin_length = 6\n[[queue]]\nname = \"b\"\n\
+             release = \"sign-in\"\nrelease_expire_seconds = 60\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.printer.release_policy().pin_length, 6);
+        assert_eq!(c.printer.release, crate::model::release::ReleaseMode::Pin);
+        assert_eq!(c.queues[0].release_policy().expire_seconds, 60);
+        assert_eq!(
+            Config::default().printer.release_policy().expire_seconds,
+            14400
+        );
+        let short = Config::parse("[printer]\nrelease_pin_length = 3\n", Path::new("x")).unwrap();
+        assert!(short
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("printer.release_pin_length"));
+        assert!(parse_err("[printer]\nrelease = \"card\"\n").contains("release"));
+        assert!(
+            parse_err("[[queue]]\nname = \"a\"\nrelease_expire_seconds = 0\n")
+                .contains("queue.release_expire_seconds")
         );
         // Unknown keys are refused in [[queue]] as everywhere.
         let err = parse_err("[[queue]]\nname = \"a\"\nnmae = \"b\"\n");

@@ -47,6 +47,9 @@ enum Command {
     Doctor(printbridge::ops::doctor::DoctorArgs),
     /// Cancel a job (`cancel JOB-ID`) or all the jobs you may cancel (`cancel -a`).
     Cancel(printbridge::client::CancelArgs),
+    /// Release a job held for release with its PIN (`release JOB --pin PIN`), or list the jobs
+    /// waiting for release (`release --list`).
+    Release(printbridge::client::ReleaseArgs),
     /// Manage the appliance's local users: `user add NAME [--admin]`, `user del NAME`, `user list`.
     User(printbridge::auth::cli::UserArgs),
     /// Run the cloud print service on 127.0.0.1:8080, or administer it (`cloud admin ...`).
@@ -165,6 +168,9 @@ fn main() -> ExitCode {
                 .await
                 .map_err(anyhow::Error::from),
             Command::Cancel(args) => printbridge::client::cancel(&args)
+                .await
+                .map_err(anyhow::Error::from),
+            Command::Release(args) => printbridge::client::release(&args)
                 .await
                 .map_err(anyhow::Error::from),
             Command::User(args) => printbridge::auth::cli::run(&args, &mut std::io::stdout())

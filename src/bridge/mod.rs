@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod panel;
 pub mod proxy;
 pub mod registration;
+pub mod release_page;
 pub mod signin_cli;
 pub mod store;
 

@@ -167,10 +167,8 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
         "job-accounting-user-id-supported",
         vec![Value::Boolean(true)],
     );
-    let mut creation: Vec<&str> = JOB_TEMPLATE.to_vec();
-    creation.extend(["ipp-attribute-fidelity", "job-name", "document-name"]);
-    creation.sort_unstable();
-    put("job-creation-attributes-supported", kws(&creation));
+    let creation = job_creation_attributes(false);
+    put(creation.name.as_str(), creation.values);
     put("job-hold-until-default", vec![kw("no-hold")]);
     put(
         "job-hold-until-supported",
@@ -462,6 +460,44 @@ pub fn static_attributes(caps: &Capabilities, multiple_operation_timeout: u32) -
 
 /// `media-col-database` (PWG 5100.7): every supported size with every source and type, borderless
 /// photo sizes included. Only sent when asked for by name, as its size dwarfs everything else.
+/// job-creation-attributes-supported (PWG 5100.11 §5.4.3); a release queue (docs/release.md)
+/// takes job-password and job-password-encryption too.
+pub fn job_creation_attributes(release: bool) -> Attribute {
+    let mut creation: Vec<&str> = JOB_TEMPLATE.to_vec();
+    creation.extend(["ipp-attribute-fidelity", "job-name", "document-name"]);
+    if release {
+        creation.extend(["job-password", "job-password-encryption"]);
+    }
+    creation.sort_unstable();
+    Attribute::set(
+        "job-creation-attributes-supported",
+        creation.iter().map(|k| Value::Keyword(k.to_string())).collect(),
+    )
+}
+
+/// What a release queue adds to its printer attributes so that print dialogs offer a PIN
+/// (PWG 5100.11 §5.4: job-password-supported is the longest job-password in octets,
+/// job-password-length-supported the range, job-password-encryption-supported the hashes taken).
+pub fn release_attributes() -> Vec<Attribute> {
+    use crate::model::release::{PinEncryption, PIN_LENGTH_SUPPORTED};
+    let (min, max) = (
+        *PIN_LENGTH_SUPPORTED.start() as i32,
+        *PIN_LENGTH_SUPPORTED.end() as i32,
+    );
+    vec![
+        Attribute::new("job-password-supported", Value::Integer(max)),
+        Attribute::new("job-password-length-supported", Value::Range(min, max)),
+        Attribute::set(
+            "job-password-encryption-supported",
+            PinEncryption::SUPPORTED
+                .iter()
+                .map(|k| Value::Keyword(k.to_string()))
+                .collect(),
+        ),
+        job_creation_attributes(true),
+    ]
+}
+
 pub fn media_col_database(caps: &Capabilities) -> Attribute {
     let mut v = Vec::new();
     for m in &caps.media {

@@ -18,7 +18,22 @@ use crate::codec::ipp_op::Operation;
 use crate::codec::ipp_status::{self as status, response, Status};
 use crate::convert::sniff;
 use crate::model::job::{JobEvent, JobState};
+use crate::model::release::{self as release_policy, PinEncryption};
+use crate::spool::release::{ClientPassword, ReleaseError};
 use crate::spool::{DocumentMeta, Job, NewJob, StagedDocument};
+
+/// How a refused release answers over IPP (the text is the user's; nothing tells that someone
+/// else's job exists).
+pub(crate) fn release_status(e: ReleaseError) -> Status {
+    match e {
+        ReleaseError::NotFound => Status::not_found(e.to_string()),
+        ReleaseError::WrongPin { .. } | ReleaseError::Locked { .. } => {
+            Status::new(status::NOT_AUTHORIZED, e.to_string())
+        }
+        ReleaseError::NotHeld => Status::not_possible(e.to_string()),
+        ReleaseError::Store(e) => e.into(),
+    }
+}
 
 impl Printer {
     /// requesting-user-name, or the authenticated user when there is one (RFC 8011 §9.3).
@@ -216,6 +231,61 @@ impl Printer {
         Ok(())
     }
 
+    /// job-password and job-password-encryption (PWG 5100.11 §6.1, operation attributes of
+    /// Print-Job, Create-Job and Validate-Job): the password as it will be kept, or `None` when
+    /// the client sent none. A job that comes with one is held until its PIN is typed (docs/release.md).
+    fn job_password(&self, req: &Message) -> Result<Option<ClientPassword>, Status> {
+        let encryption = match op_attr(req, "job-password-encryption") {
+            None => PinEncryption::None,
+            Some(a) => match a.values.as_slice() {
+                [Value::Keyword(k) | Value::Name(k)] => PinEncryption::from_keyword(k)
+                    .ok_or_else(|| {
+                        Status::unsupported(
+                            status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                            format!(
+                                "job-password-encryption '{}' is not supported; use one of: {}",
+                                k.escape_debug(),
+                                PinEncryption::SUPPORTED.join(", ")
+                            ),
+                            a.clone(),
+                        )
+                    })?,
+                _ => {
+                    return Err(Status::bad_request(
+                        "job-password-encryption must be one keyword",
+                    ))
+                }
+            },
+        };
+        let Some(a) = op_attr(req, "job-password") else {
+            return Ok(None);
+        };
+        let octets = match a.values.as_slice() {
+            // octetString(255), PWG 5100.11 §6.1.1.
+            [Value::OctetString(b)] if (1..=255).contains(&b.len()) => b,
+            [Value::OctetString(_)] => {
+                return Err(Status::new(
+                    status::REQUEST_VALUE_TOO_LONG,
+                    "job-password must be 1 to 255 octets",
+                ))
+            }
+            _ => return Err(Status::bad_request("job-password must be one octetString")),
+        };
+        let secret = release_policy::secret_from_client(octets, encryption).map_err(|e| {
+            // The unsupported group names the attribute without sending the secret back.
+            Status::unsupported(
+                status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
+                format!(
+                    "{e} (job-password-length-supported is {}-{} with job-password-encryption none)",
+                    release_policy::PIN_LENGTH_SUPPORTED.start(),
+                    release_policy::PIN_LENGTH_SUPPORTED.end()
+                ),
+                Attribute::new("job-password", Value::OctetString(Vec::new())),
+            )
+        })?;
+        Ok(Some(ClientPassword { secret, encryption }))
+    }
+
     fn new_job(&self, req: &Message, ctx: &RequestContext, accepted: Vec<Attribute>) -> NewJob {
         let job_name = op_str(req, "job-name")
             .or_else(|| op_str(req, "document-name"))
@@ -341,7 +411,13 @@ impl Printer {
         } else {
             status::OK_IGNORED_OR_SUBSTITUTED
         };
-        let mut resp = response(code, None);
+        // A PIN the appliance assigned is told to the one who sent the job (docs/release.md).
+        let assigned = self
+            .spool
+            .release_record(job.id)
+            .filter(|r| r.pin_assigned)
+            .and(job.status.message.as_deref());
+        let mut resp = response(code, assigned);
         if !unsupported.is_empty() {
             resp.group_mut(tag::UNSUPPORTED).attributes = unsupported;
         }
@@ -384,6 +460,7 @@ impl Printer {
         self.require_print_auth(ctx)?;
         self.check_accepting()?;
         let (checked, format, compression) = self.creation_checks(&req)?;
+        let password = self.job_password(&req)?;
         self.check_gate(&req, ctx).await?;
         let staged = self.stage(doc).await?;
         if staged.size == 0 {
@@ -401,7 +478,7 @@ impl Printer {
         };
         let job = self
             .spool
-            .create_job(new, Some((staged, meta)), true)
+            .create_job_with_password(new, Some((staged, meta)), true, password)
             .await?;
         Ok(self.job_response(&job, ctx, checked.unsupported))
     }
@@ -412,6 +489,7 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let (checked, _, _) = self.creation_checks(&req)?;
+        self.job_password(&req)?;
         self.check_gate(&req, ctx).await?;
         let code = if checked.unsupported.is_empty() {
             status::OK
@@ -433,9 +511,13 @@ impl Printer {
         self.require_print_auth(ctx)?;
         self.check_accepting()?;
         let (checked, _, _) = self.creation_checks(&req)?;
+        let password = self.job_password(&req)?;
         self.check_gate(&req, ctx).await?;
         let new = self.new_job(&req, ctx, checked.accepted);
-        let job = self.spool.create_job(new, None, false).await?;
+        let job = self
+            .spool
+            .create_job_with_password(new, None, false, password)
+            .await?;
         Ok(self.job_response(&job, ctx, checked.unsupported))
     }
 
@@ -659,6 +741,9 @@ impl Printer {
         ctx: &RequestContext,
     ) -> Result<Message, Status> {
         let job = self.target_job(&req)?;
+        if self.spool.is_held_for_release(job.id) {
+            return self.release_held(&job, ctx).await;
+        }
         self.check_may_act_on(
             &job,
             &req,
@@ -666,6 +751,31 @@ impl Printer {
             "only the job's owner or an administrator may release it",
         )?;
         self.spool.transition(job.id, JobEvent::Release).await?;
+        Ok(Printer::ok())
+    }
+
+    /// Release-Job of a job held for release (docs/release.md): only its owner or an
+    /// administrator, signed in (requesting-user-name is not enough here: it would make the PIN
+    /// pointless), releases it without its PIN.
+    async fn release_held(&self, job: &Job, ctx: &RequestContext) -> Result<Message, Status> {
+        let Some(user) = &ctx.authenticated_user else {
+            return Err(Status::new(
+                status::NOT_AUTHORIZED,
+                "this job waits for its PIN: type it at the printer's release page, or sign in as \
+                 its owner",
+            ));
+        };
+        let released = if ctx.is_admin {
+            self.spool.release_by_admin(job.id, user).await
+        } else if job.owner.eq_ignore_ascii_case(user) {
+            self.spool.release_by_owner(job.id, user).await
+        } else {
+            return Err(Status::new(
+                status::FORBIDDEN,
+                "only the job's owner or an administrator may release it",
+            ));
+        };
+        released.map_err(release_status)?;
         Ok(Printer::ok())
     }
 
@@ -1146,7 +1256,12 @@ impl Printer {
                 s.state as i32
             }),
         );
-        if let Some(m) = &s.message {
+        // The message of a job waiting for release may hold its assigned PIN: its owner's only.
+        if let Some(m) = s
+            .message
+            .as_ref()
+            .filter(|_| owner || !self.spool.is_held_for_release(job.id))
+        {
             put("job-state-message", text(m));
         }
         put("job-printer-up-time", int(self.clock.now() as i32));

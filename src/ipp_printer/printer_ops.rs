@@ -158,13 +158,21 @@ impl Printer {
         let selected = |n: &str| selection.selects(n);
 
         let profile = self.profile();
+        // A release queue offers a PIN (docs/release.md); its job-creation-attributes-supported
+        // replaces the static one.
+        let release = self.spool.release_policy().mode != crate::model::release::ReleaseMode::None;
+        let release_attrs = if release {
+            super::attributes::release_attributes()
+        } else {
+            Vec::new()
+        };
         let mut raw = Vec::with_capacity(16 * 1024);
         for (n, bytes) in &profile.encoded_static {
-            if selected(n) {
+            if selected(n) && !release_attrs.iter().any(|a| &a.name == n) {
                 raw.extend_from_slice(bytes);
             }
         }
-        for a in self.dynamic_attributes(ctx) {
+        for a in self.dynamic_attributes(ctx).into_iter().chain(release_attrs) {
             if selected(&a.name) {
                 encode_attribute(&a, &mut raw);
             }

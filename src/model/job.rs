@@ -66,8 +66,12 @@ pub enum JobEvent {
     Closed,
     /// Hold-Job, or a job created with job-hold-until other than no-hold, or Hold-New-Jobs.
     Hold { reason: &'static str },
-    /// Release-Job / Release-Held-New-Jobs.
+    /// Release-Job / Release-Held-New-Jobs, or a held-for-release job released with its PIN or
+    /// by its owner (issue 18, `spool::release`).
     Release,
+    /// A job held for release was not released within `release_expire_seconds`: canceled, never
+    /// printed, with job-canceled-at-device and `message` saying why (docs/release.md).
+    ReleaseExpired { message: String },
     /// The worker took the job.
     StartProcessing,
     /// A page was produced.
@@ -198,13 +202,22 @@ impl JobStatus {
             JobEvent::Release => match self.state {
                 PendingHeld => {
                     self.state = Pending;
-                    if self.reasons.iter().any(|r| r == "job-held-for-review") {
+                    // The message of a job held for review, or the assigned PIN of one held for
+                    // its password (issue 18), no longer applies.
+                    if self
+                        .reasons
+                        .iter()
+                        .any(|r| r == "job-held-for-review" || r == "job-password-wait")
+                    {
                         self.message = None;
                     }
                     self.reasons.retain(|r| {
                         !matches!(
                             r.as_str(),
-                            "job-hold-until-specified" | "job-held-by-user" | "job-held-for-review"
+                            "job-hold-until-specified"
+                                | "job-held-by-user"
+                                | "job-held-for-review"
+                                | "job-password-wait"
                         ) && r != "printer-stopped-partly"
                     });
                     effects.push(Effect::WakeWorker);
@@ -274,6 +287,16 @@ impl JobStatus {
                 }];
                 self.message = None;
             }
+            JobEvent::ReleaseExpired { message } => match self.state {
+                PendingHeld => {
+                    self.state = Canceled;
+                    self.incoming = false;
+                    self.time_completed = Some(now);
+                    self.reasons = vec!["job-canceled-at-device".into()];
+                    self.message = Some(message);
+                }
+                s => return err(s, "expired"),
+            },
             JobEvent::Requeue => match self.state {
                 Processing | ProcessingStopped => {
                     self.state = Pending;

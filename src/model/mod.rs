@@ -8,3 +8,4 @@ pub mod ipp_caps;
 pub mod job;
 pub mod printer;
 pub mod registration;
+pub mod release;

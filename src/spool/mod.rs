@@ -5,6 +5,7 @@
 //! disk; a crash after that point cannot lose them. Before that point nothing of the job is visible
 //! after a restart (staged files without a database row are removed at start).
 
+pub mod release;
 pub mod render;
 pub mod worker;
 
@@ -184,6 +185,8 @@ pub struct Spool {
     max_processing_crashes: AtomicU32,
     /// The queue's name in metrics ([`Spool::set_queue_label`]).
     queue_label: std::sync::OnceLock<String>,
+    /// Jobs held for release and the wrong-PIN limits (issue 18, [`release`]).
+    release: release::ReleaseState,
 }
 
 /// Default of `[spool] max_processing_crashes`.
@@ -240,8 +243,10 @@ impl Spool {
             ticket_defaults: RwLock::new(Arc::new(JobTicket::default())),
             max_processing_crashes: AtomicU32::new(DEFAULT_MAX_PROCESSING_CRASHES),
             queue_label: std::sync::OnceLock::new(),
+            release: release::ReleaseState::default(),
         };
         spool.load().await?;
+        spool.load_release_records().await?;
         let spool = Arc::new(spool);
         let interrupted: Vec<u32> = spool
             .list()
@@ -453,8 +458,28 @@ impl Spool {
         document: Option<(StagedDocument, DocumentMeta)>,
         last_document: bool,
     ) -> Result<Arc<Job>, SpoolError> {
-        self.create_linked_job(new, document.into_iter().collect(), last_document, None)
+        self.create_job_with_password(new, document, last_document, None)
             .await
+    }
+
+    /// [`Spool::create_job`] for a job that came with a job-password (PWG 5100.11): held for
+    /// release in pin mode whatever the queue's mode. Any job created on a queue with a release
+    /// mode is held with its release record ([`release`]).
+    pub async fn create_job_with_password(
+        &self,
+        new: NewJob,
+        document: Option<(StagedDocument, DocumentMeta)>,
+        last_document: bool,
+        password: Option<release::ClientPassword>,
+    ) -> Result<Arc<Job>, SpoolError> {
+        self.create_linked_job(
+            new,
+            document.into_iter().collect(),
+            last_document,
+            None,
+            password,
+        )
+        .await
     }
 
     /// [`Spool::create_job`] for a job taken from the cloud, with all its documents: the link is
@@ -467,7 +492,7 @@ impl Spool {
         documents: Vec<(StagedDocument, DocumentMeta)>,
         link: &CloudLink,
     ) -> Result<Arc<Job>, SpoolError> {
-        self.create_linked_job(new, documents, true, Some(link))
+        self.create_linked_job(new, documents, true, Some(link), None)
             .await
     }
 
@@ -477,9 +502,18 @@ impl Spool {
         staged: Vec<(StagedDocument, DocumentMeta)>,
         last_document: bool,
         link: Option<&CloudLink>,
+        password: Option<release::ClientPassword>,
     ) -> Result<Arc<Job>, SpoolError> {
         let now = self.clock.now();
-        let mut status = JobStatus::new(true, new.hold);
+        let mut release = release::new_record(self, password, now).await?;
+        let hold = release
+            .as_ref()
+            .and_then(|r| r.record.mode.hold_reason())
+            .or(new.hold);
+        let mut status = JobStatus::new(true, hold);
+        if let Some(r) = &release {
+            status.message = r.message.clone();
+        }
         let mut blob = Vec::new();
         for a in &new.attributes {
             ipp::encode_attribute(a, &mut blob);
@@ -489,19 +523,24 @@ impl Spool {
         let mut tx = self.db.begin().await?;
         let id = sqlx::query(
             "INSERT INTO jobs (uuid, owner, name, state, reasons, message, incoming, time_created, \
-             time_last_document, attributes) VALUES (?, ?, ?, ?, ?, NULL, 1, ?, ?, ?)",
+             time_last_document, attributes) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         )
         .bind(&uuid)
         .bind(&new.owner)
         .bind(&new.name)
         .bind(status.state as i64)
         .bind(status.reasons.join(" "))
+        .bind(&status.message)
         .bind(now)
         .bind(now)
         .bind(&blob)
         .execute(&mut *tx)
         .await?
         .last_insert_rowid() as u32;
+        if let Some(r) = &mut release {
+            r.record.job_id = id;
+            release::insert_record(&mut tx, &r.record).await?;
+        }
         if let Some(link) = link {
             // Before the document is moved into place: refused, nothing is left behind.
             let inserted = sqlx::query(
@@ -534,6 +573,9 @@ impl Spool {
             write_status(&mut tx, id, &status).await?;
         }
         tx.commit().await?;
+        if let Some(r) = release {
+            self.release.insert(r.record);
+        }
         let job = Arc::new(Job {
             id,
             uuid,
@@ -651,13 +693,50 @@ impl Spool {
         event: JobEvent,
         log: StateLog<'_>,
     ) -> Result<Arc<Job>, SpoolError> {
+        self.transition_inner(id, event, log, None)
+            .await
+            .map(|j| j.expect("unmarked transitions always apply"))
+    }
+
+    /// [`Spool::transition`] releasing a job held for release ([`release`]): the release record
+    /// is marked in the same database transaction; `None` when it was already marked.
+    async fn transition_marked(
+        &self,
+        id: u32,
+        event: JobEvent,
+        mark: Option<release::ReleaseMark>,
+    ) -> Result<Option<Arc<Job>>, SpoolError> {
+        self.transition_inner(id, event, StateLog::Plain, mark)
+            .await
+    }
+
+    async fn transition_inner(
+        &self,
+        id: u32,
+        event: JobEvent,
+        log: StateLog<'_>,
+        mark: Option<release::ReleaseMark>,
+    ) -> Result<Option<Arc<Job>>, SpoolError> {
         let now = self.clock.now();
         let _guard = self.write.lock().await;
         let old = self.get(id).ok_or(SpoolError::NotFound(id))?;
+        // A job held for release is released only by its PIN, its owner or an administrator
+        // (`release`): Release-Job, Release-Held-New-Jobs, job-hold-until=no-hold do not.
+        if mark.is_none() && event == JobEvent::Release && self.release.is_waiting(id) {
+            return Err(SpoolError::Transition(TransitionError {
+                state: old.status.state,
+                action: "released without its PIN or its owner",
+            }));
+        }
         let mut status = old.status.clone();
         let effects = status.apply(event, now)?;
-        if status != old.status {
+        if status != old.status || mark.is_some() {
             let mut tx = self.db.begin().await?;
+            if let Some(mark) = mark {
+                if !release::write_mark(&mut tx, id, mark, now).await? {
+                    return Ok(None);
+                }
+            }
             write_status(&mut tx, id, &status).await?;
             // A finished job is never sent again, and a restarted one (Restart-Job) is meant to
             // print anew: either way what a device handed downstream no longer speaks for it.
@@ -668,6 +747,9 @@ impl Spool {
                     .await?;
             }
             tx.commit().await?;
+            if mark.is_some() {
+                self.release.mark_released(id, now);
+            }
         }
         let mut job = (*old).clone();
         job.status = status;
@@ -690,7 +772,7 @@ impl Spool {
             }
         }
         self.replace_logged(job, Some(old.status.state), &effects, log);
-        Ok(self.get(id).expect("just replaced"))
+        Ok(Some(self.get(id).expect("just replaced")))
     }
 
     /// Changes job attributes that are not state (Set-Job-Attributes): name and template attributes.
@@ -817,6 +899,7 @@ impl Spool {
                 .await?;
         }
         tx.commit().await?;
+        self.release.forget(&doomed);
         let mut jobs = self.jobs.write().expect("spool lock");
         for id in &doomed {
             if let Some(j) = jobs.remove(id) {

@@ -10,6 +10,8 @@
 
 pub mod metrics;
 mod pages;
+pub mod release;
+pub mod release_api;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -179,7 +181,8 @@ impl Web {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        let admin = req.uri().path().starts_with("/admin");
+        let admin =
+            req.uri().path().starts_with("/admin") || req.uri().path().starts_with("/release");
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(conn);
         let resp = match self.router.clone().oneshot(req).await {
@@ -231,7 +234,7 @@ impl Web {
 
 /// Whether a POST to `path` that is not IPP is a web form (everything else must be IPP).
 pub fn takes_forms(path: &str) -> bool {
-    path.starts_with("/admin/") || path.starts_with("/api/v1/")
+    path.starts_with("/admin/") || path.starts_with("/api/v1/") || release::is_form_path(path)
 }
 
 /// An administrator for a JSON API request (not a page: no redirect, no HTML), or the refusal as
@@ -381,6 +384,26 @@ impl IntoResponse for WebError {
     }
 }
 
+/// A page with one message, for pages outside [`AppState`] (the release page).
+fn message_page(
+    printer_name: &str,
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+    hint: Option<String>,
+) -> axum::response::Response {
+    html(
+        status,
+        MessagePage {
+            printer_name: printer_name.to_string(),
+            version: VERSION,
+            heading: heading.to_string(),
+            text: text.to_string(),
+            hint,
+        },
+    )
+}
+
 fn message(
     st: &AppState,
     status: StatusCode,
@@ -430,6 +453,9 @@ fn queue_status_page(st: &AppState, printer: &Printer, conn: &Conn) -> axum::res
             supplies: pages::supplies(printer),
             queues: all_queues,
             identify: printer.identify_banner(),
+            release_link: std::iter::once(&st.printer)
+                .chain(st.queues.iter())
+                .any(|q| q.spool.release_policy().mode != crate::model::release::ReleaseMode::None),
         },
     )
 }

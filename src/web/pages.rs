@@ -185,6 +185,16 @@ impl JobView {
         };
         let size = format_size(job.documents.iter().map(|d| d.size).sum());
         let reason = match s.state {
+            // The message of a job waiting for its PIN may be the PIN the appliance assigned:
+            // its owner's only (docs/release.md).
+            JobState::PendingHeld
+                if !private_visible
+                    && s.reasons
+                        .iter()
+                        .any(|r| r == crate::model::release::JOB_PASSWORD_WAIT) =>
+            {
+                String::new()
+            }
             JobState::Aborted | JobState::ProcessingStopped | JobState::PendingHeld => {
                 s.message.clone().unwrap_or_default()
             }
@@ -207,7 +217,7 @@ impl JobView {
     }
 }
 
-fn format_size(bytes: u64) -> String {
+pub(super) fn format_size(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} bytes"),
         b if b < 1024 * 1024 => format!("{} KiB", b.div_ceil(1024)),
@@ -374,6 +384,8 @@ pub struct StatusPage {
     pub queues: Vec<QueueLink>,
     /// An identification asked for by the cloud, shown for a while (`Printer::identify_for`).
     pub identify: Option<String>,
+    /// A queue of the appliance holds jobs for release: link to the release page (issue 18).
+    pub release_link: bool,
 }
 
 #[derive(Template)]
