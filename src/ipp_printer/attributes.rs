@@ -471,7 +471,10 @@ pub fn job_creation_attributes(release: bool) -> Attribute {
     creation.sort_unstable();
     Attribute::set(
         "job-creation-attributes-supported",
-        creation.iter().map(|k| Value::Keyword(k.to_string())).collect(),
+        creation
+            .iter()
+            .map(|k| Value::Keyword(k.to_string()))
+            .collect(),
     )
 }
 

@@ -238,8 +238,8 @@ impl Printer {
         let encryption = match op_attr(req, "job-password-encryption") {
             None => PinEncryption::None,
             Some(a) => match a.values.as_slice() {
-                [Value::Keyword(k) | Value::Name(k)] => PinEncryption::from_keyword(k)
-                    .ok_or_else(|| {
+                [Value::Keyword(k) | Value::Name(k)] => {
+                    PinEncryption::from_keyword(k).ok_or_else(|| {
                         Status::unsupported(
                             status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
                             format!(
@@ -249,7 +249,8 @@ impl Printer {
                             ),
                             a.clone(),
                         )
-                    })?,
+                    })?
+                }
                 _ => {
                     return Err(Status::bad_request(
                         "job-password-encryption must be one keyword",
@@ -275,11 +276,7 @@ impl Printer {
             // The unsupported group names the attribute without sending the secret back.
             Status::unsupported(
                 status::ATTRIBUTES_OR_VALUES_NOT_SUPPORTED,
-                format!(
-                    "{e} (job-password-length-supported is {}-{} with job-password-encryption none)",
-                    release_policy::PIN_LENGTH_SUPPORTED.start(),
-                    release_policy::PIN_LENGTH_SUPPORTED.end()
-                ),
+                e.to_string(),
                 Attribute::new("job-password", Value::OctetString(Vec::new())),
             )
         })?;

@@ -669,6 +669,9 @@ const KNOWN_OPERATION_ATTRIBUTES: &[&str] = &[
     "job-k-octets",
     "job-media-sheets",
     "job-name",
+    // PWG 5100.11 §6.1: taken on every queue (a job that has one waits for its PIN).
+    "job-password",
+    "job-password-encryption",
     "job-uri",
     "last-document",
     "limit",

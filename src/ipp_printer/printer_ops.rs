@@ -172,7 +172,11 @@ impl Printer {
                 raw.extend_from_slice(bytes);
             }
         }
-        for a in self.dynamic_attributes(ctx).into_iter().chain(release_attrs) {
+        for a in self
+            .dynamic_attributes(ctx)
+            .into_iter()
+            .chain(release_attrs)
+        {
             if selected(&a.name) {
                 encode_attribute(&a, &mut raw);
             }
