@@ -505,7 +505,7 @@ impl Spool {
         password: Option<release::ClientPassword>,
     ) -> Result<Arc<Job>, SpoolError> {
         let now = self.clock.now();
-        let mut release = release::new_record(self, password, now).await?;
+        let mut release = release::new_record(self, password, link.is_some(), now).await?;
         let hold = release
             .as_ref()
             .and_then(|r| r.record.mode.hold_reason())

@@ -160,13 +160,16 @@ pub(super) struct NewRecord {
 pub(super) async fn new_record(
     spool: &Spool,
     password: Option<ClientPassword>,
+    from_cloud: bool,
     now: i64,
 ) -> Result<Option<NewRecord>, SpoolError> {
     let policy = spool.release_policy();
-    let mode = if password.is_some() {
-        ReleaseMode::Pin
-    } else {
-        policy.mode
+    let mode = match (password.is_some(), policy.mode) {
+        (true, _) => ReleaseMode::Pin,
+        // A job from the cloud has nobody to tell an assigned PIN to but the cloud job's status
+        // message, which the cloud shows and keeps: it waits for its owner to sign in instead.
+        (false, ReleaseMode::Pin) if from_cloud => ReleaseMode::SignIn,
+        (false, mode) => mode,
     };
     if mode == ReleaseMode::None {
         return Ok(None);
@@ -581,6 +584,43 @@ mod tests {
             secret: policy::secret_from_typed(pin, enc),
             encryption: enc,
         }
+    }
+
+    #[tokio::test]
+    async fn a_cloud_job_on_a_pin_queue_waits_for_its_owner_with_no_pin_to_leak() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(1_000_000)));
+        let s = spool(dir.path(), clock, ReleaseMode::Pin).await;
+        let d = s.stage_document(&b"%PDF-1.4 cloud"[..], 0).await.unwrap();
+        let link = crate::spool::CloudLink {
+            printer: "p1".into(),
+            job: 9,
+        };
+        let meta = DocumentMeta {
+            format: "application/pdf".into(),
+            compression: "none".into(),
+            name: None,
+        };
+        let new = NewJob {
+            owner: "alice@example.com".into(),
+            name: "cloud.pdf".into(),
+            attributes: Vec::new(),
+            hold: None,
+        };
+        let j = s
+            .create_cloud_job(new, vec![(d, meta)], &link)
+            .await
+            .unwrap();
+        assert_eq!(j.status.state, JobState::PendingHeld);
+        let record = s.release_record(j.id).expect("held for release");
+        assert_eq!(record.mode, ReleaseMode::SignIn);
+        assert!(!record.pin_assigned);
+        // The status message goes back to the cloud job: it must not carry a PIN.
+        assert!(j.status.message.is_none(), "{:?}", j.status.message);
+        assert!(s.next_printable().is_none());
+        assert!(s.release_by_owner(j.id, "bob@example.com").await.is_err());
+        s.release_by_owner(j.id, "alice@example.com").await.unwrap();
+        assert!(s.next_printable().is_some());
     }
 
     #[tokio::test]
