@@ -643,6 +643,26 @@ fn forms_refuse_forgeries_and_other_peoples_jobs() {
     assert_eq!(anon.post("/release/pin", &pin_release).status, 409);
     printed_once(&s, "", bobs_pin, "bob");
 
+    // Delete beside Print: the PIN deletes a PIN job unprinted; a wrong one is refused and counted.
+    let doomed = print(&s, "", "bob", "bob-doomed", 2);
+    let doomed_pin = assigned_pin(&s, doomed, "bob");
+    let delete =
+        |pin: &str| format!("csrf={csrf_anon}&queue=0&job={doomed}&pin={pin}&action=delete");
+    let r = anon.post("/release/pin", &delete(&wrong_pin(&doomed_pin, 0)));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("4 attempts left"), "{}", r.text());
+    assert_eq!(
+        job_state(&s, "", doomed, "bob"),
+        4,
+        "a wrong PIN deletes nothing"
+    );
+    assert_eq!(anon.post("/release/pin", &delete(&doomed_pin)).status, 303);
+    assert_eq!(finished(&s, "", doomed, "bob"), 7, "deleted, so canceled");
+    assert_eq!(anon.post("/release/pin", &delete(&doomed_pin)).status, 409);
+    let print_it = format!("csrf={csrf_anon}&queue=0&job={doomed}&pin={doomed_pin}");
+    assert_eq!(anon.post("/release/pin", &print_it).status, 409);
+    not_printed(&s, "", doomed, "bob");
+
     // Oversized forms: refused whole, nothing stored.
     let big = format!("csrf={csrf}&user=alice&password={}", "x".repeat(64 * 1024));
     let r = alice.post("/release/sign-in", &big);

@@ -337,6 +337,26 @@ impl Spool {
         pin: &str,
         client: IpAddr,
     ) -> Result<Arc<Job>, ReleaseError> {
+        self.check_pin(job_id, pin, client).await?;
+        tracing::info!(job = job_id, %client, "job {job_id} released with its PIN");
+        self.release_marked(job_id).await
+    }
+
+    /// Whoever knows a PIN job's PIN deletes it unprinted (job-canceled-by-user), under the same
+    /// wrong-PIN limits as [`Spool::release_with_pin`]: the release page's Delete beside Print.
+    pub async fn delete_with_pin(
+        &self,
+        job_id: u32,
+        pin: &str,
+        client: IpAddr,
+    ) -> Result<(), ReleaseError> {
+        self.check_pin(job_id, pin, client).await?;
+        tracing::info!(job = job_id, %client, "job {job_id} deleted with its PIN");
+        self.cancel_held(job_id).await
+    }
+
+    /// The PIN of job `job_id`, checked and counted (per job and per client), or why not.
+    async fn check_pin(&self, job_id: u32, pin: &str, client: IpAddr) -> Result<(), ReleaseError> {
         let record = self
             .release_record(job_id)
             .filter(|r| r.mode == ReleaseMode::Pin)
@@ -401,8 +421,7 @@ impl Spool {
             .lock()
             .expect("release lock")
             .forgive(client);
-        tracing::info!(job = job_id, %client, "job {job_id} released with its PIN");
-        self.release_marked(job_id).await
+        Ok(())
     }
 
     /// Sign-in release: `user` (signed in) releases their own job.
@@ -434,6 +453,10 @@ impl Spool {
     pub async fn delete_held(&self, job_id: u32, user: &str) -> Result<(), ReleaseError> {
         let record = self.owned_record(job_id, Some(user))?;
         self.check_waiting(job_id, &record)?;
+        self.cancel_held(job_id).await
+    }
+
+    async fn cancel_held(&self, job_id: u32) -> Result<(), ReleaseError> {
         match self
             .transition(job_id, JobEvent::Cancel { by_operator: false })
             .await
@@ -584,6 +607,34 @@ mod tests {
             secret: policy::secret_from_typed(pin, enc),
             encryption: enc,
         }
+    }
+
+    #[tokio::test]
+    async fn a_pin_deletes_its_job_unprinted_under_the_same_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(1_000_000)));
+        let s = spool(dir.path(), clock, ReleaseMode::Pin).await;
+        let j = job(&s, "Alice", Some(password("1357", PinEncryption::None))).await;
+        let wrong = s.delete_with_pin(j.id, "1358", ip("192.0.2.7")).await;
+        assert!(
+            matches!(wrong, Err(ReleaseError::WrongPin { attempts_left: 4 })),
+            "{wrong:?}"
+        );
+        assert_eq!(s.get(j.id).unwrap().status.state, JobState::PendingHeld);
+        s.delete_with_pin(j.id, "1357", ip("192.0.2.7"))
+            .await
+            .unwrap();
+        assert_eq!(s.get(j.id).unwrap().status.state, JobState::Canceled);
+        assert!(s.next_printable().is_none(), "a deleted job never prints");
+        // Neither a second delete nor a release gets anything out of it.
+        assert!(s
+            .delete_with_pin(j.id, "1357", ip("192.0.2.7"))
+            .await
+            .is_err());
+        assert!(s
+            .release_with_pin(j.id, "1357", ip("192.0.2.7"))
+            .await
+            .is_err());
     }
 
     #[tokio::test]

@@ -831,6 +831,9 @@ struct PinForm {
     job: String,
     #[serde(default)]
     pin: String,
+    /// "delete" from the form's Delete button; anything else (Enter, Print) prints.
+    #[serde(default)]
+    action: String,
 }
 
 async fn pin_release(
@@ -866,10 +869,23 @@ async fn pin_release(
         )
         .await;
     }
-    match queue.spool.release_with_pin(job, pin, conn.peer.ip()).await {
-        Ok(_) => {
-            tracing::info!(peer = %conn.peer, queue = qi, job, "release page: job released with its PIN");
-            see_other(&format!("/release?done=printed&job={job}"))
+    let outcome = if f.action == "delete" {
+        queue
+            .spool
+            .delete_with_pin(job, pin, conn.peer.ip())
+            .await
+            .map(|()| "deleted")
+    } else {
+        queue
+            .spool
+            .release_with_pin(job, pin, conn.peer.ip())
+            .await
+            .map(|_| "printed")
+    };
+    match outcome {
+        Ok(done) => {
+            tracing::info!(peer = %conn.peer, queue = qi, job, "release page: job {done} with its PIN");
+            see_other(&format!("/release?done={done}&job={job}"))
         }
         Err(e) => {
             if matches!(
