@@ -47,6 +47,8 @@
 //!   authorization, verification pages (axum + askama).
 //! - [`fleet`]: the fleet server (`printbridge fleet`): the directory of appliances, the portal
 //!   where users ask for registration, the relay of requests to appliances by pull and push.
+//! - [`password`]: argon2id password hashing and checking, for local users, cloud accounts and
+//!   release PINs.
 //! - [`pc`]: the user's session with the cloud on the command line: `printbridge login`,
 //!   `logout` and `group` (the token kept in the user's config directory, mode 0600).
 //! - [`store`]: the cloud's and the fleet's database (sqlx `Any`: SQLite by default, PostgreSQL), migrations in
@@ -71,6 +73,7 @@ pub mod model;
 pub mod net;
 pub mod notify;
 pub mod ops;
+pub mod password;
 pub mod pc;
 pub mod spool;
 pub mod state_lock;

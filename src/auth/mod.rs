@@ -7,7 +7,8 @@
 //! in the keyed digest that identifies a cached successful check.
 
 pub mod cli;
-pub mod password;
+// The hashing lives below both the users here and the spool's release PINs.
+pub use crate::password;
 pub mod users;
 
 use std::collections::HashMap;

@@ -54,25 +54,25 @@ pub fn check_password(password: &str, min_length: usize) -> Result<(), AccountEr
 
 /// An argon2id PHC string for `password` (CPU-heavy: call off the async threads).
 pub fn hash_password(password: &str) -> Result<String, AccountError> {
-    crate::auth::password::hash_password(password).map_err(|e| AccountError::Hash(e.to_string()))
+    crate::password::hash_password(password).map_err(|e| AccountError::Hash(e.to_string()))
 }
 
 /// Whether `password` matches the PHC string `hash` (false for a malformed hash).
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    crate::auth::password::verify_password(password, hash)
+    crate::password::verify_password(password, hash)
 }
 
 /// The cloud's password checks ([`super::Cloud::password_checks`]): every IPP request from a
 /// user carries Basic credentials, so successes are remembered for five minutes (see
-/// [`crate::auth::password::PasswordChecks`]).
-pub fn password_checks() -> crate::auth::password::PasswordChecks {
-    crate::auth::password::PasswordChecks::new(std::time::Duration::from_secs(300), 10_000)
+/// [`crate::password::PasswordChecks`]).
+pub fn password_checks() -> crate::password::PasswordChecks {
+    crate::password::PasswordChecks::new(std::time::Duration::from_secs(300), 10_000)
 }
 
 /// Checks `password` against `hash` with `checks`; `None` (no account, or no password yet) takes
 /// as long and fails.
 pub(crate) async fn verify_blocking(
-    checks: &crate::auth::password::PasswordChecks,
+    checks: &crate::password::PasswordChecks,
     password: String,
     hash: Option<String>,
 ) -> Result<bool, PageError> {
@@ -386,7 +386,7 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterY", &h));
         assert!(!verify_password("x", "not a hash"));
-        assert!(!verify_password("x", crate::auth::password::dummy_phc()));
+        assert!(!verify_password("x", crate::password::dummy_phc()));
         assert!(check_password("short", 10).is_err());
         assert!(check_password("long enough!", 10).is_ok());
     }

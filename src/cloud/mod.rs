@@ -191,7 +191,7 @@ pub struct Cloud {
     pub acks: Arc<control::AckBatch>,
     /// Password checks, bounded and remembered for a while (users' IPP clients send Basic
     /// credentials with every request).
-    pub password_checks: crate::auth::password::PasswordChecks,
+    pub password_checks: crate::password::PasswordChecks,
 }
 
 impl Cloud {

@@ -194,7 +194,7 @@ pub(super) async fn new_record(
         Some(secret) => {
             let input = policy::hash_input(&secret);
             Some(
-                tokio::task::spawn_blocking(move || crate::auth::password::hash_password(&input))
+                tokio::task::spawn_blocking(move || crate::password::hash_password(&input))
                     .await
                     .map_err(std::io::Error::other)?
                     .map_err(std::io::Error::other)?,
@@ -400,11 +400,10 @@ impl Spool {
             (record.pin_hash.clone().unwrap_or_default(), record.attempts)
         };
         let input = policy::hash_input(&policy::secret_from_typed(pin, record.encryption));
-        let right = tokio::task::spawn_blocking(move || {
-            crate::auth::password::verify_password(&input, &phc)
-        })
-        .await
-        .unwrap_or(false);
+        let right =
+            tokio::task::spawn_blocking(move || crate::password::verify_password(&input, &phc))
+                .await
+                .unwrap_or(false);
         if !right {
             let now = self.clock.now();
             let (_, attempts_left) = before.after_wrong(now);
